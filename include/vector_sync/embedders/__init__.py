@@ -1,0 +1,1 @@
+"""Embedders: text -> vectors. ``hashing`` (offline, lexical) and ``openai`` (production)."""

@@ -1,0 +1,38 @@
+"""The embedder interface shared by the offline and production embedders."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+
+class Embedder(ABC):
+    """Turns texts into vectors of a fixed dimension.
+
+    ``fingerprint`` names provider, model and dimensions: a stored chunk counts as unchanged
+    only when both its content hash and this fingerprint match, so a model switch re-embeds.
+    """
+
+    provider: str
+    model: str
+    dimensions: int
+    # Request packing limits (OpenAI: 2,048 inputs and 300,000 tokens per request).
+    max_batch_inputs: int = 2048
+    max_batch_tokens: int = 300_000
+    # USD per 1M tokens, for the cost estimate in status and --dry-run.
+    usd_per_million_tokens: float = 0.0
+
+    def __init__(self) -> None:
+        self.tokens_used = 0
+        self.requests_made = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.provider}:{self.model}:{self.dimensions}"
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed non-empty texts, in order. Adds to ``tokens_used`` and ``requests_made``."""
+
+    def cost_usd(self, tokens: int) -> float:
+        return tokens * self.usd_per_million_tokens / 1_000_000

@@ -1,0 +1,200 @@
+"""Typed records passed between the sync steps.
+
+Everything here is plain data with a JSON form, because documents, chunks and vectors are
+staged as JSON lines between Airflow tasks (never through XCom).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence, Union
+
+# Pinecone accepts flat metadata only: strings, numbers, booleans and lists of strings.
+MetadataValue = Union[str, int, float, bool, list[str]]
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as an aware UTC datetime (naive input is taken as UTC)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` or offset, Jira's ``+0000`` too) into aware UTC."""
+    if isinstance(value, datetime):
+        return utc(value)
+    text = value.strip().replace("Z", "+00:00")
+    # Jira writes offsets without a colon: 2021-01-18T23:45:00.000+0000
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    return utc(datetime.fromisoformat(text))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open UTC interval [start, end) covered by one sync run."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start))
+        object.__setattr__(self, "end", utc(self.end))
+        if self.end < self.start:
+            raise ValueError(f"window ends before it starts: {self.start} > {self.end}")
+
+    def widened(self, overlap: timedelta) -> "Window":
+        """The same window re-scanning ``overlap`` before its start (late data)."""
+        return Window(self.start - overlap, self.end)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= utc(moment) < self.end
+
+    def to_json(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, str]) -> "Window":
+        return cls(parse_time(data["start"]), parse_time(data["end"]))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a document the chunker should not split across (a heading's section,
+    a speaker turn). ``metadata`` is copied onto the chunk that starts with it."""
+
+    text: str
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One searchable item from a source, identified by ``{source}:{native id}``."""
+
+    id: str
+    source: str
+    title: str
+    text: str
+    url: str
+    updated_at: datetime
+    projects: tuple[str, ...] = ()
+    access_type: str = "all"
+    access_list: tuple[str, ...] = ()
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+    segments: tuple[Segment, ...] = ()
+
+    def content_hash(self) -> str:
+        """Hash of everything that reaches the index, so any visible change re-syncs."""
+        return sha256_json(self.to_json())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["updated_at"] = utc(self.updated_at).isoformat()
+        data["metadata"] = dict(self.metadata)
+        data["projects"] = list(self.projects)
+        data["access_list"] = list(self.access_list)
+        data["segments"] = [{"text": s.text, "metadata": dict(s.metadata)} for s in self.segments]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Document":
+        return cls(
+            id=data["id"],
+            source=data["source"],
+            title=data["title"],
+            text=data["text"],
+            url=data["url"],
+            updated_at=parse_time(data["updated_at"]),
+            projects=tuple(data.get("projects", ())),
+            access_type=data.get("access_type", "all"),
+            access_list=tuple(data.get("access_list", ())),
+            metadata=dict(data.get("metadata", {})),
+            segments=tuple(Segment(s["text"], dict(s.get("metadata", {}))) for s in data.get("segments", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded piece of a document; the unit that is embedded and stored."""
+
+    id: str  # "{document_id}#{index}"
+    document_id: str
+    index: int
+    text: str
+    tokens: int
+    metadata: Mapping[str, MetadataValue]
+
+    def content_hash(self) -> str:
+        return sha256_json({"text": self.text, "metadata": dict(self.metadata)})
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["metadata"] = dict(self.metadata)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Chunk":
+        return cls(**{**data, "metadata": dict(data["metadata"])})
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    """What a vector store holds for one chunk."""
+
+    id: str
+    document_id: str
+    values: Sequence[float]
+    text: str
+    metadata: Mapping[str, MetadataValue]
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Store-neutral filter: each store translates it to its own query language.
+
+    ``user`` applies the access rule: a hit is visible when ``access_type == "all"`` or the
+    user's email is in ``access_list``. ``since``/``until`` bound ``timestamp_epoch``
+    (half-open, like windows).
+    """
+
+    sources: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    user: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    source: str
+    title: str
+    text: str
+    url: str
+    metadata: Mapping[str, Any]
+
+
+@dataclass
+class FetchStats:
+    """Counters a source fills while fetching: what it skipped and why."""
+
+    skipped: Counter = field(default_factory=Counter)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] += count
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def sha256_json(value: Any) -> str:
+    """Stable hash of a JSON-able value (sorted keys, no whitespace)."""
+    payload = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,39 @@
+"""The source interface: one class per API, one generator per window."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Iterator
+
+from vector_sync.config import SourceSettings
+from vector_sync.models import Document, FetchStats, Window
+
+
+class Source(ABC):
+    """Turns one API into documents.
+
+    A source takes a ready client (built from a connection by the Airflow adapter, or from a
+    URL by tests and the CLI) and never imports Airflow.
+    """
+
+    name: ClassVar[str]
+    # Documents with no project mapping pass the active-project filter when True (Slack
+    # channels without a key); Jira-like sources where every item has a project set False.
+    keep_unmapped: ClassVar[bool] = True
+
+    def __init__(self, client: Any, settings: SourceSettings, stats: FetchStats | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.stats = stats if stats is not None else FetchStats()
+
+    @abstractmethod
+    def fetch(self, window: Window) -> Iterator[Document]:
+        """Yield every document created or updated within ``window`` (already widened)."""
+
+    def removed_ids(self, window: Window) -> Iterator[str]:
+        """Document ids seen as deleted/trashed during this window (removed in the same run)."""
+        return iter(())
+
+    def live_ids(self) -> Iterator[str] | None:
+        """Optionally yield every document id still present upstream, for pruning."""
+        return None

@@ -1,0 +1,1 @@
+"""Vector stores: ``lancedb`` (embedded default) and ``pinecone`` (production)."""

@@ -1,0 +1,32 @@
+"""The vector store interface shared by LanceDB (embedded) and Pinecone (production)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterator, Sequence
+
+from vector_sync.models import Hit, SearchFilter, VectorRecord
+
+
+class VectorStore(ABC):
+    """Upsert by id, delete by ids, query with metadata filters."""
+
+    @abstractmethod
+    def upsert(self, records: Sequence[VectorRecord]) -> int:
+        """Insert or replace records by id; returns how many were written."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete by chunk id (missing ids are fine); returns how many ids were sent."""
+
+    @abstractmethod
+    def query(self, vector: Sequence[float], top_k: int, flt: SearchFilter | None = None) -> list[Hit]:
+        """Nearest chunks to ``vector`` that pass ``flt``, best first."""
+
+    @abstractmethod
+    def count(self, source: str | None = None) -> int:
+        """Number of vectors, optionally for one source."""
+
+    @abstractmethod
+    def ids(self, prefix: str = "") -> Iterator[str]:
+        """Every stored chunk id starting with ``prefix``."""
