@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
+ROOT = Path(__file__).resolve().parents[1]
+TEST_OUTPUT = Path(os.environ.get("VECTOR_SYNC_TEST_OUTPUT", ROOT / "test-output"))
+
+# Airflow reads its configuration at import: point it at a test home before anything imports it.
+os.environ["AIRFLOW_HOME"] = str(TEST_OUTPUT / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+os.environ["VECTOR_SYNC_DATA_DIR"] = str(TEST_OUTPUT / "data")
+os.environ["VECTOR_SYNC_SETTINGS_FILE"] = str(TEST_OUTPUT / "no-settings.yaml")  # tests set connections explicitly
+
+import pytest  # noqa: E402
 
 from sandbox import build_sandbox
 from sandbox.workspace import Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
 # The vendors' specs and recorded responses live beside the repo (../shared), never copied in.
 VENDOR_DIR = Path(os.environ.get("VECTOR_SYNC_VENDOR_DIR", ROOT.parent / "shared" / "reference" / "vendor"))
 
@@ -35,3 +48,16 @@ def sandbox(workspace):
     """Every simulator on one port; faults and the request log start empty for each test."""
     with build_sandbox(workspace) as box:
         yield box
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) for dag.test(); migrated once per checkout."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    marker = home / ".migrated"
+    if not marker.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy())
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        marker.touch()
+    return home

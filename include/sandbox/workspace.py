@@ -101,3 +101,17 @@ class Workspace:
 
     def person_by_account(self, account_id: str) -> Person | None:
         return next((p for p in self.people if p.account_id == account_id), None)
+
+
+def load_or_create_anchor(path) -> datetime:
+    """The sample's anchor, fixed at first use, so a second demo sees the very same data
+    (and embeds nothing) even hours later."""
+    from pathlib import Path
+
+    file = Path(path)
+    if file.exists():
+        return datetime.fromisoformat(file.read_text().strip())
+    anchor = floor_to_hour(datetime.now(timezone.utc))
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(anchor.isoformat())
+    return anchor

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
+
+# text-embedding-3-small list price, for cost estimates whatever embedder actually runs.
+OPENAI_USD_PER_MILLION_TOKENS = 0.02
 
 
 class Embedder(ABC):
@@ -36,3 +41,25 @@ class Embedder(ABC):
 
     def cost_usd(self, tokens: int) -> float:
         return tokens * self.usd_per_million_tokens / 1_000_000
+
+
+def pack_requests(items: Sequence[T], tokens_of: Callable[[T], int], max_inputs: int, max_tokens: int) -> Iterator[list[T]]:
+    """Group items into as few requests as the limits allow, in order.
+
+    Greedy packing is optimal here because the order is fixed: a request closes only when
+    the next item would break the input-count or token cap. An item alone over the token cap
+    is a bug upstream (the chunker keeps every chunk under the per-input limit).
+    """
+    request: list[T] = []
+    request_tokens = 0
+    for item in items:
+        tokens = tokens_of(item)
+        if tokens > max_tokens:
+            raise ValueError(f"one input has {tokens} tokens, over the per-request cap of {max_tokens}")
+        if request and (len(request) >= max_inputs or request_tokens + tokens > max_tokens):
+            yield request
+            request, request_tokens = [], 0
+        request.append(item)
+        request_tokens += tokens
+    if request:
+        yield request

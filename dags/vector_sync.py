@@ -1,0 +1,11 @@
+"""One DAG per registered source: vector_sync_<source>.
+
+Parsing stays cheap: the registry is a dict of names, and every heavy import (clients,
+LanceDB, tokenizer) happens inside the tasks.
+"""
+
+from vector_sync.airflow_adapter import build_source_dag
+from vector_sync.sources import registered_sources
+
+for _name in registered_sources():
+    globals()[f"vector_sync_{_name}"] = build_source_dag(_name)

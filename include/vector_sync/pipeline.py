@@ -1,0 +1,322 @@
+"""The sync steps as plain functions: fetch -> filter_active_projects -> embed -> upsert -> record.
+
+Each step reads what the previous one staged and returns small counts (what Airflow puts in
+XCom). Every step can run again safely: ids are deterministic, the store upserts by id, and
+the ledger is written only after the store accepted the vectors, so a retried ``upsert``
+neither re-fetches nor re-embeds, and a cleared window re-embeds nothing that is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import islice
+from typing import Any, Iterable, Iterator, Mapping, TypeVar
+
+from vector_sync import staging
+from vector_sync.chunking import chunk_document
+from vector_sync.embedders.base import Embedder, pack_requests
+from vector_sync.models import Chunk, Document, VectorRecord, Window
+from vector_sync.sources.base import Source
+from vector_sync.state import LedgerWrite, StateStore, SyncRun
+from vector_sync.stores.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DOCS_PER_BATCH = 256  # ledger look-ups and chunking happen this many documents at a time
+VECTORS_PER_UPSERT = 500  # records handed to the store per call (stores split further by their limits)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    max_tokens: int
+    overlap_tokens: int
+
+
+def fetch(source: Source, window: Window, staged: staging.StagedRun) -> dict[str, Any]:
+    """Page through the source for ``window`` and stage its documents and removals."""
+    fetched = staged.write(staging.DOCUMENTS, (doc.to_json() for doc in source.fetch(window)))
+    # removed_ids runs after fetch so sources can report what they saw while paging.
+    removed = staged.write(staging.REMOVED, ({"id": doc_id} for doc_id in source.removed_ids(window)))
+    skipped = dict(source.stats.skipped)
+    log.info("fetched %d documents, %d removed, skipped %s for %s", fetched, removed, skipped or "none", window)
+    return {"fetched": fetched, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped}
+
+
+def filter_active_projects(staged: staging.StagedRun, known_projects: Mapping[str, bool], keep_unmapped: bool) -> dict[str, Any]:
+    """Keep documents of an active project (or unmapped ones where the source allows it).
+
+    A document with several projects stays when any of them is active. Duplicates of one id
+    (a source may meet an item twice while paging a moving list) keep the latest version.
+    """
+    latest: dict[str, tuple[str, int]] = {}
+    for line_no, doc in enumerate(staged.read(staging.DOCUMENTS)):
+        seen = latest.get(doc["id"])
+        if seen is None or doc["updated_at"] >= seen[0]:
+            latest[doc["id"]] = (doc["updated_at"], line_no)
+    winners = {line_no for _, line_no in latest.values()}
+
+    filtered_out = 0
+    duplicates = 0
+
+    def kept() -> Iterator[dict[str, Any]]:
+        nonlocal filtered_out, duplicates
+        for line_no, doc in enumerate(staged.read(staging.DOCUMENTS)):
+            if line_no not in winners:
+                duplicates += 1
+                continue
+            projects = doc.get("projects") or []
+            active = any(known_projects.get(key) is True for key in projects)
+            if active or (not projects and keep_unmapped):
+                yield doc
+            else:
+                filtered_out += 1
+
+    count = staged.write(staging.FILTERED, kept())
+    return {"kept": count, "filtered_out": filtered_out, "duplicates": duplicates}
+
+
+def embed(
+    staged: staging.StagedRun,
+    state: StateStore,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Chunk changed documents and embed only chunks whose hash or embedding fingerprint changed.
+
+    Stages the vectors to upsert, the ledger rows to write after the upsert, and the ids of
+    chunks a shrunken document no longer has. With ``dry_run`` nothing is embedded: the counts
+    say what would be.
+    """
+    fingerprint = embedder.fingerprint
+    counts = {"documents": 0, "unchanged_documents": 0, "chunks": 0, "embedded": 0, "skipped_unchanged": 0, "tokens": 0, "empty": 0}
+    vectors: list[dict[str, Any]] = []
+    plans: list[dict[str, Any]] = []
+    stale: list[dict[str, Any]] = []
+
+    def work() -> Iterator[None]:
+        for batch in batched(staged.read(staging.FILTERED), DOCS_PER_BATCH):
+            docs = [Document.from_json(raw) for raw in batch]
+            ledger = state.ledger([doc.id for doc in docs])
+            changed: list[tuple[Document, str]] = []
+            for doc in docs:
+                counts["documents"] += 1
+                digest = doc.content_hash()
+                entry = ledger.get(doc.id)
+                if entry and not entry.deleted and entry.content_hash == digest and entry.fingerprint == fingerprint:
+                    counts["unchanged_documents"] += 1
+                    counts["chunks"] += entry.chunk_count
+                    counts["skipped_unchanged"] += entry.chunk_count
+                    continue
+                changed.append((doc, digest))
+            if not changed:
+                continue
+            old_chunks = _chunks_by_document(state.chunk_hashes([doc.id for doc, _ in changed]))
+            to_embed: list[Chunk] = []
+            for doc, digest in changed:
+                chunks = chunk_document(doc, chunking.max_tokens, chunking.overlap_tokens)
+                if not chunks:
+                    counts["empty"] += 1
+                counts["chunks"] += len(chunks)
+                previous = old_chunks.get(doc.id, {})
+                hashes = []
+                for chunk in chunks:
+                    chunk_hash = chunk.content_hash()
+                    hashes.append([chunk.id, chunk_hash])
+                    if previous.get(chunk.id) == (chunk_hash, fingerprint):
+                        counts["skipped_unchanged"] += 1
+                    else:
+                        to_embed.append(chunk)
+                current = {chunk.id for chunk in chunks}
+                stale.extend({"id": chunk_id, "document_id": doc.id} for chunk_id in previous if chunk_id not in current)
+                plans.append(
+                    {
+                        "id": doc.id,
+                        "source": doc.source,
+                        "content_hash": digest,
+                        "chunk_count": len(chunks),
+                        "fingerprint": fingerprint,
+                        "updated_at": doc.updated_at.isoformat(),
+                        "chunks": hashes,
+                    }
+                )
+            counts["tokens"] += sum(chunk.tokens for chunk in to_embed)
+            if dry_run:
+                counts["embedded"] += len(to_embed)
+                to_embed = []
+            for request in pack_requests(to_embed, lambda c: c.tokens, embedder.max_batch_inputs, embedder.max_batch_tokens):
+                values = embedder.embed([chunk.text for chunk in request])
+                counts["embedded"] += len(request)
+                vectors.extend(
+                    {
+                        "id": chunk.id,
+                        "document_id": chunk.document_id,
+                        "values": staging.pack_vector(vector),
+                        "text": chunk.text,
+                        "metadata": dict(chunk.metadata),
+                    }
+                    for chunk, vector in zip(request, values)
+                )
+            yield None
+
+    # Stream: flush staged records after every batch so memory stays bounded by one batch.
+    with _Appender(staged, staging.VECTORS, vectors) as vec_out, _Appender(staged, staging.LEDGER_PLAN, plans) as plan_out, _Appender(
+        staged, staging.STALE_CHUNKS, stale
+    ) as stale_out:
+        for _ in work():
+            vec_out.flush()
+            plan_out.flush()
+            stale_out.flush()
+    counts["stale_chunks"] = stale_out.count
+    counts["cost_usd"] = embedder.cost_usd(counts["tokens"])
+    counts["fingerprint"] = fingerprint
+    return counts
+
+
+def upsert(staged: staging.StagedRun, state: StateStore, store: VectorStore, source: str) -> dict[str, Any]:
+    """Write staged vectors, delete stale and removed chunks, then (only then) the ledger."""
+    upserted = 0
+    for batch in batched(staged.read(staging.VECTORS), VECTORS_PER_UPSERT):
+        upserted += store.upsert(
+            [
+                VectorRecord(
+                    id=raw["id"],
+                    document_id=raw["document_id"],
+                    values=staging.unpack_vector(raw["values"]),
+                    text=raw["text"],
+                    metadata=raw["metadata"],
+                )
+                for raw in batch
+            ]
+        )
+    stale_ids = [raw["id"] for raw in staged.read(staging.STALE_CHUNKS)]
+    removed_docs = [raw["id"] for raw in staged.read(staging.REMOVED)]
+    removed_chunk_ids = list(state.chunk_hashes(removed_docs)) if removed_docs else []
+    deleted = store.delete(stale_ids + removed_chunk_ids) if (stale_ids or removed_chunk_ids) else 0
+
+    synced_at = datetime.now(timezone.utc)
+    for batch in batched(staged.read(staging.LEDGER_PLAN), 1000):
+        batch_ids = {plan["id"] for plan in batch}
+        state.write_ledger(
+            source,
+            documents=[
+                LedgerWrite(plan["id"], plan["content_hash"], plan["chunk_count"], plan["fingerprint"], datetime.fromisoformat(plan["updated_at"]))
+                for plan in batch
+            ],
+            chunks=[(chunk_id, plan["id"], chunk_hash, plan["fingerprint"]) for plan in batch for chunk_id, chunk_hash in plan["chunks"]],
+            removed_chunk_ids=[chunk_id for chunk_id in stale_ids if chunk_id.rsplit("#", 1)[0] in batch_ids],
+            synced_at=synced_at,
+        )
+    if removed_docs:
+        state.mark_deleted(removed_docs, synced_at)
+    return {"upserted": upserted, "deleted": deleted, "removed_documents": len(removed_docs)}
+
+
+def record(
+    state: StateStore,
+    source: str,
+    run_id: str,
+    window: Window,
+    started_at: datetime,
+    counts: Mapping[str, Any],
+    status: str = "success",
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """Store the run's metrics, advance ``last_sync`` over contiguous successes, resolve failures."""
+    finished_at = datetime.now(timezone.utc)
+    state.record_run(
+        SyncRun(
+            source=source,
+            run_id=run_id,
+            window_start=window.start,
+            window_end=window.end,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_s=(finished_at - started_at).total_seconds(),
+            fetched=int(counts.get("fetched", 0)),
+            filtered_out=int(counts.get("filtered_out", 0)),
+            chunks=int(counts.get("chunks", 0)),
+            embedded=int(counts.get("embedded", 0)),
+            skipped_unchanged=int(counts.get("skipped_unchanged", 0)),
+            upserted=int(counts.get("upserted", 0)),
+            deleted=int(counts.get("deleted", 0)),
+            errors=int(counts.get("errors", 0)),
+            tokens=int(counts.get("tokens", 0)),
+            cost_usd=float(counts.get("cost_usd", 0.0)),
+            status=status,
+            error_message=error_message,
+        )
+    )
+    result: dict[str, Any] = {"status": status}
+    if status == "success":
+        result["last_sync"] = state.advance_last_sync(source, window.start, window.end).isoformat()
+        result["resolved_failures"] = state.resolve_failures(source, finished_at)
+    return result
+
+
+def _chunks_by_document(chunk_hashes: Mapping[str, tuple[str, str]]) -> dict[str, dict[str, tuple[str, str]]]:
+    grouped: dict[str, dict[str, tuple[str, str]]] = {}
+    for chunk_id, (chunk_hash, fingerprint) in chunk_hashes.items():
+        grouped.setdefault(chunk_id.rsplit("#", 1)[0], {})[chunk_id] = (chunk_hash, fingerprint)
+    return grouped
+
+
+class _Appender:
+    """Writes a list's items to a staged JSONL file whenever flushed, then empties the list."""
+
+    def __init__(self, staged: staging.StagedRun, name: str, buffer: list[dict[str, Any]]) -> None:
+        self.target = staged.path / name
+        self.buffer = buffer
+        self.count = 0
+
+    def __enter__(self) -> "_Appender":
+        self.handle = self.target.open("w", encoding="utf-8")
+        return self
+
+    def flush(self) -> None:
+        import json
+
+        for record in self.buffer:
+            self.handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.count += len(self.buffer)
+        self.buffer.clear()
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.flush()
+        self.handle.close()
+
+
+def run_window(
+    source: Source,
+    window: Window,
+    staged: staging.StagedRun,
+    state: StateStore,
+    embedder: Embedder,
+    store: VectorStore,
+    chunking: ChunkSettings,
+    run_id: str,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Every step in order, in this process: the CLI's replays, benchmarks and tests."""
+    started_at = datetime.now(timezone.utc)
+    counts: dict[str, Any] = {}
+    counts.update(fetch(source, window, staged))
+    counts.update(filter_active_projects(staged, state.known_projects(), source.keep_unmapped))
+    counts.update(embed(staged, state, embedder, chunking, dry_run=dry_run))
+    if dry_run:
+        return counts
+    counts.update(upsert(staged, state, store, source.name))
+    counts.update(record(state, source.name, run_id, window, started_at, counts))
+    counts["duration_s"] = (datetime.now(timezone.utc) - started_at).total_seconds()
+    return counts

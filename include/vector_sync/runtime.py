@@ -1,0 +1,98 @@
+"""Where things live and which backends run, without importing Airflow.
+
+The embedded default needs no credentials: SQLite state, LanceDB and the hashing embedder
+under one data folder. Production swaps in Postgres, Pinecone and OpenAI; the Airflow
+adapter decides that from which connections exist and hands a finished ``RuntimeConfig``
+to the code here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from vector_sync.embedders.base import Embedder
+from vector_sync.state import StateStore
+from vector_sync.stores.base import VectorStore
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def airflow_home() -> Path:
+    """``$AIRFLOW_HOME``; else the project's own ``.airflow`` when run from a checkout; else ~/airflow."""
+    if os.environ.get("AIRFLOW_HOME"):
+        return Path(os.environ["AIRFLOW_HOME"])
+    local = _REPO_ROOT / ".airflow"
+    if local.is_dir():
+        os.environ["AIRFLOW_HOME"] = str(local)  # so Airflow itself, imported later, agrees
+        return local
+    return Path.home() / "airflow"
+
+
+def data_dir() -> Path:
+    """Embedded state, index and staging: ``$VECTOR_SYNC_DATA_DIR`` or ``$AIRFLOW_HOME/vector_sync``."""
+    path = Path(os.environ.get("VECTOR_SYNC_DATA_DIR") or airflow_home() / "vector_sync")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    state_url: str
+    staging_url: str
+    embedder: str = "hashing"  # hashing | openai
+    store: str = "lancedb"  # lancedb | pinecone
+    lancedb_uri: str = ""
+    hashing_dimensions: int = 384
+    options: Mapping[str, Any] = field(default_factory=dict)  # backend extras (model, index, namespace...)
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> "RuntimeConfig":
+        if not overrides:
+            return self
+        known = {k: v for k, v in overrides.items() if k in self.__dataclass_fields__ and k != "options"}
+        extra = {k: v for k, v in overrides.items() if k not in self.__dataclass_fields__}
+        return replace(self, **known, options={**self.options, **overrides.get("options", {}), **extra})
+
+
+def embedded_config() -> RuntimeConfig:
+    """The no-credentials default, all under the data folder."""
+    base = data_dir()
+    return RuntimeConfig(
+        state_url=os.environ.get("VECTOR_SYNC_STATE_URL") or f"sqlite:///{base / 'vector_sync.db'}",
+        staging_url=os.environ.get("VECTOR_SYNC_STAGING_URL") or (base / "staging").as_uri(),
+        lancedb_uri=str(base / "lancedb"),
+    )
+
+
+def build_state(config: RuntimeConfig) -> StateStore:
+    state = StateStore(config.state_url)
+    state.migrate()
+    return state
+
+
+def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
+    """The configured embedder; ``client`` is a ready ``openai.OpenAI`` for the openai one."""
+    if config.embedder == "hashing":
+        from vector_sync.embedders.hashing import HashingEmbedder
+
+        return HashingEmbedder(dimensions=int(config.hashing_dimensions))
+    if config.embedder == "openai":
+        from vector_sync.embedders.openai import OpenAIEmbedder  # type: ignore[import-not-found]
+
+        return OpenAIEmbedder(client, **{k: v for k, v in config.options.items() if k in ("model", "dimensions")})
+    raise ValueError(f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use hashing or openai")
+
+
+def build_store(config: RuntimeConfig, index: Any = None) -> VectorStore:
+    """The configured vector store; ``index`` is a ready Pinecone index for the pinecone one."""
+    if config.store == "lancedb":
+        from vector_sync.stores.lancedb import LanceDBStore
+
+        return LanceDBStore(config.lancedb_uri)
+    if config.store == "pinecone":
+        from vector_sync.stores.pinecone import PineconeStore  # type: ignore[import-not-found]
+
+        return PineconeStore(index, namespace=config.options.get("namespace", ""))
+    raise ValueError(f"unknown store '{config.store}' (setting 'store' of Variable vector_sync_config): use lancedb or pinecone")

@@ -1,0 +1,81 @@
+"""Per-source health: what `vector-sync status`, the health DAG and the plugin all show."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from vector_sync.config import source_settings
+from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
+from vector_sync.state import StateStore
+from vector_sync.stores.base import VectorStore
+
+HEALTHY, STALE, FAILED = "healthy", "stale", "failed"
+
+
+@dataclass
+class SourceStatus:
+    source: str
+    health: str
+    last_sync: str | None
+    age_minutes: float | None
+    stale_after_minutes: float
+    vectors: int
+    documents: int
+    last_run: dict[str, Any] | None
+    open_failures: list[dict[str, Any]] = field(default_factory=list)
+    failed_windows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def source_status(source: str, state: StateStore, store: VectorStore, now: datetime | None = None) -> SourceStatus:
+    """Health is ``failed`` while the last run failed or a window is still failed,
+    ``stale`` when the last sync is older than the source's threshold (or never happened),
+    else ``healthy``."""
+    now = now or datetime.now(timezone.utc)
+    settings = source_settings(source)
+    last_sync = state.last_sync(source)
+    age = (now - last_sync).total_seconds() / 60 if last_sync else None
+    run = state.last_run(source)
+    failures = state.open_failures(source)
+    windows = state.failed_windows(source)
+    if (run is not None and run.status == "failed") or windows:
+        health = FAILED
+    elif age is None or age > settings.stale_after.total_seconds() / 60:
+        health = STALE
+    else:
+        health = HEALTHY
+    return SourceStatus(
+        source=source,
+        health=health,
+        last_sync=last_sync.isoformat() if last_sync else None,
+        age_minutes=round(age, 1) if age is not None else None,
+        stale_after_minutes=settings.stale_after.total_seconds() / 60,
+        vectors=store.count(source),
+        documents=state.document_count(source),
+        last_run=_run_json(run),
+        open_failures=[_jsonable(f) for f in failures],
+        failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],
+    )
+
+
+def all_status(sources: Iterable[str], state: StateStore, store: VectorStore) -> list[SourceStatus]:
+    now = datetime.now(timezone.utc)
+    return [source_status(name, state, store, now) for name in sources]
+
+
+def _run_json(run: Any) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    data = _jsonable(run)
+    # What these tokens would cost on OpenAI text-embedding-3-small, whatever embedder ran.
+    data["openai_cost_estimate_usd"] = round((run.tokens or 0) * OPENAI_USD_PER_MILLION_TOKENS / 1_000_000, 6)
+    return data
+
+
+def _jsonable(record: Any) -> dict[str, Any]:
+    data = asdict(record) if hasattr(record, "__dataclass_fields__") else dict(record._mapping if hasattr(record, "_mapping") else record)
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}

@@ -1,0 +1,58 @@
+"""The DAG file parses cleanly and builds one well-formed DAG per registered source."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import ROOT
+from vector_sync.config import SOURCE_SETTINGS
+from vector_sync.sources import registered_sources
+
+OLD_SCHEDULES = {"slack": "*/15 * * * *", "jira": "*/30 * * * *", "fireflies": "0 * * * *", "notion": "15 * * * *", "tempo": "*/30 * * * *"}
+CHAIN = ["fetch", "filter_active_projects", "embed", "upsert", "record"]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_no_import_errors_and_one_dag_per_registered_source(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {f"vector_sync_{name}" for name in registered_sources()}
+
+
+@pytest.mark.parametrize("name", registered_sources())
+def test_task_chain_schedule_and_limits(dagbag, name):
+    from airflow.sdk import CronDataIntervalTimetable
+
+    dag = dagbag.dags[f"vector_sync_{name}"]
+    assert sorted(dag.task_ids) == sorted(CHAIN)
+    for upstream, downstream in zip(CHAIN, CHAIN[1:]):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable._expression == OLD_SCHEDULES[name] == SOURCE_SETTINGS[name].schedule
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    fetch = dag.get_task("fetch")
+    assert fetch.pool == f"{name}_api"
+    assert fetch.retries >= 3 and fetch.retry_exponential_backoff
+
+
+@pytest.mark.parametrize("name", registered_sources())
+def test_consecutive_scheduled_intervals_are_contiguous_and_non_empty(dagbag, name):
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    timetable = coerce_to_core_timetable(dagbag.dags[f"vector_sync_{name}"].timetable)
+    restriction = TimeRestriction(earliest=datetime(2026, 11, 1, tzinfo=timezone.utc), latest=None, catchup=True)
+    first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    second = timetable.next_dagrun_info(last_automated_data_interval=DataInterval(*first.data_interval), restriction=restriction)
+    assert first.data_interval.start < first.data_interval.end
+    assert second.data_interval.start == first.data_interval.end
+    assert second.data_interval.end - second.data_interval.start == first.data_interval.end - first.data_interval.start
+    assert first.data_interval.end - first.data_interval.start <= timedelta(hours=1)
