@@ -1,0 +1,81 @@
+"""The conformance suite: every registered source passes it by being registered.
+
+Each source runs against the sandbox through its real client library, built from the
+connection in airflow_settings.yaml, exactly as in a DAG task.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sandbox.server import Fault
+from tests.sourcekit import Backends, sandbox_settings
+from vector_sync.models import Window
+from vector_sync.sources import registered_sources
+
+SOURCES = registered_sources()
+
+
+@pytest.fixture()
+def kit(sandbox, monkeypatch, tmp_path):
+    settings = sandbox_settings(monkeypatch, sandbox)
+    return Backends(tmp_path, settings)
+
+
+def whole_sample(workspace) -> Window:
+    return Window(workspace.start - timedelta(hours=1), workspace.anchor)
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_yields_documents_with_stable_ids(name, kit, workspace):
+    first = list(kit.source(name).fetch(whole_sample(workspace)))
+    second = list(kit.source(name).fetch(whole_sample(workspace)))
+    assert first, f"{name} yielded nothing for the whole sample"
+    ids = [doc.id for doc in first]
+    assert all(doc_id.startswith(f"{name}:") for doc_id in ids)
+    assert len(ids) == len(set(ids)), "a document id was yielded twice"
+    assert {d.id: d.content_hash() for d in first} == {d.id: d.content_hash() for d in second}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_window_is_respected(name, kit, workspace):
+    window = Window(workspace.anchor - timedelta(hours=8), workspace.anchor - timedelta(hours=2))
+    docs = list(kit.source(name).fetch(window))
+    everything = {d.id for d in kit.source(name).fetch(whole_sample(workspace))}
+    assert all(window.start <= doc.updated_at < window.end for doc in docs), [
+        (d.id, d.updated_at) for d in docs if not window.contains(d.updated_at)
+    ]
+    assert {d.id for d in docs} < everything
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_rerun_adds_nothing(name, kit, workspace):
+    window = whole_sample(workspace)
+    first = kit.run(name, window)
+    count = kit.store.count(name)
+    second = kit.run(name, window)
+    assert first["embedded"] > 0 and count > 0
+    assert second["embedded"] == 0
+    assert second["upserted"] == 0
+    assert kit.store.count(name) == count
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("name", SOURCES)
+def test_rate_limits_and_server_errors_are_survived(name, status, kit, sandbox, workspace):
+    window = Window(workspace.anchor - timedelta(hours=6), workspace.anchor)
+    expected = {d.id for d in kit.source(name).fetch(window)}
+    source = kit.source(name)
+    sandbox.faults.add(Fault(api=name, kind="status", status=status, times=2, retry_after_s=1))
+    assert {d.id for d in source.fetch(window)} == expected
+    assert sandbox.log.status_count(name, status) == 2
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_paging_terminates_with_bounded_requests(name, kit, sandbox, workspace):
+    sandbox.log.reset()
+    docs = list(kit.source(name).fetch(whole_sample(workspace)))
+    calls = sandbox.log.count(api=name)
+    assert 0 < calls <= 10 * len(docs) + 50, f"{calls} requests for {len(docs)} documents"
