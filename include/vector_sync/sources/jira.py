@@ -1,0 +1,285 @@
+"""Jira Cloud issues, with their description and every comment, as documents.
+
+The reference connector: one class, one generator per window, a pure ``_to_document`` beside
+it, paging and retries left to the ``jira`` library and ``vector_sync.paging``.
+
+One enhanced JQL search per window covers every project: the old system's per-project
+queries missed projects, and filtering inactive projects is the pipeline's job
+(``keep_unmapped = False``: every issue has a project).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator, Mapping, Sequence
+
+from jira import JIRA, JIRAError
+
+from vector_sync.adf import adf_to_text
+from vector_sync.errors import CredentialsError
+from vector_sync.models import Document, MetadataValue, Window, parse_time
+from vector_sync.paging import follow_offsets, follow_tokens
+from vector_sync.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+# search/jql returns only `id` unless fields are named; these are all a document needs.
+ISSUE_FIELDS: tuple[str, ...] = (
+    "summary", "description", "status", "assignee", "reporter", "priority",
+    "labels", "issuetype", "project", "created", "updated", "comment",
+)
+_DEFAULT_PAGE_SIZE = 100
+_DEFAULT_COMMENT_PAGE_SIZE = 100
+# search/jql serves its largest pages (up to 5000 issues) when only ids/keys are requested.
+_LIVE_IDS_PAGE_SIZE = 5000
+# Every issue matches (JQL counts epoch milliseconds); search/jql rejects unbounded queries.
+_ALL_ISSUES_JQL = "created >= 0"
+# The jira library's ResilientSession sleeps min(this, 2 x Retry-After) per 429/503, and
+# 10 x 2^n s per connection error: the cap keeps a run's worst case at max_retries x this.
+_MAX_RETRY_DELAY_S = 30
+_AUTH_STATUSES = (401, 403)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def make_client(
+    url: str,
+    email: str,
+    token: str,
+    *,
+    conn_id: str = "jira_default",
+    timeout_s: float = 30,
+    max_retries: int = 3,
+    max_retry_delay_s: int = _MAX_RETRY_DELAY_S,
+) -> JIRA:
+    """A REST v3 client whose session retries 429/503 honouring Retry-After, boundedly.
+
+    Construction already calls ``serverInfo``, so rejected credentials surface here as
+    ``CredentialsError`` (401/403 are not retried by the library: it fails at once).
+    """
+    with _credentials_checked(conn_id):
+        client = JIRA(
+            server=url,
+            basic_auth=(email, token),
+            options={"rest_api_version": "3"},
+            max_retries=max_retries,
+            timeout=timeout_s,
+        )
+    client._session.max_retry_delay = max_retry_delay_s
+    return client
+
+
+@contextmanager
+def _credentials_checked(conn_id: str) -> Iterator[None]:
+    """Turn the API's 401/403 into ``CredentialsError``: retrying cannot fix a bad token."""
+    try:
+        yield
+    except JIRAError as exc:
+        if exc.status_code in _AUTH_STATUSES:
+            # exc.text is the server's message only: no headers, never the token.
+            raise CredentialsError(conn_id, "Jira", f"HTTP {exc.status_code} {exc.text or ''}".strip()) from None
+        raise
+
+
+class JiraSource(Source):
+    """Issues updated within a window, each with its description and all comments."""
+
+    name = "jira"
+    keep_unmapped = False
+
+    def fetch(self, window: Window) -> Iterator[Document]:
+        """Yield one document per issue whose ``updated`` lies in ``[start, end)``."""
+        jql = f"updated >= {_epoch_ms(window.start)} AND updated < {_epoch_ms(window.end)} ORDER BY updated ASC"
+        page_size = int(self.settings.option("page_size", _DEFAULT_PAGE_SIZE))
+        site_url = self.client.server_url
+        with _credentials_checked(self.settings.conn_id):
+            for raw in self._search(jql, ISSUE_FIELDS, page_size):
+                document = _to_document(raw, self._comments(raw), site_url)
+                if document is None:
+                    self.stats.skip("malformed issue")
+                elif window.contains(document.updated_at):
+                    yield document
+                else:  # search is eventually consistent: the issue moved on since; next window
+                    log.debug("Jira issue %s updated outside %s, left to its own window", document.id, window)
+
+    def live_ids(self) -> Iterator[str]:
+        """Yield ``jira:{KEY}`` for every issue the credentials can see, for pruning."""
+        with _credentials_checked(self.settings.conn_id):
+            for raw in self._search(_ALL_ISSUES_JQL, ("key",), _LIVE_IDS_PAGE_SIZE):
+                key = raw.get("key") if isinstance(raw, dict) else None
+                if key:
+                    yield f"jira:{key}"
+
+    def _search(self, jql: str, fields: Sequence[str], page_size: int) -> Iterator[dict]:
+        def fetch_page(token: str | None) -> tuple[list[dict], str | None]:
+            page = self.client.enhanced_search_issues(
+                jql,
+                nextPageToken=token,
+                maxResults=page_size,
+                fields=list(fields),  # the library rewrites this list in place
+                json_result=True,
+            )
+            # The last page omits nextPageToken; isLast is checked too in case it is sent anyway.
+            next_token = None if page.get("isLast") else page.get("nextPageToken")
+            return page.get("issues") or [], next_token
+
+        return follow_tokens(fetch_page, what=f"Jira search {jql!r}")
+
+    def _comments(self, raw: Any) -> list[dict]:
+        """All comments of an issue: the embedded ones, or every page when they are cut short."""
+        fields = raw.get("fields") if isinstance(raw, dict) else None
+        embedded = fields.get("comment") if isinstance(fields, dict) else None
+        if not isinstance(embedded, dict):
+            return []
+        comments = [c for c in embedded.get("comments") or [] if isinstance(c, dict)]
+        total = embedded.get("total")
+        key = raw.get("key")
+        if not isinstance(total, int) or len(comments) >= total or not key:
+            return comments
+        page_size = int(self.settings.option("comment_page_size", _DEFAULT_COMMENT_PAGE_SIZE))
+
+        def fetch_page(start_at: int) -> tuple[list[dict], int | None]:
+            page = self.client._get_json(
+                f"issue/{key}/comment", params={"startAt": start_at, "maxResults": page_size, "orderBy": "created"}
+            )
+            return page.get("comments") or [], page.get("total")
+
+        try:
+            # Re-read from the start rather than splice onto the embedded page: one ordering.
+            return _unique_by_id(follow_offsets(fetch_page, page_size=page_size))
+        except JIRAError as exc:
+            if exc.status_code != 404:
+                raise
+            # Deleted or hidden since the search answered: keep what the search sent (pruning
+            # removes the issue later) instead of failing the whole window.
+            log.warning(
+                "Jira issue %s vanished while its comments were read; keeping %d of %d", key, len(comments), total
+            )
+            return comments
+
+
+def _to_document(raw: Any, comments: Sequence[Mapping[str, Any]], site_url: str) -> Document | None:
+    """Build the issue's document, or ``None`` (with a warning) when the payload is unusable."""
+    key = raw.get("key") if isinstance(raw, dict) else None
+    fields = raw.get("fields") if isinstance(raw, dict) else None
+    if not isinstance(key, str) or not key or not isinstance(fields, dict):
+        log.warning("Skipping malformed Jira issue %s: no key or no fields", key or "?")
+        return None
+    try:
+        updated_at = parse_time(fields["updated"])
+        created_at = parse_time(fields["created"]) if fields.get("created") else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        log.warning("Skipping malformed Jira issue %s: unparsable created/updated", key)
+        return None
+
+    summary = str(fields.get("summary") or "").strip()
+    title = f"{key}: {summary}" if summary else key
+    url = f"{site_url.rstrip('/')}/browse/{key}"
+    project_key = _get(fields, "project", "key") or key.rsplit("-", 1)[0]
+    header = _header(fields, created_at, updated_at)
+    return Document(
+        id=f"jira:{key}",
+        source="jira",
+        title=title,
+        text=_text(header, fields.get("description"), comments),
+        url=url,
+        updated_at=updated_at,
+        projects=(project_key,),
+        metadata=_metadata(key, project_key, title, url, updated_at, header),
+    )
+
+
+def _header(fields: Mapping[str, Any], created_at: datetime | None, updated_at: datetime) -> dict[str, str | None]:
+    """The issue's properties as shown above its description (``None``: not set)."""
+    return {
+        "Type": _get(fields, "issuetype", "name"),
+        "Status": _get(fields, "status", "name"),
+        "Priority": _get(fields, "priority", "name"),
+        "Assignee": _get(fields, "assignee", "displayName") or "Unassigned",
+        "Reporter": _get(fields, "reporter", "displayName"),
+        "Labels": ", ".join(str(label) for label in fields.get("labels") or []) or None,
+        "Created": _minutes(created_at) if created_at else None,
+        "Updated": _minutes(updated_at),
+    }
+
+
+def _text(header: Mapping[str, str | None], description: Any, comments: Sequence[Mapping[str, Any]]) -> str:
+    """Header lines, description, then ``Comments:`` oldest first.
+
+    No title line: the chunker starts every chunk with the document's title already.
+    """
+    parts = ["\n".join(f"{name}: {value}" for name, value in header.items() if value)]
+    description_text = adf_to_text(description)
+    if description_text:
+        parts.append(description_text)
+    rendered = [text for text in (_comment_text(c) for c in comments) if text]
+    if rendered:
+        parts.append("Comments:\n" + "\n\n".join(rendered))
+    return "\n\n".join(parts)
+
+
+def _metadata(
+    key: str, project_key: str, title: str, url: str, updated_at: datetime, header: Mapping[str, str | None]
+) -> dict[str, MetadataValue]:
+    """The old system's fields (so its filters keep working) plus a few more; no nulls."""
+    metadata: dict[str, MetadataValue | None] = {
+        "source": "jira",
+        "issue_key": key,
+        "project_key": project_key,
+        "status": header["Status"],
+        "assignee": header["Assignee"],
+        "timestamp_epoch": int(updated_at.timestamp()),
+        "access_type": "all",
+        "title": title,
+        "url": url,
+        "updated": updated_at.isoformat(),
+        "issue_type": header["Type"],
+        "priority": header["Priority"],
+        "reporter": header["Reporter"],
+    }
+    # Pinecone rejects null metadata values: an unset field is left out.
+    return {name: value for name, value in metadata.items() if value is not None}
+
+
+def _comment_text(comment: Mapping[str, Any]) -> str:
+    """``Name (YYYY-MM-DD HH:MM): text``; empty for a comment without a body."""
+    body = adf_to_text(comment.get("body"))
+    if not body:
+        return ""
+    author = _get(comment, "author", "displayName") or "Unknown"
+    try:
+        stamp = f" ({_minutes(parse_time(comment['created']))})"
+    except (KeyError, TypeError, ValueError, AttributeError):
+        stamp = ""
+    return f"{author}{stamp}: {body}"
+
+
+def _get(mapping: Mapping[str, Any], name: str, attr: str) -> str | None:
+    """``mapping[name][attr]`` as a string, tolerating null objects (unassigned, no priority)."""
+    value = mapping.get(name)
+    inner = value.get(attr) if isinstance(value, dict) else None
+    return str(inner) if inner not in (None, "") else None
+
+
+def _unique_by_id(comments: Iterator[dict]) -> list[dict]:
+    """Drop repeats (a comment added while paging shifts the next page by one)."""
+    seen: set[str] = set()
+    unique = []
+    for comment in comments:
+        ident = str(comment.get("id", id(comment)))
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(comment)
+    return unique
+
+
+def _minutes(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """JQL reads a bare number as epoch milliseconds, exact and time-zone free, unlike
+    ``"yyyy/MM/dd HH:mm"`` strings (minute precision, in the querying user's time zone)."""
+    return (moment - _EPOCH) // _ONE_MS

@@ -1,0 +1,314 @@
+"""The Fireflies source end to end: the real client (requests + urllib3) against the simulator."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from datetime import timedelta
+
+import pytest
+
+from sandbox.fireflies import FirefliesSimulator, RECENT_HOURS
+from sandbox.server import Fault, Sandbox
+from sandbox.workspace import Workspace
+from vector_sync.config import source_settings
+from vector_sync.errors import CredentialsError, FatalError
+from vector_sync.models import FetchStats, Window
+from vector_sync.sources.fireflies import (
+    LIST_QUERY,
+    ONE_QUERY,
+    FirefliesNotFound,
+    FirefliesQueryError,
+    FirefliesRateLimited,
+    FirefliesSource,
+    SkipTranscript,
+    make_client,
+    to_document,
+)
+
+GRAPHQL = "/graphql"
+
+
+@pytest.fixture(scope="module")
+def box(workspace):
+    with Sandbox([FirefliesSimulator(workspace)]) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture()
+def sim(box, workspace):
+    simulator = box.simulator("fireflies")
+    simulator.now = workspace.anchor + timedelta(days=1)  # every transcript processed
+    box.faults.clear()
+    box.log.reset()
+    yield simulator
+    simulator._injected.clear()
+
+
+def endpoint(box) -> str:
+    return f"{box.base_url('fireflies')}{GRAPHQL}"
+
+
+def source(box, workspace=None, key=FirefliesSimulator.token, stats=None, retries=3, **options) -> FirefliesSource:
+    if workspace is not None:
+        options.setdefault("projects", [{"key": p.key, "name": p.name} for p in workspace.projects])
+    client = make_client(endpoint(box), key, total_retries=retries, backoff_factor=0.01)
+    return FirefliesSource(client, source_settings("fireflies", {"options": options}), stats)
+
+
+def expected_ids(sim, window: Window) -> set[str]:
+    data = sim.data
+    return {
+        f"fireflies:{t['id']}"
+        for t in data.transcripts
+        if window.contains(data.meeting_time(t)) and data.visible_at[t["id"]] <= sim.current_time()
+    }
+
+
+# --- windows, paging, late transcripts -----------------------------------------------------
+
+
+def test_fetch_yields_exactly_the_meetings_of_the_window(box, sim, workspace):
+    sim.now = workspace.anchor
+    window = Window(workspace.anchor - timedelta(hours=1), workspace.anchor).widened(timedelta(hours=12))
+    docs = list(source(box, workspace).fetch(window))
+    assert {d.id for d in docs} == expected_ids(sim, window) and docs
+    assert len(docs) == len({d.id for d in docs})
+    # The last hours' meetings are still being processed at the anchor.
+    assert len(expected_ids(sim, window)) < sum(window.contains(sim.data.meeting_time(t)) for t in sim.data.transcripts)
+    assert box.log.count("fireflies", GRAPHQL) == 1
+
+
+def test_pages_with_skip_until_a_short_page(box, sim, workspace):
+    window = Window(workspace.start, workspace.anchor)
+    stats = FetchStats()
+    docs = list(source(box, workspace, stats=stats, page_size=7).fetch(window))
+    assert {d.id for d in docs} == expected_ids(sim, window)
+    assert box.log.count("fireflies", GRAPHQL) == len(sim.data.transcripts) // 7 + 1
+    assert not stats.skipped
+    box.log.reset()
+    assert [d.id for d in source(box, workspace, page_size=500).fetch(window)] == [d.id for d in docs]  # clamped to 50
+    assert box.log.count("fireflies", GRAPHQL) == 1
+
+
+def test_pages_of_50_when_more_meetings_than_a_page(workspace):
+    big = Workspace(anchor=workspace.anchor, scale=3)  # 75 meetings
+    simulator = FirefliesSimulator(big, now=big.anchor + timedelta(days=1))
+    with Sandbox([simulator]) as sandbox:
+        docs = list(source(sandbox, big).fetch(Window(big.start, big.anchor)))
+        assert len(docs) == len(simulator.data.transcripts) == 75
+        assert sandbox.log.count("fireflies", GRAPHQL) == math.ceil(75 / 50)
+
+
+def test_late_transcript_is_caught_by_the_overlap(box, sim, workspace):
+    overlap = source_settings("fireflies").overlap
+    data = sim.data
+    delay = lambda t: data.visible_at[t["id"]] - data.meeting_time(t)  # noqa: E731
+    late = next(t for t in reversed(data.transcripts) if delay(t) > timedelta(hours=2))
+    doc_id, met = f"fireflies:{late['id']}", data.meeting_time(late)
+    first_end = met.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)  # the run covering the meeting
+    sim.now = first_end
+    first = Window(first_end - timedelta(hours=1), first_end).widened(overlap)
+    assert doc_id not in {d.id for d in source(box, workspace).fetch(first)}
+    ready = data.visible_at[late["id"]]
+    later_end = ready.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)  # first run after processing
+    sim.now = later_end
+    later = Window(later_end - timedelta(hours=1), later_end)
+    assert not later.contains(met)  # only the widening reaches back to the meeting
+    assert doc_id in {d.id for d in source(box, workspace).fetch(later.widened(overlap))}
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+def test_privacy_decides_access(box, sim, workspace):
+    docs = {d.id: d for d in source(box, workspace).fetch(Window(workspace.start, workspace.anchor))}
+    kinds = set()
+    for t in sim.data.transcripts:
+        doc = docs[f"fireflies:{t['id']}"]
+        kinds.add(t["privacy"])
+        people = {e.lower() for e in t["participants"]} | {t["organizer_email"].lower()}
+        if t["privacy"] in ("teammates", "teammatesandparticipants", "link"):
+            assert doc.access_type == "all" and doc.access_list == ()
+        elif t["privacy"] == "owner":
+            assert doc.access_type == "shared" and doc.access_list == (t["organizer_email"],)
+        else:
+            assert doc.access_type == "shared" and set(doc.access_list) == people
+            assert all(e == e.lower() for e in doc.access_list) and len(set(doc.access_list)) == len(doc.access_list)
+        assert doc.metadata["access_type"] == doc.access_type and doc.metadata["access_list"] == list(doc.access_list)
+    assert kinds >= {"teammates", "participants", "owner", "link"}
+
+
+def test_document_fields_metadata_and_projects(box, sim, workspace):
+    docs = list(source(box, workspace).fetch(Window(workspace.start, workspace.anchor)))
+    by_id = {d.id: d for d in docs}
+    for t in sim.data.transcripts:
+        doc = by_id[f"fireflies:{t['id']}"]
+        assert doc.projects == sim.data.projects[t["id"]]
+        md = doc.metadata
+        assert md["source"] == "fireflies" and md["meeting_id"] == t["id"] and md["title"] == t["title"]
+        assert md["timestamp_epoch"] == int(t["date"] / 1000) == int(doc.updated_at.timestamp())
+        assert md["project_tags"] == list(doc.projects) and md["url"] == t["transcript_url"] == doc.url
+        assert md["organizer"] == t["organizer_email"] and md["duration"] == pytest.approx(t["duration"])
+        assert set(md["attendee_emails"]) == {e.lower() for e in t["participants"]}
+        for value in md.values():
+            assert isinstance(value, (str, int, float, bool)) or all(isinstance(v, str) for v in value)
+    assert {tag for d in docs for tag in d.projects} == {"SUBS", "BC", "ARCH"}
+    untagged = list(source(box).fetch(Window(workspace.anchor - timedelta(hours=12), workspace.anchor)))
+    assert untagged and all(d.projects == () for d in untagged)  # no project option: no tags
+    again = source(box, workspace).fetch(Window(workspace.start, workspace.anchor))
+    assert [d.content_hash() for d in docs] == [d.content_hash() for d in again]  # a re-run changes nothing
+
+
+def test_speaker_turns_become_segments_with_start_times(box, sim, workspace):
+    long = max(sim.data.transcripts, key=lambda t: (bool(t["summary"]), len(t["sentences"])))
+    when = sim.data.meeting_time(long)
+    doc = next(d for d in source(box, workspace).fetch(Window(when, when + timedelta(seconds=1))))
+    header, turns = doc.segments[0], doc.segments[1:]
+    assert header.text.startswith(long["title"]) and header.metadata == {}
+    assert f"Date: {when:%Y-%m-%d %H:%M} UTC" in header.text and "Duration: 90 min" in header.text
+    assert "Summary:\n" + long["summary"]["overview"] in header.text
+    assert all(f"- {line}" in header.text for line in long["summary"]["action_items"].splitlines())
+    names = [s["speaker_name"] for s in long["sentences"]]
+    runs = [name for i, name in enumerate(names) if i == 0 or names[i - 1] != name]
+    assert [s.metadata["speaker"] for s in turns] == runs
+    starts = [s.metadata["start_time"] for s in turns]
+    assert starts == sorted(starts) and starts[0] == 0 and isinstance(starts[1], float)
+    for segment in turns[:50]:
+        name, at = segment.metadata["speaker"], segment.metadata["start_time"]
+        minutes, seconds = divmod(int(at), 60)
+        clock = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if at >= 3600 else f"{minutes:02d}:{seconds:02d}"
+        assert segment.text.startswith(f"{name} [{clock}]: ")
+    assert re.match(r"^.+ \[1:\d\d:\d\d\]: ", turns[-1].text)  # past the first hour
+    words = sum(len(s["text"].split()) for s in long["sentences"])
+    assert sum(len(t.text.split(": ", 1)[1].split()) for t in turns) == words  # every sentence, once
+    assert doc.text == "\n\n".join(s.text for s in doc.segments)
+
+
+def test_tolerates_list_action_items_string_keywords_and_string_times():
+    raw = {
+        "id": "abc", "title": "BC sync", "date": 1_763_600_000_000, "duration": "30.5", "privacy": None,
+        "organizer_email": "Dana.Reyes@example.com", "participants": ["luis.ortega@example.com"],
+        "meeting_attendees": [{"displayName": "Luis Ortega", "email": "Luis.Ortega@example.com"}],
+        "speakers": [{"id": 1, "name": "Luis Ortega"}],
+        "sentences": [
+            {"index": 1, "speaker_id": "1", "speaker_name": None, "text": "Second.", "start_time": "4.5"},
+            {"index": 0, "speaker_id": "1", "speaker_name": None, "text": "First.", "start_time": "0.5"},
+            {"index": 2, "speaker_name": "Dana Reyes", "text": "  ", "start_time": 9},
+        ],
+        "summary": {"overview": ["Line one.", "Line two."], "action_items": ["**Dana Reyes**", "- send notes"],
+                    "keywords": "Subscriptions, exports"},
+    }
+    doc = to_document(raw, {"SUBS": "Subscriptions", "BC": None})
+    assert doc.projects == ("BC", "SUBS")
+    assert doc.access_type == "shared" and doc.access_list == ("dana.reyes@example.com", "luis.ortega@example.com")
+    assert [s.text for s in doc.segments[1:]] == ["Luis Ortega [00:00]: First. Second."]
+    assert doc.segments[1].metadata == {"start_time": 0.5, "speaker": "Luis Ortega"}
+    assert "Action items:\nDana Reyes:\n- send notes" in doc.text and "Keywords: Subscriptions, exports" in doc.text
+    assert doc.metadata["duration"] == 30.5
+    broken = [({"id": "x"}, "malformed transcript"), ({**raw, "date": "soon"}, "malformed transcript"),
+              ({**raw, "sentences": [], "summary": None}, "empty transcript"), ("nope", "malformed transcript")]
+    for item, reason in broken:
+        with pytest.raises(SkipTranscript, match=reason):
+            to_document(item, {})
+
+
+def test_malformed_transcripts_are_skipped_and_counted(workspace):
+    private = Workspace(anchor=workspace.anchor)
+    simulator = FirefliesSimulator(private, now=private.anchor + timedelta(days=1))
+    first, second = simulator.data.transcripts[:2]
+    first["sentences"], first["summary"] = [], None
+    simulator.data.visible_at[""] = simulator.data.visible_at[second["id"]]
+    second["id"] = ""
+    with Sandbox([simulator]) as sandbox:
+        stats = FetchStats()
+        docs = list(source(sandbox, private, stats=stats).fetch(Window(private.start, private.anchor)))
+    assert len(docs) == len(simulator.data.transcripts) - 2
+    assert stats.skipped == {"empty transcript": 1, "malformed transcript": 1}
+
+
+# --- GraphQL errors and HTTP retries ----------------------------------------------------
+
+
+def test_auth_failed_is_fatal_at_once(box, sim, workspace):
+    with pytest.raises(CredentialsError, match="fireflies_default") as caught:
+        list(source(box, workspace, key="wrong-key").fetch(Window(workspace.start, workspace.anchor)))
+    assert "wrong-key" not in str(caught.value)
+    assert box.log.count("fireflies") == 1  # no retry storm
+    with pytest.raises(FatalError, match="API key"):
+        make_client(endpoint(box), "")
+
+
+def test_too_many_requests_in_http_200_raises_a_retryable_error(box, sim, workspace):
+    sim.inject_error("too_many_requests", http_status=200)
+    with pytest.raises(FirefliesRateLimited) as caught:
+        list(source(box, workspace).fetch(Window(workspace.start, workspace.anchor)))
+    assert not isinstance(caught.value, FatalError)  # Airflow's task retry handles it
+    assert box.log.count("fireflies") == 1
+
+
+def test_http_429_with_retry_after_is_retried_by_the_session(box, sim, workspace):
+    box.faults.add(Fault(api="fireflies", kind="status", status=429, retry_after_s=1))
+    started = time.monotonic()
+    docs = list(source(box, workspace).fetch(Window(workspace.start, workspace.anchor)))
+    assert time.monotonic() - started >= 0.9 and len(docs) == len(sim.data.transcripts)
+    assert box.log.status_count("fireflies", 429) == 1
+
+
+def test_http_429_past_the_retries_raises_rate_limited(box, sim, workspace):
+    box.faults.add(Fault(api="fireflies", kind="status", status=429, retry_after_s=1, times=5))
+    with pytest.raises(FirefliesRateLimited):
+        list(source(box, workspace, retries=1).fetch(Window(workspace.start, workspace.anchor)))
+    assert box.log.count("fireflies") == 2
+
+
+def test_503_is_retried_by_the_session(box, sim, workspace):
+    box.faults.add(Fault(api="fireflies", kind="status", status=503, retry_after_s=1))
+    docs = list(source(box, workspace).fetch(Window(workspace.start, workspace.anchor)))
+    assert len(docs) == len(sim.data.transcripts) and box.log.status_count("fireflies", 503) == 1
+
+
+def test_object_not_found_is_skipped_and_counted(box, sim, workspace):
+    window = Window(workspace.start, workspace.anchor)
+    newest = f"fireflies:{sim.data.transcripts[-1]['id']}"  # the first one fetched by id
+    sim.inject_error("object_not_found", match="transcript(id:")  # deleted after the listing
+    stats = FetchStats()
+    docs = list(source(box, workspace, stats=stats, fetch_mode="detail").fetch(window))
+    assert {d.id for d in docs} == expected_ids(sim, window) - {newest}
+    assert stats.skipped == {"transcript not found": 1}
+    assert box.log.count("fireflies") == 1 + len(sim.data.transcripts)
+    with pytest.raises(FirefliesNotFound):  # the simulator's own answer for an unknown id
+        source(box).client.query(ONE_QUERY, {"id": "no-such-id"})
+
+
+def test_invalid_arguments_and_invalid_queries_are_fatal(box, sim):
+    client = source(box).client
+    with pytest.raises(FirefliesQueryError, match="invalid_arguments") as caught:
+        client.query(LIST_QUERY, {"limit": 51, "skip": 0})
+    assert isinstance(caught.value, FatalError)
+    with pytest.raises(FirefliesQueryError, match='Cannot query field "nonsense"'):
+        client.query("{ transcripts { id nonsense } }")
+    assert box.log.count("fireflies") == 2  # 400s are not retried
+
+
+# --- the Airflow hook -------------------------------------------------------------------
+
+
+def test_hook_builds_the_client_from_an_env_connection(box, sim, workspace, monkeypatch):
+    from vector_sync.hooks.fireflies import FirefliesHook
+
+    conn = {"conn_type": "fireflies", "host": endpoint(box), "password": FirefliesSimulator.token,
+            "extra": {"timeout_s": 30, "total_retries": 2}}
+    monkeypatch.setenv("AIRFLOW_CONN_FIREFLIES_DEFAULT", json.dumps(conn))
+    hook = FirefliesHook()
+    assert hook.client is hook.client and hook.client.endpoint == endpoint(box)
+    assert hook.client.session.get_adapter(endpoint(box)).max_retries.total == 2
+    recent = Window(workspace.anchor - timedelta(hours=RECENT_HOURS), workspace.anchor)
+    docs = list(FirefliesSource(hook.client, source_settings("fireflies")).fetch(recent))
+    assert {d.id for d in docs} == expected_ids(sim, recent) and docs
+    monkeypatch.setenv("AIRFLOW_CONN_FIREFLIES_DEFAULT", json.dumps({"conn_type": "fireflies"}))
+    with pytest.raises(FatalError, match="API key"):
+        FirefliesHook().get_conn()
+    assert FirefliesHook.default_conn_name == source_settings("fireflies").conn_id

@@ -1,0 +1,354 @@
+"""The Notion source against the sandbox, through the real notion-client over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from sandbox.notion import NotionData, NotionSimulator
+from sandbox.server import Fault, RateLimiter as ServerRateLimiter, Sandbox
+from sandbox.workspace import Workspace
+from vector_sync.config import source_settings
+from vector_sync.errors import CredentialsError, FatalError
+from vector_sync.models import Window, parse_time
+from vector_sync.ratelimit import RateLimiter
+from vector_sync.sources.notion import NotionSource, ProjectRule, make_client
+
+from sandbox.workspace import GENERATORS  # DEV-ONLY
+GENERATORS.setdefault("notion", "sandbox.notion")  # DEV-ONLY
+TOKEN = "sandbox-token"
+PROJECTS = [{"key": "SUBS", "name": "Subscriptions", "is_active": True},
+            {"key": "BC", "name": "Billing Console", "is_active": True},
+            {"key": "ARCH", "name": "Archive Migration", "is_active": False}]
+
+
+@pytest.fixture(scope="module")
+def box(workspace):
+    """One unthrottled server for the module; tests that need limits or latency start their own."""
+    with Sandbox([NotionSimulator(workspace)]) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture()
+def sandbox(box):
+    box.faults.clear()
+    box.log.reset()
+    return box
+
+
+@pytest.fixture(scope="module")
+def data(workspace) -> NotionData:
+    return workspace.data("notion")
+
+
+def make_source(box: Sandbox, token: str = TOKEN, **options) -> NotionSource:
+    settings = source_settings("notion", {"options": {"rps": None, "projects": PROJECTS, **options}})
+    return NotionSource(make_client(box.base_url("notion"), token, timeout_s=10), settings)
+
+
+def last_hours(workspace, hours: float, ending_hours_ago: float = 0) -> Window:
+    end = workspace.anchor - timedelta(hours=ending_hours_ago)
+    return Window(end - timedelta(hours=hours), end)
+
+
+def expected(data: NotionData, window: Window, trashed: bool = False) -> set[str]:
+    return {f"notion:{p['id']}" for p in data.pages.values()
+            if window.contains(parse_time(p["last_edited_time"])) and p["in_trash"] is trashed}
+
+
+def by_role(docs, data: NotionData, role: str):
+    return next(d for d in docs if d.id == f"notion:{data.named[role]}")
+
+
+# ---------------------------------------------------------------- windows and search
+@pytest.mark.parametrize("hours, ending", [(1, 0), (2, 1), (6, 3), (80, 0)])
+def test_fetch_yields_exactly_the_pages_edited_in_the_window(sandbox, workspace, data, hours, ending):
+    window = last_hours(workspace, hours, ending)
+    source = make_source(sandbox)
+    docs = list(source.fetch(window))
+    assert {d.id for d in docs} == expected(data, window)
+    assert len(docs) == len({d.id for d in docs})
+    assert set(source.removed_ids(window)) == expected(data, window, trashed=True)
+
+
+def test_search_stops_at_the_window_start(sandbox, workspace, data):
+    window = last_hours(workspace, 1)
+    list(make_source(sandbox, page_size=5).fetch(window))
+    edited = [parse_time(data.pages[p]["last_edited_time"]) for p in data.search_order]
+    first_older = next(i for i, t in enumerate(edited) if t < window.start)
+    searches = sandbox.log.count("notion", r"^/v1/search$")
+    assert searches == first_older // 5 + 1  # the page holding the first older result is the last
+    assert searches < len(data.pages) / 5 / 3  # far from paging through everything
+
+
+def test_window_edges_are_half_open(sandbox, workspace, data):
+    runbook = data.pages[data.named["runbook"]]
+    edited = parse_time(runbook["last_edited_time"])
+    before, starting = Window(edited - timedelta(hours=1), edited), Window(edited, edited + timedelta(minutes=1))
+    assert f"notion:{runbook['id']}" not in {d.id for d in make_source(sandbox).fetch(before)}
+    assert f"notion:{runbook['id']}" in {d.id for d in make_source(sandbox).fetch(starting)}
+    # Consecutive windows split the pages between them: none lost, none twice.
+    windows = [last_hours(workspace, 1, n) for n in range(4)]
+    split = [d.id for w in windows for d in make_source(sandbox).fetch(w)]
+    assert sorted(split) == sorted(d.id for d in make_source(sandbox).fetch(last_hours(workspace, 4)))
+
+
+def test_trashed_pages_go_to_removed_ids_without_a_second_search(sandbox, workspace, data):
+    window = last_hours(workspace, 1)
+    source = make_source(sandbox)
+    docs = list(source.fetch(window))
+    searches = sandbox.log.count("notion", r"^/v1/search$")
+    trashed = data.named["trashed"]
+    assert list(source.removed_ids(window)) == [f"notion:{trashed}"]
+    assert f"notion:{trashed}" not in {d.id for d in docs}
+    assert sandbox.log.count("notion", r"^/v1/search$") == searches
+    assert sandbox.log.count("notion", trashed) == 0  # its blocks are never read
+    # A source that did not fetch this window searches for itself.
+    assert list(make_source(sandbox).removed_ids(window)) == [f"notion:{trashed}"]
+
+
+# ---------------------------------------------------------------- content
+def test_deep_nesting_depth_limit_and_block_paging(sandbox, workspace, data):
+    window = last_hours(workspace, 1)
+    source = make_source(sandbox, block_page_size=10)
+    docs = list(source.fetch(window))
+    deep = by_role(docs, data, "deep").text
+    assert "▸ Level 1\n  ▸ Level 2\n    ▸ Level 3\n      ▸ Level 4" in deep
+    assert "Level 8" in deep and "Level 9" not in deep  # default depth limit: 8 levels
+    assert source.stats.skipped["block depth limit"] == 1
+    assert "  - Item 1\n" in deep and "  - Item 105" in deep  # children of a block, paged
+    assert "        - Bullet depth 5" in deep
+    runbook = by_role(docs, data, "runbook").text
+    assert runbook.count("Step 18: check") == 6  # 115 blocks over 12 pages of 10
+    assert sandbox.log.count("notion", f"/v1/blocks/{data.named['runbook']}/children") == 12
+
+    sandbox.log.reset()
+    deeper = make_source(sandbox, max_depth=20)
+    full = by_role(list(deeper.fetch(window)), data, "deep").text
+    assert "Level 10" in full and "Bottom of the chain" in full
+    assert "block depth limit" not in deeper.stats.skipped
+
+
+def test_every_supported_block_type_is_rendered(sandbox, workspace, data):
+    source = make_source(sandbox)
+    docs = list(source.fetch(last_hours(workspace, 1)))
+    text = by_role(docs, data, "gallery").text
+    for snippet in [
+        "# Gallery",
+        "Owner: @Dana Reyes, see [the docs](https://docs.example.com/billing)$E = mc^2$",
+        "## Lists", "- Bullet one\n  - Nested bullet", "1. First\n2. Second",
+        "- [x] Done item\n- [ ] Open item",
+        "▸ Toggle title\n  Hidden detail\n  Child page: Gallery child",
+        "### Quotes and code", "> Ship small changes", "> ⚠️ Mind the cut-off\n> Invoices close at 18:00 UTC",
+        "```sql\nSELECT count(*) FROM invoices;\n```",
+        "$$ a^2 + b^2 = c^2 $$", "---",
+        "| Plan | Price |\n| --- | --- |\n| Basic | 10 EUR |\n| Pro | 25 EUR |",
+        "Bookmark: [Status page](https://status.example.com)",
+        "Embed: https://embed.example.com/chart",
+        "Link: https://github.com/example/billing/pull/42",
+        "Image: [Architecture diagram](https://cdn.example.com/arch.png)",
+        "Video: [https://video.example.com/demo.mp4](https://video.example.com/demo.mp4)",
+        "File: Pricing sheet",
+        "### Toggle heading", "Under a toggle heading",
+        f"Link to page: https://www.notion.so/{data.named['runbook'].replace('-', '')}",
+        "Left column", "Right column", "Synced text",
+    ]:
+        assert snippet in text, snippet
+    assert "X-Amz-Signature" not in text  # Notion-hosted file URLs expire: never indexed
+    assert source.stats.skipped["unsupported block: unsupported"] == 1
+    # Child pages and databases are their own documents; the parent names them.
+    root = next(d for d in make_source(sandbox).fetch(Window(workspace.start, workspace.anchor))
+                if d.id == f"notion:{data.named['root']}")
+    assert "Child page: Handbook" in root.text and "Child database: Incidents" in root.text
+
+
+# ---------------------------------------------------------------- documents
+def test_document_fields_segments_and_breadcrumb(sandbox, workspace, data):
+    docs = list(make_source(sandbox).fetch(last_hours(workspace, 1)))
+    runbook = by_role(docs, data, "runbook")
+    page = data.pages[data.named["runbook"]]
+    hub = data.named["hub:SUBS"]
+    assert runbook.id == f"notion:{page['id']}" and runbook.source == "notion"
+    assert runbook.title == "Runbook" and runbook.url == page["url"]
+    assert runbook.updated_at == parse_time(page["last_edited_time"])
+    assert runbook.projects == ("SUBS",) and runbook.access_type == "all"
+    assert dict(runbook.metadata) == {
+        "source": "notion", "page_id": page["id"], "url": page["url"],
+        "created_time": parse_time(page["created_time"]).isoformat(),
+        "last_edited_time": parse_time(page["last_edited_time"]).isoformat(),
+        "timestamp_epoch": int(parse_time(page["last_edited_time"]).timestamp()),
+        "access_type": "all", "title": "Runbook", "parent": f"page_id:{hub}",
+        "breadcrumb": "Engineering / Subscriptions (SUBS) / Runbook",
+    }
+    headings = [s.metadata["heading"] for s in runbook.segments]
+    assert headings == ["Runbook", "1. Webhook retries", "2. Proration rules", "3. Invoice pdfs",
+                        "4. Dunning emails", "5. Tax rounding", "6. Plan upgrades"]
+    assert runbook.segments[0].text.startswith("Runbook\n\nOn-call runbook")
+    assert runbook.segments[1].text.startswith("## 1. Webhook retries\n\n1. Step 1: check webhook retries")
+    assert runbook.text == "\n\n".join(s.text for s in runbook.segments)
+    for doc in docs:
+        assert all(isinstance(v, (str, int, float, bool)) for v in doc.metadata.values())
+        assert doc.text.strip() and doc.segments
+
+
+def test_database_rows_and_block_parents(sandbox, workspace, data):
+    docs = list(make_source(sandbox).fetch(last_hours(workspace, 1)))
+    row = by_role(docs, data, "incident:0")
+    page = data.pages[data.named["incident:0"]]
+    assert row.metadata["breadcrumb"] == "Engineering / Incidents / SUBS incident: Webhook retries"
+    assert row.metadata["parent"] == f"data_source_id:{page['parent']['data_source_id']}"
+    assert row.text.startswith("SUBS incident: Webhook retries\nStatus: Open\nOwner: Dana Reyes")
+    assert row.projects == ("SUBS",)
+    child = by_role(docs, data, "gallery_child")
+    assert child.metadata["breadcrumb"] == "Engineering / Handbook / Block gallery / Gallery child"
+    assert child.projects == ()  # handbook pages belong to no project (kept: keep_unmapped)
+
+
+def test_parents_are_retrieved_once(sandbox, workspace, data):
+    list(make_source(sandbox, workers=8).fetch(last_hours(workspace, 6)))
+    lookups = [(path, n) for (api, method, path), n in sandbox.log.calls.items()
+               if method == "GET" and not path.endswith("/children")]
+    assert lookups and all(n == 1 for _path, n in lookups), lookups
+
+
+def test_project_rule():
+    rule = ProjectRule.from_options({"project_keys": ["SUBS", "BC"], "projects": PROJECTS})
+    assert rule("BC-12 rollout", "Engineering") == ("BC",)
+    assert rule("Runbook", "Engineering / Subscriptions / Runbook") == ("SUBS",)
+    assert rule("Archive migration notes") == ("ARCH",)
+    assert rule("abc subs bcd", "ABC") == ()  # keys are whole words in capitals
+    assert ProjectRule.from_options({})("SUBS and BC plans / Notes") == ("BC", "SUBS")  # fallback
+    assert ProjectRule.from_options({"project_keys": ["SUBS"]})("BC plan") == ()
+
+
+# ---------------------------------------------------------------- throughput and limits
+def test_rate_limiter_holds_three_requests_per_second(workspace, data):
+    limits = {"notion": ServerRateLimiter(3)}  # Notion's own limit, simulated: 429 above it
+    with Sandbox([NotionSimulator(workspace)], latency_ms=20, rate_limits=limits) as box:
+        source = make_source(box, rps=3, workers=4)
+        started = time.monotonic()
+        docs = list(source.fetch(last_hours(workspace, 0.35)))
+        elapsed = time.monotonic() - started
+        times = box.log.times("notion")
+        assert box.log.status_count("notion", 429) == 0
+    assert docs and len(times) >= 8
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    assert busiest <= 4, busiest
+    assert elapsed >= (len(times) - 1) / 3 - 0.1  # held to 3/s ...
+    assert elapsed <= 1.3 * (len(times) - 1) / 3 + 0.5  # ... and no slower
+
+
+def test_pages_are_read_concurrently(workspace, data):
+    with Sandbox([NotionSimulator(workspace)], latency_ms=50) as box:
+        started = time.monotonic()
+        docs = list(make_source(box, workers=8).fetch(last_hours(workspace, 1)))
+        elapsed = time.monotonic() - started
+        requests = box.log.count("notion")
+    assert len(docs) >= 8
+    assert elapsed < requests * 0.05 / 3, (elapsed, requests)  # one after another would take all of it
+
+
+def test_throughput_without_limit(workspace):
+    big = Workspace(anchor=workspace.anchor, scale=3)
+    with Sandbox([NotionSimulator(big)]) as box:
+        started = time.monotonic()
+        docs = list(make_source(box).fetch(Window(big.start, big.anchor)))
+        elapsed = time.monotonic() - started
+    assert len(docs) > 120
+    assert len(docs) / elapsed * 60 >= 5000, f"{len(docs) / elapsed * 60:.0f} pages/min"
+
+
+def test_limiter_spacing_bursts_and_threads():
+    now = [0.0]
+    slept = []
+    limiter = RateLimiter(4, clock=lambda: now[0], sleep=slept.append)
+    assert [limiter.reserve() for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
+    limiter.acquire()
+    assert slept == [1.0]  # the caller sleeps until its slot, outside the lock
+    now[0] = 10.0  # idle long enough: no debt carried over
+    assert limiter.reserve() == 0.0
+    bursty = RateLimiter(4, burst=3, clock=lambda: now[0])
+    assert [bursty.reserve() for _ in range(4)] == [0.0, 0.0, 0.0, 0.25]
+    assert RateLimiter(None).reserve() == 0.0 and not RateLimiter(0).enabled
+
+    shared = RateLimiter(200)
+    stamps = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(10):
+            shared.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(5)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started >= 49 / 200 - 0.01  # 50 slots, 5 ms apart, across threads
+
+
+# ---------------------------------------------------------------- failures
+def test_rate_limit_and_server_errors_are_retried(sandbox, workspace, data):
+    sandbox.faults.add(Fault(api="notion", kind="status", status=429, times=1, path=r"^/v1/search$", retry_after_s=1))
+    sandbox.faults.add(Fault(api="notion", kind="status", status=503, times=1, path=data.named["runbook"], retry_after_s=1))
+    window = last_hours(workspace, 1)
+    docs = list(make_source(sandbox).fetch(window))
+    assert {d.id for d in docs} == expected(data, window)
+    assert sandbox.log.status_count("notion", 429) == 1 and sandbox.log.status_count("notion", 503) == 1
+
+
+def test_wrong_token_fails_at_once(sandbox, workspace):
+    with pytest.raises(CredentialsError, match="notion_default"):
+        list(make_source(sandbox, token="wrong").fetch(last_hours(workspace, 1)))
+    assert sandbox.log.count("notion") == 1 and sandbox.log.status_count("notion", 401) == 1
+
+
+def test_unreadable_page_is_skipped_and_counted(sandbox, workspace, data):
+    sandbox.faults.add(Fault(api="notion", kind="status", status=404, times=1, path=data.named["gallery"]))
+    window = last_hours(workspace, 1)
+    source = make_source(sandbox)
+    docs = list(source.fetch(window))
+    assert {d.id for d in docs} == expected(data, window) - {f"notion:{data.named['gallery']}"}
+    assert source.stats.skipped["page vanished"] == 1
+
+
+# ---------------------------------------------------------------- the Airflow hook
+def test_hook_builds_the_client_from_an_env_connection(monkeypatch, sandbox, workspace, data, caplog):
+    from vector_sync.hooks.notion import NotionHook
+
+    connection = {"conn_type": "notion", "host": sandbox.base_url("notion"), "password": TOKEN,
+                  "extra": {"notion_version": "2025-09-03", "timeout_s": 5, "max_retries": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_NOTION_DEFAULT", json.dumps(connection))
+    client = NotionHook().get_conn()
+    assert client.options.notion_version == "2025-09-03" and client.options.timeout_ms == 5000
+    assert client._max_retries == 1
+    assert TOKEN not in caplog.text
+    settings = source_settings("notion", {"options": {"rps": None}})
+    window = last_hours(workspace, 1)
+    assert {d.id for d in NotionSource(client, settings).fetch(window)} == expected(data, window)
+
+
+def test_hook_defaults_and_uri_connections(monkeypatch, sandbox):
+    from vector_sync.hooks.notion import NotionHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_NOTION_CLOUD", json.dumps({"conn_type": "notion", "password": "ntn_x"}))
+    cloud = NotionHook(notion_conn_id="notion_cloud").get_conn()
+    assert str(cloud.client.base_url) == "https://api.notion.com/v1/"
+    host, port = sandbox.url.rsplit("/", 1)[1].split(":")
+    monkeypatch.setenv("AIRFLOW_CONN_NOTION_URI", f"notion://:{TOKEN}@{host}:{port}/notion")
+    client = NotionHook(notion_conn_id="notion_uri").get_conn()
+    assert client.search(page_size=1)["object"] == "list"
+    monkeypatch.setenv("AIRFLOW_CONN_NOTION_EMPTY", json.dumps({"conn_type": "notion"}))
+    with pytest.raises(FatalError, match="notion_empty"):
+        NotionHook(notion_conn_id="notion_empty").get_conn()
+    monkeypatch.delenv("AIRFLOW_CONN_NOTION_MISSING", raising=False)
+    with pytest.raises(FatalError, match="notion_missing"):
+        NotionHook(notion_conn_id="notion_missing").get_conn()
+    assert NotionHook.default_conn_name == "notion_default" and NotionHook.conn_type == "notion"

@@ -1,0 +1,338 @@
+"""The Slack connector against the Slack simulator, through the real slack_sdk."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from sandbox import build_sandbox
+from sandbox.server import Fault
+from sandbox.slack import BOT_USER_ID, DOMAIN, ts_time
+from vector_sync.config import source_settings
+from vector_sync.errors import CredentialsError
+from vector_sync.models import Document, Window
+from vector_sync.slack_text import mrkdwn_to_text
+from vector_sync.sources.slack import SlackSource, channel_projects, make_client
+
+TOKEN = "sandbox-token"
+NOISE = {"channel_join", "channel_topic"}  # the event subtypes the sample contains
+QUARTER = timedelta(minutes=15)
+
+
+@pytest.fixture(scope="module")
+def slack_sandbox(workspace):
+    with build_sandbox(workspace, apis=["slack"]) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture()
+def box(slack_sandbox):
+    """The module's sandbox with a clean slate: no faults, no log, no joins, nothing posted."""
+    sim = slack_sandbox.simulator("slack")
+    slack_sandbox.faults.clear()
+    slack_sandbox.log.reset()
+    sim.joined.clear()
+    sim.posted.clear()
+    return slack_sandbox
+
+
+@pytest.fixture()
+def data(workspace):
+    return workspace.data("slack")
+
+
+@pytest.fixture()
+def make_source(box):
+    def make(token: str = TOKEN, **options) -> SlackSource:
+        settings = source_settings("slack", {"options": options})
+        client = make_client(box.simulator("slack").api_url, token, max_retries=settings.option("max_retries"))
+        return SlackSource(client, settings)
+
+    return make
+
+
+def quarter(workspace, k: int) -> Window:
+    """The k-th 15-minute schedule interval before the anchor (k = 1: the last one)."""
+    end = workspace.anchor - QUARTER * (k - 1)
+    return Window(end - QUARTER, end)
+
+
+def expected_ids(data, window: Window, lookback=timedelta(days=14), include_bots=True) -> set[str]:
+    """An independent reading of the sample: threads and messages whose last activity is in the window."""
+    ids = set()
+    for channel in data.channels:
+        if channel["is_archived"] or (channel["is_private"] and BOT_USER_ID not in data.members[channel["id"]]):
+            continue
+        for message in data.history[channel["id"]]:
+            posted = ts_time(message["ts"])
+            if not window.start - lookback <= posted <= window.end or message.get("subtype") in NOISE:
+                continue
+            if not include_bots and message.get("subtype") == "bot_message":
+                continue
+            stamps = [message["ts"], message.get("latest_reply"), (message.get("edited") or {}).get("ts")]
+            if window.contains(max(ts_time(s) for s in stamps if s)):
+                ids.add(f"slack:{channel['id']}:{message['ts']}")
+    return ids
+
+
+def by_id(documents) -> dict[str, Document]:
+    docs = list(documents)
+    assert len({d.id for d in docs}) == len(docs), "a document was yielded twice"
+    return {d.id: d for d in docs}
+
+
+# --- windows, paging, late activity -----------------------------------------------------------
+
+
+def test_pages_channels_history_and_replies_with_small_limits(make_source, box, data, workspace):
+    source = make_source(page_size=3, channel_page_size=2)
+    window = Window(workspace.start, workspace.anchor)
+    documents = by_id(source.fetch(window))
+
+    assert set(documents) == expected_ids(data, window)
+    long = data.scenarios["long_thread"]
+    thread = documents[f"slack:{long['channel']}:{long['thread_ts']}"]
+    assert len(thread.segments) == 1 + long["replies"]  # the parent once, every reply once
+    assert box.log.count("slack", "conversations.list") == (len(data.channels) + 1) // 2
+    assert box.log.count("slack", "conversations.replies") >= len(documents) // 10
+    assert box.log.count("slack", "conversations.history") > 2 * 7  # several pages per channel
+    assert set(source.stats.skipped) == {"channel event"}
+
+
+def test_consecutive_windows_partition_the_activity(make_source, data, workspace):
+    source = make_source()
+    seen: list[str] = []
+    for k in range(1, 17):  # the last four hours, one schedule interval at a time
+        window = quarter(workspace, k)
+        ids = set(by_id(source.fetch(window)))
+        assert ids == expected_ids(data, window), f"interval {k}"
+        seen += ids
+    assert len(seen) == len(set(seen))  # each thread once: in the window of its last activity
+    assert len(set(seen)) == len(expected_ids(data, Window(workspace.anchor - 16 * QUARTER, workspace.anchor)))
+
+
+def test_late_reply_is_captured_in_the_window_it_was_posted(make_source, data, workspace):
+    late = data.scenarios["late_reply"]
+    doc_id = f"slack:{late['channel']}:{late['thread_ts']}"
+    posted = ts_time(late["reply_ts"])
+    window = Window(posted - timedelta(minutes=7), posted + timedelta(minutes=8))
+
+    documents = by_id(make_source().fetch(window))
+    thread = documents[doc_id]
+    assert "Found it late: the retry job re-sends after a timeout." in thread.text
+    assert thread.text.startswith("Dana Reyes (")
+    assert thread.updated_at == posted and thread.metadata["timestamp_epoch"] == int(posted.timestamp())
+    assert thread.metadata["reply_count"] == 3
+    # The window before it does not re-send the thread; a one-day lookback cannot see its 2-day-old parent.
+    assert doc_id not in by_id(make_source().fetch(Window(window.start - QUARTER, window.start)))
+    assert doc_id not in by_id(make_source(lookback_days=1).fetch(window))
+
+
+def test_edit_of_an_old_message_is_captured(make_source, data, workspace):
+    edit = data.scenarios["edit"]
+    edited_at = ts_time(edit["edited_ts"])
+    documents = by_id(make_source().fetch(Window(edited_at - timedelta(minutes=1), edited_at + timedelta(minutes=1))))
+
+    document = documents[f"slack:{edit['channel']}:{edit['ts']}"]
+    assert "(edited): Invoice export runs at 03:00 UTC now" in document.text
+    assert document.updated_at == edited_at
+    assert document.url == f"https://{DOMAIN}/archives/{edit['channel']}/p{edit['ts'].replace('.', '')}"
+
+
+def test_message_exactly_at_the_window_end_belongs_to_the_next_window(make_source, data):
+    edge = data.scenarios["edge"]
+    at = ts_time(edge["ts"])
+    assert at.microsecond == 0 and at.second == 0
+    doc_id = f"slack:{edge['channel']}:{edge['ts']}"
+    source = make_source()
+    assert doc_id not in by_id(source.fetch(Window(at - QUARTER, at)))
+    assert doc_id in by_id(source.fetch(Window(at, at + QUARTER)))
+
+
+# --- channels, access, projects ---------------------------------------------------------------
+
+
+def test_joins_public_channels_the_bot_is_not_in(make_source, box, data, workspace):
+    window = Window(workspace.start, workspace.anchor)
+    documents = by_id(make_source().fetch(window))
+
+    assert box.log.count("slack", "conversations.join") == 2  # random and bc-billing
+    assert box.simulator("slack").joined == {"C0RANDOM", "C0BCBILL"}
+    assert any(doc_id.startswith("slack:C0BCBILL:") for doc_id in documents)
+    assert not any(d.startswith(("slack:C0BCEXEC:", "slack:C0LAUNCH25:")) for d in documents)
+
+
+def test_without_auto_join_channels_are_skipped_and_counted(make_source, box, data, workspace):
+    source = make_source(auto_join=False)
+    documents = by_id(source.fetch(Window(workspace.start, workspace.anchor)))
+
+    assert box.log.count("slack", "conversations.join") == 0
+    assert source.stats.skipped["channel not joined"] == 2
+    assert not any(d.startswith(("slack:C0BCBILL:", "slack:C0RANDOM:")) for d in documents)
+
+
+def test_not_in_channel_from_history_joins_and_retries(make_source, box, workspace):
+    source = make_source()
+    stale = {"id": "C0RANDOM", "name": "random", "is_private": False, "is_member": True}  # listing out of date
+    documents = list(source._channel_documents(stale, Window(workspace.start, workspace.anchor)))
+
+    assert documents and box.log.count("slack", "conversations.join") == 1
+    assert box.log.count("slack", "conversations.history") == 2
+
+
+def test_private_channel_documents_carry_the_member_emails(make_source, data, workspace):
+    thread = data.scenarios["private_thread"]
+    window = Window(ts_time(thread["thread_ts"]), workspace.anchor)
+    document = by_id(make_source().fetch(window))[f"slack:{thread['channel']}:{thread['thread_ts']}"]
+
+    members = sorted(p.email.lower() for p in workspace.people[:4])
+    assert document.access_type == "private" and document.metadata["access_type"] == "private"
+    assert document.access_list == tuple(members)
+    assert document.metadata["access_list"] == members
+    assert document.projects == ("SUBS",)
+
+
+def test_public_documents_metadata_is_flat_and_complete(make_source, data, workspace):
+    documents = by_id(make_source().fetch(Window(workspace.start, workspace.anchor)))
+    for document in documents.values():
+        meta = document.metadata
+        assert {"source", "channel_id", "channel_name", "user_id", "user_name", "thread_ts", "reply_count",
+                "timestamp_epoch", "permalink", "access_type", "access_list"} <= set(meta)
+        assert all(isinstance(v, (str, int, float, bool)) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+                   for v in meta.values()), document.id
+        assert document.id == f"slack:{meta['channel_id']}:{meta['thread_ts']}"
+        assert document.url == meta["permalink"]
+        assert document.text == "\n".join(s.text for s in document.segments)
+    general = next(d for d in documents.values() if d.metadata["channel_name"] == "general")
+    assert general.access_type == "all" and general.access_list == () and general.projects == ()
+    arch = next(d for d in documents.values() if d.metadata["channel_name"] == "arch-migration")
+    assert arch.projects == ("ARCH",)  # inactive: dropped downstream, not here
+
+
+def test_channel_to_project_rule():
+    assert channel_projects("subs-dev") == ("SUBS",)
+    assert channel_projects("bc-billing") == ("BC",)
+    assert channel_projects("general") == ()
+    assert channel_projects("social_4") == ()
+    keys = ["SUBS", "BC"]
+    assert channel_projects("team-subs", keys) == ("SUBS",)
+    assert channel_projects("subs-bc-sync", keys) == ("BC", "SUBS")
+    assert channel_projects("arch-migration", keys) == ()
+    assert channel_projects("subscriptions", keys) == ()  # a word, not a substring
+
+
+# --- content ----------------------------------------------------------------------------------
+
+
+def test_mentions_channels_and_links_read_as_text(make_source, data, workspace):
+    mention = data.scenarios["mention"]
+    at = ts_time(mention["ts"])
+    document = by_id(make_source().fetch(Window(at, at + timedelta(seconds=1))))[f"slack:{mention['channel']}:{mention['ts']}"]
+
+    person = next(p for p in workspace.people if p.slack_id == mention["user"])
+    assert f"@{person.name} can you review #bc-billing? Spec: renewal spec (https://docs.example.com/subs/renewals) & {person.email} @here" in document.text
+    assert "<" not in document.text and "U0" not in document.text
+    assert document.metadata["user_name"] == workspace.people[4].name
+
+
+def test_bot_messages_files_and_attachments(make_source, data, workspace):
+    bot, file = data.scenarios["bot"], data.scenarios["file"]
+    window = Window(workspace.anchor - timedelta(minutes=30), workspace.anchor)
+    documents = by_id(make_source().fetch(window))
+
+    bot_doc = documents[f"slack:{bot['channel']}:{bot['ts']}"]
+    assert bot_doc.text.startswith("Deploy Bot (") and "[attachment: Release notes v" in bot_doc.text
+    assert bot_doc.metadata["user_name"] == "Deploy Bot" and bot_doc.metadata["user_id"] == "B0DEPLOY01"
+    assert f"[file: {file['name']}]" in documents[f"slack:{file['channel']}:{file['ts']}"].text
+    for channel, ts in data.scenarios["noise"]["items"]:
+        assert f"slack:{channel}:{ts}" not in documents
+
+    without_bots = make_source(include_bots=False)
+    ids = set(by_id(without_bots.fetch(window)))
+    assert f"slack:{bot['channel']}:{bot['ts']}" not in ids
+    assert ids == expected_ids(data, window, include_bots=False)
+
+
+def test_documents_are_stable_across_runs(make_source, workspace):
+    window = Window(workspace.anchor - timedelta(hours=6), workspace.anchor)
+    first = {d.id: d.content_hash() for d in make_source().fetch(window)}
+    second = {d.id: d.content_hash() for d in make_source().fetch(window)}
+    assert first == second and first
+
+
+def test_workspace_domain_option_skips_auth_test(make_source, box, workspace):
+    documents = list(make_source(workspace_domain="https://acme.slack.com/").fetch(quarter(workspace, 1)))
+    assert documents and all(d.url.startswith("https://acme.slack.com/archives/") for d in documents)
+    assert box.log.count("slack", "auth.test") == 0
+
+
+def test_mrkdwn_rendering():
+    names = {"U1": "Dana Reyes"}.get
+    assert mrkdwn_to_text("<@U1> and <@U2|luis>", names) == "@Dana Reyes and @luis"
+    assert mrkdwn_to_text("<#C1|subs-dev> <#C2>", channel_name={"C2": "random"}.get) == "#subs-dev #random"
+    assert mrkdwn_to_text("see <https://x.example.com/a?b=1&amp;c=2|the doc> or <https://y.example.com>") == (
+        "see the doc (https://x.example.com/a?b=1&c=2) or https://y.example.com"
+    )
+    assert mrkdwn_to_text("<!here> <!channel> <!subteam^S1|@oncall> <!date^1392734382^{date}|Feb 18>") == (
+        "@here @channel @oncall Feb 18"
+    )
+    assert mrkdwn_to_text("a &lt;b&gt; &amp; c") == "a <b> & c"
+    assert mrkdwn_to_text(None) == ""
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+def test_rate_limit_is_retried_by_the_sdk(make_source, box, data, workspace):
+    box.faults.add(Fault(api="slack", kind="status", status=429, path="conversations.history", retry_after_s=1))
+    box.faults.add(Fault(api="slack", kind="status", status=503, path="conversations.replies", retry_after_s=1))
+    window = Window(workspace.anchor - timedelta(hours=4), workspace.anchor)
+    ids = set(by_id(make_source().fetch(window)))
+
+    assert ids == expected_ids(data, window)
+    assert box.log.status_count("slack", 429) == 1 and box.log.status_count("slack", 503) == 1
+
+
+def test_wrong_token_fails_at_once(make_source, box, workspace):
+    source = make_source(token="xoxb-wrong")
+    with pytest.raises(CredentialsError, match="slack_api_default"):
+        list(source.fetch(quarter(workspace, 1)))
+    assert box.log.count("slack") == 1  # no retry storm
+
+
+def test_wrong_token_without_auth_test_fails_at_once_too(make_source, box, workspace):
+    with pytest.raises(CredentialsError):
+        list(make_source(token="xoxb-wrong", workspace_domain=DOMAIN).fetch(quarter(workspace, 1)))
+    assert box.log.count("slack") == 1
+
+
+# --- the Airflow hook -------------------------------------------------------------------------
+
+
+def _connection(box, token: str = TOKEN) -> str:
+    return json.dumps({"conn_type": "slack", "password": token,
+                       "extra": {"base_url": box.simulator("slack").api_url}})
+
+
+def test_hook_builds_a_working_client_from_the_connection(box, monkeypatch, workspace):
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    from vector_sync.hooks.slack import SlackClientHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", _connection(box))
+    client = SlackClientHook(max_retries=2).get_conn()
+
+    assert client.base_url == box.simulator("slack").api_url
+    assert any(isinstance(h, RateLimitErrorRetryHandler) and h.max_retry_count == 2 for h in client.retry_handlers)
+    source = SlackSource(client, source_settings("slack"))
+    assert list(source.fetch(quarter(workspace, 1)))
+
+
+def test_hook_rejects_a_wrong_token(box, monkeypatch):
+    from vector_sync.hooks.slack import SlackClientHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", _connection(box, "xoxb-wrong"))
+    with pytest.raises(CredentialsError, match="slack_api_default"):
+        SlackClientHook().get_conn()
