@@ -279,7 +279,7 @@ class Sandbox:
         return self.simulators[f"/{api}"]
 
     def start(self) -> "Sandbox":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox", daemon=True)
         self._thread.start()
         return self
 
