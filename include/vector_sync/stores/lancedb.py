@@ -1,0 +1,305 @@
+"""Embedded vector store on LanceDB (the default without credentials).
+
+One table of chunks; the filterable fields are real columns (so filters run as a SQL prefilter
+before the exact cosine search) and the full flat metadata rides along as JSON. The table is
+created on the first upsert, with that batch's vector dimension.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from vector_sync.models import Hit, SearchFilter, VectorRecord, utc
+from vector_sync.stores.base import VectorStore
+from vector_sync.tokens import sanitize
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Rows per merge_insert: each call is one commit (a new table version), so larger is cheaper,
+# bounded by memory (5,000 x 1,536 float32 is about 30 MB).
+UPSERT_BATCH_ROWS = 5_000
+# Ids per DELETE ... WHERE id IN (...): keeps the SQL text and its parse time bounded.
+DELETE_BATCH_IDS = 1_000
+# Two Airflow tasks (separate processes) writing the same table can both commit on top of the
+# same version. Lance retries merge_insert internally; these retries cover what still fails.
+CONFLICT_RETRIES = 5
+_CONFLICT_BACKOFF_S = 0.2
+_CONFLICT_MESSAGE = re.compile(r"conflict|concurrent|retryable commit", re.IGNORECASE)
+
+
+def _schema(dimensions: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("document_id", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("title", pa.string()),
+            pa.field("url", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("projects", pa.list_(pa.string())),
+            pa.field("access_type", pa.string()),
+            pa.field("access_list", pa.list_(pa.string())),
+            pa.field("timestamp_epoch", pa.int64()),
+            pa.field("metadata_json", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dimensions)),
+        ]
+    )
+
+
+_HIT_COLUMNS = ["id", "source", "title", "url", "text", "metadata_json", "_distance"]
+
+
+class LanceDBStore(VectorStore):
+    """VectorStore on a LanceDB table at ``uri`` (a directory, or an object-store URI)."""
+
+    def __init__(self, uri: str, table: str = "chunks", dimensions: int | None = None) -> None:
+        self.uri = str(uri)
+        self.table_name = table
+        self.dimensions = dimensions
+        # Strong consistency: every call sees commits made by other processes (another task,
+        # the CLI) instead of the version this handle first opened.
+        self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
+        self._table: Any = None
+
+    # --- VectorStore ----------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[VectorRecord]) -> int:
+        """Insert or replace ``records`` by id (the last one wins for a repeated id)."""
+        if not records:
+            return 0
+        unique = list({r.id: r for r in records}.values())
+        dim = self._record_dimension(unique)
+        table = self._table_for_write(dim)
+        for start in range(0, len(unique), UPSERT_BATCH_ROWS):
+            batch = _to_arrow(unique[start : start + UPSERT_BATCH_ROWS], dim)
+            self._retry(
+                lambda: table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+            )
+        return len(unique)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete chunks by id; returns how many ids were sent (missing ids are fine)."""
+        ids = list(dict.fromkeys(ids))
+        table = self._open()
+        if table is None or not ids:
+            return len(ids)
+        for start in range(0, len(ids), DELETE_BATCH_IDS):
+            where = f"id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
+            self._retry(lambda: table.delete(where))
+        return len(ids)
+
+    def query(self, vector: Sequence[float], top_k: int, flt: SearchFilter | None = None) -> list[Hit]:
+        """Exact cosine search over the chunks passing ``flt``; score = 1 - cosine distance."""
+        table = self._open()
+        if table is None or top_k <= 0:
+            return []
+        query_vector = np.asarray(vector, dtype=np.float32)
+        dim = self._table_dimension(table)
+        if query_vector.shape != (dim,):
+            raise ValueError(f"query vector has {query_vector.size} dimensions, table '{self.table_name}' has {dim}")
+        if not np.isfinite(query_vector).all() or not query_vector.any():
+            raise ValueError("query vector must be finite and non-zero")
+        search = (
+            table.search(query_vector, vector_column_name="vector")
+            .distance_type("cosine")
+            .select(_HIT_COLUMNS)
+            .limit(top_k)
+        )
+        where = where_clause(flt)
+        if where:
+            search = search.where(where, prefilter=True)
+        hits = []
+        for row in search.to_arrow().to_pylist():
+            distance = row["_distance"]
+            if distance is None or math.isnan(distance):
+                continue
+            hits.append(
+                Hit(
+                    id=row["id"],
+                    score=1.0 - float(distance),
+                    source=row["source"] or "",
+                    title=row["title"] or "",
+                    text=row["text"] or "",
+                    url=row["url"] or "",
+                    metadata=json.loads(row["metadata_json"] or "{}"),
+                )
+            )
+        hits.sort(key=lambda h: (-h.score, h.id))
+        return hits
+
+    def count(self, source: str | None = None) -> int:
+        table = self._open()
+        if table is None:
+            return 0
+        return int(table.count_rows(f"source = {_quote(source)}" if source is not None else None))
+
+    def ids(self, prefix: str = "") -> Iterator[str]:
+        """Every stored chunk id starting with ``prefix``, reading only the id column."""
+        table = self._open()
+        if table is None:
+            return
+        scan = table.search().select(["id"]).limit(None)
+        if prefix:
+            scan = scan.where(f"starts_with(id, {_quote(prefix)})")
+        for batch in scan.to_batches():
+            yield from batch.column("id").to_pylist()
+
+    # --- maintenance ----------------------------------------------------------------------
+
+    def optimize(self, keep_versions_for: timedelta = timedelta(days=1)) -> None:
+        """Compact small fragments left by many upserts and drop old versions' files.
+
+        Every upsert/delete commits a new version; without this, reads slow down and disk use
+        grows with the number of runs. Versions younger than ``keep_versions_for`` are kept, so
+        a concurrent reader on an older version keeps working.
+        """
+        table = self._open()
+        if table is not None:
+            self._retry(lambda: table.optimize(cleanup_older_than=keep_versions_for))
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        """The table, or ``None`` while nobody has written to it yet."""
+        if self._table is None:
+            try:
+                self._table = self._db.open_table(self.table_name)
+            except (ValueError, FileNotFoundError):
+                return None
+        return self._table
+
+    def _table_for_write(self, dim: int) -> Any:
+        table = self._open()
+        if table is None:
+            try:
+                # exist_ok: another process may create it between our open and this create.
+                table = self._db.create_table(self.table_name, schema=_schema(dim), exist_ok=True)
+            except Exception:  # lost a creation race in an unexpected way: the table is there now
+                table = self._db.open_table(self.table_name)
+            self._table = table
+        existing = self._table_dimension(table)
+        if existing != dim:
+            raise ValueError(
+                f"LanceDB table '{self.table_name}' at {self.uri} holds {existing}-dimensional vectors, "
+                f"the records have {dim}: the embedder changed. Use another table (or delete this one) "
+                "and re-sync."
+            )
+        return table
+
+    def _record_dimension(self, records: Sequence[VectorRecord]) -> int:
+        dims = {len(r.values) for r in records}
+        if len(dims) != 1:
+            raise ValueError(f"records mix vector dimensions {sorted(dims)}")
+        dim = dims.pop()
+        if dim == 0:
+            raise ValueError("records have empty vectors")
+        if self.dimensions is not None and dim != self.dimensions:
+            raise ValueError(f"records have {dim}-dimensional vectors, the store expects {self.dimensions}")
+        return dim
+
+    @staticmethod
+    def _table_dimension(table: Any) -> int:
+        return int(table.schema.field("vector").type.list_size)
+
+    @staticmethod
+    def _retry(operation: Callable[[], T]) -> T:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return operation()
+            except Exception as exc:
+                if attempt == CONFLICT_RETRIES or not _CONFLICT_MESSAGE.search(str(exc)):
+                    raise
+                # Another writer committed first: back off with jitter so the two do not collide
+                # again, then retry against the new version.
+                pause = _CONFLICT_BACKOFF_S * (2**attempt) * (0.5 + random.random())
+                log.warning("LanceDB commit conflict (attempt %d), retrying in %.2fs: %s", attempt + 1, pause, exc)
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+
+def where_clause(flt: SearchFilter | None) -> str:
+    """Translate ``flt`` into a LanceDB (DataFusion) SQL predicate; empty for no filter."""
+    if flt is None:
+        return ""
+    parts = []
+    if flt.sources:
+        parts.append(f"source IN ({', '.join(_quote(s) for s in flt.sources)})")
+    if flt.projects:
+        parts.append(f"array_has_any(projects, [{', '.join(_quote(p) for p in flt.projects)}])")
+    if flt.since is not None:
+        parts.append(f"timestamp_epoch >= {math.ceil(_epoch(flt.since))}")
+    if flt.until is not None:
+        # Integer seconds: t < until  <=>  t < ceil(until).
+        parts.append(f"timestamp_epoch < {math.ceil(_epoch(flt.until))}")
+    if flt.user is not None:
+        user = flt.user.strip().lower()
+        parts.append(f"(access_type = 'all' OR array_has(access_list, {_quote(user)}))")
+    return " AND ".join(f"({p})" for p in parts)
+
+
+def _quote(value: str) -> str:
+    """A SQL string literal: single quotes doubled; backslashes are literal in DataFusion."""
+    return "'" + str(value).replace("\x00", "").replace("'", "''") + "'"
+
+
+def _epoch(moment: datetime) -> float:
+    return utc(moment).timestamp()
+
+
+def _to_arrow(records: Sequence[VectorRecord], dim: int) -> pa.Table:
+    matrix = np.asarray([r.values for r in records], dtype=np.float32)
+    if not np.isfinite(matrix).all():
+        bad = next(r.id for r, row in zip(records, matrix) if not np.isfinite(row).all())
+        raise ValueError(f"vector of {bad} contains NaN or infinity")
+    zero = ~matrix.any(axis=1)
+    if zero.any():
+        raise ValueError(f"vector of {records[int(np.argmax(zero))].id} is all zeros (cosine is undefined)")
+    columns: dict[str, list[Any]] = {name: [] for name in _schema(dim).names if name != "vector"}
+    for record in records:
+        md: Mapping[str, Any] = record.metadata
+        columns["id"].append(record.id)
+        columns["document_id"].append(record.document_id)
+        columns["source"].append(str(md.get("source") or record.id.split(":", 1)[0]))
+        columns["title"].append(sanitize(str(md.get("title") or "")))
+        columns["url"].append(str(md.get("url") or ""))
+        columns["text"].append(sanitize(record.text))
+        columns["projects"].append(_strings(md.get("projects")))
+        columns["access_type"].append(str(md.get("access_type") or "all"))
+        columns["access_list"].append([a.strip().lower() for a in _strings(md.get("access_list"))])
+        columns["timestamp_epoch"].append(_int_or_none(md.get("timestamp_epoch")))
+        columns["metadata_json"].append(sanitize(json.dumps(dict(md), ensure_ascii=False, sort_keys=True, default=str)))
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1), type=pa.float32()), dim)
+    schema = _schema(dim)
+    arrays = [pa.array(columns[name], type=schema.field(name).type) for name in schema.names if name != "vector"]
+    return pa.Table.from_arrays([*arrays, vectors], schema=schema)
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value if v is not None]
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) else None

@@ -1,0 +1,274 @@
+"""LanceDBStore against a real LanceDB directory (no mocks)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from vector_sync.models import SearchFilter, VectorRecord
+from vector_sync.stores.lancedb import LanceDBStore, where_clause
+
+DAY = 86_400
+T0 = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
+
+
+def record(
+    id: str,
+    vector: list[float],
+    text: str = "some text",
+    source: str | None = None,
+    projects: tuple[str, ...] = (),
+    access_type: str = "all",
+    access_list: tuple[str, ...] = (),
+    timestamp: int = T0,
+    **extra,
+) -> VectorRecord:
+    document_id = id.split("#")[0]
+    metadata = {
+        "source": source or id.split(":")[0],
+        "document_id": document_id,
+        "title": f"Title of {document_id}",
+        "url": f"https://example.com/{document_id}",
+        "chunk_index": int(id.rsplit("#", 1)[1]) if "#" in id else 0,
+        "projects": list(projects),
+        "access_type": access_type,
+        "access_list": list(access_list),
+        "timestamp_epoch": timestamp,
+        **extra,
+    }
+    return VectorRecord(id=id, document_id=document_id, values=vector, text=text, metadata=metadata)
+
+
+@pytest.fixture()
+def store(tmp_path) -> LanceDBStore:
+    return LanceDBStore(str(tmp_path / "lancedb"))
+
+
+def ids_of(hits) -> list[str]:
+    return [h.id for h in hits]
+
+
+def test_empty_store_is_graceful(store):
+    assert store.count() == 0
+    assert store.count("slack") == 0
+    assert store.query([1.0, 0.0, 0.0, 0.0], top_k=5) == []
+    assert list(store.ids()) == []
+    assert store.delete(["slack:a#0"]) == 1
+    assert store.upsert([]) == 0
+
+
+def test_upsert_then_query_returns_nearest_first(store):
+    records = [
+        record("slack:C1-1#0", [1.0, 0.0, 0.0, 0.0], text="alpha"),
+        record("jira:KEY-1#0", [0.0, 1.0, 0.0, 0.0], text="beta"),
+        record("notion:p1#0", [0.7, 0.7, 0.0, 0.0], text="gamma"),
+    ]
+    assert store.upsert(records) == 3
+    assert store.count() == 3
+    hits = store.query([0.9, 0.1, 0.0, 0.0], top_k=3)
+    assert ids_of(hits) == ["slack:C1-1#0", "notion:p1#0", "jira:KEY-1#0"]
+    assert hits[0].score > hits[1].score > hits[2].score
+    top = store.query([1.0, 0.0, 0.0, 0.0], top_k=1)[0]
+    assert top.score == pytest.approx(1.0, abs=1e-6)
+    assert (top.source, top.title, top.text, top.url) == ("slack", "Title of slack:C1-1", "alpha", "https://example.com/slack:C1-1")
+    assert top.metadata == dict(records[0].metadata)
+
+
+def test_upsert_same_id_replaces(store):
+    store.upsert([record("slack:C1-1#0", [1.0, 0.0, 0.0, 0.0], text="first")])
+    store.upsert([record("slack:C1-1#0", [0.0, 0.0, 1.0, 0.0], text="second")])
+    assert store.count() == 1
+    (hit,) = store.query([0.0, 0.0, 1.0, 0.0], top_k=5)
+    assert hit.text == "second" and hit.score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_repeated_id_in_one_batch_keeps_the_last(store):
+    written = store.upsert(
+        [record("jira:K-1#0", [1.0, 0.0, 0.0, 0.0], text="old"), record("jira:K-1#0", [1.0, 0.0, 0.0, 0.0], text="new")]
+    )
+    assert written == 1 and store.count() == 1
+    assert store.query([1.0, 0.0, 0.0, 0.0], top_k=1)[0].text == "new"
+
+
+def test_delete_by_ids_with_awkward_characters(store):
+    awkward = ["jira:O'Brien#0", "notion:a'b'c#1", 'slack:"quoted"#2', "slack:back\\slash#0", "slack:semi;colon -- #0"]
+    store.upsert([record(i, [1.0, float(n), 0.0, 1.0]) for n, i in enumerate(awkward + ["slack:keep#0"])])
+    assert store.delete(awkward[:3] + ["slack:missing#9"]) == 4
+    assert sorted(store.ids()) == sorted(awkward[3:] + ["slack:keep#0"])
+    store.delete(awkward[3:])
+    assert list(store.ids()) == ["slack:keep#0"]
+
+
+def test_delete_more_ids_than_one_batch(store):
+    store.upsert([record(f"tempo:w{i}#0", [1.0, i / 3000, 0.5, 0.0]) for i in range(2500)])
+    assert store.count() == 2500
+    assert store.delete([f"tempo:w{i}#0" for i in range(2400)]) == 2400
+    assert store.count() == 100
+
+
+def test_count_by_source_and_ids_by_prefix(store):
+    store.upsert(
+        [
+            record("jira:A_1#0", [1.0, 0.0]),
+            record("jira:A_1#1", [1.0, 0.1]),
+            record("jira:AB1#0", [1.0, 0.2]),
+            record("jira:A%2#0", [1.0, 0.3]),
+            record("slack:A_1#0", [1.0, 0.4]),
+        ]
+    )
+    assert store.count("jira") == 4 and store.count("slack") == 1 and store.count("tempo") == 0
+    # '_' and '%' are literal in a prefix (no LIKE wildcards).
+    assert sorted(store.ids("jira:A_1#")) == ["jira:A_1#0", "jira:A_1#1"]
+    assert sorted(store.ids("jira:A%")) == ["jira:A%2#0"]
+    assert len(list(store.ids())) == 5
+
+
+@pytest.fixture()
+def filtered(store) -> LanceDBStore:
+    v = [1.0, 0.0, 0.0, 0.0]
+    store.upsert(
+        [
+            record("slack:public#0", v, projects=("APOLLO",), timestamp=T0),
+            record("jira:zeus#0", [0.9, 0.1, 0.0, 0.0], projects=("ZEUS", "APOLLO"), timestamp=T0 + DAY),
+            record("jira:hermes#0", [0.8, 0.2, 0.0, 0.0], projects=("HERMES",), timestamp=T0 + 2 * DAY),
+            record(
+                "slack:dm#0",
+                [0.7, 0.3, 0.0, 0.0],
+                access_type="private",
+                access_list=("Amy.Lee@Example.com", "bob@example.com"),
+                timestamp=T0 + 3 * DAY,
+            ),
+        ]
+    )
+    return store
+
+
+def search(store, **kwargs) -> list[str]:
+    return sorted(ids_of(store.query([1.0, 0.0, 0.0, 0.0], top_k=10, flt=SearchFilter(**kwargs))))
+
+
+def test_filter_by_source(filtered):
+    assert search(filtered, sources=("jira",)) == ["jira:hermes#0", "jira:zeus#0"]
+    assert search(filtered, sources=("jira", "slack")) == sorted(["jira:hermes#0", "jira:zeus#0", "slack:dm#0", "slack:public#0"])
+    assert search(filtered, sources=("notion",)) == []
+
+
+def test_filter_by_projects_matches_any(filtered):
+    assert search(filtered, projects=("APOLLO",)) == ["jira:zeus#0", "slack:public#0"]
+    assert search(filtered, projects=("HERMES", "ZEUS")) == ["jira:hermes#0", "jira:zeus#0"]
+
+
+def test_filter_by_dates_is_half_open(filtered):
+    since = datetime.fromtimestamp(T0 + DAY, timezone.utc)
+    until = datetime.fromtimestamp(T0 + 3 * DAY, timezone.utc)
+    assert search(filtered, since=since, until=until) == ["jira:hermes#0", "jira:zeus#0"]
+    assert search(filtered, until=datetime.fromtimestamp(T0, timezone.utc)) == []
+    assert search(filtered, since=datetime.fromtimestamp(T0 + 3 * DAY + 0.5, timezone.utc)) == []
+
+
+def test_private_chunk_visible_only_to_listed_users_case_insensitively(filtered):
+    public = ["jira:hermes#0", "jira:zeus#0", "slack:public#0"]
+    assert search(filtered, user="carol@example.com") == public
+    assert search(filtered, user="AMY.LEE@example.COM") == sorted(public + ["slack:dm#0"])
+    assert search(filtered, user=" Bob@Example.com ") == sorted(public + ["slack:dm#0"])
+    assert search(filtered, user="o'hara@example.com") == public
+    assert search(filtered) == sorted(public + ["slack:dm#0"])  # no user: no access rule
+
+
+def test_filters_combine(filtered):
+    assert search(filtered, sources=("slack",), user="carol@example.com") == ["slack:public#0"]
+    assert search(filtered, sources=("jira",), projects=("APOLLO",), user="amy.lee@example.com") == ["jira:zeus#0"]
+
+
+def test_filter_applies_before_top_k(filtered):
+    hits = filtered.query([1.0, 0.0, 0.0, 0.0], top_k=1, flt=SearchFilter(sources=("jira",), projects=("HERMES",)))
+    assert ids_of(hits) == ["jira:hermes#0"]
+
+
+def test_where_clause_quotes_values():
+    clause = where_clause(SearchFilter(sources=("it's",), projects=("a'b",), user="O'Hara@X.com"))
+    assert "'it''s'" in clause and "'a''b'" in clause and "'o''hara@x.com'" in clause
+    assert where_clause(None) == "" and where_clause(SearchFilter()) == ""
+
+
+def test_dimension_mismatch_is_refused_before_writing(store, tmp_path):
+    store.upsert([record("slack:a#0", [1.0, 0.0, 0.0, 0.0])])
+    with pytest.raises(ValueError, match="4-dimensional"):
+        store.upsert([record("slack:b#0", [1.0] * 8)])
+    reopened = LanceDBStore(str(tmp_path / "lancedb"))
+    with pytest.raises(ValueError):
+        reopened.upsert([record("slack:c#0", [1.0] * 3)])
+    assert store.count() == 1
+    with pytest.raises(ValueError):
+        store.query([1.0, 0.0], top_k=3)
+    with pytest.raises(ValueError):
+        store.upsert([record("slack:d#0", [1.0] * 4), record("slack:e#0", [1.0] * 5)])
+
+
+def test_configured_dimensions_are_enforced(tmp_path):
+    store = LanceDBStore(str(tmp_path / "db"), table="vectors", dimensions=4)
+    with pytest.raises(ValueError):
+        store.upsert([record("slack:a#0", [1.0, 0.0])])
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize("bad", [[float("nan"), 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0], [float("inf"), 1.0, 0.0, 0.0]])
+def test_nan_and_zero_vectors_are_refused(store, bad):
+    with pytest.raises(ValueError):
+        store.upsert([record("slack:ok#0", [1.0, 0.0, 0.0, 0.0]), record("slack:bad#0", bad)])
+    assert store.count() == 0
+
+
+def test_access_list_is_stored_lower_case(store):
+    store.upsert([record("slack:dm#0", [1.0, 0.0], access_type="private", access_list=("Amy@Example.COM",))])
+    hits = store.query([1.0, 0.0], top_k=1, flt=SearchFilter(user="amy@example.com"))
+    assert ids_of(hits) == ["slack:dm#0"]
+
+
+def test_second_handle_sees_writes_of_the_first(tmp_path):
+    uri = str(tmp_path / "shared")
+    reader = LanceDBStore(uri)
+    writer = LanceDBStore(uri)
+    assert reader.count() == 0
+    writer.upsert([record("slack:a#0", [1.0, 0.0])])
+    assert reader.count() == 1
+    writer.upsert([record("slack:b#0", [0.0, 1.0])])
+    assert ids_of(reader.query([0.0, 1.0], top_k=1)) == ["slack:b#0"]
+
+
+WRITER = """
+import sys
+from vector_sync.models import VectorRecord
+from vector_sync.stores.lancedb import LanceDBStore
+uri, name = sys.argv[1], sys.argv[2]
+store = LanceDBStore(uri)
+for batch in range(8):
+    records = [
+        VectorRecord(id=f"{key}:{n}#0", document_id=f"{key}:{n}", values=[1.0, n / 100.0, batch / 10.0],
+                     text=name, metadata={"source": key})
+        for key in (name, "shared") for n in range(25)
+    ]
+    store.upsert(records)
+    store.delete([f"{name}:{batch}#0"])
+"""
+
+
+def test_concurrent_writers_in_separate_processes(tmp_path):
+    uri = str(tmp_path / "concurrent")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, uri, name], stderr=subprocess.PIPE, text=True)
+        for name in ("alpha", "beta", "gamma")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-2000:]
+    store = LanceDBStore(uri)
+    # Each batch re-writes all 25 own ids, so only the last batch's delete sticks:
+    # 3 writers x 24 own ids, plus the 25 shared ids all three wrote, each exactly once.
+    ids = list(store.ids())
+    assert len(ids) == len(set(ids)) == 3 * 24 + 25
+    assert store.count("shared") == 25
+    assert not {"alpha:7#0", "beta:7#0", "gamma:7#0"} & set(ids)
