@@ -49,7 +49,7 @@ def test_jira_three_consecutive_intervals_then_clear_and_rerun(airflow_env, work
     overlap = timedelta(minutes=5)
     ends = [ANCHOR - 2 * JIRA_INTERVAL, ANCHOR - JIRA_INTERVAL, ANCHOR]
     for end in ends:
-        run = dag.test(logical_date=end)
+        run = dag.test(logical_date=end, run_after=end)
         assert str(run.state) == "success"
 
     data = workspace.data("jira")
@@ -70,7 +70,7 @@ def test_jira_three_consecutive_intervals_then_clear_and_rerun(airflow_env, work
     assert sum(r.filtered_out for r in runs) >= len(inactive)
 
     count = store.count("jira")
-    rerun = dag.test(logical_date=ends[-1])  # what "Clear" in the UI does: the same run again
+    rerun = dag.test(logical_date=ends[-1], run_after=ends[-1])  # the same run id again, as "Clear" in the UI
     assert str(rerun.state) == "success"
     latest = state.runs("jira", limit=1)[0]
     assert latest.embedded == 0 and latest.skipped_unchanged > 0

@@ -25,6 +25,7 @@ from vector_sync.runtime import RuntimeConfig, build_embedder, build_state, buil
 log = logging.getLogger(__name__)
 
 DAG_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+DAG_TEST_USER = "dag_test"  # the triggering user Airflow records for dag.test() runs
 # A source's very first catch-up run (no successful window yet) reaches back this far.
 DEFAULT_INITIAL_HISTORY = timedelta(days=30)
 RETRY_DEFAULTS: dict[str, Any] = {
@@ -140,10 +141,11 @@ def resolve_window(context: Mapping[str, Any], settings: SourceSettings, last_sy
     if conf.get("start") and conf.get("end"):
         return Window(parse_time(conf["start"]), parse_time(conf["end"])), "conf"
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    run_type = str(getattr(dag_run, "run_type", "") or "")
-    triggered_by = str(getattr(dag_run, "triggered_by", "") or "")
+    run_type = str(getattr(dag_run, "run_type", "") or "").lower()
+    # dag.test() and `airflow dags test DAG DATE` replay their logical date's interval.
+    is_test = getattr(dag_run, "triggering_user_name", None) == DAG_TEST_USER
     has_interval = start is not None and end is not None and start < end
-    interval_run = "manual" not in run_type.lower() or "test" in triggered_by.lower() or conf.get("window") == "interval"
+    interval_run = "manual" not in run_type or is_test or conf.get("window") == "interval"
     if has_interval and interval_run and conf.get("window") != "catch_up":
         return Window(start, end).widened(settings.overlap), "interval"
     history = timedelta(days=float(settings.option("initial_history_days", DEFAULT_INITIAL_HISTORY.days)))

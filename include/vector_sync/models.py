@@ -19,9 +19,11 @@ MetadataValue = Union[str, int, float, bool, list[str]]
 
 def utc(dt: datetime) -> datetime:
     """Return ``dt`` as an aware UTC datetime (naive input is taken as UTC)."""
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc)
+    # Always a plain datetime: Airflow hands out pendulum DateTimes, whose arithmetic with
+    # plain timedeltas and datetimes misbehaves in places.
+    return datetime(dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, tzinfo=timezone.utc)
 
 
 def parse_time(value: str | datetime) -> datetime:
