@@ -1,0 +1,318 @@
+"""The Fireflies simulator against what the real API documents (api-facts.md: Fireflies has no
+OpenAPI and no recorded transcript, so the documented field list and types are the check)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timedelta
+
+import jsonschema
+import pytest
+import requests
+
+from sandbox.fireflies import (
+    LONG_MEETING_MIN,
+    MAX_LIMIT,
+    MEETINGS_PER_SCALE,
+    RECENT_HOURS,
+    FirefliesSimulator,
+    generate,
+)
+from sandbox.server import RateLimiter, Sandbox
+from sandbox.workspace import Workspace
+
+# --- what api-facts.md and docs.fireflies.ai say -------------------------------------------
+
+# GraphQL types of the Transcript fields the connector relies on.
+EXPECTED_TRANSCRIPT_FIELDS = {
+    "id": "ID",
+    "title": "String",
+    "date": "Float",  # ms epoch
+    "dateString": "String",
+    "duration": "Float",  # minutes
+    "organizer_email": "String",
+    "participants": "[String]",
+    "meeting_attendees": "[MeetingAttendee]",
+    "speakers": "[Speaker]",
+    "sentences": "[Sentence]",
+    "summary": "Summary",
+    "transcript_url": "String",
+    "privacy": ("String", "MeetingPrivacy"),
+}
+EXPECTED_SUBTYPES = {
+    "MeetingAttendee": {"displayName": "String", "email": "String", "name": "String"},
+    "Speaker": {"id": ("Int", "Float", "ID"), "name": "String"},
+    # The docs type the times as String, api-facts as seconds: either is accepted here.
+    "Sentence": {"index": "Int", "speaker_name": "String", "text": "String",
+                 "start_time": ("Float", "String"), "end_time": ("Float", "String")},
+    "Summary": {"overview": "String", "action_items": ("String", "[String]"),
+                "keywords": ("[String]", "String"), "short_summary": "String"},
+}
+EXPECTED_QUERY_ARGS = {
+    "transcripts": {"fromDate": "DateTime", "toDate": "DateTime", "limit": "Int", "skip": "Int"},
+    "transcript": {"id": "String!"},
+}
+PRIVACY_VALUES = ["link", "owner", "participants", "participatingteammates", "teammatesandparticipants", "teammates"]
+
+_STR, _NUM, _OPT_STR = {"type": "string"}, {"type": "number"}, {"type": ["string", "null"]}
+TRANSCRIPT_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,  # exactly what was asked for
+    "required": list(EXPECTED_TRANSCRIPT_FIELDS),
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "title": _STR,
+        "date": {"type": "number", "minimum": 1e12},  # milliseconds, not seconds
+        "dateString": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"},
+        "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+        "organizer_email": {"type": "string", "pattern": r"^[^@\s]+@example\.com$"},
+        "participants": {"type": "array", "items": {"type": "string", "pattern": r"@example\.com$"}},
+        "meeting_attendees": {"type": "array", "items": {
+            "type": "object", "required": ["displayName", "email", "name"],
+            "properties": {"displayName": _OPT_STR, "email": _OPT_STR, "name": _OPT_STR}}},
+        "speakers": {"type": "array", "items": {
+            "type": "object", "required": ["id", "name"],
+            "properties": {"id": {"type": ["integer", "string"]}, "name": _STR}}},
+        "sentences": {"type": "array", "items": {
+            "type": "object", "required": ["index", "speaker_name", "text", "start_time", "end_time"],
+            "properties": {"index": {"type": "integer"}, "speaker_name": _OPT_STR, "text": _STR,
+                           "start_time": _NUM, "end_time": _NUM}}},
+        "summary": {"type": ["object", "null"], "properties": {
+            "overview": _OPT_STR, "short_summary": _OPT_STR,
+            "action_items": {"type": ["string", "array", "null"]},
+            "keywords": {"type": ["array", "string", "null"]}}},
+        "transcript_url": {"type": "string", "pattern": "^https://"},
+        "privacy": {"enum": PRIVACY_VALUES},
+    },
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["data", "errors"],
+    "properties": {
+        "data": {"type": "null"},
+        "errors": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["message", "code", "extensions"],
+            "properties": {"message": _STR, "code": _STR, "friendly": {"type": "boolean"},
+                           "extensions": {"type": "object", "required": ["status"],
+                                          "properties": {"status": {"type": "integer"}}}}}},
+    },
+}
+
+FULL_QUERY = """query Q($fromDate: DateTime, $toDate: DateTime, $limit: Int, $skip: Int) {
+  transcripts(fromDate: $fromDate, toDate: $toDate, limit: $limit, skip: $skip) {
+    id title date dateString duration organizer_email participants privacy transcript_url
+    meeting_attendees { displayName email name } speakers { id name }
+    sentences { index speaker_name text start_time end_time }
+    summary { overview action_items keywords short_summary }
+  }
+}"""
+INTROSPECT = """{ __schema { queryType { fields { name args { name type { ...T } } } } }
+  types: __schema { types { name fields { name type { ...T } } } } }
+fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }"""
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def box(workspace):
+    with Sandbox([FirefliesSimulator(workspace)]) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture()
+def sim(box, workspace):
+    simulator = box.simulator("fireflies")
+    simulator.now = workspace.anchor + timedelta(days=1)  # everything processed
+    box.faults.clear()
+    box.log.reset()
+    box.rate_limits.clear()
+    yield simulator
+    simulator._injected.clear()
+
+
+def post(box, query, variables=None, token=FirefliesSimulator.token):
+    return requests.post(
+        f"{box.base_url('fireflies')}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def _type_name(ref) -> str:
+    if ref["kind"] == "NON_NULL":
+        return _type_name(ref["ofType"]) + "!"
+    if ref["kind"] == "LIST":
+        return f"[{_type_name(ref['ofType'])}]"
+    return ref["name"]
+
+
+def _matches(actual: str, expected) -> bool:
+    return actual in (expected if isinstance(expected, tuple) else (expected,))
+
+
+# --- schema and shapes --------------------------------------------------------------------
+
+
+def test_schema_declares_the_documented_types(box, sim):
+    data = post(box, INTROSPECT).json()["data"]
+    types = {t["name"]: {f["name"]: _type_name(f["type"]) for f in t["fields"] or []} for t in data["types"]["types"]}
+    for name, expected in EXPECTED_TRANSCRIPT_FIELDS.items():
+        assert _matches(types["Transcript"][name], expected), (name, types["Transcript"][name])
+    for type_name, fields in EXPECTED_SUBTYPES.items():
+        for name, expected in fields.items():
+            assert _matches(types[type_name][name], expected), (type_name, name, types[type_name][name])
+    root = data["__schema"]["queryType"]["fields"]
+    query_fields = {f["name"]: {a["name"]: _type_name(a["type"]) for a in f["args"]} for f in root}
+    for field, args in EXPECTED_QUERY_ARGS.items():
+        for name, expected in args.items():
+            assert query_fields[field][name] == expected
+
+
+def test_every_transcript_matches_the_documented_fields(box, sim, workspace):
+    seen = 0
+    for skip in range(0, len(sim.data.transcripts), MAX_LIMIT):
+        response = post(box, FULL_QUERY, {"limit": MAX_LIMIT, "skip": skip})
+        assert response.status_code == 200
+        for transcript in response.json()["data"]["transcripts"]:
+            jsonschema.validate(transcript, TRANSCRIPT_SCHEMA)
+            stamp = datetime.fromisoformat(transcript["dateString"].replace("Z", "+00:00"))
+            assert stamp.timestamp() * 1000 == transcript["date"]
+            assert workspace.start <= stamp < workspace.anchor
+            seconds = transcript["duration"] * 60 + 1
+            assert all(0 <= s["start_time"] <= s["end_time"] <= seconds for s in transcript["sentences"])
+            seen += 1
+    assert seen == len(sim.data.transcripts)
+
+
+def test_unknown_field_is_a_validation_error_like_the_real_api(box, sim):
+    response = post(box, "{ transcripts(limit: 1) { id nonsense } }")
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["message"] == 'Cannot query field "nonsense" on type "Transcript".'
+    assert error["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert error["locations"] == [{"line": 1, "column": 30}]
+    assert post(box, "{ transcripts(keyword: \"x\") { id } }").status_code == 400  # unsimulated filter
+    assert post(box, "{ transcripts { id ").json()["errors"][0]["code"] == "GRAPHQL_PARSE_FAILED"
+
+
+# --- errors in Fireflies' shape ---------------------------------------------------------
+
+
+def test_limit_above_50_is_invalid_arguments(box, sim):
+    response = post(box, "query($l: Int) { transcripts(limit: $l) { id } }", {"l": MAX_LIMIT + 1})
+    assert response.status_code == 200
+    body = response.json()
+    jsonschema.validate(body, ERROR_SCHEMA)
+    assert body["errors"][0]["code"] == "invalid_arguments"
+    assert body["errors"][0]["extensions"]["status"] == 400
+
+
+def test_wrong_key_is_auth_failed(box, sim):
+    response = post(box, "{ transcripts { id } }", token="wrong")
+    assert response.status_code == 401
+    jsonschema.validate(response.json(), ERROR_SCHEMA)
+    assert response.json()["errors"][0]["code"] == "auth_failed"
+
+
+def test_unknown_id_is_object_not_found(box, sim):
+    body = post(box, 'query($id: String!) { transcript(id: $id) { id } }', {"id": "nope"}).json()
+    jsonschema.validate(body, ERROR_SCHEMA)
+    assert body["errors"][0]["code"] == "object_not_found"
+    assert body["errors"][0]["extensions"]["status"] == 404
+
+
+def test_rate_limit_answers_429_with_retry_after_and_graphql_body(box, sim):
+    box.rate_limits["fireflies"] = RateLimiter(1, per_s=3600, burst=1)
+    assert post(box, "{ transcripts(limit: 1) { id } }").status_code == 200
+    response = post(box, "{ transcripts(limit: 1) { id } }")
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    jsonschema.validate(response.json(), ERROR_SCHEMA)
+    assert response.json()["errors"][0]["code"] == "too_many_requests"
+    assert response.json()["errors"][0]["extensions"]["status"] == 429
+
+
+def test_injected_error_can_ride_on_http_200(box, sim):
+    sim.inject_error("too_many_requests", http_status=200)
+    response = post(box, "{ transcripts(limit: 1) { id } }")
+    assert response.status_code == 200
+    assert response.json()["errors"][0]["code"] == "too_many_requests"
+    assert post(box, "{ transcripts(limit: 1) { id } }").json()["data"]["transcripts"]  # once only
+
+
+# --- behaviour -------------------------------------------------------------------------
+
+
+def test_list_is_newest_first_filtered_on_meeting_date_and_paged_by_skip(box, sim):
+    everything = post(box, "{ transcripts(limit: 50) { id date } }").json()["data"]["transcripts"]
+    dates = [t["date"] for t in everything]
+    assert dates == sorted(dates, reverse=True)
+    low, high = everything[10]["date"], everything[3]["date"]
+    iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ms / 1000))  # noqa: E731
+    query = ("query($f: DateTime, $t: DateTime, $l: Int, $s: Int) "
+             "{ transcripts(fromDate: $f, toDate: $t, limit: $l, skip: $s) { id } }")
+    page1 = post(box, query, {"f": iso(low), "t": iso(high), "l": 5, "s": 0}).json()["data"]["transcripts"]
+    page2 = post(box, query, {"f": iso(low), "t": iso(high), "l": 5, "s": 5}).json()["data"]["transcripts"]
+    assert [t["id"] for t in page1 + page2] == [t["id"] for t in everything[3:11]]  # both ends inclusive
+
+
+def test_datetime_arguments_as_literals_or_variables(box, sim, workspace):
+    since = workspace.anchor - timedelta(hours=RECENT_HOURS)
+    literal = f'{{ transcripts(fromDate: "{since:%Y-%m-%dT%H:%M:%S}.000Z") {{ date }} }}'
+    found = post(box, literal).json()["data"]["transcripts"]
+    assert found and all(t["date"] >= since.timestamp() * 1000 for t in found)
+    bad = post(box, "query($f: DateTime) { transcripts(fromDate: $f) { id } }", {"f": "yesterday"})
+    assert bad.status_code == 200 and bad.json()["errors"][0]["code"] == "invalid_arguments"
+    assert post(box, '{ transcripts(fromDate: "yesterday") { id } }').status_code == 400
+
+
+def test_transcript_is_invisible_until_processed(box, sim):
+    transcript = sim.data.transcripts[-1]
+    ready = sim.data.visible_at[transcript["id"]]
+    meeting = sim.data.meeting_time(transcript)
+    assert timedelta(hours=2) <= ready - meeting <= timedelta(hours=8)
+    one = 'query($id: String!) { transcript(id: $id) { id } }'
+    sim.now = ready - timedelta(minutes=1)
+    assert post(box, one, {"id": transcript["id"]}).json()["errors"][0]["code"] == "object_not_found"
+    assert transcript["id"] not in {t["id"] for t in post(box, "{ transcripts { id } }").json()["data"]["transcripts"]}
+    sim.now = ready
+    assert post(box, one, {"id": transcript["id"]}).json()["data"]["transcript"]["id"] == transcript["id"]
+
+
+# --- sample data -----------------------------------------------------------------------
+
+
+def test_sample_meetings_cover_the_cases(workspace):
+    data = workspace.data("fireflies")
+    ts = data.transcripts
+    assert len(ts) == MEETINGS_PER_SCALE * workspace.scale
+    assert all(workspace.start <= data.meeting_time(t) < workspace.anchor for t in ts)
+    for hour in range(RECENT_HOURS):  # activity in each of the last schedule intervals
+        end = workspace.anchor - timedelta(hours=hour)
+        assert any(end - timedelta(hours=1) <= data.meeting_time(t) < end for t in ts)
+    long = max(ts, key=lambda t: t["duration"])
+    assert abs(long["duration"] - LONG_MEETING_MIN) < 1 and 1200 <= len(long["sentences"]) <= 1400
+    assert min(t["duration"] for t in ts) <= 16
+    assert {t["privacy"] for t in ts} >= {"teammates", "participants", "link", "owner"}
+    assert any(t["summary"] is None for t in ts) and any(t["summary"] and not t["summary"]["overview"] for t in ts)
+    named = set().union(*data.projects.values())
+    assert named == {"SUBS", "BC", "ARCH"} and any(not tags for tags in data.projects.values())
+    people = {p.email for p in workspace.people}
+    assert all(e.lower() in people for t in ts for e in t["participants"])
+    assert generate(workspace) == data  # deterministic
+
+
+def test_benchmark_scale_is_quick_and_hour_long(workspace):
+    started = time.perf_counter()
+    data = generate(Workspace(anchor=workspace.anchor, scale=8))
+    assert time.perf_counter() - started < 5
+    assert len(data.transcripts) == 200
+    sentences = sum(len(t["sentences"]) for t in data.transcripts) / 200
+    minutes = sum(t["duration"] for t in data.transcripts) / 200
+    assert 50 <= minutes <= 70 and 750 <= sentences <= 1000
+    assert json.dumps(data.transcripts[0])  # API-shaped, JSON-serializable
+    assert re.fullmatch(r"[A-Za-z0-9]{16}", data.transcripts[0]["id"])
