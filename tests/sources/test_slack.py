@@ -17,7 +17,7 @@ from vector_sync.slack_text import mrkdwn_to_text
 from vector_sync.sources.slack import SlackSource, channel_projects, make_client
 
 TOKEN = "sandbox-token"
-NOISE = {"channel_join", "channel_topic"}  # the event subtypes the sample contains
+NOISE = {"channel_join", "channel_leave", "channel_topic"}  # the event subtypes the sample contains
 QUARTER = timedelta(minutes=15)
 
 
@@ -35,6 +35,7 @@ def box(slack_sandbox):
     slack_sandbox.log.reset()
     sim.joined.clear()
     sim.posted.clear()
+    sim.malformed.clear()
     return slack_sandbox
 
 
@@ -293,6 +294,19 @@ def test_rate_limit_is_retried_by_the_sdk(make_source, box, data, workspace):
 
     assert ids == expected_ids(data, window)
     assert box.log.status_count("slack", 429) == 1 and box.log.status_count("slack", 503) == 1
+
+
+def test_malformed_message_is_skipped_and_counted(make_source, box, data, caplog):
+    edge = data.scenarios["edge"]
+    at = ts_time(edge["ts"])
+    window = Window(at, at + QUARTER)
+    box.simulator("slack").malformed.add((edge["channel"], edge["ts"]))
+    source = make_source()
+    ids = set(by_id(source.fetch(window)))
+
+    assert ids == expected_ids(data, window) - {f"slack:{edge['channel']}:{edge['ts']}"}
+    assert source.stats.skipped["malformed message"] == 1
+    assert "malformed Slack message in #general" in caplog.text
 
 
 def test_wrong_token_fails_at_once(make_source, box, workspace):

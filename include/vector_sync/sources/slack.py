@@ -1,0 +1,439 @@
+"""Slack channel messages and threads as documents.
+
+A thread (its parent and every reply) is one document, ``slack:{channel}:{thread_ts}``; a
+message without replies is one document, ``slack:{channel}:{ts}``. Both read as the
+conversation: ``Name (time): text`` per message, names instead of ids.
+
+Late replies and edits: ``conversations.history`` filters on a message's own ``ts``, so
+``oldest=window.start`` finds new messages but neither a new reply to an older thread nor an
+edit of an older message (the Events API's ``message_changed`` is not available to a poller).
+Each run therefore reads history from ``window.start - lookback`` and keeps the parents whose
+*last activity*, ``max(ts, latest_reply, edited.ts)``, falls in the window; only those are
+expanded with ``conversations.replies`` and yielded. Each thread is emitted by the window
+that holds its last activity, so overlapping or re-run windows add nothing new.
+
+The lookback trade-off (option ``lookback_days``, default 14): a longer lookback catches
+replies and edits to older threads, at the cost of re-reading that much history (one
+``conversations.history`` page per ``page_size`` parents, per channel, per run: with 15-minute
+runs a busy channel is re-listed ~96 times a day). Downstream change detection keeps the cost
+in API calls, never embeddings. Activity on a thread whose parent is older than the lookback
+is missed, and so is an edit of a *reply* (history shows only the parent's ``latest_reply``)
+unless the thread has other activity in the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from vector_sync.config import SourceSettings
+from vector_sync.errors import CredentialsError, FatalError
+from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Window
+from vector_sync.paging import PagingLoopError
+from vector_sync.slack_text import mrkdwn_to_text
+from vector_sync.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+# Slack recommends pages of at most 200 (history accepts up to 999, conversations.list < 1000).
+_DEFAULT_PAGE_SIZE = 200
+_DEFAULT_CHANNEL_PAGE_SIZE = 200
+_DEFAULT_LOOKBACK_DAYS = 14
+_DEFAULT_MAX_RETRIES = 5
+_DEFAULT_TIMEOUT_S = 30
+# Private channels are listed only when the bot is a member; DMs are never indexed.
+_CHANNEL_TYPES = "public_channel,private_channel"
+# Subtypes that record channel events rather than conversation.
+_NOISE_SUBTYPES = frozenset({
+    "channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name",
+    "channel_archive", "channel_unarchive", "group_join", "group_leave", "group_topic",
+    "group_purpose", "group_name", "group_archive", "group_unarchive", "pinned_item",
+    "unpinned_item", "bot_add", "bot_remove", "channel_convert_to_private", "channel_posting_permissions",
+})
+# Errors (HTTP 200, ok: false) that mean the token itself is rejected: retrying cannot help.
+_AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+# Default channel -> project rule when no project keys are configured: "subs-dev" -> SUBS.
+_PREFIX_RULE = re.compile(r"^([a-z]+)-")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
+_TITLE_CHARS = 80
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def retry_handlers(max_retries: int = _DEFAULT_MAX_RETRIES) -> list[RetryHandler]:
+    """The SDK's own retries: 429 (sleeps Retry-After), 500/503, and dropped connections.
+
+    Passing handlers replaces the WebClient's default list, so the connection handler is
+    listed again here.
+    """
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries),
+    ]
+
+
+def make_client(
+    base_url: str | None,
+    token: str,
+    *,
+    max_retries: int = _DEFAULT_MAX_RETRIES,
+    timeout_s: int = _DEFAULT_TIMEOUT_S,
+) -> WebClient:
+    """A ``WebClient`` for ``base_url`` (e.g. ``https://slack.com/api/``; None: Slack's)."""
+    kwargs: dict[str, Any] = {}
+    if base_url:
+        kwargs["base_url"] = base_url.rstrip("/") + "/"  # the SDK appends the method name
+    return WebClient(token=token, timeout=timeout_s, retry_handlers=retry_handlers(max_retries), **kwargs)
+
+
+@contextmanager
+def slack_errors(conn_id: str) -> Iterator[None]:
+    """Turn a rejected token into ``CredentialsError`` and a missing scope into ``FatalError``."""
+    try:
+        yield
+    except SlackApiError as exc:
+        error = _error(exc)
+        if error in _AUTH_ERRORS:
+            raise CredentialsError(conn_id, "Slack", error) from None
+        if error == "missing_scope":
+            needed = exc.response.get("needed") or "?"
+            raise FatalError(f"The Slack token of connection '{conn_id}' lacks the scope '{needed}'") from None
+        raise
+
+
+def check_credentials(client: WebClient, conn_id: str) -> dict:
+    """Call ``auth.test`` once; returns its answer (``url``, ``team_id``, ``user_id``)."""
+    with slack_errors(conn_id):
+        return dict(client.auth_test().data)
+
+
+class SlackSource(Source):
+    """Threads and messages whose last activity lies in the window, from every readable channel."""
+
+    name = "slack"
+    keep_unmapped = True  # general/random carry no project key and stay searchable
+
+    def __init__(self, client: WebClient, settings: SourceSettings, stats: FetchStats | None = None) -> None:
+        super().__init__(client, settings, stats)
+        self.page_size = int(settings.option("page_size", _DEFAULT_PAGE_SIZE))
+        self.channel_page_size = int(settings.option("channel_page_size", _DEFAULT_CHANNEL_PAGE_SIZE))
+        self.lookback = timedelta(days=float(settings.option("lookback_days", _DEFAULT_LOOKBACK_DAYS)))
+        self.auto_join = bool(settings.option("auto_join", True))
+        self.include_bots = bool(settings.option("include_bots", True))
+        self.project_keys = tuple(settings.option("project_keys") or ())
+        self._domain = _domain(settings.option("workspace_domain") or "")
+        self._users: dict[str, dict] = {}
+        self._channel_names: dict[str, str] = {}
+
+    def fetch(self, window: Window) -> Iterator[Document]:
+        """Yield every thread or message whose last activity lies in ``[start, end)``."""
+        with slack_errors(self.settings.conn_id):
+            if not self._domain:
+                self._domain = _domain(check_credentials(self.client, self.settings.conn_id).get("url") or "")
+            for channel in self._channels():
+                yield from self._channel_documents(channel, window)
+
+    # -- channels
+
+    def _channels(self) -> Iterator[dict]:
+        listing = self.client.conversations_list(types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
+        channels = [c for c in self._items(listing, "channels") if isinstance(c, dict) and c.get("id") and c.get("name")]
+        self._channel_names.update((c["id"], c["name"]) for c in channels)
+        for channel in channels:
+            if channel.get("is_archived"):
+                continue
+            if channel.get("is_member") or self._join(channel):
+                yield channel
+
+    def _join(self, channel: dict) -> bool:
+        """Join a public channel the bot is not in (``auto_join``); False when it stays out."""
+        if channel.get("is_private") or not self.auto_join:
+            self.stats.skip("channel not joined")
+            log.info("Skipping Slack channel #%s: the bot is not a member (auto_join=%s)", channel["name"], self.auto_join)
+            return False
+        try:
+            self.client.conversations_join(channel=channel["id"])
+        except SlackApiError as exc:
+            if _error(exc) in _AUTH_ERRORS or _error(exc) == "missing_scope":
+                raise
+            self.stats.skip("channel not joined")
+            log.warning("Skipping Slack channel #%s: join failed (%s)", channel["name"], _error(exc))
+            return False
+        log.info("Joined Slack channel #%s", channel["name"])
+        return True
+
+    def _channel_documents(self, channel: dict, window: Window) -> Iterator[Document]:
+        access: tuple[str, tuple[str, ...]] | None = None
+        projects = channel_projects(channel["name"], self.project_keys)
+        for message in self._history(channel, window.start - self.lookback, window.end):
+            last = _last_activity(message)
+            if last is None:
+                self.stats.skip("malformed message")
+                log.warning("Skipping malformed Slack message in #%s: no usable ts", channel["name"])
+                continue
+            if not window.contains(_time(last)):
+                continue  # a parent re-read for the lookback whose thread did not move in this window
+            if not self._wanted(message) or message.get("thread_ts", message["ts"]) != message["ts"]:
+                continue  # noise, a filtered bot, or a reply broadcast to the channel (part of its thread)
+            thread = self._thread(channel, message) if _has_replies(message) else [message]
+            if not thread:
+                continue
+            if access is None:
+                access = self._access(channel)
+            names = self._names(thread)
+            yield _to_document(channel, thread, _time(last), access, projects, self._domain,
+                               names.get, self._channel_names.get)
+
+    def _history(self, channel: dict, oldest: datetime, latest: datetime) -> Iterator[dict]:
+        # inclusive: oldest <= ts <= latest; the half-open window is applied to last activity.
+        kwargs = dict(channel=channel["id"], oldest=_ts(oldest), latest=_ts(latest), inclusive=True, limit=self.page_size)
+        try:
+            first = self.client.conversations_history(**kwargs)
+        except SlackApiError as exc:
+            # The listing said member, the API disagrees (removed since): join once and retry.
+            if _error(exc) == "not_in_channel" and self._join(channel):
+                first = self.client.conversations_history(**kwargs)
+            elif _error(exc) in ("not_in_channel", "channel_not_found"):
+                self.stats.skip("channel unreadable")
+                log.warning("Skipping Slack channel #%s: %s", channel["name"], _error(exc))
+                return
+            else:
+                raise
+        yield from self._items(first, "messages")
+
+    def _thread(self, channel: dict, parent: dict) -> list[dict]:
+        """The parent and every reply, oldest first (the parent may repeat on each page)."""
+        try:
+            response = self.client.conversations_replies(channel=channel["id"], ts=parent["ts"], limit=self.page_size)
+            messages: dict[str, dict] = {}
+            for message in self._items(response, "messages"):
+                if _last_activity(message) is None:
+                    self.stats.skip("malformed message")
+                    log.warning("Skipping malformed reply in Slack thread %s of #%s", parent["ts"], channel["name"])
+                else:
+                    messages[message["ts"]] = message
+        except SlackApiError as exc:
+            if _error(exc) != "thread_not_found":
+                raise
+            self.stats.skip("thread vanished")
+            log.info("Slack thread %s in #%s was deleted while syncing", parent["ts"], channel["name"])
+            return []
+        messages.setdefault(parent["ts"], parent)
+        ordered = sorted(messages.values(), key=lambda m: Decimal(m["ts"]))
+        return [ordered[0]] + [m for m in ordered[1:] if self._wanted(m)]
+
+    def _wanted(self, message: dict) -> bool:
+        if message.get("subtype") in _NOISE_SUBTYPES:
+            self.stats.skip("channel event")
+            return False
+        return self.include_bots or not _is_bot(message)
+
+    # -- people and access
+
+    def _access(self, channel: dict) -> tuple[str, tuple[str, ...]]:
+        """``("all", ())`` for public channels; private ones list their members' emails."""
+        if not channel.get("is_private"):
+            return "all", ()
+        members = self.client.conversations_members(channel=channel["id"], limit=self.page_size)
+        emails = set()
+        for user_id in self._items(members, "members"):
+            user = self._user(str(user_id))
+            email = (user.get("profile") or {}).get("email")
+            if email and not user.get("is_bot") and not user.get("deleted"):
+                emails.add(email.strip().lower())
+        return "private", tuple(sorted(emails))
+
+    def _user(self, user_id: str) -> dict:
+        if user_id not in self._users:
+            try:
+                self._users[user_id] = dict(self.client.users_info(user=user_id).get("user") or {})
+            except SlackApiError as exc:
+                if _error(exc) != "user_not_found":
+                    raise
+                self._users[user_id] = {}
+        return self._users[user_id]
+
+    def _names(self, messages: Sequence[dict]) -> dict[str, str]:
+        """Display names of the authors and mentioned users of ``messages`` (cached per run)."""
+        ids = {m["user"] for m in messages if isinstance(m.get("user"), str)}
+        ids.update(uid for m in messages for uid in _MENTION.findall(str(m.get("text") or "")))
+        return {uid: _user_name(self._user(uid)) or uid for uid in ids}
+
+    # -- paging
+
+    @staticmethod
+    def _items(response: Any, key: str) -> Iterator[Any]:
+        """Items of every page; the SDK follows ``next_cursor``, this refuses a repeated one."""
+        seen: set[str] = set()
+        for page in response:
+            yield from page.get(key) or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if cursor in seen:
+                raise PagingLoopError(f"Slack {response.api_url}: cursor {cursor!r} returned twice (loop detected)")
+            if cursor:
+                seen.add(cursor)
+
+
+def channel_projects(name: str, project_keys: Iterable[str] = ()) -> tuple[str, ...]:
+    """Project keys a channel belongs to.
+
+    With ``project_keys``, every key that is a whole word of the name (words split on ``-``,
+    ``_``, ``.``), case-insensitively: #subs-dev, #team-subs -> SUBS. Without, the leading word
+    before a hyphen, upper-cased: #bc-billing -> BC; #general -> no project.
+    """
+    lowered = name.lower()
+    if project_keys:
+        words = set(re.split(r"[^a-z0-9]+", lowered))
+        return tuple(sorted({key.upper() for key in project_keys if key.lower() in words}))
+    match = _PREFIX_RULE.match(lowered)
+    return (match.group(1).upper(),) if match else ()
+
+
+def permalink(domain: str, channel_id: str, ts: str) -> str:
+    """Slack's message link: ``https://{domain}/archives/{channel}/p{ts without the dot}``."""
+    return f"https://{domain}/archives/{channel_id}/p{ts.replace('.', '')}"
+
+
+def _to_document(
+    channel: Mapping[str, Any],
+    thread: Sequence[dict],
+    last_activity: datetime,
+    access: tuple[str, tuple[str, ...]],
+    projects: tuple[str, ...],
+    domain: str,
+    user_name: Callable[[str], str | None],
+    channel_name: Callable[[str], str | None],
+) -> Document:
+    """One thread (parent first) or single message as a document."""
+    parent = thread[0]
+    segments = tuple(
+        Segment(_line(message, user_name, channel_name), {"message_ts": message["ts"]}) for message in thread
+    )
+    author_id, author = _author(parent, user_name)
+    first_line = mrkdwn_to_text(parent.get("text"), user_name, channel_name).split("\n", 1)[0]
+    first_line = first_line or next((f.get("name", "") for f in parent.get("files") or [] if isinstance(f, dict)), "")
+    title = f"#{channel['name']}: {first_line[:_TITLE_CHARS]}" if first_line else f"#{channel['name']}"
+    url = permalink(domain, channel["id"], parent["ts"])
+    access_type, access_list = access
+    reply_count = parent.get("reply_count") if isinstance(parent.get("reply_count"), int) else len(thread) - 1
+    metadata: dict[str, MetadataValue] = {
+        "source": "slack",
+        "channel_id": channel["id"],
+        "channel_name": channel["name"],
+        "user_id": author_id,
+        "user_name": author,
+        "thread_ts": parent["ts"],
+        "reply_count": reply_count,
+        "timestamp_epoch": int(last_activity.timestamp()),
+        "permalink": url,
+        "access_type": access_type,
+        "access_list": list(access_list),
+    }
+    return Document(
+        id=f"slack:{channel['id']}:{parent['ts']}",
+        source="slack",
+        title=title,
+        text="\n".join(s.text for s in segments),
+        url=url,
+        updated_at=last_activity,
+        projects=projects,
+        access_type=access_type,
+        access_list=access_list,
+        metadata=metadata,
+        segments=segments,
+    )
+
+
+def _line(message: dict, user_name: Callable[[str], str | None], channel_name: Callable[[str], str | None]) -> str:
+    """``Name (YYYY-MM-DD HH:MM): text [file: …] [attachment: …]``."""
+    _, author = _author(message, user_name)
+    parts = [mrkdwn_to_text(message.get("text"), user_name, channel_name)]
+    for file in message.get("files") or []:
+        if isinstance(file, dict) and (file.get("name") or file.get("title")):
+            parts.append(f"[file: {file.get('name') or file.get('title')}]")
+    for attachment in message.get("attachments") or []:
+        if isinstance(attachment, dict):
+            body = " - ".join(str(attachment[k]) for k in ("title", "text") if attachment.get(k))
+            if body:
+                parts.append(f"[attachment: {mrkdwn_to_text(body, user_name, channel_name)}]")
+    stamp = _time(Decimal(message["ts"])).strftime("%Y-%m-%d %H:%M")
+    edited = " (edited)" if isinstance(message.get("edited"), dict) else ""
+    return f"{author} ({stamp}){edited}: {' '.join(p for p in parts if p)}"
+
+
+def _author(message: dict, user_name: Callable[[str], str | None]) -> tuple[str, str]:
+    """(id, name) of who posted: a user, or a bot integration (bot_message has no user)."""
+    user_id = message.get("user")
+    if isinstance(user_id, str) and user_id:
+        return user_id, user_name(user_id) or user_id
+    bot_id = str(message.get("bot_id") or "")
+    name = message.get("username") or (message.get("bot_profile") or {}).get("name") or bot_id or "unknown"
+    return bot_id, str(name)
+
+
+def _user_name(user: Mapping[str, Any]) -> str:
+    profile = user.get("profile") or {}
+    return str(user.get("real_name") or profile.get("real_name") or profile.get("display_name") or user.get("name") or "")
+
+
+def _is_bot(message: dict) -> bool:
+    return message.get("subtype") == "bot_message" or bool(message.get("bot_id"))
+
+
+def _has_replies(message: dict) -> bool:
+    return message.get("thread_ts") == message["ts"] and (bool(message.get("reply_count")) or bool(message.get("latest_reply")))
+
+
+def _last_activity(message: Any) -> Decimal | None:
+    """max(ts, latest_reply, edited.ts) as epoch seconds; None for a message without a ts."""
+    if not isinstance(message, dict) or _decimal(message.get("ts")) is None:
+        return None
+    edited = message.get("edited") if isinstance(message.get("edited"), dict) else {}
+    stamps = (_decimal(message.get("ts")), _decimal(message.get("latest_reply")), _decimal(edited.get("ts")))
+    return max(s for s in stamps if s is not None)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _time(ts: Decimal) -> datetime:
+    """A Slack ts (epoch seconds, 6 decimals) as an exact UTC datetime."""
+    return _EPOCH + timedelta(microseconds=int(ts * 1_000_000))
+
+
+def _ts(moment: datetime) -> str:
+    """A datetime as Slack's ts string, exact to the microsecond (no float rounding)."""
+    delta = moment - _EPOCH
+    return f"{delta.days * 86400 + delta.seconds}.{delta.microseconds:06d}"
+
+
+def _domain(url: str) -> str:
+    """``lumenharbor.slack.com`` from that or from ``https://lumenharbor.slack.com/``."""
+    url = url.strip()
+    return (urlsplit(url).netloc if "://" in url else url).strip("/")
+
+
+def _error(exc: SlackApiError) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("error") or "") if response is not None else ""
