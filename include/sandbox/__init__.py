@@ -16,6 +16,9 @@ from sandbox.workspace import Workspace, floor_to_hour
 # api -> "module:SimulatorClass"
 SIMULATORS: dict[str, str] = {
     "jira": "sandbox.jira:JiraSimulator",
+    "slack": "sandbox.slack:SlackSimulator",
+    "notion": "sandbox.notion:NotionSimulator",
+    "fireflies": "sandbox.fireflies:FirefliesSimulator",
 }
 
 

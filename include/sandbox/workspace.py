@@ -21,6 +21,9 @@ DOMAIN = "example.com"
 # api -> module with ``generate(workspace) -> data``
 GENERATORS: dict[str, str] = {
     "jira": "sandbox.jira",
+    "slack": "sandbox.slack",
+    "notion": "sandbox.notion",
+    "fireflies": "sandbox.fireflies",
 }
 
 

@@ -59,6 +59,17 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
         conn_id="slack_api_default",
         chunk_tokens=400,
         chunk_overlap_tokens=40,
+        options={
+            "page_size": 200,  # history, replies and members pages (Slack recommends <= 200)
+            "channel_page_size": 200,  # conversations.list (limit < 1000)
+            # Replies and edits to parents up to this old are caught (history re-read per run).
+            "lookback_days": 14,
+            "auto_join": True,  # join public channels the bot is not in; else skip and count
+            "include_bots": True,
+            "workspace_domain": "",  # for permalinks, e.g. "lumenharbor.slack.com"; "": from auth.test
+            "project_keys": [],  # known keys (the pipeline fills them); []: "subs-dev" -> SUBS
+            "max_retries": 5,  # the SDK's retry handlers: 429 (Retry-After), 500/503, resets
+        },
     ),
     "jira": SourceSettings(
         name="jira",
@@ -80,6 +91,15 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
         deadline=timedelta(minutes=60),
         pool="fireflies_api",
         conn_id="fireflies_default",
+        options={
+            # transcripts(limit:) max is 50; lower it if pages of full transcripts time out.
+            "page_size": 50,
+            # "list": every field in the list query (1 request per 50 meetings: quotas count
+            # requests); "detail": list ids, then transcript(id) each (smaller responses).
+            "fetch_mode": "list",
+            # Project tagging: [{key, name}] or keys; filled from the projects table at run time.
+            "project_keys": [],
+        },
     ),
     "notion": SourceSettings(
         name="notion",
@@ -89,6 +109,11 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
         deadline=timedelta(minutes=60),
         pool="notion_api",
         conn_id="notion_default",
+        # rps: Notion allows ~3 requests/s per integration, shared by the task's `workers`
+        # threads (null or 0 turns the limiter off). max_depth: levels of nested blocks read.
+        # project_keys / projects are filled from the projects table by the adapter.
+        options={"page_size": 100, "block_page_size": 100, "workers": 8, "rps": 3.0, "burst": 1,
+                 "max_depth": 8, "project_keys": []},
     ),
     "tempo": SourceSettings(
         name="tempo",

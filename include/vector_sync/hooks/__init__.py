@@ -6,4 +6,7 @@ modules that import Airflow; the library core takes the clients they build.
 
 CLIENT_HOOKS: dict[str, str] = {
     "jira": "vector_sync.hooks.jira:JiraHook",
+    "slack": "vector_sync.hooks.slack:SlackClientHook",
+    "notion": "vector_sync.hooks.notion:NotionHook",
+    "fireflies": "vector_sync.hooks.fireflies:FirefliesHook",
 }

@@ -10,6 +10,9 @@ from vector_sync.sources.base import Source
 # name -> "module:Class"; imported lazily so DAG parsing stays cheap.
 REGISTRY: dict[str, str] = {
     "jira": "vector_sync.sources.jira:JiraSource",
+    "slack": "vector_sync.sources.slack:SlackSource",
+    "notion": "vector_sync.sources.notion:NotionSource",
+    "fireflies": "vector_sync.sources.fireflies:FirefliesSource",
 }
 
 
