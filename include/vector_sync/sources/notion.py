@@ -1,0 +1,398 @@
+"""Notion pages (wiki pages and database rows) as documents, one per page, split at headings.
+
+Notion's search has no time filter, so a window is found by paging search newest-first
+(``last_edited_time`` descending) and stopping at the first page older than the window start.
+Page contents are block trees read level by level (``blocks/{id}/children``), which costs
+one request per block with children: they are fetched by a thread pool while one shared
+``RateLimiter`` holds the integration's ~3 requests/second across all threads.
+
+Trashed pages met while searching are not fetched: ``removed_ids`` hands them to the pipeline
+for deletion in the same run (remembered from ``fetch``, so search is paged once).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import deque
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from notion_client import APIErrorCode, APIResponseError, Client
+from notion_client.client import RetryOptions
+
+from vector_sync.config import SourceSettings
+from vector_sync.errors import CredentialsError
+from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Window, parse_time
+from vector_sync.notion_blocks import SUPPORTED_TYPES, notion_url, property_lines, render_blocks, rich_text
+from vector_sync.paging import follow_tokens
+from vector_sync.ratelimit import RateLimiter
+from vector_sync.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.notion.com"
+# Pinned: block and parent shapes change between versions (2025-09-03 moved database rows
+# under data sources: parent {"type": "data_source_id"}). Configurable on the connection.
+NOTION_VERSION = "2025-09-03"
+# Both search and block children accept at most 100 per page (400 validation_error above).
+_MAX_PAGE_SIZE = 100
+# Notion allows an average of about 3 requests/second per integration.
+_DEFAULT_RPS = 3.0
+_DEFAULT_WORKERS = 8
+_DEFAULT_MAX_DEPTH = 8
+# notion-client retries 429 and 5xx (see ReadClient) honouring Retry-After, and caps each wait
+# at this; after the last retry the error propagates and Airflow's task retry takes over.
+_MAX_RETRIES = 5
+_MAX_RETRY_DELAY_S = 30
+_SEARCH_FILTER = {"property": "object", "value": "page"}  # database rows are pages too
+_NEWEST_FIRST = {"direction": "descending", "timestamp": "last_edited_time"}
+# Their content is their own document (found by search): the parent keeps one line naming them.
+_OWN_DOCUMENTS = frozenset({"child_page", "child_database"})
+# A page's parent is often not shared with the integration (403/404): the breadcrumb ends there.
+_UNREADABLE = frozenset({APIErrorCode.ObjectNotFound, APIErrorCode.RestrictedResource})
+_MAX_ANCESTORS = 32  # guards against a parent cycle
+_KEY_WORD = r"[A-Z][A-Z0-9]{1,9}"  # what a project key looks like (SUBS, BC, ARCH)
+
+
+class ReadClient(Client):
+    """notion-client's ``Client`` with its retry rule fitted to an integration that only reads.
+
+    The SDK retries 429 on any method but 500/503 only on GET/DELETE, so that a write is never
+    sent twice. Search is a POST that only reads, so a 503 on it would fail the whole window;
+    here every request is retried as a read, and 504 ``gateway_timeout`` joins 500 and 503.
+    """
+
+    def _can_retry(self, error: Exception, method: str) -> bool:
+        if APIResponseError.is_api_response_error(error) and error.code == APIErrorCode.GatewayTimeout:
+            return True
+        return super()._can_retry(error, "GET" if method.upper() == "POST" else method)
+
+
+def make_client(
+    base_url: str = DEFAULT_BASE_URL,
+    token: str = "",
+    *,
+    notion_version: str = NOTION_VERSION,
+    timeout_s: float = 60.0,
+    max_retries: int = _MAX_RETRIES,
+    max_retry_delay_s: float = _MAX_RETRY_DELAY_S,
+) -> Client:
+    """A notion-client ``Client`` for ``base_url`` (without ``/v1``: the SDK adds it)."""
+    return ReadClient(
+        auth=token,
+        base_url=base_url.rstrip("/"),
+        notion_version=notion_version,
+        timeout_ms=int(timeout_s * 1000),
+        retry=RetryOptions(max_retries=max_retries, max_retry_delay_ms=int(max_retry_delay_s * 1000)),
+        # Without a logger of its own every Client adds a StreamHandler to "notion_client".
+        logger=logging.getLogger("vector_sync.notion_client"),
+    )
+
+
+@contextmanager
+def _credentials_checked(conn_id: str) -> Iterator[None]:
+    """A rejected token fails at once (notion-client does not retry 401)."""
+    try:
+        yield
+    except APIResponseError as exc:
+        if exc.code == APIErrorCode.Unauthorized:
+            raise CredentialsError(conn_id, "Notion", f"HTTP {exc.status} {exc}") from None
+        raise
+
+
+class NotionSource(Source):
+    """Pages last edited within a window, each with its whole block tree."""
+
+    name = "notion"
+    keep_unmapped = True  # handbook pages belong to no project and are still worth finding
+
+    def __init__(self, client: Client, settings: SourceSettings, stats: FetchStats | None = None,
+                 *, limiter: RateLimiter | None = None) -> None:
+        super().__init__(client, settings, stats)
+        option = settings.option
+        self.limiter = limiter or RateLimiter(option("rps", _DEFAULT_RPS), burst=int(option("burst", 1)))
+        self.workers = max(1, int(option("workers", _DEFAULT_WORKERS)))
+        self.max_depth = max(1, int(option("max_depth", _DEFAULT_MAX_DEPTH)))
+        self.page_size = min(_MAX_PAGE_SIZE, int(option("page_size", _MAX_PAGE_SIZE)))
+        self.block_page_size = min(_MAX_PAGE_SIZE, int(option("block_page_size", _MAX_PAGE_SIZE)))
+        self.projects = ProjectRule.from_options(settings.options)
+        self.ancestry = Ancestry(self._call, self.client)
+        self._trashed: dict[Window, list[str]] = {}
+        self._stats_lock = threading.Lock()
+
+    def fetch(self, window: Window) -> Iterator[Document]:
+        """Yield a document per page edited in ``[start, end)``; trashed ones go to ``removed_ids``."""
+        trashed: list[str] = []
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="notion")
+        try:
+            with _credentials_checked(self.settings.conn_id):
+                pages = self._changed_pages(window, trashed)
+                for document in _ordered_map(pool, self._document, pages, in_flight=self.workers * 4):
+                    if document is not None:
+                        yield document
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._trashed[window] = trashed
+        log.info("Notion %s: %d trashed pages, limiter waited %.1f s", window, len(trashed), self.limiter.waited_s)
+
+    def removed_ids(self, window: Window) -> Iterator[str]:
+        """Ids of trashed pages edited in the window (remembered by ``fetch``, else searched)."""
+        if window not in self._trashed:
+            trashed: list[str] = []
+            with _credentials_checked(self.settings.conn_id):
+                for _page in self._changed_pages(window, trashed):
+                    pass
+            self._trashed[window] = trashed
+        return iter(self._trashed[window])
+
+    # ------------------------------------------------------------------ requests
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One API request, after taking a slot from the shared limiter."""
+        self.limiter.acquire()
+        return method(*args, **kwargs)
+
+    def _changed_pages(self, window: Window, trashed: list[str]) -> Iterator[dict]:
+        """Live pages edited in the window, newest first; trashed ones are noted in ``trashed``."""
+
+        def search_page(cursor: str | None) -> tuple[list, str | None]:
+            body: dict[str, Any] = {"filter": _SEARCH_FILTER, "sort": _NEWEST_FIRST, "page_size": self.page_size}
+            if cursor:
+                body["start_cursor"] = cursor
+            page = self._call(self.client.search, **body)
+            results = page.get("results") or []
+            # Newest first: once a page ends before the window, later pages are older still.
+            # The whole page is still read, so a slightly out-of-order result is not lost.
+            oldest = _time(results[-1], "last_edited_time") if results else None
+            done = not page.get("has_more") or (oldest is not None and oldest < window.start)
+            return results, None if done else page.get("next_cursor")
+
+        for page in follow_tokens(search_page, what="Notion search"):
+            edited = _time(page, "last_edited_time")
+            if edited is None or not page.get("id") or page.get("object", "page") != "page":
+                self._skip("malformed page")
+                log.warning("Skipping malformed Notion search result %s", page.get("id", "?") if isinstance(page, dict) else "?")
+                continue
+            self.ancestry.remember(page)
+            if not window.contains(edited):
+                continue  # older, or edited since the window closed (the next window takes it)
+            if page.get("in_trash") or page.get("archived"):
+                trashed.append(f"notion:{page['id']}")
+            else:
+                yield page
+
+    def _document(self, page: dict) -> Document | None:
+        """Runs on a worker thread: the page's block tree and ancestry -> its document."""
+        try:
+            blocks = self._block_tree(page["id"], depth=1)
+        except APIResponseError as exc:
+            if exc.code not in _UNREADABLE:
+                raise
+            # Trashed or unshared between search and this read: the next window sees its new state.
+            self._skip("page vanished")
+            log.warning("Notion page %s could not be read (%s): skipped", page["id"], exc.code)
+            return None
+        rendered = render_blocks(blocks)
+        for kind, count in rendered.unsupported.items():
+            self._skip(f"unsupported block: {kind}", count)
+        ancestors = self.ancestry.titles(page.get("parent"))
+        return _to_document(page, rendered.sections, ancestors, self.projects)
+
+    def _block_tree(self, block_id: str, depth: int) -> list[dict]:
+        """All children of a block, recursively to ``max_depth``, under each block's ``"children"``."""
+
+        def children_page(cursor: str | None) -> tuple[list, str | None]:
+            page = self._call(self.client.blocks.children.list, block_id, start_cursor=cursor, page_size=self.block_page_size)
+            return page.get("results") or [], page.get("next_cursor") if page.get("has_more") else None
+
+        blocks = [b for b in follow_tokens(children_page, what=f"Notion block {block_id} children") if isinstance(b, dict)]
+        for block in blocks:
+            kind = block.get("type")
+            if not block.get("has_children") or kind in _OWN_DOCUMENTS or kind not in SUPPORTED_TYPES:
+                continue
+            if depth >= self.max_depth:
+                self._skip("block depth limit")
+                continue
+            block["children"] = self._block_tree(block["id"], depth + 1)
+        return blocks
+
+    def _skip(self, reason: str, count: int = 1) -> None:
+        with self._stats_lock:  # workers share one FetchStats
+            self.stats.skip(reason, count)
+
+
+class Ancestry:
+    """Titles and parents of pages, data sources, databases and blocks, each retrieved once.
+
+    Search results seed it, so parents edited recently cost no request. Concurrent workers
+    asking for the same parent wait for one request (single flight) instead of each sending it.
+    """
+
+    def __init__(self, call: Callable[..., Any], client: Client) -> None:
+        self._call = call
+        self._retrieve = {
+            "page_id": client.pages.retrieve,
+            "data_source_id": client.data_sources.retrieve,
+            "database_id": client.databases.retrieve,
+            "block_id": client.blocks.retrieve,
+        }
+        self._nodes: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, page: Mapping[str, Any]) -> None:
+        done: Future = Future()
+        done.set_result((page_title(page), page.get("parent")))
+        with self._lock:
+            self._nodes.setdefault(str(page["id"]), done)
+
+    def titles(self, parent: Any) -> list[str]:
+        """Titles from the top-most readable ancestor down to the direct parent."""
+        titles: list[str] = []
+        seen: set[str] = set()
+        while isinstance(parent, Mapping) and parent.get("type") in self._retrieve and len(seen) < _MAX_ANCESTORS:
+            kind = parent["type"]
+            node_id = str(parent.get(kind) or "")
+            if not node_id or node_id in seen:
+                break
+            seen.add(node_id)
+            title, parent = self._node(kind, node_id)
+            if title and (not titles or titles[-1] != title):  # a data source and its database share a name
+                titles.append(title)
+        return titles[::-1]
+
+    def _node(self, kind: str, node_id: str) -> tuple[str, Any]:
+        with self._lock:
+            future = self._nodes.get(node_id)
+            owner = future is None
+            if owner:
+                future = self._nodes[node_id] = Future()
+        if owner:
+            try:
+                future.set_result(self._fetch(kind, node_id))
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def _fetch(self, kind: str, node_id: str) -> tuple[str, Any]:
+        try:
+            obj = self._call(self._retrieve[kind], node_id)
+        except APIResponseError as exc:
+            if exc.code in _UNREADABLE:
+                return "", None
+            raise
+        if kind == "block_id":  # blocks have no title: climb on to the page holding them
+            return "", obj.get("parent")
+        if kind == "data_source_id":  # a data source's own parent is its database: skip a level
+            return rich_text(obj.get("title")), obj.get("database_parent") or obj.get("parent")
+        if kind == "database_id":
+            return rich_text(obj.get("title")), obj.get("parent")
+        return page_title(obj), obj.get("parent")
+
+
+class ProjectRule:
+    """Which projects a page belongs to, from its title and breadcrumb.
+
+    A key of option ``project_keys`` written as a word (``SUBS``, ``BC-12``), or a project's
+    name (option ``projects``: ``[{"key", "name"}]``) as a phrase, case-insensitively. With no
+    keys configured, any word shaped like a key (``project_key_pattern``) counts.
+    """
+
+    def __init__(self, keys: Iterable[str], names: Mapping[str, str], pattern: str = _KEY_WORD) -> None:
+        # Keys match case-sensitively (a key is written in capitals); names in any case.
+        self.rules = [(key, _word(re.escape(key), 0)) for key in dict.fromkeys(k for k in keys if k)]
+        self.rules += [(key, _word(re.escape(name), re.IGNORECASE)) for key, name in names.items() if name]
+        self.pattern = _word(f"({pattern})", 0)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "ProjectRule":
+        projects = [p for p in options.get("projects") or [] if isinstance(p, Mapping) and p.get("key")]
+        names = {str(p["key"]): str(p.get("name") or "") for p in projects}
+        names.update(options.get("project_names") or {})
+        keys = [*(options.get("project_keys") or []), *names]
+        return cls(keys, names, options.get("project_key_pattern") or _KEY_WORD)
+
+    def __call__(self, *texts: str) -> tuple[str, ...]:
+        text = " / ".join(texts)
+        if not self.rules:  # no projects known: take what looks like a key
+            return tuple(sorted(set(self.pattern.findall(text))))
+        return tuple(dict.fromkeys(key for key, rule in self.rules if rule.search(text)))
+
+
+def _word(pattern: str, flags: int) -> re.Pattern:
+    """``pattern`` not glued to letters or digits on either side (``SUBS-12`` holds ``SUBS``)."""
+    return re.compile(rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])", flags)
+
+
+def _to_document(page: Mapping[str, Any], sections: list, ancestors: list[str], projects: ProjectRule) -> Document:
+    """The page's document: intro (title, properties, text before the first heading) + sections."""
+    page_id = str(page["id"])
+    edited = _time(page, "last_edited_time")
+    created = _time(page, "created_time") or edited
+    title = page_title(page)
+    breadcrumb = " / ".join([*ancestors, title])
+    intro = "\n".join([title, *property_lines(page.get("properties"))])
+    segments = []
+    for index, section in enumerate(sections):
+        text = section.text
+        if index == 0 and not section.heading:
+            text = f"{intro}\n\n{text}".strip()
+        segments.append(Segment(text, {"heading": section.heading or title}))
+    if not segments or sections[0].heading:
+        segments.insert(0, Segment(intro, {"heading": title}))
+    url = str(page.get("url") or notion_url(page_id))
+    parent = page.get("parent") if isinstance(page.get("parent"), Mapping) else {}
+    parent_kind = str(parent.get("type") or "workspace")
+    metadata: dict[str, MetadataValue] = {
+        # The old system's fields, so existing filters and dashboards keep working.
+        "source": "notion",
+        "page_id": page_id,
+        "url": url,
+        "created_time": created.isoformat(),
+        "last_edited_time": edited.isoformat(),
+        "timestamp_epoch": int(edited.timestamp()),
+        "access_type": "all",
+        "title": title,
+        "parent": parent_kind if parent_kind == "workspace" else f"{parent_kind}:{parent.get(parent_kind)}",
+        "breadcrumb": breadcrumb,
+    }
+    return Document(
+        id=f"notion:{page_id}",
+        source="notion",
+        title=title,
+        text="\n\n".join(s.text for s in segments),
+        url=url,
+        updated_at=edited,
+        projects=projects(title, breadcrumb),
+        metadata=metadata,
+        segments=tuple(segments),
+    )
+
+
+def page_title(page: Mapping[str, Any]) -> str:
+    """The page's title property (whichever property has ``type == "title"``)."""
+    for prop in (page.get("properties") or {}).values():
+        if isinstance(prop, Mapping) and prop.get("type") == "title":
+            return rich_text(prop.get("title")).strip() or "Untitled"
+    return "Untitled"
+
+
+def _time(obj: Any, key: str) -> datetime | None:
+    try:
+        return parse_time(obj[key])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _ordered_map(pool: Executor, func: Callable[[Any], Any], items: Iterable[Any], *, in_flight: int) -> Iterator[Any]:
+    """``pool.map`` that pulls ``items`` lazily (search pages overlap content reads) and keeps
+    at most ``in_flight`` results waiting, yielding them in input order."""
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(func, item))
+        while len(pending) >= in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
