@@ -31,6 +31,10 @@ def sandbox_settings(monkeypatch, sandbox) -> dict[str, list[dict[str, Any]]]:
     return settings
 
 
+# Request pacing is tested on its own (tests/sources); elsewhere it would only slow tests down.
+FAST = {"notion": {"options": {"rps": None}}}
+
+
 class Backends:
     """The embedded backends in a temporary folder."""
 
@@ -45,7 +49,7 @@ class Backends:
     def source(self, name: str) -> Any:
         from vector_sync.airflow_adapter import build_source
 
-        return build_source(name, source_settings(name), self.state)
+        return build_source(name, source_settings(name, FAST.get(name)), self.state)
 
     def run(self, name: str, window: Window, run_id: str = "test") -> dict[str, Any]:
         source = self.source(name)
