@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_OUTPUT = Path(os.environ.get("VECTOR_SYNC_TEST_OUTPUT", ROOT / "test-output"))
 
 # Airflow reads its configuration at import: point it at a test home before anything imports it.
-os.environ["AIRFLOW_HOME"] = str(TEST_OUTPUT / "airflow")
+# One home per test session (parallel sessions and reruns never share dag runs); its metadata
+# DB is a copy of a template migrated once per checkout.
+AIRFLOW_TEMPLATE = TEST_OUTPUT / "airflow-template"
+os.environ["AIRFLOW_HOME"] = str(TEST_OUTPUT / f"airflow-{os.getpid()}")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -52,12 +55,24 @@ def sandbox(workspace):
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """A migrated Airflow metadata DB (SQLite) for dag.test(); migrated once per checkout."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    marker = home / ".migrated"
-    if not marker.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy())
+    """A migrated Airflow metadata DB (SQLite) for dag.test(), fresh for this session."""
+    import shutil
+
+    template_db = AIRFLOW_TEMPLATE / "airflow.db"
+    if not (AIRFLOW_TEMPLATE / ".migrated").exists():
+        AIRFLOW_TEMPLATE.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "AIRFLOW_HOME": str(AIRFLOW_TEMPLATE)}
+        result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        marker.touch()
+        (AIRFLOW_TEMPLATE / ".migrated").touch()
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "airflow.db").exists():
+        shutil.copyfile(template_db, home / "airflow.db")
     return home
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(os.environ["AIRFLOW_HOME"], ignore_errors=True)

@@ -86,7 +86,8 @@ def test_wrong_credentials_fail_at_once_and_are_recorded(airflow_env, monkeypatc
     state, _ = airflow_env
     conn = json.loads(os.environ["AIRFLOW_CONN_JIRA_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({**conn, "password": "wrong-token"}))
-    run = dag_for("jira").test(logical_date=ANCHOR)
+    end = ANCHOR - timedelta(hours=6)  # an interval no other test runs
+    run = dag_for("jira").test(logical_date=end, run_after=end)
     assert str(run.state) == "failed"
     ti = next(t for t in run.get_task_instances() if t.task_id == "fetch")
     assert str(ti.state) == "failed" and ti.try_number == 1  # no retries spent on a bad credential
