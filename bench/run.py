@@ -22,7 +22,14 @@ ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 # source -> how to size the sandbox and what the issue asks for (printed beside the figure)
 PLANS: dict[str, dict] = {
+    # 130 issues per scale unit, ~3 comments each
     "jira": {"scale": 39, "target": "5,000 issues x 3 comments; >= 10,000 issues/min, < 500 MB"},
+    # 400 messages, 40 threads per unit; 50 channels at scale 50
+    "slack": {"scale": 50, "target": "20,000 messages, 50 channels, 2,000 threads; >= 50,000 messages/min, < 500 MB"},
+    # 40 bulk pages (~40 blocks) per unit; the 3 rps limit is measured by bench/notion_rate.py
+    "notion": {"scale": 25, "target": "1,000 pages x ~40 blocks; >= 5,000 pages/min at zero latency", "options": ["rps=null"]},
+    # 25 meetings per unit, ~60 min / ~900 sentences each at scale 8
+    "fireflies": {"scale": 8, "target": "200 transcripts of ~60 min; >= 2,000 transcripts/min, < 500 MB"},
 }
 
 

@@ -26,13 +26,28 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DOCS_PER_BATCH = 256  # ledger look-ups and chunking happen this many documents at a time
+DOCS_PER_BATCH = 256  # ledger look-ups and chunking happen this many documents at a time...
+BATCH_TEXT_CHARS = 4_000_000  # ...or fewer, so a batch of long transcripts stays small in memory
 VECTORS_PER_UPSERT = 500  # records handed to the store per call (stores split further by their limits)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def batched_documents(raw_docs: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Staged documents in batches bounded by count and by text size."""
+    batch: list[dict[str, Any]] = []
+    chars = 0
+    for raw in raw_docs:
+        batch.append(raw)
+        chars += len(raw.get("text", ""))
+        if len(batch) >= DOCS_PER_BATCH or chars >= BATCH_TEXT_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
         yield batch
 
 
@@ -44,12 +59,20 @@ class ChunkSettings:
 
 def fetch(source: Source, window: Window, staged: staging.StagedRun) -> dict[str, Any]:
     """Page through the source for ``window`` and stage its documents and removals."""
-    fetched = staged.write(staging.DOCUMENTS, (doc.to_json() for doc in source.fetch(window)))
+    items = 0
+
+    def documents() -> Iterator[dict[str, Any]]:
+        nonlocal items
+        for doc in source.fetch(window):
+            items += source.items_in(doc)
+            yield doc.to_json()
+
+    fetched = staged.write(staging.DOCUMENTS, documents())
     # removed_ids runs after fetch so sources can report what they saw while paging.
     removed = staged.write(staging.REMOVED, ({"id": doc_id} for doc_id in source.removed_ids(window)))
     skipped = dict(source.stats.skipped)
     log.info("fetched %d documents, %d removed, skipped %s for %s", fetched, removed, skipped or "none", window)
-    return {"fetched": fetched, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped}
+    return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped}
 
 
 def filter_active_projects(staged: staging.StagedRun, known_projects: Mapping[str, bool], keep_unmapped: bool) -> dict[str, Any]:
@@ -105,7 +128,7 @@ def embed(
     stale: list[dict[str, Any]] = []
 
     def work() -> Iterator[None]:
-        for batch in batched(staged.read(staging.FILTERED), DOCS_PER_BATCH):
+        for batch in batched_documents(staged.read(staging.FILTERED)):
             docs = [Document.from_json(raw) for raw in batch]
             ledger = state.ledger([doc.id for doc in docs])
             changed: list[tuple[Document, str]] = []

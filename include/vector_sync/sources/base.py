@@ -30,6 +30,10 @@ class Source(ABC):
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every document created or updated within ``window`` (already widened)."""
 
+    def items_in(self, document: Document) -> int:
+        """How many source items (messages, issues, pages...) a document carries, for metrics."""
+        return 1
+
     def removed_ids(self, window: Window) -> Iterator[str]:
         """Document ids seen as deleted/trashed during this window (removed in the same run)."""
         return iter(())

@@ -139,6 +139,10 @@ class SlackSource(Source):
         self._users: dict[str, dict] = {}
         self._channel_names: dict[str, str] = {}
 
+    def items_in(self, document: Document) -> int:
+        """One segment per message: a thread counts its parent and every reply."""
+        return max(1, len(document.segments))
+
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every thread or message whose last activity lies in ``[start, end)``."""
         with slack_errors(self.settings.conn_id):
