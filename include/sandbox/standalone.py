@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     api_port = os.environ.get("AIRFLOW__API__PORT", "8080")
     print(f"sandbox: {box.url}")
     print(f"Airflow UI: http://127.0.0.1:{api_port}  (user {USER}, password {PASSWORD}); Ctrl-C stops everything")
-    print("DAGs start paused: unpause vector_sync_* in the UI, or trigger a run (a manual run catches up to now).")
+    print("The vector_sync_* DAGs run on their schedules; Trigger in the UI catches a source up to now.")
     try:
         return subprocess.call([str(Path(sys.executable).parent / "airflow"), "standalone"])
     except KeyboardInterrupt:
