@@ -29,6 +29,8 @@ PLANS: dict[str, dict] = {
     # 40 bulk pages (~40 blocks) per unit; the 3 rps limit is measured by bench/notion_rate.py
     "notion": {"scale": 25, "target": "1,000 pages x ~40 blocks; >= 5,000 pages/min at zero latency", "options": ["rps=null"]},
     # 25 meetings per unit, ~60 min / ~900 sentences each at scale 8
+    # 400 worklogs per unit on at most 500 issues by at most 40 people
+    "tempo": {"scale": 50, "target": "20,000 worklogs on 500 issues by 40 people; >= 50,000 worklogs/min"},
     "fireflies": {"scale": 8, "target": "200 transcripts of ~60 min; >= 2,000 transcripts/min, < 500 MB"},
 }
 

@@ -24,6 +24,7 @@ GENERATORS: dict[str, str] = {
     "slack": "sandbox.slack",
     "notion": "sandbox.notion",
     "fireflies": "sandbox.fireflies",
+    "tempo": "sandbox.tempo",
 }
 
 
@@ -67,7 +68,7 @@ class Workspace:
     people: list[Person] = field(default_factory=list)
     projects: tuple[Project, ...] = PROJECTS
     _data: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # generators may call data() for another API
 
     def __post_init__(self) -> None:
         self.anchor = self.anchor.astimezone(timezone.utc)

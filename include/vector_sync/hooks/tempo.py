@@ -1,0 +1,96 @@
+"""Airflow hook: the Tempo connection (plus the Jira one) -> a ready ``TempoClient``.
+
+Tempo has no Airflow provider. Connection fields: password = Tempo API token, host = base URL
+(default ``https://api.tempo.io``; regional ``https://api.eu.tempo.io`` or
+``https://api.us.tempo.io`` where the data lives); extras ``timeout_s`` and ``total_retries``
+(optional). Worklogs name issues and people only by id, so the client also holds a Jira client,
+built by ``JiraHook`` from the connection named by the tempo option ``jira_conn_id``
+(default ``jira_default``; Variable ``vector_sync_tempo`` overrides it).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from vector_sync.errors import FatalError
+from vector_sync.hooks.jira import JiraHook
+from vector_sync.sources.tempo import API_BASE, TempoClient, make_client
+
+DEFAULT_JIRA_CONN_ID = "jira_default"
+
+
+class TempoHook(BaseHook):
+    """Builds the Tempo client from one connection; the token never reaches a log line."""
+
+    conn_name_attr = "tempo_conn_id"
+    default_conn_name = "tempo_default"
+    conn_type = "tempo"
+    hook_name = "Tempo"
+
+    def __init__(self, tempo_conn_id: str = default_conn_name, jira_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tempo_conn_id = tempo_conn_id
+        self._jira_conn_id = jira_conn_id
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "login"],
+            "relabeling": {"host": "Base URL", "password": "API token"},
+            "placeholders": {
+                "host": f"{API_BASE} (or https://api.eu.tempo.io, https://api.us.tempo.io)",
+                "password": "Tempo API token (Tempo > Settings > API integration)",
+                "extra": '{"timeout_s": 120, "total_retries": 5}',
+            },
+        }
+
+    @property
+    def jira_conn_id(self) -> str:
+        """The Jira connection: the constructor's, else the tempo option ``jira_conn_id``."""
+        if self._jira_conn_id:
+            return self._jira_conn_id
+        from vector_sync.airflow_adapter import settings_for  # reads the Variable at run time
+
+        return str(settings_for("tempo").option("jira_conn_id") or DEFAULT_JIRA_CONN_ID)
+
+    def get_conn(self) -> TempoClient:
+        """A new client; raises ``FatalError`` when a connection is missing or has no token."""
+        try:
+            conn = self.get_connection(self.tempo_conn_id)
+        except AirflowNotFoundException:
+            raise FatalError(
+                f"Airflow connection '{self.tempo_conn_id}' is not defined: add it "
+                f"(password = Tempo API token, host = {API_BASE} or a regional host, optional)"
+            ) from None
+        if not conn.password:
+            raise FatalError(f"connection '{self.tempo_conn_id}' has no Tempo API token: set its password")
+        base_url = _base_url(conn.host, conn.port, conn.schema)
+        extras = conn.extra_dejson or {}
+        options: dict[str, Any] = {}
+        if "timeout_s" in extras:
+            options["timeout_s"] = float(extras["timeout_s"])
+        if "total_retries" in extras:
+            options["total_retries"] = int(extras["total_retries"])
+        jira_conn_id = self.jira_conn_id
+        jira = JiraHook(jira_conn_id=jira_conn_id).get_conn()
+        self.log.info("Connecting to Tempo at %s (connection '%s', Jira via '%s')", base_url, self.tempo_conn_id, jira_conn_id)
+        return make_client(base_url, conn.password, jira, conn_id=self.tempo_conn_id, jira_conn_id=jira_conn_id, **options)
+
+    @cached_property
+    def client(self) -> TempoClient:
+        return self.get_conn()
+
+
+def _base_url(host: str | None, port: int | None, path: str | None) -> str:
+    """The base URL; a connection given as a URI (``tempo://api.eu.tempo.io``) loses its scheme
+    (and any path into ``schema``): assume https."""
+    if not host:
+        return API_BASE
+    if "://" in host:
+        return host.rstrip("/")
+    netloc = f"{host}:{port}" if port else host
+    return f"https://{netloc}" + (f"/{path.strip('/')}" if path else "")
