@@ -19,6 +19,7 @@ SIMULATORS: dict[str, str] = {
     "slack": "sandbox.slack:SlackSimulator",
     "notion": "sandbox.notion:NotionSimulator",
     "fireflies": "sandbox.fireflies:FirefliesSimulator",
+    "tempo": "sandbox.tempo:TempoSimulator",
 }
 
 

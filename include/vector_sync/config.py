@@ -123,6 +123,19 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
         deadline=timedelta(minutes=45),
         pool="tempo_api",
         conn_id="tempo_default",
+        options={
+            "page_size": 1000,  # /4/worklogs limit (default 50; 5000 is v4's documented maximum elsewhere)
+            # Work dates read: from this day to the window end + future_days. updatedFrom does
+            # the narrowing, so the range only has to hold edited and back-dated worklogs.
+            "history_start": "2000-01-01",
+            "future_days": 366,
+            # Issues and people are named through this Jira connection (bulk JQL, cached per run).
+            "jira_conn_id": "jira_default",
+            "resolve_batch_size": 100,  # issue ids per `id in (...)` search (<= 100: one page)
+            # Deleted worklogs come from papertrail, which keeps 180 days; older windows skip it.
+            "deleted_lookback_days": 179,
+            "deleted_page_size": 1000,  # papertrail limit: 1..1000
+        },
     ),
 }
 

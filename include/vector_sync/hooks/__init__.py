@@ -9,4 +9,5 @@ CLIENT_HOOKS: dict[str, str] = {
     "slack": "vector_sync.hooks.slack:SlackClientHook",
     "notion": "vector_sync.hooks.notion:NotionHook",
     "fireflies": "vector_sync.hooks.fireflies:FirefliesHook",
+    "tempo": "vector_sync.hooks.tempo:TempoHook",
 }

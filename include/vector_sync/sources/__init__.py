@@ -13,6 +13,7 @@ REGISTRY: dict[str, str] = {
     "slack": "vector_sync.sources.slack:SlackSource",
     "notion": "vector_sync.sources.notion:NotionSource",
     "fireflies": "vector_sync.sources.fireflies:FirefliesSource",
+    "tempo": "vector_sync.sources.tempo:TempoSource",
 }
 
 
