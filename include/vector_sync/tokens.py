@@ -7,8 +7,11 @@ used only when bpe-openai is missing and tiktoken's cache is primed (``TIKTOKEN_
 
 from __future__ import annotations
 
+import base64
+import gzip
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,18 +29,34 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+# cl100k_base's split pattern and special tokens, as tiktoken's openai_public defines them.
+_CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+_CL100K_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259, "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
+
+
 @lru_cache(maxsize=1)
 def get_encoding() -> Any:
-    """The process-wide cl100k_base encoding (``encode_ordinary`` / ``decode``)."""
-    try:
-        import bpe_openai
-    except ImportError:  # pragma: no cover - optional fallback
-        try:
-            import tiktoken
-        except ImportError as exc:
-            raise RuntimeError("install bpe-openai (offline cl100k_base) or tiktoken with a primed cache") from exc
-        return tiktoken.get_encoding(ENCODING_NAME)
-    return bpe_openai.get_encoding(ENCODING_NAME)
+    """The process-wide cl100k_base encoding (tiktoken API: ``encode_ordinary``, ``decode``).
+
+    tiktoken would download its BPE file on first use, so it is built from the copy that
+    bpe-openai bundles, read straight from the package's data folder: importing bpe_openai
+    itself loads all three of its vocabularies (~4 s and ~100 MB per process).
+    """
+    import importlib.util
+
+    import tiktoken
+
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("bpe-openai is not installed: it carries the offline cl100k_base vocabulary")
+    ranks_file = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{ENCODING_NAME}.tiktoken.gz"
+    ranks: dict[bytes, int] = {}
+    with gzip.open(ranks_file, "rt", encoding="ascii") as handle:
+        for line in handle:
+            if line.strip():
+                token, rank = line.split()
+                ranks[base64.b64decode(token)] = int(rank)
+    return tiktoken.Encoding(ENCODING_NAME, pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_CL100K_SPECIAL)
 
 
 def sanitize(text: str) -> str:
