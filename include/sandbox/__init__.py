@@ -20,6 +20,8 @@ SIMULATORS: dict[str, str] = {
     "notion": "sandbox.notion:NotionSimulator",
     "fireflies": "sandbox.fireflies:FirefliesSimulator",
     "tempo": "sandbox.tempo:TempoSimulator",
+    "openai": "sandbox.openai:OpenAISimulator",
+    "pinecone": "sandbox.pinecone:PineconeSimulator",
 }
 
 

@@ -1,0 +1,70 @@
+"""The production backends end to end: OpenAI embeddings + Pinecone, through the real SDKs,
+against the sandbox's simulators, give the same index as the embedded default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pinecone import Pinecone
+
+from tests.sourcekit import Backends, sandbox_settings
+from vector_sync.embedders.openai import OpenAIEmbedder, make_client
+from vector_sync.models import Window
+from vector_sync.sources import registered_sources
+from vector_sync.stores.pinecone import PineconeStore, create_index
+
+TOKEN = "sandbox-token"
+INDEX = "vector-sync"
+
+
+def whole_sample(workspace) -> Window:
+    return Window(workspace.start - timedelta(hours=1), workspace.anchor)
+
+
+def production(backends: Backends, sandbox) -> Backends:
+    """``backends`` switched to OpenAI + Pinecone, built on SDK clients pointed at the sandbox."""
+    backends.embedder = OpenAIEmbedder(make_client(f"{sandbox.base_url('openai')}/v1", TOKEN, max_retries=2))
+    pc = Pinecone(api_key=TOKEN, host=sandbox.base_url("pinecone"))
+    backends.store = PineconeStore(pc.Index(host=create_index(pc, INDEX, backends.embedder.dimensions)))
+    return backends
+
+
+@pytest.fixture()
+def settings(sandbox, monkeypatch):
+    return sandbox_settings(monkeypatch, sandbox)
+
+
+@pytest.mark.parametrize("name", registered_sources())
+def test_same_vector_ids_as_the_embedded_default(name, sandbox, settings, workspace, tmp_path):
+    embedded = Backends(tmp_path / "embedded", settings)
+    prod = production(Backends(tmp_path / "production", settings), sandbox)
+    window = whole_sample(workspace)
+
+    first = embedded.run(name, window)
+    second = prod.run(name, window)
+
+    expected = sorted(embedded.store.ids(f"{name}:"))
+    assert expected, f"{name}: the embedded run stored nothing"
+    assert sorted(prod.store.ids(f"{name}:")) == expected
+    assert prod.store.count(name) == prod.store.count() == len(expected)
+    assert (second["embedded"], second["upserted"], second["chunks"]) == (first["embedded"], first["upserted"], first["chunks"])
+    assert second["tokens"] == prod.embedder.tokens_used == sandbox.simulator("openai").tokens_served
+    assert sandbox.log.status_count("openai", 400) == sandbox.log.status_count("pinecone", 400) == 0
+
+
+def test_a_model_switch_re_embeds_everything_once(sandbox, settings, workspace, tmp_path):
+    backends = Backends(tmp_path, settings)
+    window = whole_sample(workspace)
+    hashed = backends.run("jira", window)
+    assert hashed["embedded"] == hashed["chunks"] > 0
+
+    production(backends, sandbox)  # same state: the ledger holds the hashing fingerprint
+    switched = backends.run("jira", window)
+    assert switched["fingerprint"] == "openai:text-embedding-3-small:1536"
+    assert switched["embedded"] == switched["chunks"] == hashed["chunks"]
+    assert backends.store.count("jira") == hashed["chunks"]
+
+    again = backends.run("jira", window)
+    assert again["embedded"] == 0 and again["upserted"] == 0
+    assert backends.embedder.requests_made == sandbox.log.count("openai", path="/v1/embeddings")

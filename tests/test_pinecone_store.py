@@ -1,0 +1,255 @@
+"""PineconeStore through the real pinecone SDK (10.x, HTTP) against the sandbox's simulator."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from pinecone import Pinecone
+
+from sandbox.pinecone import PineconeSimulator
+from sandbox.server import Fault, Sandbox
+from vector_sync.errors import CredentialsError, FatalError
+from vector_sync.models import SearchFilter, VectorRecord
+from vector_sync.stores.lancedb import LanceDBStore
+from vector_sync.stores.pinecone import (
+    METADATA_MAX_BYTES,
+    UPSERT_MAX_BYTES,
+    PineconeStore,
+    build_filter,
+    check_dimension,
+    create_index,
+    fit_metadata,
+)
+
+TOKEN = "sandbox-token"
+DIM = 8
+UPSERT = r"/data/vs/vectors/upsert$"
+
+
+@pytest.fixture()
+def box(workspace):
+    with Sandbox([PineconeSimulator(workspace)]) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture()
+def pc(box) -> Pinecone:
+    return Pinecone(api_key=TOKEN, host=box.simulator("pinecone").control_url)
+
+
+@pytest.fixture()
+def store(box, pc) -> PineconeStore:
+    host = create_index(pc, "vs", DIM)
+    box.log.reset()
+    return PineconeStore(pc.Index(host=host), namespace="test")
+
+
+def record(i: int, source: str = "jira", text: str | None = None, dim: int = DIM, **metadata) -> VectorRecord:
+    rng = np.random.default_rng(i)
+    base = {"source": source, "title": f"Item {i}", "url": f"https://example.com/{i}", "projects": ["SUBS"],
+            "access_type": "all", "access_list": [], "timestamp_epoch": 1_700_000_000 + i, "chunk_index": 0}
+    return VectorRecord(
+        id=f"{source}:ITEM-{i}#0",
+        document_id=f"{source}:ITEM-{i}",
+        values=rng.standard_normal(dim).astype(np.float32).tolist(),
+        text=text if text is not None else f"text of item {i}",
+        metadata={**base, **metadata},
+    )
+
+
+def fetched(store: PineconeStore, ids: list[str]) -> dict:
+    return {k: v for k, v in store.index.fetch(ids=ids, namespace=store.namespace).vectors.items()}
+
+
+# --- writes at the API's limits ---------------------------------------------------------------
+
+
+def test_upsert_splits_by_count(store, box):
+    assert store.upsert([record(i) for i in range(2500)]) == 2500
+    assert box.log.count("pinecone", path=UPSERT) == 3 == store.requests_made
+    assert store.count() == 2500
+
+
+def test_upsert_splits_by_size(store, box):
+    # ~35 KB of text per record: about 56 records fit in 2 MB, far below the 1,000 cap.
+    records = [record(i, text="word " * 7_000) for i in range(150)]
+    store.upsert(records)
+    requests_made = box.log.count("pinecone", path=UPSERT)
+    assert box.log.status_count("pinecone", 400) == 0  # every request was under the simulator's 2 MB
+    assert requests_made == store.requests_made == math.ceil(store.bytes_sent / UPSERT_MAX_BYTES)
+    assert requests_made == 3
+    assert store.count() == 150
+
+
+def test_values_travel_as_shortest_float32(store):
+    rec = record(1)
+    store.upsert([rec])
+    values = fetched(store, [rec.id])[rec.id].values
+    assert np.array_equal(np.asarray(values, dtype=np.float32), np.asarray(rec.values, dtype=np.float32))
+
+
+def test_metadata_over_40kb_is_trimmed_at_a_character_boundary(store):
+    text = "é🚀 " * 20_000  # 60,000 characters, ~140 KB of UTF-8
+    rec = record(1, text=text)
+    store.upsert([rec])
+    metadata = fetched(store, [rec.id])[rec.id].metadata
+    assert metadata["text_truncated"] is True and metadata["text_length"] == len(text)
+    assert text.startswith(metadata["text"]) and 0 < len(metadata["text"]) < len(text)
+    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
+    assert METADATA_MAX_BYTES - 8 <= size <= METADATA_MAX_BYTES  # cut as late as it fits
+    assert metadata["document_id"] == rec.document_id and metadata["projects"] == ["SUBS"]
+    small = record(2)
+    store.upsert([small])
+    assert "text_truncated" not in fetched(store, [small.id])[small.id].metadata
+
+
+def test_fit_metadata_drops_optional_fields_but_never_filter_fields():
+    metadata = {"source": "s", "document_id": "s:1", "access_list": ["a@example.com"], "blob": "x" * 50_000, "text": "t" * 100}
+    fitted = fit_metadata(metadata, METADATA_MAX_BYTES, "s:1#0")
+    assert "blob" not in fitted and fitted["access_list"] == ["a@example.com"] and fitted["text"] == "t" * 100
+    with pytest.raises(ValueError, match="without its text"):
+        fit_metadata({"source": "s", "access_list": ["x" * 50_000], "text": "t"}, METADATA_MAX_BYTES, "s:2#0")
+
+
+def test_nulls_and_unsupported_values_are_dropped(store):
+    # The simulator refuses nulls: the upsert succeeding shows none were sent.
+    rec = record(1, owner=None, ratio=float("nan"), nested={"a": 1}, labels=["x", None], when=datetime(2026, 1, 2, tzinfo=timezone.utc))
+    store.upsert([rec])
+    metadata = fetched(store, [rec.id])[rec.id].metadata
+    assert not {"owner", "ratio", "nested"} & set(metadata)
+    assert metadata["labels"] == ["x"] and metadata["when"] == "2026-01-02T00:00:00+00:00"
+
+
+def test_bad_records_are_refused_before_sending(store, box):
+    with pytest.raises(ValueError, match="ASCII"):
+        store.upsert([VectorRecord("jira:caf\u00e9#0", "jira:caf\u00e9", [1.0] * DIM, "t", {})])
+    with pytest.raises(ValueError, match="zero"):
+        store.upsert([VectorRecord("jira:a#0", "jira:a", [0.0] * DIM, "t", {})])
+    with pytest.raises(ValueError, match="mix"):
+        store.upsert([record(1), record(2, dim=DIM + 1)])
+    assert box.log.count("pinecone", path=UPSERT) == 0
+
+
+def test_dimension_mismatch_is_refused_before_any_write(store, box, pc):
+    with pytest.raises(FatalError, match="holds 8-dimensional vectors, the embedder produces 16"):
+        store.upsert([record(1, dim=16)])
+    assert box.log.count("pinecone", path=UPSERT) == 0
+    with pytest.raises(FatalError, match="has dimension 8, the embedder produces 16"):
+        check_dimension(pc, "vs", 16)
+    with pytest.raises(FatalError, match="has dimension 8"):
+        create_index(pc, "vs", 16)  # exists with another dimension
+    with pytest.raises(FatalError, match="does not exist"):
+        check_dimension(pc, "missing", 8)
+
+
+def test_create_index_is_idempotent(pc, box):
+    host = create_index(pc, "fresh", DIM)
+    assert host == box.simulator("pinecone").index_host("fresh")
+    assert create_index(pc, "fresh", DIM) == host
+    assert box.log.count("pinecone", path=r"^/indexes$", method="POST") == 1
+
+
+def test_delete_in_batches_of_1000(store, box):
+    records = [record(i) for i in range(2500)]
+    store.upsert(records)
+    box.log.reset()
+    assert store.delete([r.id for r in records] + ["jira:never#0"]) == 2501
+    assert box.log.count("pinecone", path=r"/vectors/delete$") == 3
+    assert store.count() == 0
+    assert store.delete([]) == 0
+
+
+def test_ids_by_prefix_and_count_by_source(store, box):
+    store.upsert([record(i, "jira") for i in range(250)] + [record(i, "slack") for i in range(7)])
+    box.log.reset()
+    jira_ids = list(store.ids("jira:"))
+    assert len(jira_ids) == 250 and all(i.startswith("jira:") for i in jira_ids)
+    assert box.log.count("pinecone", path=r"/vectors/list$") == 3  # pages of 100
+    assert store.count("jira") == 250 and store.count("slack") == 7 and store.count("notion") == 0
+    assert store.count() == 257 and len(list(store.ids())) == 257
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def test_build_filter_is_the_pinecone_translation():
+    since = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    until = datetime(2026, 1, 2, 0, 0, 0, 500_000, tzinfo=timezone.utc)
+    flt = SearchFilter(sources=("jira", "slack"), projects=("SUBS",), user=" Ana@Example.com ", since=since, until=until)
+    assert build_filter(flt) == {"$and": [
+        {"source": {"$in": ["jira", "slack"]}},
+        {"projects": {"$in": ["SUBS"]}},
+        {"timestamp_epoch": {"$gte": 1767225600}},
+        {"timestamp_epoch": {"$lt": 1767312001}},
+        {"$or": [{"access_type": {"$eq": "all"}}, {"access_list": {"$in": ["ana@example.com"]}}]},
+    ]}
+    assert build_filter(SearchFilter(sources=("jira",))) == {"source": {"$in": ["jira"]}}
+    assert build_filter(SearchFilter()) is None and build_filter(None) is None
+
+
+def test_private_documents_are_visible_only_to_listed_users(store):
+    public = record(1, text="roadmap review")
+    private = record(2, text="salary review", access_type="private", access_list=["ana@example.com"])
+    store.upsert([public, private])
+    visible = lambda user: {h.id for h in store.query(private.values, 10, SearchFilter(user=user))}  # noqa: E731
+    assert visible("ana@example.com") == {public.id, private.id}
+    assert visible("ANA@example.com") == {public.id, private.id}
+    assert visible("bob@example.com") == {public.id}
+    assert {h.id for h in store.query(private.values, 10)} == {public.id, private.id}
+
+
+def test_hits_carry_text_and_metadata(store):
+    rec = record(5, text="the deploy failed")
+    store.upsert([rec, record(6)])
+    best = store.query(rec.values, 1)[0]
+    assert (best.id, best.source, best.title, best.url, best.text) == (rec.id, "jira", "Item 5", "https://example.com/5", "the deploy failed")
+    assert best.score == pytest.approx(1.0, abs=1e-5)
+    assert "text" not in best.metadata and best.metadata["document_id"] == rec.document_id
+    with pytest.raises(ValueError):
+        store.query([0.0] * DIM, 3)
+    assert store.query(rec.values, 0) == []
+
+
+def test_filters_select_what_lancedb_selects(store, tmp_path):
+    records = [record(i, source=("jira", "slack", "notion")[i % 3], projects=[("SUBS", "BC", "ARCH")[i % 3]],
+                      access_type="all" if i % 4 else "private", access_list=["ana@example.com"] if i % 8 == 0 else [])
+               for i in range(60)]
+    lance = LanceDBStore(str(tmp_path / "lancedb"))
+    lance.upsert(records)
+    store.upsert(records)
+    filters = [
+        SearchFilter(sources=("slack",)),
+        SearchFilter(projects=("BC", "ARCH")),
+        SearchFilter(user="ana@example.com"),
+        SearchFilter(user="bob@example.com", sources=("jira", "notion")),
+        SearchFilter(since=datetime.fromtimestamp(1_700_000_010, timezone.utc), until=datetime.fromtimestamp(1_700_000_040.5, timezone.utc)),
+    ]
+    for flt in filters:
+        expected = {h.id for h in lance.query(records[0].values, 100, flt)}
+        assert {h.id for h in store.query(records[0].values, 100, flt)} == expected, flt
+        assert expected
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_rejected_key_fails_fast(box, store):
+    bad = Pinecone(api_key="wrong", host=box.simulator("pinecone").control_url)
+    broken = PineconeStore(bad.Index(host=store.index.host), conn_id="pinecone_prod")
+    with pytest.raises(CredentialsError, match="pinecone_prod"):
+        broken.upsert([record(1)])
+
+
+def test_rate_limited_upsert_is_retried_by_the_sdk(store, box):
+    box.faults.add(Fault(api="pinecone", kind="status", status=429, path="vectors/upsert", times=1, retry_after_s=0))
+    assert store.upsert([record(1)]) == 1
+    assert box.log.status_count("pinecone", 429) == 1 and store.count() == 1
+
+
+def test_missing_index_is_a_configuration_error():
+    with pytest.raises(FatalError, match="pinecone_default"):
+        PineconeStore(None)
