@@ -21,9 +21,19 @@ def dagbag():
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 
-def test_no_import_errors_and_one_dag_per_registered_source(dagbag):
+def test_no_import_errors_and_one_sync_and_prune_dag_per_registered_source(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {f"vector_sync_{name}" for name in registered_sources()}
+    names = registered_sources()
+    expected = {f"vector_sync_{n}" for n in names} | {f"vector_sync_prune_{n}" for n in names}
+    assert expected <= set(dagbag.dag_ids)
+    assert set(dagbag.dag_ids) - expected <= {"vector_sync_health"}  # no placeholder DAGs
+
+
+@pytest.mark.parametrize("name", registered_sources())
+def test_prune_dag_is_weekly_and_guarded(dagbag, name):
+    dag = dagbag.dags[f"vector_sync_prune_{name}"]
+    assert dag.task_ids == ["prune"]
+    assert set(dag.params) == {"force", "dry_run"} and dag.params["force"] is False
 
 
 @pytest.mark.parametrize("name", registered_sources())

@@ -341,7 +341,9 @@ def build_source_dag(name: str) -> Any:
     return dag
 
 
-def sync_window(name: str, window: Window, run_id: str | None = None, dry_run: bool = False, runtime: Runtime | None = None) -> dict[str, Any]:
+def sync_window(
+    name: str, window: Window, run_id: str | None = None, dry_run: bool = False, runtime: Runtime | None = None, force: bool = False
+) -> dict[str, Any]:
     """Run all steps for one window outside the scheduler (``vector-sync sync``), with the
     connections and settings resolved exactly as in a task."""
     import tempfile
@@ -361,4 +363,16 @@ def sync_window(name: str, window: Window, run_id: str | None = None, dry_run: b
         staged = runtime.staged(name, key)
     chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
     store = None if dry_run else runtime.store()
-    return pipeline.run_window(source, window, staged, runtime.state, runtime.embedder(), store, chunking, run_id, dry_run=dry_run)
+    return pipeline.run_window(source, window, staged, runtime.state, runtime.embedder(), store, chunking, run_id, dry_run=dry_run, force=force)
+
+
+def prune_source(name: str, force: bool = False, dry_run: bool = False, runtime: Runtime | None = None) -> dict[str, Any]:
+    """List what still exists upstream and delete the rest (guarded, see vector_sync.prune)."""
+    from vector_sync.prune import DEFAULT_MAX_SHARE, prune
+
+    runtime = runtime or Runtime()
+    settings = settings_for(name)
+    source = build_source(name, settings, runtime.state)
+    max_share = float(settings.option("prune_max_share", DEFAULT_MAX_SHARE))
+    return prune(source, runtime.state, runtime.store(), max_share=max_share, force=force, dry_run=dry_run)
+

@@ -58,6 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--settings", help="settings file for connections (default airflow_settings.yaml)")
     sync.set_defaults(handler=cmd_sync)
 
+    reindex = sub.add_parser("reindex", help="re-embed a source's documents (after a model change, or to repair)")
+    reindex.add_argument("--source", required=True)
+    reindex.add_argument("--since", help="from this date (default: the source's initial history)")
+    reindex.set_defaults(handler=cmd_reindex)
+
+    prune = sub.add_parser("prune", help="delete what no longer exists upstream (what the weekly prune DAG does)")
+    prune.add_argument("source")
+    prune.add_argument("--force", action="store_true", help="delete even past the guard's share")
+    prune.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+    prune.set_defaults(handler=cmd_prune)
+
+    index = sub.add_parser("index", help="the vector index")
+    index.add_argument("action", choices=["create", "describe"])
+    index.add_argument("--name", help="Pinecone index name (default: setting 'index', vector-sync)")
+    index.add_argument("--cloud", default="aws")
+    index.add_argument("--region", default="us-east-1")
+    index.set_defaults(handler=cmd_index)
+
     projects = sub.add_parser("projects", help="list projects or switch one on/off")
     projects.add_argument("action", choices=["list", "activate", "deactivate"])
     projects.add_argument("key", nargs="?")
@@ -203,6 +221,53 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         return 0
     print(json.dumps({k: v for k, v in counts.items() if not isinstance(v, (dict, list))}, default=str))
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from vector_sync.airflow_adapter import DEFAULT_INITIAL_HISTORY, settings_for, sync_window
+
+    runtime = _runtime()
+    now = datetime.now(timezone.utc)
+    days = float(settings_for(args.source).option("initial_history_days", DEFAULT_INITIAL_HISTORY.days))
+    start = _day_or_time(args.since) or now - timedelta(days=days)
+    counts = sync_window(args.source, Window(start, now), run_id=f"reindex__{now:%Y%m%dT%H%M%S}", runtime=runtime, force=True)
+    print(f"reindexed {args.source} {start.isoformat()} .. {now.isoformat()}: {counts['fetched']} documents, {counts['embedded']} chunks embedded, {counts['tokens']} tokens")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from vector_sync.airflow_adapter import prune_source
+
+    result = prune_source(args.source, force=args.force, dry_run=args.dry_run, runtime=_runtime())
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{args.source}: {result['listed']} live upstream, {result['known']} indexed, {verb} {result['gone']} "
+        f"({result['share']:.0%}; {result['deleted_chunks']} chunks)"
+    )
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    runtime = _runtime()
+    config = runtime.config
+    embedder = runtime.embedder()
+    if config.store != "pinecone":
+        print(f"store is {config.store}: its table is created on the first write ({embedder.dimensions} dimensions, {embedder.fingerprint})")
+        return 0
+    from airflow.providers.pinecone.hooks.pinecone import PineconeHook
+
+    from vector_sync.stores.pinecone import check_dimension, create_index
+
+    name = args.name or config.options.get("index", "vector-sync")
+    pc = PineconeHook(conn_id=config.options.get("pinecone_conn_id", "pinecone_default")).pinecone_client
+    if args.action == "create":
+        host = create_index(pc, name, embedder.dimensions, metric="cosine", cloud=args.cloud, region=args.region)
+        print(f"index {name} ready at {host} ({embedder.dimensions} dimensions, cosine)")
+    else:
+        print(f"index {name}: {check_dimension(pc, name, embedder.dimensions)}")
     return 0
 
 

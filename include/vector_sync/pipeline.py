@@ -114,8 +114,11 @@ def embed(
     embedder: Embedder,
     chunking: ChunkSettings,
     dry_run: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Chunk changed documents and embed only chunks whose hash or embedding fingerprint changed.
+
+    ``force`` re-embeds everything (``vector-sync reindex``).
 
     Stages the vectors to upsert, the ledger rows to write after the upsert, and the ids of
     chunks a shrunken document no longer has. With ``dry_run`` nothing is embedded: the counts
@@ -136,7 +139,7 @@ def embed(
                 counts["documents"] += 1
                 digest = doc.content_hash()
                 entry = ledger.get(doc.id)
-                if entry and not entry.deleted and entry.content_hash == digest and entry.fingerprint == fingerprint:
+                if not force and entry and not entry.deleted and entry.content_hash == digest and entry.fingerprint == fingerprint:
                     counts["unchanged_documents"] += 1
                     counts["chunks"] += entry.chunk_count
                     counts["skipped_unchanged"] += entry.chunk_count
@@ -156,7 +159,7 @@ def embed(
                 for chunk in chunks:
                     chunk_hash = chunk.content_hash()
                     hashes.append([chunk.id, chunk_hash])
-                    if previous.get(chunk.id) == (chunk_hash, fingerprint):
+                    if not force and previous.get(chunk.id) == (chunk_hash, fingerprint):
                         counts["skipped_unchanged"] += 1
                     else:
                         to_embed.append(chunk)
@@ -330,13 +333,14 @@ def run_window(
     chunking: ChunkSettings,
     run_id: str,
     dry_run: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Every step in order, in this process: the CLI's replays, benchmarks and tests."""
     started_at = datetime.now(timezone.utc)
     counts: dict[str, Any] = {}
     counts.update(fetch(source, window, staged))
     counts.update(filter_active_projects(staged, state.known_projects(), source.keep_unmapped))
-    counts.update(embed(staged, state, embedder, chunking, dry_run=dry_run))
+    counts.update(embed(staged, state, embedder, chunking, dry_run=dry_run, force=force))
     if dry_run:
         return counts
     counts.update(upsert(staged, state, store, source.name))

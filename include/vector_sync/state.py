@@ -580,6 +580,14 @@ class StateStore:
         with self.engine.connect() as conn:
             return list(conn.scalars(query))
 
+    def document_times(self, source: str) -> dict[str, datetime]:
+        """Live documents of a source with their upstream ``updated_at`` (for pruning spans)."""
+        query = sa.select(documents_table.c.id, documents_table.c.updated_at).where(
+            documents_table.c.source == source, documents_table.c.deleted.is_(False)
+        )
+        with self.engine.connect() as conn:
+            return {doc_id: updated for doc_id, updated in conn.execute(query)}
+
     def document_count(self, source: str | None = None) -> int:
         """Live (not deleted) documents, of one source or all."""
         query = sa.select(sa.func.count()).select_from(documents_table).where(documents_table.c.deleted.is_(False))

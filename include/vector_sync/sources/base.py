@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 from typing import Any, ClassVar, Iterator
 
 from vector_sync.config import SourceSettings
@@ -41,3 +42,12 @@ class Source(ABC):
     def live_ids(self) -> Iterator[str] | None:
         """Optionally yield every document id still present upstream, for pruning."""
         return None
+
+    def live_span(self) -> tuple[datetime, datetime] | None:
+        """The ``updated_at`` span ``live_ids`` covers (None: everything); older documents
+        are never pruned by a listing that does not reach them."""
+        return None
+
+    def confirm_gone(self, ids: list[str]) -> list[str]:
+        """Of ids missing from ``live_ids``, those really gone (default: trust the listing)."""
+        return ids
