@@ -78,14 +78,25 @@ def main() -> int:
     args = parser.parse_args()
     from vector_sync.sources import registered_sources
 
-    names = args.sources or [n for n in registered_sources() if n in PLANS]
+    names = args.sources or [n for n in registered_sources() if n in PLANS] + ["backends"]
     lines = []
     for name in names:
+        if name == "backends":
+            print("# backends: 50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum", flush=True)
+            lines.append(run_backends())
+            continue
         print(f"# {name}: {PLANS[name]['target']}", flush=True)
         lines.append(run_source(name, PLANS[name], []))
     for line in lines:
         print(json.dumps(line))
     return 0
+
+
+def run_backends() -> dict:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "backends.py")], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"backends benchmark failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
