@@ -16,6 +16,10 @@ from vector_sync.models import Hit, SearchFilter, Window, parse_time
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "verbose", False):  # before Airflow is imported: it configures logging once
+        import os
+
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.WARNING if not getattr(args, "verbose", False) else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not hasattr(args, "handler"):
         parser.print_help()
@@ -103,12 +107,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _runtime() -> Any:
     from vector_sync.airflow_adapter import Runtime
-    from vector_sync.airflow_settings import export_connections, export_variables, read_settings
+    from vector_sync.airflow_settings import export_connections, export_variables, projects_from, read_settings
 
     settings = read_settings()
     export_connections(settings)
     export_variables(settings)
-    return Runtime()
+    runtime = Runtime()
+    projects = projects_from(settings)
+    if projects and not runtime.state.known_projects():  # a fresh state DB: seed it as `settings load` does
+        runtime.state.upsert_projects(projects)
+    return runtime
 
 
 def _day_or_time(value: str | None, end_of_day: bool = False) -> datetime | None:
