@@ -11,17 +11,24 @@ from datetime import datetime, timedelta
 import jsonschema
 import pytest
 import requests
+from graphql import execute_sync, parse, validate
 
+import sandbox.fireflies as fireflies_sim
 from sandbox.fireflies import (
     LONG_MEETING_MIN,
     MAX_LIMIT,
     MEETINGS_PER_SCALE,
     RECENT_HOURS,
+    SCHEMA,
     FirefliesSimulator,
+    Unsupported,
+    _Root,
     generate,
+    project,
 )
 from sandbox.server import RateLimiter, Sandbox
 from sandbox.workspace import Workspace
+from vector_sync.sources.fireflies import IDS_QUERY, LIST_QUERY, ONE_QUERY
 
 # --- what api-facts.md and docs.fireflies.ai say -------------------------------------------
 
@@ -316,3 +323,105 @@ def test_benchmark_scale_is_quick_and_hour_long(workspace):
     assert 50 <= minutes <= 70 and 750 <= sentences <= 1000
     assert json.dumps(data.transcripts[0])  # API-shaped, JSON-serializable
     assert re.fullmatch(r"[A-Za-z0-9]{16}", data.transcripts[0]["id"])
+
+
+# --- the fast path answers exactly what graphql-core would -----------------------------------
+
+_ISO_WEEK = {"fromDate": "2026-11-13T12:00:00.000Z", "toDate": "2026-11-20T12:00:00.000Z"}
+ALIASED = """{
+  recent: transcripts(limit: 3, skip: 1) {
+    key: id when: date privacy participants
+    people: speakers { who: name id }
+    sentences { index speaker_id start_time text }
+    summary { keywords action_items overview }
+    meeting_attendees { email phoneNumber }
+  }
+  oldest: transcripts(toDate: "2026-11-18T00:00:00Z", limit: 1) { title duration }
+}"""
+TWO_OPERATIONS = "query A { transcripts(limit: 2) { id } } query B { transcripts(limit: 1, skip: 2) { title date } }"
+
+
+def _executed(root, query, variables=None, operation=None):
+    document = parse(query)
+    assert validate(SCHEMA, document) == []
+    result = execute_sync(SCHEMA, document, root_value=root, variable_values=variables or {}, operation_name=operation)
+    return document, result
+
+
+def _projection_cases(sim):
+    newest = sim.visible_transcripts()[0]["id"]
+    return [
+        (LIST_QUERY, {**_ISO_WEEK, "limit": MAX_LIMIT, "skip": 0}, None),
+        (LIST_QUERY, {"limit": 7, "skip": 20}, None),
+        (IDS_QUERY, {**_ISO_WEEK, "limit": 5, "skip": 3}, None),
+        (ONE_QUERY, {"id": newest}, None),
+        (FULL_QUERY, {"limit": MAX_LIMIT, "skip": 0}, None),
+        (ALIASED, None, None),
+        (TWO_OPERATIONS, None, "B"),
+    ]
+
+
+def test_projection_equals_graphql_core_execution(sim):
+    root = _Root(sim.visible_transcripts())
+    for query, variables, operation in _projection_cases(sim):
+        document, result = _executed(root, query, variables, operation)
+        assert result.errors is None and all(result.data.values()), query  # non-empty answers
+        projected = project(document, root, dict(variables or {}), operation)
+        # Byte-equal JSON: same keys in the same order, 3 vs 3.0, "0" vs 0 all count.
+        assert json.dumps(projected) == json.dumps(result.data), query
+
+
+def test_projection_coerces_leaves_like_graphql_core():
+    odd = {"id": 7, "title": 5, "date": 1, "duration": 2.5, "privacy": "owner", "participants": ("a", None),
+           "speakers": [{"id": 2.0, "name": "Ann"}, None], "summary": None, "sentences": [],
+           "meeting_attendees": [{"email": None}]}
+    root = _Root([odd])
+    query = ("{ transcripts { id title date duration privacy participants speakers { id name } summary { gist } "
+             "sentences { text } meeting_attendees { email name } calendar_id } }")
+    document, result = _executed(root, query)
+    assert result.errors is None
+    assert json.dumps(project(document, root, {})) == json.dumps(result.data)
+    assert result.data["transcripts"][0]["id"] == "7" and result.data["transcripts"][0]["date"] == 1.0
+
+
+@pytest.mark.parametrize("query, variables", [
+    ("{ transcripts(limit: 1) { ...F } } fragment F on Transcript { id }", {}),
+    ("{ transcripts(limit: 1) { ... on Transcript { id } } }", {}),
+    ("query($x: Boolean!) { transcripts(limit: 1) { id @include(if: $x) } }", {"x": True}),
+    ("{ transcripts(limit: 1) { __typename id } }", {}),
+    ("{ __schema { queryType { name } } }", {}),
+    ("{ transcripts(limit: 1) { id id } }", {}),
+    ("{ transcripts(limit: 1) { sentences { text } sentences { index } } }", {}),
+    ("query($l: Int) { transcripts(limit: $l) { id } }", {"l": MAX_LIMIT + 1}),  # the resolver's error
+    ("query($f: DateTime) { transcripts(fromDate: $f) { id } }", {"f": "yesterday"}),  # a variable's error
+    ('{ transcript(id: "nope") { id } }', {}),
+    ("query A { transcripts(limit: 1) { id } } query B { transcripts(limit: 1) { id } }", {}),  # which one?
+])
+def test_anything_else_is_left_to_graphql_core(sim, query, variables):
+    root = _Root(sim.visible_transcripts())
+    document = parse(query)
+    assert validate(SCHEMA, document) == []
+    with pytest.raises(Exception):
+        project(document, root, variables)
+
+
+def test_values_that_do_not_fit_their_type_are_left_to_graphql_core():
+    wrong = ({"id": "x", "date": "soon"}, {"id": "x", "participants": "a@example.com"}, {"id": "x", "privacy": "secret"})
+    for bad in wrong:
+        root = _Root([bad])
+        document, result = _executed(root, "{ transcripts { id date participants privacy } }")
+        assert result.errors  # graphql-core reports it...
+        with pytest.raises(Exception):
+            project(document, root, {})  # ...so the projector must not answer
+
+
+def test_connector_queries_take_the_fast_path_and_the_rest_graphql_core(box, sim, monkeypatch):
+    executed = []
+    monkeypatch.setattr(fireflies_sim, "execute_sync", lambda *a, **k: executed.append(1) or execute_sync(*a, **k))
+    fast = post(box, LIST_QUERY, {**_ISO_WEEK, "limit": MAX_LIMIT, "skip": 0})
+    assert fast.status_code == 200 and fast.json()["data"]["transcripts"] and executed == []
+    slow = post(box, "{ transcripts(limit: 2) { ...F } } fragment F on Transcript { id __typename }")
+    assert slow.status_code == 200 and executed == [1]
+    assert [t["__typename"] for t in slow.json()["data"]["transcripts"]] == ["Transcript", "Transcript"]
+    errors = post(box, "query($l: Int) { transcripts(limit: $l) { id } }", {"l": MAX_LIMIT + 1}).json()
+    assert errors["errors"][0]["code"] == "invalid_arguments" and executed == [1, 1]

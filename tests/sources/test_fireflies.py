@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from vector_sync.sources.fireflies import (
     FirefliesRateLimited,
     FirefliesSource,
     SkipTranscript,
+    _reading_ahead,
     make_client,
     to_document,
 )
@@ -98,6 +100,70 @@ def test_pages_with_skip_until_a_short_page(box, sim, workspace):
     box.log.reset()
     assert [d.id for d in source(box, workspace, page_size=500).fetch(window)] == [d.id for d in docs]  # clamped to 50
     assert box.log.count("fireflies", GRAPHQL) == 1
+
+
+def _eventually(condition, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_next_page_is_requested_while_this_one_becomes_documents(box, sim, workspace):
+    window = Window(workspace.start, workspace.anchor)
+    documents = source(box, workspace, page_size=7).fetch(window)
+    first = next(documents)
+    assert _eventually(lambda: box.log.count("fireflies", GRAPHQL) == 2)  # one page ahead...
+    time.sleep(0.1)
+    assert box.log.count("fireflies", GRAPHQL) == 2  # ...and no further
+    rest = list(documents)
+    assert sorted(d.id for d in [first, *rest]) == sorted(expected_ids(sim, window))
+    assert box.log.count("fireflies", GRAPHQL) == len(sim.data.transcripts) // 7 + 1  # the sequential requests
+
+
+def test_reading_ahead_asks_exactly_what_sequential_paging_asks():
+    for count, expected in ((12, [0, 5, 10]), (10, [0, 5, 10]), (3, [0]), (0, [0])):
+        asked = []
+
+        def fetch_page(skip, count=count, asked=asked):
+            asked.append(skip)
+            return list(range(skip, min(skip + 5, count))), None
+
+        assert list(_reading_ahead(fetch_page, 5)) == list(range(count))  # none lost, none twice
+        assert asked == expected
+
+
+def test_reading_ahead_raises_the_next_pages_error_after_this_pages_items():
+    def fetch_page(skip):
+        if skip == 5:
+            raise FirefliesRateLimited("too_many_requests", "slow down", 200)
+        return list(range(skip, skip + 5)), None
+
+    seen = []
+    with pytest.raises(FirefliesRateLimited):
+        for item in _reading_ahead(fetch_page, 5):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_reading_ahead_stops_without_waiting_for_a_page_nobody_reads():
+    release, asked = threading.Event(), []
+
+    def fetch_page(skip):
+        asked.append(skip)
+        if skip:
+            release.wait(10)  # a slow next page
+        return list(range(skip, skip + 5)), None
+
+    pages = _reading_ahead(fetch_page, 5)
+    assert next(pages) == 0
+    assert _eventually(lambda: asked == [0, 5])
+    started = time.monotonic()
+    pages.close()
+    assert time.monotonic() - started < 2
+    release.set()
 
 
 def test_pages_of_50_when_more_meetings_than_a_page(workspace):

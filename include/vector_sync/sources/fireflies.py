@@ -15,15 +15,22 @@ Each page of the list query asks for every field (one request per 50 meetings), 
 listing ids and fetching each with ``transcript(id)`` (1 + N requests): Fireflies' quotas
 count requests (50 a day on Free/Pro, 60 a minute on Business) and hourly runs re-scan 13
 hours. ``fetch_mode: "detail"`` trades that for smaller responses; ``page_size`` shrinks pages.
+While one page becomes documents the next is already requested (one page ahead, list mode),
+so the vendor's serializing and the transfer overlap our own work.
+
+Pruning lists ids and dates only (``IDS_QUERY``, 50 a request) over ``prune_history_days``
+(default 365) before the listing; ``confirm_gone`` re-checks each candidate by id.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import requests
 
@@ -51,11 +58,13 @@ _QUERY_ERROR_CODES = frozenset(
     {"invalid_arguments", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_REQUEST"}
 )
 
+# Only what to_document reads: sentences dominate a page (~900 an hour), so each of their
+# fields counts (end_time and raw_text are left out).
 TRANSCRIPT_FIELDS = """
     id title date duration organizer_email participants privacy transcript_url
     meeting_attendees { displayName email name }
     speakers { id name }
-    sentences { index speaker_id speaker_name text start_time end_time }
+    sentences { index speaker_id speaker_name text start_time }
     summary { overview short_summary action_items keywords }
 """
 _WINDOW_ARGS = "$fromDate: DateTime, $toDate: DateTime, $limit: Int, $skip: Int"
@@ -63,6 +72,9 @@ _WINDOW_CALL = "transcripts(fromDate: $fromDate, toDate: $toDate, limit: $limit,
 LIST_QUERY = f"query Transcripts({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {TRANSCRIPT_FIELDS} }} }}"
 IDS_QUERY = f"query TranscriptIds({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ id date }} }}"
 ONE_QUERY = f"query Transcript($id: String!) {{ transcript(id: $id) {{ {TRANSCRIPT_FIELDS} }} }}"
+EXISTS_QUERY = "query TranscriptExists($id: String!) { transcript(id: $id) { id } }"
+# The prune listing covers meetings of this many days before it (older ones are never pruned).
+DEFAULT_PRUNE_HISTORY_DAYS = 365
 
 
 class FirefliesError(VectorSyncError):
@@ -177,7 +189,7 @@ class FirefliesSource(Source):
 
     def _transcripts(self, window: Window) -> Iterator[Any]:
         if self.settings.option("fetch_mode", "list") != "detail":
-            yield from self._list(LIST_QUERY, window)
+            yield from self._list(LIST_QUERY, window, read_ahead=True)
             return
         for item in self._list(IDS_QUERY, window):
             tid, date_ms = (item.get("id"), item.get("date")) if isinstance(item, dict) else (None, None)
@@ -193,7 +205,7 @@ class FirefliesSource(Source):
                 continue
             yield transcript
 
-    def _list(self, query: str, window: Window) -> Iterator[Any]:
+    def _list(self, query: str, window: Window, read_ahead: bool = False) -> Iterator[Any]:
         page_size = max(1, min(int(self.settings.option("page_size", MAX_PAGE_SIZE)), MAX_PAGE_SIZE))
         bounds = {"fromDate": _iso(window.start), "toDate": _iso(window.end)}
 
@@ -201,7 +213,77 @@ class FirefliesSource(Source):
             data = self.client.query(query, {**bounds, "limit": page_size, "skip": skip})
             return list(data.get("transcripts") or []), None  # no total: a short page ends it
 
-        return follow_offsets(fetch_page, page_size=page_size)
+        if not read_ahead:  # detail mode: pages of ids are small, and its own queries use the session meanwhile
+            return follow_offsets(fetch_page, page_size=page_size)
+        return _reading_ahead(fetch_page, page_size)
+
+    # --- pruning -------------------------------------------------------------------------
+
+    def live_span(self) -> tuple[datetime, datetime] | None:
+        """``[listing time - prune_history_days, listing time)`` of meeting dates; None when the
+        option is null (every meeting is listed)."""
+        days = self.settings.option("prune_history_days", DEFAULT_PRUNE_HISTORY_DAYS)
+        if days is None:
+            return None
+        now = self.listing_time()
+        return now - timedelta(days=float(days)), now
+
+    def live_ids(self) -> Iterator[str]:
+        """``fireflies:{id}`` of every meeting in ``live_span``: ids and dates only, 50 a request."""
+        span = self.live_span() or (_from_ms(0), self.listing_time())
+        for item in self._list(IDS_QUERY, Window(*span)):
+            tid = item.get("id") if isinstance(item, dict) else None
+            if tid:
+                yield f"fireflies:{tid}"
+
+    def confirm_gone(self, ids: list[str]) -> list[str]:
+        """The ids ``transcript(id)`` no longer finds (object_not_found, or null).
+
+        skip/limit paging shifts when a meeting is deleted while the listing pages, so a live
+        one can be missing from it: each candidate costs one small query. ``prune_confirm:
+        false`` trusts the listing instead (for plans allowing 50 requests a day).
+        """
+        if not self.settings.option("prune_confirm", True):
+            return list(ids)
+        gone = []
+        for doc_id in ids:
+            prefix, _, tid = doc_id.partition(":")
+            if prefix != "fireflies" or not tid:
+                continue  # not a Fireflies document id: never judged
+            try:
+                found = self.client.query(EXISTS_QUERY, {"id": tid}).get("transcript")
+            except FirefliesNotFound:
+                found = None
+            if not found:
+                gone.append(doc_id)
+        return gone
+
+
+def _reading_ahead(fetch_page: Callable[[int], tuple[Sequence[Any], int | None]], page_size: int) -> Iterator[Any]:
+    """``follow_offsets`` over ``fetch_page``, asking for the next page while this one is read.
+
+    A full page is followed at once by the request for the next offset in a worker thread; a
+    short page (the last) is not, so the requests are exactly the sequential ones and one is
+    in flight at a time (the session is never used by two threads at once). At most two
+    pages are held: the one being read and the next. An error of the next page is raised
+    when ``follow_offsets`` asks for it, after this page's items, as without reading ahead.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fireflies-page")
+    ahead: tuple[int, Future] | None = None
+
+    def fetch_then_ask_next(skip: int) -> tuple[Sequence[Any], int | None]:
+        nonlocal ahead
+        asked, ahead = ahead, None
+        items, total = asked[1].result() if asked is not None and asked[0] == skip else fetch_page(skip)
+        next_skip = skip + len(items)
+        if len(items) >= page_size and (total is None or next_skip < total):
+            ahead = (next_skip, pool.submit(fetch_page, next_skip))
+        return items, total
+
+    try:
+        yield from follow_offsets(fetch_then_ask_next, page_size=page_size)
+    finally:  # a consumer that stops early does not wait for a page it will not read
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class SkipTranscript(Exception):
@@ -310,20 +392,27 @@ def _turn_segment(speaker: str, start_s: float, text: str) -> Segment:
 
 def _turns(sentences: Any, speakers: Any) -> Iterator[tuple[str, float, str]]:
     """(speaker, start seconds, text) for each run of consecutive sentences by one speaker."""
+    # An hour-long meeting has ~900 sentences: one pass, each field read and cleaned once.
     names = {str(s.get("id")): str(s["name"]) for s in speakers or [] if isinstance(s, dict) and s.get("name")}
-    rows = [s for s in sentences or [] if isinstance(s, dict) and _text(s.get("text"))]
-    if all(isinstance(s.get("index"), int) for s in rows):
-        rows.sort(key=lambda s: s["index"])
+    rows = []  # (index, text, sentence)
+    for sentence in sentences or ():
+        if isinstance(sentence, dict) and (text := _text(sentence.get("text"))):
+            rows.append((sentence.get("index"), text, sentence))
+    if all(isinstance(index, int) for index, _, _ in rows):
+        rows.sort(key=_INDEX)
     name, start, texts = None, 0.0, []
-    for row in rows:
+    for _, text, row in rows:
         speaker = _text(row.get("speaker_name")) or names.get(str(row.get("speaker_id"))) or "Unknown speaker"
         if speaker != name:
             if texts:
                 yield name, start, " ".join(texts)
             name, start, texts = speaker, _float(row.get("start_time")) or 0.0, []
-        texts.append(_text(row.get("text")))
+        texts.append(text)
     if texts:
         yield name, start, " ".join(texts)
+
+
+_INDEX = itemgetter(0)
 
 
 def _header(
@@ -377,6 +466,8 @@ def _words(value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # nearly always: skip the checks below
+        return value.strip()
     if isinstance(value, list):
         return "\n".join(_text(v) for v in value if v).strip()
     return str(value).strip() if value is not None else ""
