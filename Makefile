@@ -46,7 +46,7 @@ up: setup
 	$(BIN)/python -m sandbox.standalone --port $(SANDBOX_PORT)
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	bash scripts/ensure-browser.sh && $(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/run.py

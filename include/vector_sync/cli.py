@@ -24,14 +24,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    import os
+
+    # Like Airflow's own `airflow connections` command: read connections and Variables from
+    # the metadata DB too (a plain process only sees the environment and secrets backends).
+    previous = os.environ.get("_AIRFLOW_PROCESS_CONTEXT")
+    os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
     try:
         return int(args.handler(args) or 0)
-    except FatalError as exc:
+    except (FatalError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    finally:
+        if previous is None:
+            os.environ.pop("_AIRFLOW_PROCESS_CONTEXT", None)
+        else:
+            os.environ["_AIRFLOW_PROCESS_CONTEXT"] = previous
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,39 @@
+"""The operations page and JSON API mounted in Airflow's API server (see plugins/).
+
+This module stays import-light: the plugin imports it in every Airflow process that loads
+plugins (task runners too), and only the API server needs ``vector_sync.web.app``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+URL_PREFIX = "/vector-sync"
+
+
+class BuiltOnFirstRequest:
+    """An ASGI app that builds the real one (``factory()``) when the first request comes."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._app: Any = None
+
+    @property
+    def app(self) -> Any:
+        if self._app is None:
+            self._app = self._factory()
+        return self._app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def lazy_app() -> BuiltOnFirstRequest:
+    """What the plugin mounts: ``vector_sync.web.app.create_app()``, built on first use."""
+
+    def build() -> Any:
+        from vector_sync.web.app import create_app
+
+        return create_app()
+
+    return BuiltOnFirstRequest(build)

@@ -1,0 +1,329 @@
+"""The plugin's JSON API inside Airflow's own API server app (create_app), with the plugin
+loaded from plugins/ and SimpleAuthManager users logging in through POST /auth/token."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import build_sandbox
+from sandbox.workspace import Workspace, floor_to_hour
+from tests.sourcekit import sandbox_settings
+from vector_sync import pipeline
+from vector_sync.airflow_settings import projects_from
+from vector_sync.models import Window
+from vector_sync.sources import registered_sources
+
+pytestmark = pytest.mark.airflow
+
+PREFIX = "/vector-sync"
+PASSWORDS = {"admin": "admin-pw-for-tests", "viewer": "viewer-pw-for-tests"}
+SECRETS = ("sandbox-token", *PASSWORDS.values())  # connection passwords and user passwords
+
+
+def simple_auth_env(mp: pytest.MonkeyPatch, folder: Path) -> None:
+    """SimpleAuthManager with an admin and a viewer whose passwords are pre-seeded."""
+    passwords = folder / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps(PASSWORDS))
+    mp.setenv("AIRFLOW__CORE__AUTH_MANAGER", "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
+    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
+    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
+    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
+
+
+@dataclass
+class Env:
+    client: Any
+    state: Any
+    workspace: Workspace
+    tokens: dict[str, str]
+    jira_window: Window
+    slack_run_id: str
+
+    def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
+        return self.client.get(PREFIX + path, headers=self._auth(user), **kwargs)
+
+    def send(self, method: str, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
+        return self.client.request(method, PREFIX + path, headers=self._auth(user), **kwargs)
+
+    def _auth(self, user: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+
+
+@pytest.fixture(scope="module")
+def env(airflow_db, tmp_path_factory):
+    """Jira synced from the sandbox (healthy), Slack with a failed run, the others never run;
+    Airflow's API server app with the plugin; a JWT for each user."""
+    from fastapi.testclient import TestClient
+
+    from airflow.api_fastapi.app import create_app
+    from vector_sync.airflow_adapter import Runtime, sync_window
+
+    folder = tmp_path_factory.mktemp("plugin-api")
+    now = datetime.now(timezone.utc)
+    workspace = Workspace(anchor=floor_to_hour(now))
+    with pytest.MonkeyPatch.context() as mp, build_sandbox(workspace) as box:
+        settings = sandbox_settings(mp, box)
+        mp.setenv("VECTOR_SYNC_DATA_DIR", str(folder / "data"))
+        simple_auth_env(mp, folder)
+
+        runtime = Runtime()
+        runtime.state.upsert_projects(projects_from(settings))
+        jira_window = Window(workspace.start - timedelta(hours=1), now)
+        sync_window("jira", jira_window, run_id=f"scheduled__{now.isoformat()}", runtime=runtime)
+        slack_window = Window(now - timedelta(minutes=30), now - timedelta(minutes=15))
+        slack_run_id = f"scheduled__{slack_window.end.isoformat()}"
+        runtime.state.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, now)
+        pipeline.record(runtime.state, "slack", slack_run_id, slack_window, now, {}, status="failed", error_message="SlackApiError: ratelimited")
+
+        app = create_app()
+        mount = next(route for route in app.routes if getattr(route, "path", None) == PREFIX)
+        plugin_app = mount.app.app  # the plugin mounts a shim that builds the app on first use
+        plugin_app.state.backends.reset()  # read this test's data folder
+        client = TestClient(app)
+        tokens = {}
+        for user, password in PASSWORDS.items():
+            response = client.post("/auth/token", json={"username": user, "password": password})
+            assert response.status_code == 201, response.text
+            tokens[user] = response.json()["access_token"]
+        yield Env(client, runtime.state, workspace, tokens, jira_window, slack_run_id)
+        plugin_app.state.backends.reset()
+
+
+# ----------------------------------------------------------------------------- auth
+
+
+@pytest.mark.parametrize("path", ["/", "/api/status", "/api/runs", "/api/search?q=renewal", "/api/projects", "/api/me", "/static/dashboard.js"])
+def test_every_route_needs_a_login(env, path):
+    assert env.get(path, user=None).status_code == 401
+    assert env.get(path, user="viewer").status_code == 200
+    assert env.client.get(PREFIX + path, headers={"Authorization": "Bearer not-a-jwt"}).status_code in (401, 403)
+
+
+def test_writes_need_a_login_too(env):
+    assert env.send("PATCH", "/api/projects/ARCH", user=None, json={"is_active": True}).status_code == 401
+    assert env.send("POST", "/api/projects", user=None, json={"key": "ARCH", "is_active": True}).status_code == 401
+
+
+def test_browser_without_session_is_sent_to_airflow_login(env):
+    response = env.client.get(PREFIX + "/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/api/v2/auth/login?next=%2Fvector-sync%2F"
+    # API clients keep their plain 401, whatever they accept.
+    assert env.client.get(PREFIX + "/api/status", headers={"Accept": "text/html"}, follow_redirects=False).status_code == 401
+
+
+def test_the_ui_cookie_works_like_the_bearer_token(env):
+    response = env.client.get(PREFIX + "/api/me", cookies={"_token": env.tokens["viewer"]})
+    assert response.status_code == 200 and response.json()["user"] == "viewer"
+
+
+def test_plugin_is_registered_with_a_nav_link(env):
+    response = env.client.get("/api/v2/plugins", headers=env._auth("admin"))
+    assert response.status_code == 200, response.text
+    plugin = next(p for p in response.json()["plugins"] if p["name"] == "vector_sync")
+    assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == [PREFIX]
+    (view,) = plugin["external_views"]
+    assert view["destination"] == "nav" and view["href"] == f"{PREFIX}/" and view["url_route"] == "vector-sync"
+
+
+# ----------------------------------------------------------------------------- page
+
+
+def test_page_and_assets_are_served_locally(env):
+    page = env.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'src="{PREFIX}/static/dashboard.js"' in page.text and f'href="{PREFIX}/static/dashboard.css"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from the internet
+    assert f'<meta name="vs-sources" content="{",".join(registered_sources())}">' in page.text
+    script = env.get("/static/dashboard.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "/api/v2/dags/" in script.text and "logical_date: null" in script.text
+    assert env.get("/static/dashboard.css").headers["content-type"].startswith("text/css")
+    assert env.get("/static/index.html").status_code == 404
+    assert env.get("/static/..%2Fapp.py").status_code == 404
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def cli_status(capsys) -> list[dict[str, Any]]:
+    from vector_sync import cli
+
+    capsys.readouterr()
+    assert cli.main(["status", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def without_age(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "age_minutes"} for row in rows]
+
+
+def test_status_is_exactly_the_cli_status(env, capsys):
+    before = cli_status(capsys)
+    response = env.get("/api/status")
+    after = cli_status(capsys)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    api = response.json()
+    # Everything but the age (minutes since last sync, which moves while the test runs) is equal.
+    assert without_age(api) == without_age(before) == without_age(after)
+    for a, b, c in zip(before, api, after):
+        assert (a["age_minutes"] is None and b["age_minutes"] is None) or a["age_minutes"] <= b["age_minutes"] <= c["age_minutes"]
+
+    health = {row["source"]: row["health"] for row in api}
+    # Jira synced just now, Slack's last run failed, the others never ran.
+    assert health == {**{name: "stale" for name in registered_sources()}, "jira": "healthy", "slack": "failed"}
+    jira = next(row for row in api if row["source"] == "jira")
+    assert jira["vectors"] > 0 and jira["last_run"]["upserted"] > 0 and jira["last_run"]["fetched"] > 0
+    slack = next(row for row in api if row["source"] == "slack")
+    assert [f["run_id"] for f in slack["failed_windows"]] == [env.slack_run_id]
+    assert slack["open_failures"][0]["task_id"] == "fetch"
+    assert not any(secret in response.text for secret in SECRETS)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def test_runs_with_metrics_and_links_to_airflow(env):
+    response = env.get("/api/runs", params={"days": 7})
+    assert response.status_code == 200
+    runs = response.json()
+    assert {r["source"] for r in runs} == {"jira", "slack"}
+    jira = next(r for r in runs if r["source"] == "jira")
+    assert jira["status"] == "success" and jira["synced"] == jira["fetched"] - jira["filtered_out"] > 0
+    assert jira["window_start"] == env.jira_window.start.isoformat() and jira["duration_s"] is not None
+    assert jira["dag_id"] == "vector_sync_jira"
+    slack = next(r for r in runs if r["source"] == "slack")
+    assert slack["status"] == "failed"
+    assert slack["run_url"] == "/dags/vector_sync_slack/runs/" + env.slack_run_id.replace(":", "%3A").replace("+", "%2B")
+
+    only = env.get("/api/runs", params={"source": "slack"}).json()
+    assert [r["source"] for r in only] == ["slack"]
+    assert env.get("/api/runs", params={"source": "nope"}).status_code == 404
+    assert env.get("/api/runs", params={"days": 0}).status_code == 422
+    assert env.get("/api/runs", params={"days": 1000}).status_code == 422
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+def test_viewer_sees_projects_read_only_and_gets_403(env):
+    before = env.state.list_projects()
+    listing = env.get("/api/projects", user="viewer").json()
+    assert listing["can_edit"] is False
+    assert {p["key"]: p["is_active"] for p in listing["projects"]} == {p.key: p.is_active for p in before}
+    assert env.get("/api/me", user="viewer").json()["can_edit_projects"] is False
+    assert env.send("PATCH", "/api/projects/ARCH", user="viewer", json={"is_active": True}).status_code == 403
+    assert env.send("POST", "/api/projects", user="viewer", json={"key": "ARCH", "is_active": True}).status_code == 403
+    assert env.state.list_projects() == before
+
+
+def test_admin_switches_a_project_and_the_table_changes(env):
+    assert env.get("/api/projects").json()["can_edit"] is True
+    assert dict((p.key, p.is_active) for p in env.state.list_projects())["ARCH"] is False
+    try:
+        response = env.send("PATCH", "/api/projects/arch", json={"is_active": True})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"key": "ARCH", "name": "Archive Migration", "is_active": True}
+        assert dict((p.key, p.is_active) for p in env.state.list_projects())["ARCH"] is True
+        assert {p["key"]: p["is_active"] for p in env.get("/api/projects").json()["projects"]}["ARCH"] is True
+
+        response = env.send("POST", "/api/projects", json={"key": "ARCH", "is_active": False})
+        assert response.status_code == 200 and response.json()["is_active"] is False
+        assert dict((p.key, p.is_active) for p in env.state.list_projects())["ARCH"] is False
+
+        assert env.send("PATCH", "/api/projects/NOPE", json={"is_active": True}).status_code == 404
+        assert env.send("PATCH", "/api/projects/ARCH", json={"is_active": "maybe"}).status_code == 422
+    finally:
+        env.state.set_project_active("ARCH", False)
+    audit = env.client.get("/api/v2/eventLogs", params={"event_pattern": "vector_sync_set_project_active"}, headers=env._auth("admin"))
+    assert audit.status_code == 200 and audit.json()["total_entries"] >= 2
+    assert {e["owner"] for e in audit.json()["event_logs"]} == {"admin"}
+
+
+def test_me_says_who_may_trigger(env):
+    admin, viewer = env.get("/api/me").json(), env.get("/api/me", user="viewer").json()
+    assert admin["user"] == "admin" and admin["can_edit_projects"] is True
+    assert set(admin["can_trigger"]) == set(registered_sources()) and all(admin["can_trigger"].values())
+    assert not any(viewer["can_trigger"].values())
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def synced_issues(env: Env, project: str) -> list[Any]:
+    data = env.workspace.data("jira")
+    return [i for i in data.updated_between(env.jira_window.start, env.jira_window.end) if i.project == project and i.fields.get("summary")]
+
+
+def test_search_returns_linked_hits(env):
+    issue = synced_issues(env, "SUBS")[0]
+    response = env.get("/api/search", params={"q": f"{issue.key} {issue.fields['summary']}", "top_k": 5})
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]
+    assert 0 < len(hits) <= 5
+    top = next(h for h in hits if h["id"].startswith(f"jira:{issue.key}#"))
+    assert top["link"].endswith(f"/jira/browse/{issue.key}") and top["title"].startswith(issue.key)
+    assert all(h["link"].startswith("http") and h["snippet"] for h in hits)
+    assert not any(secret in response.text for secret in SECRETS)
+
+
+def test_search_filters_apply(env):
+    issue = synced_issues(env, "SUBS")[0]
+    query = issue.fields["summary"]
+
+    bc = env.get("/api/search", params={"q": query, "project": "bc", "top_k": 10}).json()["hits"]
+    assert bc and all(h["metadata"]["projects"] == ["BC"] for h in bc)
+
+    assert env.get("/api/search", params={"q": query, "source": "slack"}).json()["hits"] == []
+    both = env.get("/api/search", params=[("q", query), ("source", "slack,jira")]).json()["hits"]
+    assert both and {h["source"] for h in both} == {"jira"}
+
+    future = (env.jira_window.end + timedelta(days=2)).date().isoformat()
+    assert env.get("/api/search", params={"q": query, "since": future}).json()["hits"] == []
+    past = (env.workspace.start - timedelta(days=2)).date().isoformat()
+    assert env.get("/api/search", params={"q": query, "until": past}).json()["hits"] == []
+    day = datetime.fromtimestamp(issue.updated_ms / 1000, timezone.utc).date().isoformat()
+    on_day = env.get("/api/search", params={"q": query, "since": day, "until": day, "top_k": 20}).json()["hits"]
+    assert on_day and all(h["metadata"]["timestamp_epoch"] // 86400 * 86400 == datetime.fromisoformat(day + "T00:00:00+00:00").timestamp() for h in on_day)
+
+    # Jira items are visible to everyone: a user filter keeps them.
+    assert env.get("/api/search", params={"q": query, "user": "someone@example.com"}).json()["hits"]
+
+
+def test_search_rejects_bad_input(env):
+    assert env.get("/api/search").status_code == 422
+    assert env.get("/api/search", params={"q": "x", "source": "nope"}).status_code == 400
+    assert env.get("/api/search", params={"q": "x", "since": "yesterday"}).status_code == 400
+    assert env.get("/api/search", params={"q": "   "}).status_code == 400
+    assert env.get("/api/search", params={"q": "x", "top_k": 0}).status_code == 422
+
+
+def test_backends_are_shared_then_rebuilt_after_their_ttl():
+    from vector_sync.web.app import BackendCache
+
+    class FakeRuntime:
+        built = 0
+
+        def __init__(self) -> None:
+            FakeRuntime.built += 1
+            self.disposed = False
+            engine = type("Engine", (), {"dispose": lambda _: setattr(self, "disposed", True)})()
+            self._state = type("State", (), {"engine": engine})()
+
+    cache = BackendCache(FakeRuntime, ttl_s=3600)
+    first = cache.get()
+    assert cache.get() is first and FakeRuntime.built == 1
+    cache.ttl_s = 0
+    second = cache.get()
+    assert second is not first and FakeRuntime.built == 2 and first.runtime.disposed and not second.runtime.disposed
+    cache.reset()
+    assert second.runtime.disposed
