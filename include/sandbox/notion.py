@@ -337,9 +337,21 @@ class NotionSimulator(Simulator):
 
     name = "notion"
 
+    def __init__(self, workspace: Workspace, **options: Any) -> None:
+        super().__init__(workspace, **options)
+        # Test knobs over the shared sample (page ids): search leaves out ``hidden_from_search``
+        # (Notion's search is known to miss pages), ``trashed`` pages are served in the trash,
+        # ``deleted`` ones are gone everywhere (404).
+        self.hidden_from_search: set[str] = set()
+        self.trashed: set[str] = set()
+        self.deleted: set[str] = set()
+
     @property
     def data(self) -> NotionData:
         return self.workspace.data("notion")
+
+    def _served(self, page: dict) -> dict:
+        return {**page, "in_trash": True, "archived": True} if page["id"] in self.trashed else page
 
     # Errors in Notion's shape: {"object": "error", "status", "code", "message", "request_id"}.
     def error(self, status: int, message: str, code: str | None = None) -> Response:
@@ -384,7 +396,8 @@ class NotionSimulator(Simulator):
         sort = body.get("sort") or {"direction": "descending", "timestamp": "last_edited_time"}
         if sort.get("timestamp") != "last_edited_time" or sort.get("direction") not in ("ascending", "descending"):
             return self.error(400, "body failed validation: body.sort is invalid.")
-        items = [] if wanted == "data_source" else [data.pages[p] for p in data.search_order]
+        hidden = self.hidden_from_search | self.deleted
+        items = [] if wanted == "data_source" else [self._served(data.pages[p]) for p in data.search_order if p not in hidden]
         if wanted != "page":
             items += sorted(data.data_sources.values(), key=lambda d: d["last_edited_time"], reverse=True)
         if sort["direction"] == "ascending":
@@ -411,6 +424,11 @@ class NotionSimulator(Simulator):
 
     @route("GET", rf"/v1/pages/{_ID}")
     def page(self, request: Request) -> Response:
+        page_id = _uuid(request.params["id"])
+        if page_id in self.deleted:
+            return self._not_found("page", request.params["id"])
+        if page_id in self.trashed and page_id in self.data.pages:
+            return self._one({page_id: self._served(self.data.pages[page_id])}, "page", page_id)
         return self._one(self.data.pages, "page", request.params["id"])
 
     @route("GET", rf"/v1/data_sources/{_ID}")

@@ -467,6 +467,8 @@ class SlackSimulator(Simulator):
         self.posted: list[dict] = []  # chat.postMessage and webhook payloads, in order
         # Test knob: (channel, ts) of messages that history serves without a ts (malformed).
         self.malformed: set[tuple[str, str]] = set()
+        # Test knob: (channel, ts) of messages deleted since the sample was made (delete_message).
+        self.deleted: set[tuple[str, str]] = set()
         self._post_seq = itertools.count(1)
         self._methods: dict[str, Callable[[Request], Response]] = {
             "auth.test": self.auth_test,
@@ -479,6 +481,12 @@ class SlackSimulator(Simulator):
             "users.list": self.users_list,
             "chat.postMessage": self.chat_post_message,
         }
+
+    def delete_message(self, channel_id: str, ts: str) -> None:
+        """Delete a message for this simulator (the shared sample is untouched): history and
+        replies stop showing it; a deleted parent takes its thread along (thread_not_found)."""
+        with self.lock:
+            self.deleted.add((channel_id, ts))
 
     @property
     def api_url(self) -> str:
@@ -612,6 +620,8 @@ class SlackSimulator(Simulator):
         except InvalidOperation:
             return _fail("invalid_ts_oldest")
         found = self.data.between(channel["id"], oldest, latest, _flag(request.arg("inclusive")))
+        if self.deleted:
+            found = [m for m in found if (channel["id"], m["ts"]) not in self.deleted]
         paged = self._page(request, found[::-1], _DEFAULT_LIMIT, _HISTORY_LIMIT_CAP)  # newest first
         if isinstance(paged, Response):
             return paged
@@ -625,9 +635,11 @@ class SlackSimulator(Simulator):
         if failure:
             return failure
         parent = self.data.message(channel["id"], request.arg("ts") or "")
-        if parent is None:
+        if parent is None or (channel["id"], parent["ts"]) in self.deleted:
             return _fail("thread_not_found")
         replies = self.data.replies.get((channel["id"], parent["ts"]), [])
+        if self.deleted:
+            replies = [r for r in replies if (channel["id"], r["ts"]) not in self.deleted]
         paged = self._page(request, replies, _REPLIES_LIMIT_CAP, _REPLIES_LIMIT_CAP)
         if isinstance(paged, Response):
             return paged

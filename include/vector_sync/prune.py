@@ -43,11 +43,13 @@ def prune(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Delete the source's documents that are gone upstream; returns what it found and did."""
+    # The ledger is read before listing: a document synced while the listing pages is then
+    # not a candidate (it may be missing from a listing that passed it already).
+    known = state.document_times(source.name)
     listing = source.live_ids()
     if listing is None:
         raise FatalError(f"source '{source.name}' cannot list its live ids, so it cannot be pruned")
     live = set(listing)
-    known = state.document_times(source.name)
     span = source.live_span()
     candidates = sorted(
         doc_id for doc_id, updated in known.items() if doc_id not in live and (span is None or _within(updated, span))
@@ -82,6 +84,8 @@ def prune(
     return result
 
 
-def _within(moment: datetime, span: tuple[datetime, datetime]) -> bool:
+def _within(moment: datetime | None, span: tuple[datetime, datetime]) -> bool:
+    if moment is None:  # unknown age: only a listing of everything may judge it
+        return False
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return span[0] <= moment < span[1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Iterator
 
 from vector_sync.config import SourceSettings
@@ -21,6 +21,9 @@ class Source(ABC):
     # Documents with no project mapping pass the active-project filter when True (Slack
     # channels without a key); Jira-like sources where every item has a project set False.
     keep_unmapped: ClassVar[bool] = True
+    # "Now" of a prune's listing, fixed at first use (``listing_time``) so that ``live_ids`` and
+    # ``live_span`` agree however long the listing takes; tests pin it to the sample's anchor.
+    listed_at: datetime | None = None
 
     def __init__(self, client: Any, settings: SourceSettings, stats: FetchStats | None = None) -> None:
         self.client = client
@@ -51,3 +54,9 @@ class Source(ABC):
     def confirm_gone(self, ids: list[str]) -> list[str]:
         """Of ids missing from ``live_ids``, those really gone (default: trust the listing)."""
         return ids
+
+    def listing_time(self) -> datetime:
+        """``listed_at``, set to the current UTC time on first use."""
+        if self.listed_at is None:
+            self.listed_at = datetime.now(timezone.utc)
+        return self.listed_at

@@ -8,6 +8,10 @@ one request per block with children: they are fetched by a thread pool while one
 
 Trashed pages met while searching are not fetched: ``removed_ids`` hands them to the pipeline
 for deletion in the same run (remembered from ``fetch``, so search is paged once).
+
+Pruning: ``live_ids`` pages search over every page (ids kept, nothing else read), and since
+search is known to miss pages, ``confirm_gone`` retrieves each candidate: only a 404 or a
+trashed page is gone.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ _MAX_RETRIES = 5
 _MAX_RETRY_DELAY_S = 30
 _SEARCH_FILTER = {"property": "object", "value": "page"}  # database rows are pages too
 _NEWEST_FIRST = {"direction": "descending", "timestamp": "last_edited_time"}
+# The prune listing pages oldest first: a page edited meanwhile moves to the end, still ahead.
+_OLDEST_FIRST = {"direction": "ascending", "timestamp": "last_edited_time"}
 # Their content is their own document (found by search): the parent keeps one line naming them.
 _OWN_DOCUMENTS = frozenset({"child_page", "child_database"})
 # A page's parent is often not shared with the integration (403/404): the breadcrumb ends there.
@@ -148,6 +154,44 @@ class NotionSource(Source):
                     pass
             self._trashed[window] = trashed
         return iter(self._trashed[window])
+
+    def live_ids(self) -> Iterator[str]:
+        """``notion:{id}`` of every page search returns outside the trash (one request per 100)."""
+
+        def search_page(cursor: str | None) -> tuple[list, str | None]:
+            body: dict[str, Any] = {"filter": _SEARCH_FILTER, "sort": _OLDEST_FIRST, "page_size": self.page_size}
+            if cursor:
+                body["start_cursor"] = cursor
+            page = self._call(self.client.search, **body)
+            return page.get("results") or [], page.get("next_cursor") if page.get("has_more") else None
+
+        with _credentials_checked(self.settings.conn_id):
+            for page in follow_tokens(search_page, what="Notion search (live ids)"):
+                if isinstance(page, dict) and page.get("id") and page.get("object", "page") == "page" \
+                        and not (page.get("in_trash") or page.get("archived")):
+                    yield f"notion:{page['id']}"
+
+    def confirm_gone(self, ids: list[str]) -> list[str]:
+        """The ids whose page answers 404 (object_not_found) or is in the trash; each candidate
+        costs one ``GET /v1/pages/{id}`` under the shared limiter, ``workers`` at a time."""
+        with _credentials_checked(self.settings.conn_id), ThreadPoolExecutor(self.workers, thread_name_prefix="notion") as pool:
+            verdicts = list(_ordered_map(pool, self._is_gone, ids, in_flight=self.workers * 4))
+        return [doc_id for doc_id, gone in zip(ids, verdicts) if gone]
+
+    def _is_gone(self, doc_id: str) -> bool:
+        prefix, _, page_id = doc_id.partition(":")
+        if prefix != "notion" or not page_id:
+            return False  # not a Notion document id: never judged
+        try:
+            page = self._call(self.client.pages.retrieve, page_id)
+        except APIResponseError as exc:
+            if exc.code == APIErrorCode.ObjectNotFound:
+                return True
+            if exc.code == APIErrorCode.RestrictedResource:
+                log.warning("Notion page %s is restricted (HTTP 403): kept", page_id)
+                return False
+            raise
+        return bool(page.get("in_trash") or page.get("archived"))
 
     # ------------------------------------------------------------------ requests
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -19,6 +19,18 @@ runs a busy channel is re-listed ~96 times a day). Downstream change detection k
 in API calls, never embeddings. Activity on a thread whose parent is older than the lookback
 is missed, and so is an edit of a *reply* (history shows only the parent's ``latest_reply``)
 unless the thread has other activity in the window.
+
+Pruning (``live_ids``): listing every channel's whole history each week is what the lookback
+avoids, so the listing covers ``prune_history_days`` (default 90) before the listing time:
+``live_span``. Documents whose last activity is older are never judged by a prune. History is
+read from the span start minus ``lookback_days``, because a thread's id is its parent's ts
+while its last activity may come up to the lookback later; a thread that is older still (from
+a wide catch-up window) is missing from the listing but found by ``confirm_gone``, which looks
+each candidate up (one ``conversations.history`` call each). The channels are fetch's
+(public and member private, not archived); none is joined. A public channel the bot is not
+in cannot be read without joining: with ``auto_join`` its documents are kept (the next fetch
+joins it), without it fetch skips the channel too and they go, as do those of archived,
+deleted or left channels.
 """
 
 from __future__ import annotations
@@ -55,6 +67,8 @@ _DEFAULT_CHANNEL_PAGE_SIZE = 200
 _DEFAULT_LOOKBACK_DAYS = 14
 _DEFAULT_MAX_RETRIES = 5
 _DEFAULT_TIMEOUT_S = 30
+# live_ids re-reads this much history (plus the lookback); older documents are never pruned.
+_DEFAULT_PRUNE_HISTORY_DAYS = 90
 # Private channels are listed only when the bot is a member; DMs are never indexed.
 _CHANNEL_TYPES = "public_channel,private_channel"
 # Subtypes that record channel events rather than conversation.
@@ -139,6 +153,10 @@ class SlackSource(Source):
         self._users: dict[str, dict] = {}
         self._channel_names: dict[str, str] = {}
 
+    # Pruning: channel id -> the channel when readable, None when fetch would read it but the
+    # bot cannot without joining (its documents are kept); absent: outside fetch's selection.
+    _prune_selection: dict[str, dict | None] | None = None
+
     def items_in(self, document: Document) -> int:
         """One segment per message: a thread counts its parent and every reply."""
         return max(1, len(document.segments))
@@ -150,6 +168,90 @@ class SlackSource(Source):
                 self._domain = _domain(check_credentials(self.client, self.settings.conn_id).get("url") or "")
             for channel in self._channels():
                 yield from self._channel_documents(channel, window)
+
+    # -- pruning
+
+    def live_span(self) -> tuple[datetime, datetime] | None:
+        """``[listing time - prune_history_days, listing time)``; None when the option is null
+        (the whole history is listed)."""
+        days = self.settings.option("prune_history_days", _DEFAULT_PRUNE_HISTORY_DAYS)
+        if days is None:
+            return None
+        now = self.listing_time()
+        return now - timedelta(days=float(days)), now
+
+    def live_ids(self) -> Iterator[str]:
+        """``slack:{channel}:{ts}`` of each thread or message posted since the span start minus
+        the lookback, in the channels fetch reads: history pages only, no replies or users."""
+        span = self.live_span()
+        oldest, latest = (span[0] - self.lookback, span[1]) if span else (_EPOCH, self.listing_time())
+        with slack_errors(self.settings.conn_id):
+            for channel in [c for c in self._prune_channels().values() if c is not None]:
+                yield from self._listed_ids(channel, oldest, latest)
+
+    def confirm_gone(self, ids: list[str]) -> list[str]:
+        """The ids whose channel fetch no longer reads, or whose message history lacks.
+
+        Each candidate in a readable channel costs one ``conversations.history`` call at exactly
+        its ts; ids the API cannot settle (unreadable channel, not a Slack id) are kept.
+        """
+        gone = []
+        with slack_errors(self.settings.conn_id):
+            selection = self._prune_channels()
+            for doc_id in ids:
+                parsed = _parse_id(doc_id)
+                if parsed is None:
+                    continue
+                channel_id, ts = parsed
+                if channel_id not in selection:
+                    gone.append(doc_id)
+                elif selection[channel_id] is not None and not self._message_exists(channel_id, ts):
+                    gone.append(doc_id)
+        return gone
+
+    def _prune_channels(self) -> dict[str, dict | None]:
+        """Fetch's channel selection, listed once per source (see ``_prune_selection``)."""
+        if self._prune_selection is None:
+            listing = self.client.conversations_list(types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
+            selection: dict[str, dict | None] = {}
+            for channel in self._items(listing, "channels"):
+                if not isinstance(channel, dict) or not channel.get("id") or not channel.get("name"):
+                    continue
+                if channel.get("is_archived"):
+                    continue  # excluded by fetch too
+                self._channel_names[channel["id"]] = channel["name"]
+                if channel.get("is_member"):
+                    selection[channel["id"]] = channel
+                elif not channel.get("is_private") and self.auto_join:
+                    selection[channel["id"]] = None  # fetch joins it; listing it would too
+            self._prune_selection = selection
+        return self._prune_selection
+
+    def _listed_ids(self, channel: dict, oldest: datetime, latest: datetime) -> Iterator[str]:
+        try:
+            response = self.client.conversations_history(
+                channel=channel["id"], oldest=_ts(oldest), latest=_ts(latest), inclusive=True, limit=self.page_size
+            )
+            for message in self._items(response, "messages"):
+                if _indexed(message, self.include_bots):
+                    yield f"slack:{channel['id']}:{message['ts']}"
+        except SlackApiError as exc:
+            if _error(exc) not in ("not_in_channel", "channel_not_found"):
+                raise
+            # Listed as readable, refused now (removed meanwhile): keep its documents, unjudged.
+            self._prune_channels()[channel["id"]] = None
+            log.warning("Slack channel #%s not listed for pruning: %s", channel["name"], _error(exc))
+
+    def _message_exists(self, channel_id: str, ts: str) -> bool:
+        """Whether history still has the message ``ts`` (True when the channel refuses: unknown)."""
+        try:
+            response = self.client.conversations_history(channel=channel_id, oldest=ts, latest=ts, inclusive=True, limit=1)
+        except SlackApiError as exc:
+            if _error(exc) in ("not_in_channel", "channel_not_found"):
+                return True
+            raise
+        wanted = _decimal(ts)
+        return any(isinstance(m, dict) and _decimal(m.get("ts")) == wanted for m in response.get("messages") or [])
 
     # -- channels
 
@@ -396,6 +498,25 @@ def _user_name(user: Mapping[str, Any]) -> str:
 
 def _is_bot(message: dict) -> bool:
     return message.get("subtype") == "bot_message" or bool(message.get("bot_id"))
+
+
+def _indexed(message: Any, include_bots: bool) -> bool:
+    """Whether fetch makes a document of this history entry (``fetch``'s filters, uncounted)."""
+    return (
+        _last_activity(message) is not None
+        and message.get("subtype") not in _NOISE_SUBTYPES
+        and (include_bots or not _is_bot(message))
+        and message.get("thread_ts", message["ts"]) == message["ts"]  # not a reply broadcast to the channel
+    )
+
+
+def _parse_id(doc_id: str) -> tuple[str, str] | None:
+    """(channel, ts) of ``slack:{channel}:{ts}``; None for anything else."""
+    prefix, _, rest = doc_id.partition(":")
+    channel_id, _, ts = rest.partition(":")
+    if prefix != "slack" or not channel_id or _decimal(ts) is None:
+        return None
+    return channel_id, ts
 
 
 def _has_replies(message: dict) -> bool:
