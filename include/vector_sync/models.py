@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence, Union
 
@@ -95,13 +95,20 @@ class Document:
         return sha256_json(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["updated_at"] = utc(self.updated_at).isoformat()
-        data["metadata"] = dict(self.metadata)
-        data["projects"] = list(self.projects)
-        data["access_list"] = list(self.access_list)
-        data["segments"] = [{"text": s.text, "metadata": dict(s.metadata)} for s in self.segments]
-        return data
+        # Built by hand: dataclasses.asdict deep-copies recursively and dominated profiles.
+        return {
+            "id": self.id,
+            "source": self.source,
+            "title": self.title,
+            "text": self.text,
+            "url": self.url,
+            "updated_at": utc(self.updated_at).isoformat(),
+            "projects": list(self.projects),
+            "access_type": self.access_type,
+            "access_list": list(self.access_list),
+            "metadata": dict(self.metadata),
+            "segments": [{"text": seg.text, "metadata": dict(seg.metadata)} for seg in self.segments],
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Document":
@@ -135,9 +142,14 @@ class Chunk:
         return sha256_json({"text": self.text, "metadata": dict(self.metadata)})
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["metadata"] = dict(self.metadata)
-        return data
+        return {
+            "id": self.id,
+            "document_id": self.document_id,
+            "index": self.index,
+            "text": self.text,
+            "tokens": self.tokens,
+            "metadata": dict(self.metadata),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Chunk":
