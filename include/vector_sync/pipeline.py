@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Any, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from vector_sync import staging
 from vector_sync.chunking import chunk_document
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+DOCS_PER_EMBED_BATCH = 2000  # documents per embed/upsert batch (a mapped task each in Airflow)...
+MAX_BATCHES = 16  # ...but never more batches than this: no thousands of tiny mapped tasks
 DOCS_PER_BATCH = 256  # ledger look-ups and chunking happen this many documents at a time...
 BATCH_TEXT_CHARS = 4_000_000  # ...or fewer, so a batch of long transcripts stays small in memory
 VECTORS_PER_UPSERT = 500  # records handed to the store per call (stores split further by their limits)
@@ -57,55 +59,81 @@ class ChunkSettings:
     overlap_tokens: int
 
 
-def fetch(source: Source, window: Window, staged: staging.StagedRun) -> dict[str, Any]:
-    """Page through the source for ``window`` and stage its documents and removals."""
+def fetch(source: Source, window: Window, staged: staging.StagedRun, partition: Mapping[str, Any] | None = None, index: int = 0) -> dict[str, Any]:
+    """Page through the source for ``window`` (one partition of it) and stage its documents
+    and removals; each partition writes its own files, so mapped fetches never collide."""
     items = 0
 
     def documents() -> Iterator[dict[str, Any]]:
         nonlocal items
-        for doc in source.fetch(window):
+        for doc in source.fetch_partition(window, partition or {}):
             items += source.items_in(doc)
             yield doc.to_json()
 
-    fetched = staged.write(staging.DOCUMENTS, documents())
+    fetched = staged.write(staging.part(staging.DOCUMENTS, index), documents())
     # removed_ids runs after fetch so sources can report what they saw while paging.
-    removed = staged.write(staging.REMOVED, ({"id": doc_id} for doc_id in source.removed_ids(window)))
+    removed = staged.write(staging.part(staging.REMOVED, index), ({"id": doc_id} for doc_id in source.removed_ids(window)))
     skipped = dict(source.stats.skipped)
     log.info("fetched %d documents, %d removed, skipped %s for %s", fetched, removed, skipped or "none", window)
-    return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped}
+    return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped, "part": index}
 
 
-def filter_active_projects(staged: staging.StagedRun, known_projects: Mapping[str, bool], keep_unmapped: bool) -> dict[str, Any]:
-    """Keep documents of an active project (or unmapped ones where the source allows it).
+def filter_active_projects(
+    staged: staging.StagedRun,
+    known_projects: Mapping[str, bool],
+    keep_unmapped: bool,
+    parts: Sequence[int] = (0,),
+    max_batches: int = 1,
+) -> dict[str, Any]:
+    """Keep documents of an active project (or unmapped ones where the source allows it), in
+    embed batches.
 
     A document with several projects stays when any of them is active. Duplicates of one id
-    (a source may meet an item twice while paging a moving list) keep the latest version.
+    (a source may meet an item twice while paging a moving list, or in two partitions) keep
+    the latest version. The kept documents are split into ``batches`` (at least one, at most
+    ``max_batches``, each of at least ``DOCS_PER_EMBED_BATCH``) that embed and upsert process
+    as separate, mapped tasks.
     """
+    names = [staging.part(staging.DOCUMENTS, i) for i in parts]
+
+    def all_docs() -> Iterator[tuple[int, dict[str, Any]]]:
+        position = 0
+        for name in names:
+            for doc in staged.read(name):
+                yield position, doc
+                position += 1
+
     latest: dict[str, tuple[str, int]] = {}
-    for line_no, doc in enumerate(staged.read(staging.DOCUMENTS)):
+    for position, doc in all_docs():
         seen = latest.get(doc["id"])
         if seen is None or doc["updated_at"] >= seen[0]:
-            latest[doc["id"]] = (doc["updated_at"], line_no)
-    winners = {line_no for _, line_no in latest.values()}
+            latest[doc["id"]] = (doc["updated_at"], position)
+    winners = {position for _, position in latest.values()}
+    size = max(DOCS_PER_EMBED_BATCH, -(-len(winners) // max(1, max_batches)), 1)
 
-    filtered_out = 0
-    duplicates = 0
+    counts = {"kept": 0, "filtered_out": 0, "duplicates": 0}
 
     def kept() -> Iterator[dict[str, Any]]:
-        nonlocal filtered_out, duplicates
-        for line_no, doc in enumerate(staged.read(staging.DOCUMENTS)):
-            if line_no not in winners:
-                duplicates += 1
+        for position, doc in all_docs():
+            if position not in winners:
+                counts["duplicates"] += 1
                 continue
             projects = doc.get("projects") or []
-            active = any(known_projects.get(key) is True for key in projects)
-            if active or (not projects and keep_unmapped):
+            if any(known_projects.get(key) is True for key in projects) or (not projects and keep_unmapped):
                 yield doc
             else:
-                filtered_out += 1
+                counts["filtered_out"] += 1
 
-    count = staged.write(staging.FILTERED, kept())
-    return {"kept": count, "filtered_out": filtered_out, "duplicates": duplicates}
+    batches = 0
+    stream = kept()
+    while True:
+        written = staged.write(staging.part(staging.FILTERED, batches), islice(stream, size))
+        counts["kept"] += written
+        if written or batches == 0:
+            batches += 1
+        if written < size:
+            break
+    return {**counts, "batches": list(range(batches)), "parts": list(parts)}
 
 
 def embed(
@@ -115,8 +143,10 @@ def embed(
     chunking: ChunkSettings,
     dry_run: bool = False,
     force: bool = False,
+    batch: int = 0,
 ) -> dict[str, Any]:
-    """Chunk changed documents and embed only chunks whose hash or embedding fingerprint changed.
+    """Chunk changed documents of one batch and embed only chunks whose hash or embedding
+    fingerprint changed.
 
     ``force`` re-embeds everything (``vector-sync reindex``).
 
@@ -131,8 +161,8 @@ def embed(
     stale: list[dict[str, Any]] = []
 
     def work() -> Iterator[None]:
-        for batch in batched_documents(staged.read(staging.FILTERED)):
-            docs = [Document.from_json(raw) for raw in batch]
+        for group in batched_documents(staged.read(staging.part(staging.FILTERED, batch))):
+            docs = [Document.from_json(raw) for raw in group]
             ledger = state.ledger([doc.id for doc in docs])
             changed: list[tuple[Document, str]] = []
             for doc in docs:
@@ -196,9 +226,9 @@ def embed(
             yield None
 
     # Stream: flush staged records after every batch so memory stays bounded by one batch.
-    with _Appender(staged, staging.VECTORS, vectors) as vec_out, _Appender(staged, staging.LEDGER_PLAN, plans) as plan_out, _Appender(
-        staged, staging.STALE_CHUNKS, stale
-    ) as stale_out:
+    with _Appender(staged, staging.part(staging.VECTORS, batch), vectors) as vec_out, _Appender(
+        staged, staging.part(staging.LEDGER_PLAN, batch), plans
+    ) as plan_out, _Appender(staged, staging.part(staging.STALE_CHUNKS, batch), stale) as stale_out:
         for _ in work():
             vec_out.flush()
             plan_out.flush()
@@ -206,13 +236,17 @@ def embed(
     counts["stale_chunks"] = stale_out.count
     counts["cost_usd"] = embedder.cost_usd(counts["tokens"])
     counts["fingerprint"] = fingerprint
+    counts["batch"] = batch
     return counts
 
 
-def upsert(staged: staging.StagedRun, state: StateStore, store: VectorStore, source: str) -> dict[str, Any]:
-    """Write staged vectors, delete stale and removed chunks, then (only then) the ledger."""
+def upsert(
+    staged: staging.StagedRun, state: StateStore, store: VectorStore, source: str, batch: int = 0, removed_parts: Sequence[int] = (0,)
+) -> dict[str, Any]:
+    """Write one batch's staged vectors, delete stale chunks (and, with batch 0, the chunks of
+    documents removed upstream), then — only then — write the ledger."""
     upserted = 0
-    for batch in batched(staged.read(staging.VECTORS), VECTORS_PER_UPSERT):
+    for group in batched(staged.read(staging.part(staging.VECTORS, batch)), VECTORS_PER_UPSERT):
         upserted += store.upsert(
             [
                 VectorRecord(
@@ -222,24 +256,24 @@ def upsert(staged: staging.StagedRun, state: StateStore, store: VectorStore, sou
                     text=raw["text"],
                     metadata=raw["metadata"],
                 )
-                for raw in batch
+                for raw in group
             ]
         )
-    stale_ids = [raw["id"] for raw in staged.read(staging.STALE_CHUNKS)]
-    removed_docs = [raw["id"] for raw in staged.read(staging.REMOVED)]
+    stale_ids = [raw["id"] for raw in staged.read(staging.part(staging.STALE_CHUNKS, batch))]
+    removed_docs = [raw["id"] for i in (removed_parts if batch == 0 else ()) for raw in staged.read(staging.part(staging.REMOVED, i))]
     removed_chunk_ids = list(state.chunk_hashes(removed_docs)) if removed_docs else []
     deleted = store.delete(stale_ids + removed_chunk_ids) if (stale_ids or removed_chunk_ids) else 0
 
     synced_at = datetime.now(timezone.utc)
-    for batch in batched(staged.read(staging.LEDGER_PLAN), 1000):
-        batch_ids = {plan["id"] for plan in batch}
+    for plans in batched(staged.read(staging.part(staging.LEDGER_PLAN, batch)), 1000):
+        batch_ids = {plan["id"] for plan in plans}
         state.write_ledger(
             source,
             documents=[
                 LedgerWrite(plan["id"], plan["content_hash"], plan["chunk_count"], plan["fingerprint"], datetime.fromisoformat(plan["updated_at"]))
-                for plan in batch
+                for plan in plans
             ],
-            chunks=[(chunk_id, plan["id"], chunk_hash, plan["fingerprint"]) for plan in batch for chunk_id, chunk_hash in plan["chunks"]],
+            chunks=[(chunk_id, plan["id"], chunk_hash, plan["fingerprint"]) for plan in plans for chunk_id, chunk_hash in plan["chunks"]],
             removed_chunk_ids=[chunk_id for chunk_id in stale_ids if chunk_id.rsplit("#", 1)[0] in batch_ids],
             synced_at=synced_at,
         )
@@ -337,13 +371,34 @@ def run_window(
 ) -> dict[str, Any]:
     """Every step in order, in this process: the CLI's replays, benchmarks and tests."""
     started_at = datetime.now(timezone.utc)
-    counts: dict[str, Any] = {}
-    counts.update(fetch(source, window, staged))
-    counts.update(filter_active_projects(staged, state.known_projects(), source.keep_unmapped))
-    counts.update(embed(staged, state, embedder, chunking, dry_run=dry_run, force=force))
+    partitions = source.partitions(window)
+    counts: dict[str, Any] = sum_counts(fetch(source, window, staged, partition, i) for i, partition in enumerate(partitions))
+    filtered = filter_active_projects(staged, state.known_projects(), source.keep_unmapped, parts=range(len(partitions)), max_batches=MAX_BATCHES)
+    counts.update({k: v for k, v in filtered.items() if k not in ("batches", "parts")})
+    embedded = [embed(staged, state, embedder, chunking, dry_run=dry_run, force=force, batch=b) for b in filtered["batches"]]
+    counts.update(sum_counts(embedded))
     if dry_run:
         return counts
-    counts.update(upsert(staged, state, store, source.name))
+    counts.update(sum_counts(upsert(staged, state, store, source.name, batch=b, removed_parts=filtered["parts"]) for b in filtered["batches"]))
     counts.update(record(state, source.name, run_id, window, started_at, counts))
     counts["duration_s"] = (datetime.now(timezone.utc) - started_at).total_seconds()
     return counts
+
+
+def sum_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Add up the numeric counts of mapped steps (partitions, batches); merge skip reasons."""
+    total: dict[str, Any] = {}
+    for result in results:
+        for key, value in result.items():
+            if key in ("part", "batch"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if isinstance(value, dict):
+                    merged = total.setdefault(key, {})
+                    for reason, n in value.items():
+                        merged[reason] = merged.get(reason, 0) + n
+                else:
+                    total.setdefault(key, value)
+                continue
+            total[key] = total.get(key, 0) + value
+    return total

@@ -26,6 +26,15 @@ LEDGER_PLAN = "ledger.jsonl"
 STALE_CHUNKS = "stale_chunks.jsonl"
 
 
+def part(name: str, index: int) -> str:
+    """The file of one fetch partition or embed batch: ``documents.jsonl`` for the first,
+    ``documents-0003.jsonl`` for the fourth (mapped tasks each write their own)."""
+    if index == 0:
+        return name
+    stem, _, ext = name.partition(".")
+    return f"{stem}-{index:04d}.{ext}"
+
+
 def run_key(run_id: str, window: Window) -> str:
     """A folder name unique per run and window, safe on every filesystem and bucket."""
     stamp = f"{window.start:%Y%m%dT%H%M%S}-{window.end:%Y%m%dT%H%M%S}"

@@ -34,6 +34,16 @@ class Source(ABC):
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every document created or updated within ``window`` (already widened)."""
 
+    def partitions(self, window: Window) -> list[dict[str, Any]]:
+        """Independent parts of a window's fetch (mapped tasks in Airflow); one by default.
+
+        Keep them few: a partition is a task, and each pays a task's start-up cost."""
+        return [{}]
+
+    def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
+        """Documents of one partition; the default partition is the whole window."""
+        return self.fetch(window)
+
     def items_in(self, document: Document) -> int:
         """How many source items (messages, issues, pages...) a document carries, for metrics."""
         return 1
