@@ -3,6 +3,11 @@
 For each source: start the sandbox at benchmark scale in its own process, sync the whole
 workspace in one window in another process, and print one JSON line per source, last:
 {"bench": "jira", "items": N, "items_per_min": X, "api_calls": A, "embedded_chunks": C, "peak_rss_mb": M}
+
+After those zero-latency lines and the backends line, the rate-limited lines (PLANS entries
+with "rate_limit": the sandbox enforces it, and the line compares the sync's time with the
+least that limit allows, the requests it needed divided by the rate):
+{"bench": "slack_tier3", "items": N, "seconds": T, "min_seconds": M, "ratio": T/M, "api_calls": A, "throttled": 429s, "peak_rss_mb": M}
 """
 
 from __future__ import annotations
@@ -26,12 +31,40 @@ PLANS: dict[str, dict] = {
     "jira": {"scale": 39, "target": "5,000 issues x 3 comments; >= 10,000 issues/min, < 500 MB"},
     # 400 messages, 40 threads per unit; 50 channels at scale 50
     "slack": {"scale": 50, "target": "20,000 messages, 50 channels, 2,000 threads; >= 50,000 messages/min, < 500 MB"},
-    # 40 bulk pages (~40 blocks) per unit; the 3 rps limit is measured by bench/notion_rate.py
+    # 40 bulk pages (~40 blocks) per unit; the 3 rps limit is measured by "notion_3rps" below
     "notion": {"scale": 25, "target": "1,000 pages x ~40 blocks; >= 5,000 pages/min at zero latency", "options": ["rps=null"]},
     # 25 meetings per unit, ~60 min / ~900 sentences each at scale 8
     # 400 worklogs per unit on at most 500 issues by at most 40 people
     "tempo": {"scale": 50, "target": "20,000 worklogs on 500 issues by 40 people; >= 50,000 worklogs/min"},
     "fireflies": {"scale": 8, "target": "200 transcripts of ~60 min; >= 2,000 transcripts/min, < 500 MB"},
+    # Rate-limited lines (run last): "rate_limit" is what the sandbox enforces (API=N/S/B: N
+    # requests per S seconds, token bucket of B), "per_method" that it counts per method (Slack).
+    # Tier 3, 50 requests/min per method. Slack publishes no burst size ("sporadic bursts are
+    # welcome"): a bucket of 5 (6 s of quota) is a cautious reading that still forgives a
+    # request arriving a little early; a minute's worth (50) would let a workload this size
+    # finish with no pacing at all. The sandbox applies the one limit to every method, so the
+    # client paces every method it calls at 50/min (at Slack users.info and
+    # conversations.members are Tier 4, conversations.list Tier 2). Scale 1: 9 channels, 400
+    # messages, 40 threads: 31 conversations.replies calls set the minimum (37.2 s); also 13
+    # users.info, 7 history, 2 join, 1 list, 1 members, 1 auth.test.
+    "slack_tier3": {
+        "source": "slack",
+        "scale": 1,
+        "rate_limit": "slack=50/60/5",
+        "per_method": True,
+        "options": ['method_rpm={"conversations.history": 50, "conversations.replies": 50, "conversations.join": 50, '
+                    '"conversations.list": 50, "conversations.members": 50, "users.info": 50}'],
+        "target": "Tier 3 simulated (50 requests/min per method): within 1.5x of requests / limit, no 429s",
+    },
+    # Notion: an average of 3 requests/s, "some bursts beyond the average rate are allowed": a
+    # bucket of 3 (one second of quota). The source at its defaults (rps 3, burst 1, 8 workers).
+    # Scale 2: ~95 pages, ~140 requests (~47 s at 3/s).
+    "notion_3rps": {
+        "source": "notion",
+        "scale": 2,
+        "rate_limit": "notion=3/1/3",
+        "target": "3 requests/s simulated: within 1.3x of requests / 3 per second, no 429s",
+    },
 }
 
 
@@ -55,14 +88,20 @@ def wait_ready(url: str, timeout_s: float = 60) -> None:
 def run_source(name: str, plan: dict, extra: list[str]) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--scale", str(plan["scale"]), "--anchor", ANCHOR.isoformat(), *plan.get("serve_args", []), *extra]
+    source = plan.get("source", name)
+    limit = ["--rate-limit", plan["rate_limit"]] if plan.get("rate_limit") else []
+    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--scale", str(plan["scale"]), "--anchor", ANCHOR.isoformat(), *limit, *plan.get("serve_args", []), *extra]
     server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(url)
         start = ANCHOR - timedelta(days=plan.get("days", 30))
-        cmd = [sys.executable, str(ROOT / "bench" / "sync_one.py"), name, "--sandbox-url", url, "--start", start.isoformat(), "--end", ANCHOR.isoformat(), "--label", plan.get("label", name)]
+        cmd = [sys.executable, str(ROOT / "bench" / "sync_one.py"), source, "--sandbox-url", url, "--start", start.isoformat(), "--end", ANCHOR.isoformat(), "--label", plan.get("label", name)]
         for option in plan.get("options", []):
             cmd += ["--option", option]
+        if plan.get("rate_limit"):
+            cmd += ["--rate-limit", "/".join(plan["rate_limit"].split("/")[:2])]  # N/S; the burst is the sandbox's
+            if plan.get("per_method"):
+                cmd.append("--per-path")
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{name} benchmark failed:\n{result.stderr[-3000:]}")
@@ -78,13 +117,16 @@ def main() -> int:
     args = parser.parse_args()
     from vector_sync.sources import registered_sources
 
-    names = args.sources or [n for n in registered_sources() if n in PLANS] + ["backends"]
+    limited = [n for n, plan in PLANS.items() if plan.get("rate_limit")]
+    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", *limited]
     lines = []
     for name in names:
         if name == "backends":
             print("# backends: 50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum", flush=True)
             lines.append(run_backends())
             continue
+        if name not in PLANS:
+            parser.error(f"unknown benchmark {name!r}: one of {', '.join([*PLANS, 'backends'])}")
         print(f"# {name}: {PLANS[name]['target']}", flush=True)
         lines.append(run_source(name, PLANS[name], []))
     for line in lines:

@@ -237,6 +237,14 @@ class RequestLog:
             self.statuses.clear()
             self.recent.clear()
 
+    def detail(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{api: {path: {status: n}}}`` over the recent requests (``keep`` of them)."""
+        with self._lock:
+            out: dict[str, dict[str, Counter]] = {}
+            for _t, api, _m, path, status in self.recent:
+                out.setdefault(api, {}).setdefault(path, Counter())[str(status)] += 1
+            return {api: {path: dict(c) for path, c in paths.items()} for api, paths in out.items()}
+
     def summary(self) -> dict[str, int]:
         with self._lock:
             out: Counter = Counter()
@@ -341,6 +349,8 @@ class Sandbox:
     def _control(self, method: str, path: str, body: bytes) -> Response:
         if path == "/_sandbox/log" and method == "GET":
             return Response(200, self.log.summary())
+        if path == "/_sandbox/log/detail" and method == "GET":  # per path and status
+            return Response(200, self.log.detail())
         if path == "/_sandbox/faults" and method == "POST":
             self.faults.add(Fault(**json.loads(body)))
             return Response(201, {"ok": True})

@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--scale", type=int, default=1, help="multiply the sample workspace's volume")
     sandbox.add_argument("--latency-ms", type=float, default=0.0)
-    sandbox.add_argument("--rate-limit", action="append", default=[], metavar="API=N/S", help="e.g. jira=100/60 (100 requests per 60 s); 429 + Retry-After above it")
+    sandbox.add_argument("--rate-limit", action="append", default=[], metavar="API=N/S[/B]", help="e.g. jira=100/60 (100 requests per 60 s, bursts of up to 100) or slack=50/60/5 (bursts of 5); 429 + Retry-After above it")
     sandbox.add_argument("--anchor", help="the sample's 'now' (default: this hour)")
     sandbox.set_defaults(handler=cmd_sandbox)
     return parser
@@ -323,8 +323,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     limits = {}
     for spec in args.rate_limit:
         api, rate = spec.split("=")
-        count, _, per = rate.partition("/")
-        limits[api] = RateLimiter(float(count), float(per or 1))
+        count, _, rest = rate.partition("/")
+        per, _, burst = rest.partition("/")
+        limits[api] = RateLimiter(float(count), float(per or 1), float(burst) if burst else None)
     box = build_sandbox(Workspace(anchor=anchor, scale=args.scale), host=args.host, port=args.port, latency_ms=args.latency_ms, rate_limits=limits)
     print(f"sandbox serving {', '.join(sorted(s.name for s in box.simulators.values()))} at {box.url} (anchor {anchor.isoformat()})", flush=True)
     try:

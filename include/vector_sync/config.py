@@ -69,6 +69,12 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
             "workspace_domain": "",  # for permalinks, e.g. "lumenharbor.slack.com"; "": from auth.test
             "project_keys": [],  # known keys (the pipeline fills them); []: "subs-dev" -> SUBS
             "max_retries": 5,  # the SDK's retry handlers: 429 (Retry-After), 500/503, resets
+            # Client-side pacing, method -> requests/minute ({}: none; the 429 retries remain).
+            # Slack's tiers for an internal app: conversations.history / .replies / .join Tier 3
+            # (50+/min), conversations.list Tier 2 (20+), conversations.members and users.info
+            # Tier 4 (100+); commercially distributed non-Marketplace apps: 1/min on history and
+            # replies. E.g. {"conversations.history": 50, "conversations.replies": 50}.
+            "method_rpm": {},
         },
     ),
     "jira": SourceSettings(

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import timedelta
 
 import pytest
 
 from sandbox import build_sandbox
-from sandbox.server import Fault
+from sandbox.server import Fault, RateLimiter
 from sandbox.slack import BOT_USER_ID, DOMAIN, ts_time
 from vector_sync.config import source_settings
 from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, Window
 from vector_sync.slack_text import mrkdwn_to_text
-from vector_sync.sources.slack import SlackSource, channel_projects, make_client
+from vector_sync.sources.slack import SlackSource, channel_projects, make_client, pace
 
 TOKEN = "sandbox-token"
 NOISE = {"channel_join", "channel_leave", "channel_topic"}  # the event subtypes the sample contains
@@ -281,6 +283,75 @@ def test_mrkdwn_rendering():
     )
     assert mrkdwn_to_text("a &lt;b&gt; &amp; c") == "a <b> & c"
     assert mrkdwn_to_text(None) == ""
+
+
+# --- pacing (method_rpm) ----------------------------------------------------------------------
+
+
+def _excess(times: list[float], rate_per_s: float) -> float:
+    """The most requests any stretch ``[t_i, t_j]`` holds beyond what the rate allows there:
+    ``max(j - i - (t_j - t_i) * rate)`` (<= 0 when evenly paced, burst 1)."""
+    times = sorted(times)
+    return max((j - i - (times[j] - times[i]) * rate_per_s for i in range(len(times)) for j in range(i + 1, len(times))),
+               default=0.0)
+
+
+def test_method_rpm_paces_every_request_of_each_method(make_source, box, data, workspace):
+    rpm = 600  # 10 requests/s: quick, yet an unpaced client sends far faster
+    paced = ("conversations.history", "conversations.replies", "users.info")
+    # The sandbox enforces the pacing's own rate per method, with one spare token: a request
+    # that reaches the server a few ms early after a slower one is not refused.
+    box.rate_limits["slack"] = RateLimiter(rpm, per_s=60, burst=2)
+    try:
+        source = make_source(method_rpm={m: rpm for m in paced}, page_size=10)  # cursor pages too
+        window = Window(workspace.start, workspace.anchor)
+        ids = set(by_id(source.fetch(window)))
+    finally:
+        del box.rate_limits["slack"]
+
+    assert ids == expected_ids(data, window)
+    assert box.log.status_count("slack", 429) == 0
+    assert box.log.count("slack", "conversations.history") > 2 * 7  # the SDK's cursor pages are paced as well
+    for method in paced:
+        times = box.log.times("slack", rf"^/api/{re.escape(method)}$")
+        assert len(times) > 10, method
+        # Server-side timestamps jitter by a few ms: allow half a request, never a second one.
+        assert _excess(times, rpm / 60) <= 0.5, method
+    assert source.pacer.waited_s > 0
+
+
+def test_unpaced_methods_and_default_options_are_not_held(make_source, box, workspace):
+    source = make_source()  # method_rpm {}: no pacing
+    assert source.pacer.limiters == {}
+    started = time.monotonic()
+    assert list(source.fetch(Window(workspace.start, workspace.anchor)))
+    assert time.monotonic() - started < 5
+    times = box.log.times("slack", r"conversations\.replies$")
+    assert _excess(times, 600 / 60) > 1  # far faster than the paced test's rate
+
+
+def test_pacing_a_client_twice_wraps_it_once(box):
+    client = make_client(box.simulator("slack").api_url, TOKEN)
+    first = pace(client, {"conversations.history": 60})
+    send = client._perform_urllib_http_request_internal
+    second = pace(client, {"conversations.history": 60, "users.info": 120})
+
+    assert second is first and client._perform_urllib_http_request_internal is send
+    assert set(first.limiters) == {"conversations.history", "users.info"}
+    assert first.limiters["users.info"].rate_per_s == 2
+    pace(client, {})
+    assert first.limiters == {}
+    with pytest.raises(ValueError, match="method_rpm"):
+        pace(client, ["conversations.history"])
+
+
+def test_paced_client_still_retries_429_with_the_sdk(make_source, box, data, workspace):
+    box.faults.add(Fault(api="slack", kind="status", status=429, path="conversations.replies", retry_after_s=1))
+    window = Window(workspace.anchor - timedelta(hours=4), workspace.anchor)
+    ids = set(by_id(make_source(method_rpm={"conversations.replies": 6000}).fetch(window)))
+
+    assert ids == expected_ids(data, window)
+    assert box.log.status_count("slack", 429) == 1
 
 
 # --- failures ---------------------------------------------------------------------------------

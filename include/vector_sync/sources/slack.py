@@ -31,6 +31,19 @@ each candidate up (one ``conversations.history`` call each). The channels are fe
 in cannot be read without joining: with ``auto_join`` its documents are kept (the next fetch
 joins it), without it fetch skips the channel too and they go, as do those of archived,
 deleted or left channels.
+
+Pacing (option ``method_rpm``, default none): Slack limits each Web API method separately, per
+workspace and app, in tiers of requests per minute: Tier 2 20+, Tier 3 50+ ("sporadic bursts
+are welcome"), Tier 4 100+. For an internal app, the methods read here are
+``conversations.history``, ``conversations.replies`` and ``conversations.join``: Tier 3;
+``conversations.list``: Tier 2; ``conversations.members`` and ``users.info``: Tier 4.
+Commercially distributed apps outside the Marketplace get 1 request/minute on history and
+replies (since 2025). ``method_rpm`` maps a method to the requests per minute to hold, e.g.
+``{"conversations.history": 50, "conversations.replies": 50}``: one limiter per method (shared
+by every thread using the client) spaces that method's requests evenly, so a long sync runs at
+the limit instead of bursting into 429s and sleeping ``Retry-After``. It is applied to every
+HTTP request the client sends (first pages, the SDK's cursor pages, and retries); the SDK's
+429 retry handler stays as the safety net when other clients share the app's quota.
 """
 
 from __future__ import annotations
@@ -56,6 +69,7 @@ from vector_sync.config import SourceSettings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Window
 from vector_sync.paging import PagingLoopError
+from vector_sync.ratelimit import RateLimiter
 from vector_sync.slack_text import mrkdwn_to_text
 from vector_sync.sources.base import Source
 
@@ -114,6 +128,83 @@ def make_client(
     return WebClient(token=token, timeout=timeout_s, retry_handlers=retry_handlers(max_retries), **kwargs)
 
 
+class MethodPacer:
+    """One ``RateLimiter`` per Web API method, at ``method_rpm[method]`` requests per minute.
+
+    Each limiter spaces its method's requests evenly (burst 1): a server that allows bursts
+    is never relied on, and its spare burst absorbs jitter between sending and arrival.
+    """
+
+    def __init__(self, method_rpm: Mapping[str, float] | None = None) -> None:
+        self.limiters: dict[str, RateLimiter] = {}
+        self.configure(method_rpm or {})
+
+    def configure(self, method_rpm: Mapping[str, float]) -> None:
+        """Set the rates; a method whose rate is unchanged keeps its limiter (and its schedule)."""
+        if not isinstance(method_rpm, Mapping):
+            raise ValueError(f"Slack option method_rpm must map a method to requests/minute, not {method_rpm!r}")
+        limiters = {}
+        for method, rpm in method_rpm.items():
+            rate = float(rpm or 0)
+            if rate <= 0:
+                continue  # null or 0: that method is not paced
+            current = self.limiters.get(method)
+            same = current is not None and current.rate_per_s == rate / 60.0
+            limiters[method] = current if same else RateLimiter(rate / 60.0)
+        self.limiters = limiters
+
+    def acquire(self, url: str) -> None:
+        """Wait for the slot of the method ``url`` calls (``…/api/conversations.history?…``)."""
+        limiter = self.limiters.get(_api_method(url))
+        if limiter is not None:
+            limiter.acquire()
+
+    @property
+    def waited_s(self) -> float:
+        return sum(limiter.waited_s for limiter in self.limiters.values())
+
+
+def pace(client: WebClient, method_rpm: Mapping[str, float] | None) -> MethodPacer:
+    """Hold ``client`` to ``method_rpm`` (method -> requests/minute) before every HTTP request.
+
+    The hook is the SDK's per-attempt send, ``_perform_urllib_http_request_internal``: it is
+    reached by ``api_call`` (every ``client.<method>()``), by cursor iteration over a response
+    (``_request_for_pagination``) and by each retry of the retry handlers, so every request
+    that reaches Slack takes a slot. A client is wrapped once; pacing it again (a cached hook
+    client reused by another source) only changes the rates.
+    """
+    pacer = getattr(client, "_vector_sync_pacer", None)
+    if isinstance(pacer, MethodPacer):
+        pacer.configure(method_rpm or {})
+        return pacer
+    pacer = MethodPacer(method_rpm)
+    send = getattr(client, "_perform_urllib_http_request_internal", None)
+    if send is None:  # not a urllib WebClient of slack_sdk 3.x: pace the public entry point only
+        log.warning("Slack client %s has no per-request hook: pacing covers api_call only, not cursor pages",
+                    type(client).__name__)
+        api_call = client.api_call
+
+        def paced_api_call(api_method: str, *args: Any, **kwargs: Any) -> Any:
+            pacer.acquire(api_method)
+            return api_call(api_method, *args, **kwargs)
+
+        client.api_call = paced_api_call  # type: ignore[method-assign]
+    else:
+
+        def paced_send(url: str, req: Any) -> Any:
+            pacer.acquire(url)
+            return send(url, req)
+
+        client._perform_urllib_http_request_internal = paced_send  # type: ignore[method-assign]
+    client._vector_sync_pacer = pacer  # type: ignore[attr-defined]
+    return pacer
+
+
+def _api_method(url: str) -> str:
+    """``conversations.history`` from ``https://slack.com/api/conversations.history?limit=…``."""
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
 @contextmanager
 def slack_errors(conn_id: str) -> Iterator[None]:
     """Turn a rejected token into ``CredentialsError`` and a missing scope into ``FatalError``."""
@@ -150,6 +241,7 @@ class SlackSource(Source):
         self.include_bots = bool(settings.option("include_bots", True))
         self.project_keys = tuple(settings.option("project_keys") or ())
         self._domain = _domain(settings.option("workspace_domain") or "")
+        self.pacer = pace(client, settings.option("method_rpm") or {})
         self._users: dict[str, dict] = {}
         self._channel_names: dict[str, str] = {}
 
@@ -168,6 +260,8 @@ class SlackSource(Source):
                 self._domain = _domain(check_credentials(self.client, self.settings.conn_id).get("url") or "")
             for channel in self._channels():
                 yield from self._channel_documents(channel, window)
+        if self.pacer.limiters:
+            log.info("Slack %s: pacing waited %.1f s in all", window, self.pacer.waited_s)
 
     # -- pruning
 
