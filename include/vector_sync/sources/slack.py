@@ -83,6 +83,7 @@ _DEFAULT_MAX_RETRIES = 5
 _DEFAULT_TIMEOUT_S = 30
 # live_ids re-reads this much history (plus the lookback); older documents are never pruned.
 _DEFAULT_PRUNE_HISTORY_DAYS = 90
+_DEFAULT_MAX_PARTITIONS = 4  # mapped fetch tasks per window (channel groups)
 # Private channels are listed only when the bot is a member; DMs are never indexed.
 _CHANNEL_TYPES = "public_channel,private_channel"
 # Subtypes that record channel events rather than conversation.
@@ -255,11 +256,33 @@ class SlackSource(Source):
 
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every thread or message whose last activity lies in ``[start, end)``."""
+        return self.fetch_partition(window, {})
+
+    def partitions(self, window: Window) -> list[dict[str, Any]]:
+        """Channels in at most ``max_partitions`` groups (default 4): mapped fetch tasks then
+        share a window's channels. Each group re-lists channels, one cheap call."""
+        groups = max(1, int(self.settings.option("max_partitions", _DEFAULT_MAX_PARTITIONS)))
+        with slack_errors(self.settings.conn_id):
+            listing = self.client.conversations_list(types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
+            ids = sorted(
+                c["id"]
+                for c in self._items(listing, "channels")
+                if isinstance(c, dict) and c.get("id") and not c.get("is_archived")
+                and (c.get("is_member") or (self.auto_join and not c.get("is_private")))
+            )
+        if groups == 1 or len(ids) <= 1:
+            return [{}]
+        return [{"channels": ids[i::groups]} for i in range(min(groups, len(ids)))]
+
+    def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
+        """The documents of the partition's channels (all channels for ``{}``)."""
+        wanted = set(partition.get("channels") or ())
         with slack_errors(self.settings.conn_id):
             if not self._domain:
                 self._domain = _domain(check_credentials(self.client, self.settings.conn_id).get("url") or "")
             for channel in self._channels():
-                yield from self._channel_documents(channel, window)
+                if not wanted or channel["id"] in wanted:
+                    yield from self._channel_documents(channel, window)
         if self.pacer.limiters:
             log.info("Slack %s: pacing waited %.1f s in all", window, self.pacer.waited_s)
 
