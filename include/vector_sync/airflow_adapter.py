@@ -9,6 +9,7 @@ at import or parse time.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -31,8 +32,20 @@ DEFAULT_INITIAL_HISTORY = timedelta(days=30)
 RETRY_DEFAULTS: dict[str, Any] = {
     "retries": 3,
     "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,  # 30 s, 60 s, 120 s ... with Airflow's jitter
+    # Try n waits between d and 2d, d = 30 s * 2**(n-1): Airflow adds a jitter derived from
+    # the task instance, so runs that failed together do not retry together. Capped below.
+    "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
+}
+# Per task, on top of RETRY_DEFAULTS. The API clients already retry each request (429 with
+# Retry-After, 5xx, resets); a task retry covers an outage longer than that, so the steps
+# that call remote APIs get more tries, the local steps fewer and sooner.
+TASK_RETRIES: dict[str, dict[str, Any]] = {
+    "fetch": {"retries": 5},  # the source API: the flakiest dependency
+    "filter_active_projects": {"retries": 1, "retry_delay": timedelta(seconds=10)},  # state DB only
+    "embed": {"retries": 4},  # embeddings API
+    "upsert": {"retries": 4},  # vector store
+    "record": {"retries": 2, "retry_delay": timedelta(seconds=10)},  # state DB only
 }
 
 
@@ -158,13 +171,70 @@ def resolve_window(context: Mapping[str, Any], settings: SourceSettings, last_sy
 
 @contextmanager
 def fail_fast() -> Iterator[None]:
-    """Retrying cannot fix a FatalError: fail the task now, with its message."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """Retrying cannot fix a FatalError or a missing connection: fail the task now, with a
+    message naming the connection or setting to fix."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
     try:
         yield
     except FatalError as exc:
         raise AirflowFailException(str(exc)) from None
+    except AirflowNotFoundException as exc:  # a hook's connection is not defined
+        raise AirflowFailException(f"{exc}: add the connection (UI, AIRFLOW_CONN_<ID> or airflow_settings.yaml) and clear the task") from None
+
+
+def _raw_variable(key: str) -> Any:
+    from airflow.sdk import Variable
+
+    try:
+        return Variable.get(key, default=None)
+    except Exception:  # no metadata DB reachable (CLI outside Airflow): environment only
+        return os.environ.get(f"AIRFLOW_VAR_{key.upper()}")
+
+
+def _json_object_variable(key: str) -> dict[str, Any] | None:
+    """The Variable ``key`` as a JSON object; ``FatalError`` naming it when it is not one."""
+    raw = _raw_variable(key)
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise FatalError(
+            f"Variable '{key}' is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+            f"fix it in the UI or in AIRFLOW_VAR_{key.upper()}, then clear the task"
+        ) from None
+    if not isinstance(value, dict):
+        raise FatalError(f"Variable '{key}' must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def check_configuration(name: str) -> SourceSettings:
+    """Read the source's settings the way the steps will, failing at once (no retries) with
+    the Variable's name when it is not valid JSON or names an unknown setting or backend."""
+    overrides = _json_object_variable(f"vector_sync_{name}")
+    try:
+        settings = source_settings(name, overrides)
+    except ValueError as exc:
+        raise FatalError(str(exc)) from None
+    config = _json_object_variable("vector_sync_config") or {}
+    for key, allowed in (("embedder", ("hashing", "openai")), ("store", ("lancedb", "pinecone"))):
+        if key in config and config[key] not in allowed:
+            raise FatalError(f"setting '{key}' of Variable vector_sync_config is {config[key]!r}: use one of {', '.join(allowed)}")
+    return settings
+
+
+def parse_time_settings(name: str) -> SourceSettings:
+    """Settings for building the DAG: environment overrides only (no DB while parsing). A
+    broken override must not take every source's DAG down with the file: the DAG is built
+    with the defaults, and its tasks fail at once naming the Variable."""
+    try:
+        return source_settings(name, _env_overrides(name))
+    except ValueError as exc:
+        log.warning("ignoring AIRFLOW_VAR_VECTOR_SYNC_%s while parsing: %s", name.upper(), exc)
+        return source_settings(name)
 
 
 class Runtime:
@@ -263,44 +333,187 @@ def run_record(name: str, ref: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:
-    """A task failed for good: keep a ``sync_failures`` row and mark the window failed."""
+    """A task failed for good (Airflow calls this after the last try, not on retries): keep
+    a ``sync_failures`` row, mark the window failed in ``sync_runs``, and alert (Slack, email)."""
+    from vector_sync import alerts
+
     task_instance = context.get("ti") or context.get("task_instance")
-    dag_id = getattr(context.get("dag"), "dag_id", "") or ""
+    dag_id = getattr(context.get("dag"), "dag_id", "") or getattr(task_instance, "dag_id", "") or ""
     name = dag_id.removeprefix("vector_sync_")
-    exception = context.get("exception")
-    message = f"{type(exception).__name__}: {exception}"[:2000] if exception else "task failed"
+    # A prune run (vector_sync_prune_<source>) syncs no window: its failure is recorded and
+    # alerted, but must not mark a sync window failed.
+    is_sync = not name.startswith("prune_")
+    name = name.removeprefix("prune_")
+    task_id = getattr(task_instance, "task_id", "") or ""
+    run_id = context.get("run_id", "") or getattr(task_instance, "run_id", "")
+    try_number = int(getattr(task_instance, "try_number", 0) or 0)
+    secrets = _connection_secrets(name)
+    message = alerts.summarize_error(context.get("exception"), secrets)
+    now = datetime.now(timezone.utc)
+    window: Window | None = None
     try:
         runtime = Runtime()
-        settings = settings_for(name)
-        now = datetime.now(timezone.utc)
-        window, _ = resolve_window(context, settings, runtime.state.last_sync(name), now)
-        run_id = context.get("run_id", "")
+        if is_sync:
+            window = _failed_window(context, name, now)
         runtime.state.record_failure(
             source=name,
             run_id=run_id,
-            task_id=getattr(task_instance, "task_id", ""),
-            window_start=window.start,
-            window_end=window.end,
+            task_id=task_id,
+            window_start=window.start if window else None,
+            window_end=window.end if window else None,
             error_message=message,
-            try_number=int(getattr(task_instance, "try_number", 0) or 0),
+            try_number=try_number,
             occurred_at=now,
         )
-        from vector_sync import pipeline
+        if window is not None:
+            from vector_sync import pipeline
 
-        pipeline.record(runtime.state, name, run_id, window, now, {}, status="failed", error_message=message)
-    except Exception:  # the alert path must never hide the original failure
-        log.exception("could not record the failure of %s", dag_id)
+            pipeline.record(runtime.state, name, run_id, window, now, {}, status="failed", error_message=message)
+    except Exception as exc:  # the alert below must go out even when the state DB is down
+        log.error("could not record the failure of %s.%s: %s", dag_id, task_id, alerts.scrub(str(exc), secrets))
+    try:
+        if window is None and is_sync:
+            window = _interval_window(context)
+        alert = alerts.failure_alert(
+            source=name,
+            dag_id=dag_id,
+            task_id=task_id,
+            run_id=run_id,
+            window_start=window.start if window else None,
+            window_end=window.end if window else None,
+            error=message,
+            try_number=try_number,
+            max_tries=getattr(task_instance, "max_tries", None),
+            log_url=getattr(task_instance, "log_url", None),
+        )
+        alerts.deliver(alert, context)
+    except Exception as exc:  # never hide the original failure
+        log.error("could not send the failure alert of %s.%s: %s", dag_id, task_id, alerts.scrub(str(exc), secrets))
+
+
+def _failed_window(context: Mapping[str, Any], name: str, now: datetime) -> Window:
+    """The failed run's window: exactly what fetch staged when it got that far, else the
+    window fetch would have chosen."""
+    task_instance = context.get("ti") or context.get("task_instance")
+    if getattr(task_instance, "task_id", "") != "fetch":
+        try:
+            ref = task_instance.xcom_pull(task_ids="fetch")
+            if ref and ref.get("window"):
+                return Window.from_json(ref["window"])
+        except Exception:
+            log.debug("no fetch result to read the window from", exc_info=True)
+    try:
+        settings = settings_for(name)
+    except Exception:
+        settings = source_settings(name)
+    return resolve_window(context, settings, Runtime().state.last_sync(name), now)[0]
+
+
+def _interval_window(context: Mapping[str, Any]) -> Window | None:
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return Window(start, end) if start is not None and end is not None and start < end else None
+
+
+def _connection_secrets(name: str) -> list[str]:
+    """Secret values of the source's connection, scrubbed from alerts even where Airflow's
+    masker has not seen them."""
+    from airflow.sdk import BaseHook
+
+    try:
+        try:
+            conn_id = settings_for(name).conn_id
+        except Exception:  # a broken Variable: the default connection id
+            conn_id = source_settings(name).conn_id
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:
+        return []
+    values = [conn.password]
+    for key, value in (conn.extra_dejson or {}).items():
+        if isinstance(value, str) and any(word in key.lower() for word in ("token", "secret", "key", "password")):
+            values.append(value)
+    return [v for v in values if v]
+
+
+def announce_recovery(name: str, ref: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """After a successful record step that resolved open failures: post "recovered", with the
+    windows still failed (they keep ``last_sync`` back until cleared)."""
+    from vector_sync import alerts
+
+    resolved = int(result.get("resolved_failures") or 0)
+    if resolved <= 0:
+        return
+    try:
+        window = Window.from_json(ref["window"])
+        try:
+            failed = [tuple(w) for w in Runtime().state.failed_windows(name)]
+        except Exception:
+            failed = []
+        alerts.deliver(
+            alerts.recovered_alert(
+                source=name,
+                run_id=ref.get("run_id", ""),
+                window_start=window.start,
+                window_end=window.end,
+                resolved=resolved,
+                last_sync=result.get("last_sync"),
+                failed_windows=failed,
+            )
+        )
+    except Exception as exc:
+        log.error("could not send the recovery notice of %s: %s", name, alerts.scrub(str(exc)))
 
 
 # ----------------------------------------------------------------------------- DAGs
 
 
-def build_source_dag(name: str) -> Any:
-    """``vector_sync_<name>``: fetch >> filter_active_projects >> embed >> upsert >> record."""
-    from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+@functools.cache
+def _source_dag_class() -> type:
+    """``DAG`` whose ``test()`` works with a Deadline Alert.
 
-    settings = source_settings(name, _env_overrides(name))
-    default_args = {**RETRY_DEFAULTS, "on_failure_callback": on_task_failure}
+    Airflow 3.3.2's ``dag.test()`` (and so ``airflow dags test``) fails as soon as a run of a
+    DAG with a Deadline Alert succeeds: ``DagRun.update_state`` looks the alerts up by id,
+    but ``dag.test``'s re-serialized copy holds their definitions ("'dict' object has no
+    attribute 'hex'"). ``dag.test`` never evaluates deadlines anyway (no scheduler loop), so
+    the test run leaves the alert out; scheduled, backfill and triggered runs keep it.
+    """
+    from airflow.sdk import DAG
+
+    class SourceDAG(DAG):
+        def test(self, *args: Any, **kwargs: Any) -> Any:
+            deadline, self.deadline = self.deadline, None
+            try:
+                return super().test(*args, **kwargs)
+            finally:
+                self.deadline = deadline
+
+    SourceDAG.__module__ = __name__
+    SourceDAG.__qualname__ = "SourceDAG"
+    return SourceDAG
+
+
+def build_source_dag(name: str) -> Any:
+    """``vector_sync_<name>``: fetch >> filter_active_projects >> embed >> upsert >> record.
+
+    Every task retries with exponential backoff and jitter (``RETRY_DEFAULTS``, tuned per
+    task in ``TASK_RETRIES``); a bad setting, a missing connection or rejected credentials
+    fail at once instead. A task that fails for good alerts (``on_task_failure``); a run
+    still unfinished ``deadline`` after it was queued alerts through a Deadline Alert.
+    """
+    from airflow.sdk import AsyncCallback, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, Param, task
+
+    from vector_sync.alerts import deadline_missed, minutes
+
+    DAG = _source_dag_class()
+
+    settings = parse_time_settings(name)
+    default_args = {**RETRY_DEFAULTS, "on_failure_callback": [on_task_failure]}
+    late = DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=settings.deadline,
+        # Runs in the triggerer; kwargs are not templated, the callback builds its text.
+        callback=AsyncCallback(deadline_missed, kwargs={"source": name, "deadline_minutes": minutes(settings.deadline)}),
+        name=f"vector_sync_{name}_late",
+    )
     with DAG(
         dag_id=f"vector_sync_{name}",
         description=f"Incremental sync of {name} into the vector index",
@@ -309,6 +522,7 @@ def build_source_dag(name: str) -> Any:
         catchup=False,
         max_active_runs=1,
         default_args=default_args,
+        deadline=late,
         tags=["vector-sync", name],
         params={
             "start": Param(None, type=["null", "string"], description="Replay: window start (ISO 8601). Empty: see README 'Windows'."),
@@ -317,27 +531,117 @@ def build_source_dag(name: str) -> Any:
         doc_md=__doc__,
     ) as dag:
 
-        @task(task_id="fetch", pool=settings.pool)
+        def checked() -> None:
+            with fail_fast():
+                check_configuration(name)
+
+        @task(task_id="fetch", pool=settings.pool, **TASK_RETRIES["fetch"])
         def fetch(**context: Any) -> dict[str, Any]:
+            checked()
             return run_fetch(name, context)
 
-        @task(task_id="filter_active_projects")
+        @task(task_id="filter_active_projects", **TASK_RETRIES["filter_active_projects"])
         def filter_active_projects(ref: dict[str, Any]) -> dict[str, Any]:
+            checked()
             return run_filter(name, ref)
 
-        @task(task_id="embed", pool="openai_api")
+        @task(task_id="embed", pool="openai_api", **TASK_RETRIES["embed"])
         def embed(ref: dict[str, Any]) -> dict[str, Any]:
+            checked()
             return run_embed(name, ref)
 
-        @task(task_id="upsert", pool="pinecone_api")
+        @task(task_id="upsert", pool="pinecone_api", **TASK_RETRIES["upsert"])
         def upsert(ref: dict[str, Any]) -> dict[str, Any]:
+            checked()
             return run_upsert(name, ref)
 
-        @task(task_id="record")
+        @task(task_id="record", **TASK_RETRIES["record"])
         def record(ref: dict[str, Any]) -> dict[str, Any]:
-            return run_record(name, ref)
+            checked()
+            result = run_record(name, ref)
+            announce_recovery(name, ref, result)
+            return result
 
         record(upsert(embed(filter_active_projects(fetch()))))
+    return dag
+
+
+# ----------------------------------------------------------------------------- health
+
+
+HEALTH_DAG_ID = "vector_sync_health"
+HEALTH_SCHEDULE = "*/15 * * * *"
+
+
+def run_health_check(now: datetime | None = None) -> dict[str, Any]:
+    """Every registered source's status against the incident book; alerts once per incident."""
+    from vector_sync import alerts
+    from vector_sync.health import HealthBook, HealthEvent, run_check
+    from vector_sync.sources import registered_sources
+    from vector_sync.status import source_status
+
+    runtime = Runtime()
+    state, store = runtime.state, runtime.store()
+    book = HealthBook(state.engine)
+    book.migrate()
+    now = now or datetime.now(timezone.utc)
+    statuses = [source_status(name, state, store, now) for name in registered_sources()]
+
+    def notify(event: HealthEvent) -> bool:
+        alert = alerts.health_alert(
+            source=event.source, health=event.health, opened=event.kind == "opened", detail=event.status.to_json(), since=event.since
+        )
+        return bool(alerts.deliver(alert))
+
+    summary = run_check(statuses, book, notify, now)
+    log.info("health: %s", summary)
+    return summary
+
+
+def on_health_failure(context: Mapping[str, Any]) -> None:
+    """The watcher itself failed: say so (nothing else would)."""
+    from vector_sync import alerts
+
+    task_instance = context.get("ti") or context.get("task_instance")
+    alert = alerts.Alert(
+        kind=alerts.FAILURE,
+        source="health",
+        title="the freshness check failed: stale sources would go unnoticed",
+        facts=(("Task", f"{HEALTH_DAG_ID}.{getattr(task_instance, 'task_id', '?')}"), ("Run", str(context.get("run_id", "")))),
+        detail=alerts.summarize_error(context.get("exception")),
+        link=getattr(task_instance, "log_url", None),
+    )
+    alerts.deliver(alert, context)
+
+
+def build_health_dag() -> Any:
+    """``vector_sync_health``: every 15 minutes, each registered source's freshness."""
+    from airflow.sdk import DAG, CronTriggerTimetable, task
+
+    with DAG(
+        dag_id=HEALTH_DAG_ID,
+        description="Freshness of every source: one alert per stale/failed incident, one on recovery",
+        # A check at a point in time, not over an interval.
+        schedule=CronTriggerTimetable(HEALTH_SCHEDULE, timezone="UTC"),
+        start_date=DAG_START,
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=5),
+            "on_failure_callback": [on_health_failure],
+        },
+        tags=["vector-sync", "health"],
+        doc_md=run_health_check.__doc__,
+    ) as dag:
+
+        @task(task_id="check_freshness")
+        def check_freshness() -> dict[str, Any]:
+            return run_health_check()
+
+        check_freshness()
     return dag
 
 
@@ -375,4 +679,3 @@ def prune_source(name: str, force: bool = False, dry_run: bool = False, runtime:
     source = build_source(name, settings, runtime.state)
     max_share = float(settings.option("prune_max_share", DEFAULT_MAX_SHARE))
     return prune(source, runtime.state, runtime.store(), max_share=max_share, force=force, dry_run=dry_run)
-

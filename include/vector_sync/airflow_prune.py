@@ -12,10 +12,9 @@ def build_prune_dag(name: str) -> Any:
     """One task: list the ids still upstream, delete the rest; the 20% guard fails loudly."""
     from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
-    from vector_sync.airflow_adapter import DAG_START, _env_overrides, fail_fast, on_task_failure, prune_source
-    from vector_sync.config import source_settings
+    from vector_sync.airflow_adapter import DAG_START, fail_fast, on_task_failure, parse_time_settings, prune_source
 
-    settings = source_settings(name, _env_overrides(name))
+    settings = parse_time_settings(name)
     with DAG(
         dag_id=f"vector_sync_prune_{name}",
         description=f"Remove {name} documents deleted upstream from the index and ledger",

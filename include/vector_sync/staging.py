@@ -56,7 +56,9 @@ class StagedRun:
     def write(self, name: str, records: Iterable[dict[str, Any]]) -> int:
         """Write records as JSON lines (replacing the file); returns how many."""
         count = 0
-        with (self.path / name).open("w", encoding="utf-8") as handle:
+        # surrogatepass: a lone surrogate from a cut JSON escape must not fail the whole window
+        # (the chunker replaces it before anything is embedded).
+        with (self.path / name).open("w", encoding="utf-8", errors="surrogatepass") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
                 handle.write("\n")
@@ -67,7 +69,7 @@ class StagedRun:
         target = self.path / name
         if not target.exists():
             return
-        with target.open("r", encoding="utf-8") as handle:
+        with target.open("r", encoding="utf-8", errors="surrogatepass") as handle:
             for line in handle:
                 if line.strip():
                     yield json.loads(line)

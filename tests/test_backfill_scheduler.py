@@ -1,0 +1,335 @@
+"""A real Airflow: api-server, scheduler (LocalExecutor), dag-processor and triggerer as
+subprocesses of this test, on their own AIRFLOW_HOME and a fresh PostgreSQL metadata DB
+(127.0.0.1:5432, one database per run, dropped after), with the connections pointing at a
+sandbox and an SMTP server running in this process.
+
+- ``make backfill SOURCE=jira FROM=... TO=...`` (``airflow backfill create``) over three
+  intervals lands exactly the vectors and status of the same windows synced in-process.
+- A Deadline Alert fires for real: the scheduler marks the deadline missed, the triggerer runs
+  ``vector_sync.alerts.deadline_missed``, and the late-run alert reaches Slack and email;
+  backfill runs, all queued at once, miss their (tiny) deadlines without alerting.
+
+``[scheduler] use_job_schedule = False`` keeps the scheduler from adding the latest
+scheduled interval when the DAGs appear, so every run here is one the test asked for.
+Why not SQLite: with five processes on one file, `airflow backfill create` fails with
+"database is locked" (a read transaction upgraded to a write while the scheduler commits:
+SQLite reports busy at once, whatever the busy timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import sqlalchemy as sa
+
+from sandbox import build_sandbox
+from sandbox.server import Fault
+from tests.alertkit import ALERT_EMAIL, SmtpSink, index_snapshot, slack_posts, webhook_connection_json
+from tests.conftest import ANCHOR, ROOT
+from vector_sync import alerts
+from vector_sync.airflow_settings import connection_json, projects_from, read_settings
+from vector_sync.config import source_settings
+from vector_sync.models import Window
+from vector_sync.state import StateStore
+
+pytestmark = pytest.mark.airflow
+
+BIN = Path(sys.executable).parent
+INTERVAL = timedelta(minutes=30)
+OVERLAP = source_settings("jira").overlap
+FIRST = ANCHOR - 3 * INTERVAL  # logical dates (interval starts) 10:30, 11:00, 11:30
+LAST = ANCHOR - INTERVAL
+DEADLINE_S = 3  # tiny, so every run misses it
+STARTUP_TIMEOUT_S = 180
+RUN_TIMEOUT_S = 240
+PG_ADMIN_URL = os.environ.get("VECTOR_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout_s: float, procs: list | None = None, interval_s: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        for proc in procs or []:
+            assert proc.popen.poll() is None, f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}"
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}\n" + "\n".join(p.tail() for p in procs or []))
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def terminate(self) -> None:
+        """SIGTERM the process group this test started (the component and its children)."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def wait_or_kill(self, timeout_s: float = 20) -> None:
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=10)
+
+
+class Cluster:
+    """The Airflow components, the sandbox and the SMTP server of this module."""
+
+    def __init__(self, home: Path, data: Path, sandbox, smtp: SmtpSink, env: dict[str, str], metadata_url: sa.URL) -> None:
+        self.home, self.data, self.sandbox, self.smtp, self.env = home, data, sandbox, smtp, env
+        self.metadata = sa.create_engine(metadata_url, poolclass=sa.pool.NullPool)
+        self.procs: list[Proc] = []
+        self.state = StateStore(f"sqlite:///{data / 'vector_sync.db'}")
+
+    def start(self, name: str, *args: str) -> Proc:
+        log = self.home / f"{name}.log"
+        popen = subprocess.Popen(
+            [str(BIN / "airflow"), *args], env=self.env, cwd=self.home, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def cli(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(args, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+
+    def query(self, sql: str, **params: Any) -> list[tuple]:
+        with self.metadata.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+
+    def runs(self, dag_id: str) -> list[tuple]:
+        return self.query(
+            "SELECT run_id, run_type, state, backfill_id FROM dag_run WHERE dag_id = :dag_id ORDER BY logical_date NULLS LAST, id", dag_id=dag_id
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait_or_kill()
+
+
+@pytest.fixture(scope="module")
+def metadata_db():
+    """A fresh PostgreSQL database for Airflow's metadata, dropped after the module."""
+    import uuid
+
+    if os.environ.get("VECTOR_SYNC_SKIP_POSTGRES") == "1":
+        pytest.skip("VECTOR_SYNC_SKIP_POSTGRES=1")
+    admin = sa.create_engine(sa.make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    name = f"vs_airflow_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def cluster(metadata_db, workspace, tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow-home")
+    data = tmp_path_factory.mktemp("vector-sync-data")
+    plugins = tmp_path_factory.mktemp("no-plugins")  # this test is about scheduling, not the UI plugin
+    (home / ".migrated").touch()  # what `make setup` checks before `make backfill`
+
+    with build_sandbox(workspace) as sandbox, SmtpSink() as smtp, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VECTOR_SYNC_SANDBOX_URL", sandbox.url)
+        settings = read_settings(ROOT / "airflow_settings.yaml")
+        api_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VECTOR_SYNC"))}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db.render_as_string(hide_password=False),
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(api_port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),  # shared: the scheduler signs, the api-server checks
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "VECTOR_SYNC_DATA_DIR": str(data),
+                "VECTOR_SYNC_SETTINGS_FILE": str(home / "no-settings.yaml"),
+                "AIRFLOW_VAR_VECTOR_SYNC_ALERTS": json.dumps({"slack_channel": "#alerts", "email_to": [ALERT_EMAIL]}),
+                # Parse time (dag-processor) and run time (tasks): every jira run's deadline is 3 s.
+                "AIRFLOW_VAR_VECTOR_SYNC_JIRA": json.dumps({"deadline_minutes": DEADLINE_S / 60}),
+            }
+        )
+        for entry in settings["connections"]:
+            env[f"AIRFLOW_CONN_{entry['conn_id'].upper()}"] = connection_json(entry)
+        env["AIRFLOW_CONN_SLACK_DEFAULT"] = webhook_connection_json(sandbox)
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection_json()  # this test's SMTP server, not the file's
+
+        box = Cluster(home, data, sandbox, smtp, env, metadata_db)
+        migrated = box.cli(str(BIN / "airflow"), "db", "migrate", timeout_s=300)
+        assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-2000:]
+        with box.metadata.begin() as conn:  # the settings file's pools, as `vector-sync settings load` would
+            conn.execute(
+                sa.text("INSERT INTO slot_pool (pool, slots, description, include_deferred) VALUES (:pool, :slots, :description, false)"),
+                [{"pool": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description", "")} for p in settings["pools"]],
+            )
+        box.state.migrate()
+        box.state.upsert_projects(projects_from(settings))
+        try:
+            api = box.start("api-server", "api-server", "--port", str(api_port))
+            for name in ("scheduler", "dag-processor", "triggerer"):
+                box.start(name, name)
+            wait_for("the api-server", lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), STARTUP_TIMEOUT_S, box.procs)
+            wait_for(
+                "vector_sync_jira to be parsed and serialized",
+                lambda: box.query("SELECT 1 FROM serialized_dag WHERE dag_id = 'vector_sync_jira'"),
+                STARTUP_TIMEOUT_S,
+                box.procs,
+            )
+            assert api.popen.poll() is None
+            yield box
+        finally:
+            box.stop()
+            box.metadata.dispose()
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except Exception:
+        return False
+
+
+def in_process_reference(tmp_path: Path, sandbox, windows: list[Window]) -> tuple[dict, dict]:
+    """The same windows synced by the library directly: chunk ids -> text, ledger."""
+    from tests.sourcekit import Backends
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VECTOR_SYNC_SANDBOX_URL", sandbox.url)
+        settings = read_settings(ROOT / "airflow_settings.yaml")
+        for entry in settings["connections"]:
+            mp.setenv(f"AIRFLOW_CONN_{entry['conn_id'].upper()}", connection_json(entry))
+        kit = Backends(tmp_path, settings)
+        for n, window in enumerate(windows):
+            kit.run("jira", window, run_id=f"reference-{n}")
+        return index_snapshot(kit.store, kit.state, "jira")
+
+
+def test_make_backfill_runs_three_intervals_through_the_scheduler(cluster, tmp_path):
+    frm, to = FIRST.isoformat(), LAST.isoformat()
+    started = time.monotonic()
+    result = cluster.cli(
+        "make", "-s", "--no-print-directory", "-C", str(ROOT), "backfill", "SOURCE=jira", f"FROM={frm}", f"TO={to}",
+        f"AIRFLOW_HOME={cluster.home}",  # the Makefile's own home is .airflow
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def finished() -> list | None:
+        runs = [r for r in cluster.runs("vector_sync_jira") if r[1] == "backfill"]
+        return runs if len(runs) == 3 and all(r[2] in ("success", "failed") for r in runs) else None
+
+    runs = wait_for("the backfill's three runs", finished, RUN_TIMEOUT_S, cluster.procs, interval_s=2)
+    print(f"backfill of 3 intervals: {time.monotonic() - started:.0f}s")
+    assert [r[2] for r in runs] == ["success"] * 3, "\n".join(p.tail() for p in cluster.procs)
+    assert len({r[3] for r in runs}) == 1 and runs[0][3] is not None  # one backfill
+
+    ends = [FIRST + INTERVAL, FIRST + 2 * INTERVAL, ANCHOR]
+    windows = [Window(end - INTERVAL, end).widened(OVERLAP) for end in ends]
+    state = cluster.state
+    sync_runs = sorted(state.runs("jira"), key=lambda r: r.window_start)
+    assert [(r.window_start, r.window_end, r.status) for r in sync_runs] == [(w.start, w.end, "success") for w in windows]
+    assert {r.run_id for r in sync_runs} == {r[0] for r in runs}
+    assert state.last_sync("jira") == ANCHOR and state.failed_windows("jira") == [] and state.open_failures("jira") == []
+
+    from vector_sync.stores.lancedb import LanceDBStore
+
+    store = LanceDBStore(str(cluster.data / "lancedb"))
+    landed = index_snapshot(store, state, "jira")
+    reference = in_process_reference(tmp_path, cluster.sandbox, windows)
+    jira = cluster.sandbox.simulator("jira").data
+    expected_docs = {f"jira:{i.key}" for i in jira.updated_between(windows[0].start, ANCHOR) if i.project in ("SUBS", "BC")}
+    assert expected_docs and set(landed["ledger"]) == expected_docs
+    assert landed == reference  # exactly the vectors and ledger of the same windows synced in-process
+    assert len(landed["vectors"]) == sum(entry[1] for entry in landed["ledger"].values()) > 0
+
+    late = [p for p in slack_posts(cluster.sandbox, alerts.LATE)]
+    assert late == [], "backfill runs are queued together: their deadlines must not page"
+    assert slack_posts(cluster.sandbox, alerts.FAILURE) == []
+    # The deadlines were missed and their callbacks ran (and chose silence) in the triggerer.
+    fired = wait_for(
+        "the backfill runs' deadline callbacks",
+        lambda: (rows := cluster.query(
+            "SELECT c.state FROM deadline d JOIN callback c ON c.id = d.callback_id JOIN dag_run r ON r.id = d.dagrun_id "
+            "WHERE r.run_type = 'backfill' AND d.missed"
+        )) and all(s in ("success", "failed") for (s,) in rows) and rows,
+        60,
+        cluster.procs,
+    )
+    assert [s for (s,) in fired] == ["success"] * 3
+
+
+def test_deadline_alert_fires_through_the_triggerer_for_a_slow_run(cluster):
+    cluster.sandbox.faults.add(Fault(api="jira", kind="delay", delay_s=6, times=1))  # a slow API
+    result = cluster.cli(str(BIN / "airflow"), "dags", "trigger", "vector_sync_jira", "--run-id", "manual__late_run")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+    posts = wait_for("the late-run alert", lambda: slack_posts(cluster.sandbox, alerts.LATE), 120, cluster.procs)
+    (post,) = posts
+    assert "jira: run not finished 0.05 min after it was queued" in post["text"]
+    assert "manual__late_run" in post["text"] and "State then:* " in post["text"]
+    assert post["via"] == "chat.postMessage" and post["channel"] == "C0ALERTS"
+    mail = wait_for("the late-run email", lambda: [m for m in cluster.smtp.mails if "[vector-sync late]" in m.subject], 30, cluster.procs)
+    assert mail[0].recipients == [ALERT_EMAIL] and "manual__late_run" in mail[0].text
+
+    state = wait_for(
+        "the late run to finish",
+        lambda: (r := [s for run_id, _, s, _ in cluster.runs("vector_sync_jira") if run_id == "manual__late_run"]) and r[0] in ("success", "failed") and r[0],
+        RUN_TIMEOUT_S,
+        cluster.procs,
+        interval_s=2,
+    )
+    assert state == "success"  # late, not lost
+    assert len(slack_posts(cluster.sandbox, alerts.LATE)) == 1
