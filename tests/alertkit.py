@@ -219,6 +219,14 @@ def task_states(run) -> dict[str, tuple[str, int]]:
     return {ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances()}
 
 
+def first_failure(run) -> tuple[str, int]:
+    """State and try of the first task that failed itself (not upstream_failed): ``plan`` when
+    the client checks credentials as it is built (Jira, Slack), else ``fetch``."""
+    states = task_states(run)
+    task = next(t for t in ("plan", "fetch", "filter_active_projects", "embed", "upsert", "record") if states.get(t, ("",))[0] == "failed")
+    return states[task]
+
+
 def index_snapshot(store, state, source: str) -> dict[str, Any]:
     """What a sync left behind for ``source``, independent of where it ran: every vector
     (id -> text, metadata, values), the ledger (document -> hash, chunk count, fingerprint)

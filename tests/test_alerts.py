@@ -95,20 +95,20 @@ def test_failure_alerts_once_after_the_last_retry_then_recovery_and_the_gap(worl
     failed = dag.test(logical_date=ends[1], run_after=ends[1])
     sandbox.faults.clear()
     assert str(failed.state) == "failed"
-    assert task_states(failed)["fetch"] == ("failed", 2)  # both tries spent
+    assert task_states(failed)["plan"] == ("failed", 2)  # both tries spent
 
     posts = slack_posts(sandbox, alerts.FAILURE)
     assert len(posts) == 1, "one alert per failed task, not one per try"
     text = posts[0]["text"]
     window = f"{(ends[1] - JIRA_INTERVAL - JIRA_OVERLAP):%Y-%m-%d %H:%M:%S} UTC .. {ends[1]:%Y-%m-%d %H:%M:%S} UTC"
-    for expected in ("jira", "vector_sync_jira.fetch", window, "2 of 2", "HTTP 500", "/dags/vector_sync_jira/runs/", "tasks/fetch?try_number=2"):
+    for expected in ("jira", "vector_sync_jira.plan", window, "2 of 2", "HTTP 500", "/dags/vector_sync_jira/runs/", "tasks/plan?try_number=2"):
         assert expected in text, expected
     assert posts[0]["via"] == "chat.postMessage" and posts[0]["channel"] == "C0ALERTS"
     mails = [m for m in world.smtp.mails if "failure" in m.subject]
     assert len(mails) == 1 and mails[0].recipients == [ALERT_EMAIL]
-    assert window in mails[0].text and "vector_sync_jira.fetch" in mails[0].text
+    assert window in mails[0].text and "vector_sync_jira.plan" in mails[0].text
     failures = state.open_failures("jira")
-    assert [(f.task_id, f.try_number) for f in failures] == [("fetch", 2)]
+    assert [(f.task_id, f.try_number) for f in failures] == [("plan", 2)]
     assert (failures[0].window_start, failures[0].window_end) == (ends[1] - JIRA_INTERVAL - JIRA_OVERLAP, ends[1])
 
     assert str(dag.test(logical_date=ends[2], run_after=ends[2]).state) == "success"
@@ -140,7 +140,7 @@ def test_rejected_bot_token_fails_at_once_and_the_alert_falls_back_to_the_webhoo
     end = ANCHOR
     run = source_dag("slack").test(logical_date=end, run_after=end)
     assert str(run.state) == "failed"
-    assert task_states(run)["fetch"] == ("failed", 1)  # no retries spent on a rejected credential
+    assert task_states(run)["plan"] == ("failed", 1)  # no retries spent on a rejected credential
     posts = slack_posts(world.sandbox, alerts.FAILURE)
     assert [p["via"] for p in posts] == ["webhook"]
     assert "rejected the credentials of connection 'slack_api_default'" in posts[0]["text"]
@@ -170,7 +170,7 @@ def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, 
     assert dag.get_task("fetch").retries == 5
     run = dag.test(logical_date=ANCHOR, run_after=ANCHOR)
     assert str(run.state) == "failed"
-    assert task_states(run)["fetch"] == ("failed", 1), "retried a configuration error"
+    assert task_states(run)["plan"] == ("failed", 1), "retried a configuration error"
     posts = slack_posts(world.sandbox, alerts.FAILURE)
     assert len(posts) == 1 and named in posts[0]["text"]
     assert named in world.state.open_failures("jira")[0].error_message

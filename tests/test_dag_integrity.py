@@ -11,7 +11,8 @@ from vector_sync.config import SOURCE_SETTINGS
 from vector_sync.sources import registered_sources
 
 OLD_SCHEDULES = {"slack": "*/15 * * * *", "jira": "*/30 * * * *", "fireflies": "0 * * * *", "notion": "15 * * * *", "tempo": "*/30 * * * *"}
-CHAIN = ["fetch", "filter_active_projects", "embed", "upsert", "record"]
+CHAIN = ["plan", "fetch", "filter_active_projects", "embed", "upsert", "record"]
+MAPPED = {"fetch", "embed", "upsert"}  # partitions and batches: several workers share a window
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,11 @@ def test_task_chain_schedule_and_limits(dagbag, name):
     dag = dagbag.dags[f"vector_sync_{name}"]
     assert sorted(dag.task_ids) == sorted(CHAIN)
     for upstream, downstream in zip(CHAIN, CHAIN[1:]):
-        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+        assert downstream in dag.get_task(upstream).downstream_task_ids
+    assert dag.get_task("fetch").downstream_task_ids == {"filter_active_projects", "record"}
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    assert {t.task_id for t in dag.tasks if isinstance(t, MappedOperator)} == MAPPED
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.timetable.expression == OLD_SCHEDULES[name] == SOURCE_SETTINGS[name].schedule
     assert dag.max_active_runs == 1

@@ -91,8 +91,8 @@ def test_wrong_credentials_fail_at_once_and_are_recorded(airflow_env, monkeypatc
     end = ANCHOR - timedelta(hours=6)  # an interval no other test runs
     run = dag_for("jira").test(logical_date=end, run_after=end)
     assert str(run.state) == "failed"
-    ti = next(t for t in run.get_task_instances() if t.task_id == "fetch")
-    assert str(ti.state) == "failed" and ti.try_number == 1  # no retries spent on a bad credential
+    ti = next(t for t in run.get_task_instances() if t.task_id == "plan")
+    assert str(ti.state) == "failed" and ti.try_number == 1  # the first API call; no retries spent on a bad credential
     failures = state.open_failures("jira")
     assert failures and "jira_default" in failures[0].error_message
     assert "wrong-token" not in failures[0].error_message

@@ -32,7 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from sandbox.server import Fault
-from tests.alertkit import SmtpSink, index_snapshot, make_world, slack_posts, source_dag, task_states
+from tests.alertkit import SmtpSink, index_snapshot, make_world, slack_posts, first_failure, source_dag, task_states
 from tests.conftest import ANCHOR, ROOT
 from tests.sourcekit import Backends
 from vector_sync import alerts, pipeline
@@ -132,7 +132,7 @@ def test_rejected_credentials_then_a_fault_storm_then_exactly_the_fault_free_res
     good = set_connection(monkeypatch, conn_id, password="rejected-token-123")
     run = source_dag(name).test(logical_date=end, run_after=end)
     assert str(run.state) == "failed"
-    assert task_states(run)["fetch"] == ("failed", 1), "a rejected credential must not be retried"
+    assert first_failure(run) == ("failed", 1), "a rejected credential must not be retried"
     (alert,) = slack_posts(world.sandbox, alerts.FAILURE)
     assert f"'{conn_id}'" in alert["text"] and "rejected-token-123" not in alert["text"]
     assert world.state.failed_windows(name) and world.state.open_failures(name)

@@ -41,6 +41,7 @@ RETRY_DEFAULTS: dict[str, Any] = {
 # Retry-After, 5xx, resets); a task retry covers an outage longer than that, so the steps
 # that call remote APIs get more tries, the local steps fewer and sooner.
 TASK_RETRIES: dict[str, dict[str, Any]] = {
+    "plan": {"retries": 5},  # lists partitions through the source API
     "fetch": {"retries": 5},  # the source API: the flakiest dependency
     "filter_active_projects": {"retries": 1, "retry_delay": timedelta(seconds=10)},  # state DB only
     "embed": {"retries": 4},  # embeddings API
@@ -273,8 +274,12 @@ class Runtime:
         return StagedRun(staging_root(self.config), source, key)
 
 
-def run_fetch(name: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    from vector_sync import pipeline
+# A run's tasks hand each other small refs: the plan (window, staging key), then per fetch
+# partition and per embed batch only indexes and counts. Bulk data stays in staging.
+
+
+def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Choose the window and split its fetch into partitions (one mapped fetch task each)."""
     from vector_sync.staging import run_key
 
     with fail_fast():
@@ -283,53 +288,76 @@ def run_fetch(name: str, context: Mapping[str, Any]) -> dict[str, Any]:
         now = datetime.now(timezone.utc)
         window, mode = resolve_window(context, settings, runtime.state.last_sync(name), now)
         run_id = context["run_id"]
-        key = run_key(run_id, window)
         log.info("source %s: window %s .. %s (%s)", name, window.start.isoformat(), window.end.isoformat(), mode)
-        source = build_source(name, settings, runtime.state)
-        counts = pipeline.fetch(source, window, runtime.staged(name, key))
-    return {"source": name, "run_id": run_id, "window": window.to_json(), "window_mode": mode, "staging_key": key, "started_at": now.isoformat(), **counts}
+        partitions = build_source(name, settings, runtime.state).partitions(window)
+    plan = {"source": name, "run_id": run_id, "window": window.to_json(), "window_mode": mode, "staging_key": run_key(run_id, window), "started_at": now.isoformat()}
+    return [{"plan": plan, "part": index, "partition": partition} for index, partition in enumerate(partitions)]
 
 
-def run_filter(name: str, ref: dict[str, Any]) -> dict[str, Any]:
+def run_fetch(name: str, part: dict[str, Any]) -> dict[str, Any]:
+    """One partition of the window, staged under its own file names."""
+    from vector_sync import pipeline
+
+    plan = part["plan"]
+    with fail_fast():
+        runtime = Runtime()
+        source = build_source(name, settings_for(name), runtime.state)
+        counts = pipeline.fetch(source, Window.from_json(plan["window"]), runtime.staged(name, plan["staging_key"]), part["partition"], part["part"])
+    return {"plan": plan, "part": part["part"], "counts": counts}
+
+
+def run_filter(name: str, fetched: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge the partitions, drop inactive projects, cut the rest into embed batches."""
     from vector_sync import pipeline
     from vector_sync.sources import source_class
 
+    plan = fetched[0]["plan"]
+    parts = sorted(item["part"] for item in fetched)
     with fail_fast():
         runtime = Runtime()
-        counts = pipeline.filter_active_projects(runtime.staged(name, ref["staging_key"]), runtime.state.known_projects(), source_class(name).keep_unmapped)
-    return {**ref, **counts}
+        result = pipeline.filter_active_projects(
+            runtime.staged(name, plan["staging_key"]), runtime.state.known_projects(), source_class(name).keep_unmapped, parts=parts, max_batches=pipeline.MAX_BATCHES
+        )
+    counts = {k: v for k, v in result.items() if k not in ("batches", "parts")}
+    return [{"plan": plan, "batch": batch, "parts": parts, "filter": counts} for batch in result["batches"]]
 
 
-def run_embed(name: str, ref: dict[str, Any]) -> dict[str, Any]:
+def run_embed(name: str, batch: dict[str, Any]) -> dict[str, Any]:
     from vector_sync import pipeline
 
     with fail_fast():
         runtime = Runtime()
         settings = settings_for(name)
         chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
-        counts = pipeline.embed(runtime.staged(name, ref["staging_key"]), runtime.state, runtime.embedder(), chunking)
-    return {**ref, **counts}
+        counts = pipeline.embed(runtime.staged(name, batch["plan"]["staging_key"]), runtime.state, runtime.embedder(), chunking, batch=batch["batch"])
+    return {**batch, "counts": counts}
 
 
-def run_upsert(name: str, ref: dict[str, Any]) -> dict[str, Any]:
+def run_upsert(name: str, batch: dict[str, Any]) -> dict[str, Any]:
     from vector_sync import pipeline
 
     with fail_fast():
         runtime = Runtime()
-        counts = pipeline.upsert(runtime.staged(name, ref["staging_key"]), runtime.state, runtime.store(), name)
-    return {**ref, **counts}
-
-
-def run_record(name: str, ref: dict[str, Any]) -> dict[str, Any]:
-    from vector_sync import pipeline
-
-    with fail_fast():
-        runtime = Runtime()
-        result = pipeline.record(
-            runtime.state, name, ref["run_id"], Window.from_json(ref["window"]), parse_time(ref["started_at"]), ref
+        counts = pipeline.upsert(
+            runtime.staged(name, batch["plan"]["staging_key"]), runtime.state, runtime.store(), name, batch=batch["batch"], removed_parts=batch["parts"]
         )
-    log.info("source %s synced: %s", name, {k: ref.get(k) for k in ("fetched", "filtered_out", "chunks", "embedded", "skipped_unchanged", "upserted", "deleted", "errors", "tokens")})
-    return {**ref, **result}
+    return {**batch, "counts": {**batch["counts"], **counts}}
+
+
+def run_record(name: str, fetched: list[dict[str, Any]], upserted: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the partitions' and batches' counts into the run's metrics and status."""
+    from vector_sync import pipeline
+
+    plan = fetched[0]["plan"]
+    counts = pipeline.sum_counts(item["counts"] for item in fetched)
+    if upserted:
+        counts.update(upserted[0]["filter"])
+        counts.update(pipeline.sum_counts(item["counts"] for item in upserted))
+    with fail_fast():
+        runtime = Runtime()
+        result = pipeline.record(runtime.state, name, plan["run_id"], Window.from_json(plan["window"]), parse_time(plan["started_at"]), counts)
+    log.info("source %s synced: %s", name, {k: counts.get(k) for k in ("fetched", "filtered_out", "chunks", "embedded", "skipped_unchanged", "upserted", "deleted", "errors", "tokens")})
+    return {**plan, **{k: v for k, v in counts.items() if not isinstance(v, dict)}, **result, "partitions": len(fetched), "batches": len(upserted)}
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:
@@ -392,16 +420,16 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
 
 
 def _failed_window(context: Mapping[str, Any], name: str, now: datetime) -> Window:
-    """The failed run's window: exactly what fetch staged when it got that far, else the
-    window fetch would have chosen."""
+    """The failed run's window: exactly what the plan chose when it got that far, else the
+    window it would have chosen."""
     task_instance = context.get("ti") or context.get("task_instance")
-    if getattr(task_instance, "task_id", "") != "fetch":
+    if getattr(task_instance, "task_id", "") != "plan":
         try:
-            ref = task_instance.xcom_pull(task_ids="fetch")
-            if ref and ref.get("window"):
-                return Window.from_json(ref["window"])
+            parts = task_instance.xcom_pull(task_ids="plan")
+            if parts and parts[0].get("plan", {}).get("window"):
+                return Window.from_json(parts[0]["plan"]["window"])
         except Exception:
-            log.debug("no fetch result to read the window from", exc_info=True)
+            log.debug("no plan result to read the window from", exc_info=True)
     try:
         settings = settings_for(name)
     except Exception:
@@ -492,7 +520,8 @@ def _source_dag_class() -> type:
 
 
 def build_source_dag(name: str) -> Any:
-    """``vector_sync_<name>``: fetch >> filter_active_projects >> embed >> upsert >> record.
+    """``vector_sync_<name>``: plan >> fetch (mapped) >> filter_active_projects >> embed (mapped)
+    >> upsert (mapped) >> record.
 
     Every task retries with exponential backoff and jitter (``RETRY_DEFAULTS``, tuned per
     task in ``TASK_RETRIES``); a bad setting, a missing connection or rejected credentials
@@ -535,34 +564,43 @@ def build_source_dag(name: str) -> Any:
             with fail_fast():
                 check_configuration(name)
 
-        @task(task_id="fetch", pool=settings.pool, **TASK_RETRIES["fetch"])
-        def fetch(**context: Any) -> dict[str, Any]:
+        @task(task_id="plan", pool=settings.pool, **TASK_RETRIES["plan"])
+        def plan(**context: Any) -> list[dict[str, Any]]:
             checked()
-            return run_fetch(name, context)
+            return run_plan(name, context)
+
+        @task(task_id="fetch", pool=settings.pool, map_index_template="{{ task.op_kwargs['part']['part'] }}", **TASK_RETRIES["fetch"])
+        def fetch(part: dict[str, Any]) -> dict[str, Any]:
+            checked()
+            return run_fetch(name, part)
 
         @task(task_id="filter_active_projects", **TASK_RETRIES["filter_active_projects"])
-        def filter_active_projects(ref: dict[str, Any]) -> dict[str, Any]:
+        def filter_active_projects(fetched: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checked()
-            return run_filter(name, ref)
+            return run_filter(name, list(fetched))
 
         @task(task_id="embed", pool="openai_api", **TASK_RETRIES["embed"])
-        def embed(ref: dict[str, Any]) -> dict[str, Any]:
+        def embed(batch: dict[str, Any]) -> dict[str, Any]:
             checked()
-            return run_embed(name, ref)
+            return run_embed(name, batch)
 
         @task(task_id="upsert", pool="pinecone_api", **TASK_RETRIES["upsert"])
-        def upsert(ref: dict[str, Any]) -> dict[str, Any]:
+        def upsert(batch: dict[str, Any]) -> dict[str, Any]:
             checked()
-            return run_upsert(name, ref)
+            return run_upsert(name, batch)
 
         @task(task_id="record", **TASK_RETRIES["record"])
-        def record(ref: dict[str, Any]) -> dict[str, Any]:
+        def record(fetched: list[dict[str, Any]], upserted: list[dict[str, Any]]) -> dict[str, Any]:
             checked()
-            result = run_record(name, ref)
-            announce_recovery(name, ref, result)
+            result = run_record(name, list(fetched), list(upserted))
+            announce_recovery(name, result, result)
             return result
 
-        record(upsert(embed(filter_active_projects(fetch()))))
+        # Fetch partitions and embed/upsert batches are mapped tasks: several workers share one
+        # window, and a failed batch retries alone (its upsert never re-fetches or re-embeds).
+        fetched = fetch.expand(part=plan())
+        upserted = upsert.expand(batch=embed.expand(batch=filter_active_projects(fetched)))
+        record(fetched, upserted)
     return dag
 
 
