@@ -577,7 +577,7 @@ def build_source_dag(name: str) -> Any:
         @task(task_id="filter_active_projects", **TASK_RETRIES["filter_active_projects"])
         def filter_active_projects(fetched: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checked()
-            return run_filter(name, list(fetched))
+            return run_filter(name, _materialize(fetched))
 
         @task(task_id="embed", pool="openai_api", **TASK_RETRIES["embed"])
         def embed(batch: dict[str, Any]) -> dict[str, Any]:
@@ -592,7 +592,7 @@ def build_source_dag(name: str) -> Any:
         @task(task_id="record", **TASK_RETRIES["record"])
         def record(fetched: list[dict[str, Any]], upserted: list[dict[str, Any]]) -> dict[str, Any]:
             checked()
-            result = run_record(name, list(fetched), list(upserted))
+            result = run_record(name, _materialize(fetched), _materialize(upserted))
             announce_recovery(name, result, result)
             return result
 
@@ -602,6 +602,12 @@ def build_source_dag(name: str) -> Any:
         upserted = upsert.expand(batch=embed.expand(batch=filter_active_projects(fetched)))
         record(fetched, upserted)
     return dag
+
+
+def _materialize(results: Any) -> list[Any]:
+    """The mapped tasks' results as a list. Indexing by length: iterating Airflow's lazy
+    sequence probes one offset past the end and logs a spurious "XCom not found" error."""
+    return [results[i] for i in range(len(results))]
 
 
 # ----------------------------------------------------------------------------- health
