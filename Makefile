@@ -51,6 +51,11 @@ test: $(VENV)/.installed
 bench: setup
 	$(BIN)/python bench/run.py
 
+# The CeleryExecutor topology as processes on this machine (PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379).
+.PHONY: cluster-test
+cluster-test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/test_cluster.py
+
 # make backfill SOURCE=jira FROM=2026-01-01 TO=2026-03-31 (needs a running scheduler: make up)
 backfill: setup
 	@test -n "$(SOURCE)" -a -n "$(FROM)" -a -n "$(TO)" || (echo "usage: make backfill SOURCE=jira FROM=2026-01-01 TO=2026-03-31"; exit 2)
