@@ -118,15 +118,15 @@ def main() -> int:
     from vector_sync.sources import registered_sources
 
     limited = [n for n, plan in PLANS.items() if plan.get("rate_limit")]
-    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", *limited]
+    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", *limited, "cluster"]
     lines = []
     for name in names:
-        if name == "backends":
-            print("# backends: 50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum", flush=True)
-            lines.append(run_backends())
+        if name in SCRIPTS:
+            print(f"# {name}: {SCRIPTS[name][1]}", flush=True)
+            lines.append(run_script(SCRIPTS[name][0]))
             continue
         if name not in PLANS:
-            parser.error(f"unknown benchmark {name!r}: one of {', '.join([*PLANS, 'backends'])}")
+            parser.error(f"unknown benchmark {name!r}: one of {', '.join([*PLANS, *SCRIPTS])}")
         print(f"# {name}: {PLANS[name]['target']}", flush=True)
         lines.append(run_source(name, PLANS[name], []))
     for line in lines:
@@ -134,10 +134,17 @@ def main() -> int:
     return 0
 
 
-def run_backends() -> dict:
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "backends.py")], capture_output=True, text=True)
+# Benchmarks that are scripts of their own: name -> (script, what it measures)
+SCRIPTS = {
+    "backends": ("backends.py", "50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum"),
+    "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
+}
+
+
+def run_script(script: str) -> dict:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script)], capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"backends benchmark failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"{script} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
