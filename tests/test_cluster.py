@@ -49,13 +49,18 @@ from vector_sync.stores.pinecone import PineconeStore
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 
 WORKERS = ("worker-a", "worker-b")
-# The embed/upsert split: vector_sync.pipeline cuts a window into batches of at least
-# DOCS_PER_EMBED_BATCH (2,000) documents and at most MAX_BATCHES batches, module constants with
-# no configuration; the sample has 22-335 documents per source. The workers patch them (see
-# clusterkit.SITECUSTOMIZE) so every source's window is exactly 3 embed and 3 upsert batches.
+# The embed/upsert split: a window is cut into batches of at least "embed_batch_docs" (default
+# 2,000) documents and at most "max_embed_batches" (16); the sample has 22-335 documents per
+# source, so the options make every source's window exactly 3 embed and 3 upsert batches.
 BATCHES = 3
-PIPELINE_PATCH = {"DOCS_PER_EMBED_BATCH": 1, "MAX_BATCHES": BATCHES}
 SLACK_PARTITIONS = 4
+
+
+def source_options(name: str) -> dict:
+    options = {"embed_batch_docs": 1, "max_embed_batches": BATCHES, **FAST.get(name, {}).get("options", {})}
+    if name == "slack":
+        options["max_partitions"] = SLACK_PARTITIONS
+    return options
 STARTUP_TIMEOUT_S = 150
 RUN_TIMEOUT_S = 240
 
@@ -91,8 +96,7 @@ def cluster(workspace, tmp_path_factory):
             executor="CeleryExecutor",
             workers=WORKERS,
             concurrency=2,
-            variables={"vector_sync_slack": {"options": {"max_partitions": SLACK_PARTITIONS}}, **{f"vector_sync_{k}": v for k, v in FAST.items()}},
-            pipeline_patch=PIPELINE_PATCH,
+            variables={f"vector_sync_{name}": {"options": source_options(name)} for name in registered_sources()},
         )
         topology = Topology(base, config, metadata_url, state_url, sandbox.url, s3_endpoint, bucket, broker_url)
         state = StateStore(state_url.render_as_string(hide_password=False))

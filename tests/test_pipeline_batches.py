@@ -61,3 +61,10 @@ def test_an_empty_window_still_has_one_batch(tmp_path):
     staged.write(staging.DOCUMENTS, [])
     result = pipeline.filter_active_projects(staged, {}, True, max_batches=16)
     assert result["batches"] == [0] and result["kept"] == 0
+
+
+def test_batch_size_is_configurable(tmp_path):
+    staged = staging.StagedRun(tmp_path, "jira", "k")
+    staged.write(staging.DOCUMENTS, [{"id": f"jira:N-{n}", "updated_at": "2026-11-20T00:00:00+00:00", "projects": []} for n in range(10)])
+    result = pipeline.filter_active_projects(staged, {}, True, max_batches=3, batch_docs=2)
+    assert result["batches"] == [0, 1, 2] and result["kept"] == 10  # 4 + 4 + 2: never more than max_batches

@@ -315,8 +315,15 @@ def run_filter(name: str, fetched: list[dict[str, Any]]) -> list[dict[str, Any]]
     parts = sorted(item["part"] for item in fetched)
     with fail_fast():
         runtime = Runtime()
+        settings = settings_for(name)
+        # Options "embed_batch_docs" / "max_embed_batches" size the mapped embed/upsert tasks.
         result = pipeline.filter_active_projects(
-            runtime.staged(name, plan["staging_key"]), runtime.state.known_projects(), source_class(name).keep_unmapped, parts=parts, max_batches=pipeline.MAX_BATCHES
+            runtime.staged(name, plan["staging_key"]),
+            runtime.state.known_projects(),
+            source_class(name).keep_unmapped,
+            parts=parts,
+            max_batches=int(settings.option("max_embed_batches", pipeline.MAX_BATCHES)),
+            batch_docs=int(settings.option("embed_batch_docs", pipeline.DOCS_PER_EMBED_BATCH)),
         )
     counts = {k: v for k, v in result.items() if k not in ("batches", "parts")}
     return [{"plan": plan, "batch": batch, "parts": parts, "filter": counts} for batch in result["batches"]]

@@ -84,6 +84,7 @@ def filter_active_projects(
     keep_unmapped: bool,
     parts: Sequence[int] = (0,),
     max_batches: int = 1,
+    batch_docs: int | None = None,
 ) -> dict[str, Any]:
     """Keep documents of an active project (or unmapped ones where the source allows it), in
     embed batches.
@@ -91,8 +92,8 @@ def filter_active_projects(
     A document with several projects stays when any of them is active. Duplicates of one id
     (a source may meet an item twice while paging a moving list, or in two partitions) keep
     the latest version. The kept documents are split into ``batches`` (at least one, at most
-    ``max_batches``, each of at least ``DOCS_PER_EMBED_BATCH``) that embed and upsert process
-    as separate, mapped tasks.
+    ``max_batches``, each of at least ``batch_docs``, default ``DOCS_PER_EMBED_BATCH``) that
+    embed and upsert process as separate, mapped tasks.
     """
     names = [staging.part(staging.DOCUMENTS, i) for i in parts]
 
@@ -109,7 +110,7 @@ def filter_active_projects(
         if seen is None or doc["updated_at"] >= seen[0]:
             latest[doc["id"]] = (doc["updated_at"], position)
     winners = {position for _, position in latest.values()}
-    size = max(DOCS_PER_EMBED_BATCH, -(-len(winners) // max(1, max_batches)), 1)
+    size = max(batch_docs or DOCS_PER_EMBED_BATCH, -(-len(winners) // max(1, max_batches)), 1)
 
     counts = {"kept": 0, "filtered_out": 0, "duplicates": 0}
 
