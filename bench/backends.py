@@ -25,13 +25,14 @@ import json
 import math
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
+
+from run import free_port, wait_ready  # bench/run.py: the same sandbox start-up as every line
 
 import numpy as np
 
@@ -43,23 +44,6 @@ EPOCH = 1_763_640_000  # timestamps spread over the 30 days before this
 # Records handed to the store per upsert call: large enough that the store's own packing to
 # 2 MB requests wastes at most one partial request per call, small enough to stay ~30 MB.
 UPSERT_BUFFER = 5_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_sandbox/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"sandbox at {url} did not start")
 
 
 def sandbox_log(url: str) -> dict[str, int]:

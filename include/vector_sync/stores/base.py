@@ -11,6 +11,21 @@ from vector_sync.models import Hit, SearchFilter, VectorRecord
 class VectorStore(ABC):
     """Upsert by id, delete by ids, query with metadata filters."""
 
+    dimensions: int | None = None
+
+    def common_dimension(self, records: Sequence[VectorRecord]) -> int:
+        """The records' one vector dimension; ValueError before any write when they mix
+        dimensions, are empty, or differ from the store's."""
+        dims = {len(r.values) for r in records}
+        if len(dims) != 1:
+            raise ValueError(f"records mix vector dimensions {sorted(dims)}")
+        dim = dims.pop()
+        if dim == 0:
+            raise ValueError("records have empty vectors")
+        if self.dimensions is not None and dim != self.dimensions:
+            raise ValueError(f"records have {dim}-dimensional vectors, the store expects {self.dimensions}")
+        return dim
+
     @abstractmethod
     def upsert(self, records: Sequence[VectorRecord]) -> int:
         """Insert or replace records by id; returns how many were written."""

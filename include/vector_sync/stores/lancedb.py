@@ -200,15 +200,7 @@ class LanceDBStore(VectorStore):
         return table
 
     def _record_dimension(self, records: Sequence[VectorRecord]) -> int:
-        dims = {len(r.values) for r in records}
-        if len(dims) != 1:
-            raise ValueError(f"records mix vector dimensions {sorted(dims)}")
-        dim = dims.pop()
-        if dim == 0:
-            raise ValueError("records have empty vectors")
-        if self.dimensions is not None and dim != self.dimensions:
-            raise ValueError(f"records have {dim}-dimensional vectors, the store expects {self.dimensions}")
-        return dim
+        return self.common_dimension(records)
 
     @staticmethod
     def _table_dimension(table: Any) -> int:

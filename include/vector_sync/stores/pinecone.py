@@ -170,14 +170,7 @@ class PineconeStore(VectorStore):
 
     def _check_records(self, records: Sequence[VectorRecord]) -> int:
         """The records' common dimension; ValueError for anything Pinecone would refuse."""
-        dims = {len(r.values) for r in records}
-        if len(dims) != 1:
-            raise ValueError(f"records mix vector dimensions {sorted(dims)}")
-        dim = dims.pop()
-        if dim == 0:
-            raise ValueError("records have empty vectors")
-        if self.dimensions is not None and dim != self.dimensions:
-            raise ValueError(f"records have {dim}-dimensional vectors, the store expects {self.dimensions}")
+        dim = self.common_dimension(records)
         for start in range(0, len(records), ENCODE_ROWS):
             part = records[start : start + ENCODE_ROWS]
             for record in part:
