@@ -10,7 +10,8 @@ index is the sandbox's Pinecone simulator fed by its OpenAI simulator (``pinecon
 ``openai_default`` pointing at the sandbox this test runs in-process).
 
 Every registered source's DAG runs one replay window (conf start/end) over the whole sample,
-with 4 Slack fetch partitions and the embed/upsert steps in several batches. Then:
+with 4 Slack fetch partitions (channel groups), a fetch per day of the sample for the other
+sources (time slices) and the embed/upsert steps in several batches. Then:
 (1) both workers ran mapped fetch/embed/upsert task instances (task_instance.hostname, the
 task's log in that worker's own home, and the Celery task id in that worker's own log agree);
 (2) the Pinecone index holds, per source, exactly the ids a single-machine run of the same
@@ -160,9 +161,13 @@ def test_every_source_syncs_across_two_celery_workers(cluster, workspace, tmp_pa
         mapped = sum(n for (task_id, is_mapped), n in ran_on[worker].items() if is_mapped and task_id in ("fetch", "embed", "upsert"))
         assert mapped >= 1, f"{worker} ran no mapped fetch/embed/upsert: {dict(ran_on[worker])}"
 
-    # The mapping itself: 4 Slack partitions, BATCHES embed and upsert batches per source.
+    # The mapping itself: 4 Slack channel groups, one fetch per day of the 3-day sample for the
+    # others (time slices), BATCHES embed and upsert batches per source.
     expanded = Counter((ti["dag_id"], ti["task_id"]) for ti in tis if ti["map_index"] >= 0)
     assert expanded[("vector_sync_slack", "fetch")] == SLACK_PARTITIONS
+    for name in sources:
+        if name != "slack":
+            assert expanded[(f"vector_sync_{name}", "fetch")] == workspace.days, name
     for name in sources:
         assert expanded[(f"vector_sync_{name}", "embed")] == expanded[(f"vector_sync_{name}", "upsert")] == BATCHES, name
 

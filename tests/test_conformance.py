@@ -14,6 +14,7 @@ from sandbox.server import Fault
 from tests.sourcekit import Backends, sandbox_settings
 from vector_sync.models import Window
 from vector_sync.sources import registered_sources
+from vector_sync.sources.base import DEFAULT_MAX_PARTITIONS, Source
 
 SOURCES = registered_sources()
 
@@ -48,6 +49,38 @@ def test_window_is_respected(name, kit, workspace):
         (d.id, d.updated_at) for d in docs if not window.contains(d.updated_at)
     ]
     assert {d.id for d in docs} < everything
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_partitions_split_the_window_and_cover_it_once(name, kit, workspace):
+    """Each partition is its own task with its own source object: together they fetch and
+    remove exactly what one fetch of the whole window does, each document in one partition."""
+    window = whole_sample(workspace)
+    partitions = kit.source(name).partitions(window)
+    assert 2 <= len(partitions) <= DEFAULT_MAX_PARTITIONS, partitions
+    fetched: list[dict[str, str]] = []
+    removed: set[str] = set()
+    for partition in partitions:
+        task_source = kit.source(name)
+        part_window = task_source.partition_window(window, partition)
+        fetched.append({d.id: d.content_hash() for d in task_source.fetch_partition(part_window, partition)})
+        removed |= set(task_source.removed_ids(part_window))
+    whole_source = kit.source(name)
+    whole = {d.id: d.content_hash() for d in whole_source.fetch(window)}
+    assert all(fetched), f"{name}: an empty partition in {[len(p) for p in fetched]}"
+    assert sum(len(p) for p in fetched) == len(whole), "a document was fetched by two partitions"
+    assert {doc_id: digest for part in fetched for doc_id, digest in part.items()} == whole
+    assert removed == set(whole_source.removed_ids(window))
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_a_scheduled_window_is_one_partition(name, kit, workspace):
+    window = Window(workspace.anchor - timedelta(hours=1), workspace.anchor)
+    source = kit.source(name)
+    if type(source).partitions is not Source.partitions:
+        pytest.skip(f"{name} partitions by what costs requests (Slack: channels), not by time")
+    assert source.partitions(window) == [{}]
+    assert source.partition_window(window, {}) == window
 
 
 @pytest.mark.parametrize("name", SOURCES)

@@ -289,9 +289,13 @@ def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         window, mode = resolve_window(context, settings, runtime.state.last_sync(name), now)
         run_id = context["run_id"]
         log.info("source %s: window %s .. %s (%s)", name, window.start.isoformat(), window.end.isoformat(), mode)
-        partitions = build_source(name, settings, runtime.state).partitions(window)
+        source = build_source(name, settings, runtime.state)
+        partitions = source.partitions(window)
     plan = {"source": name, "run_id": run_id, "window": window.to_json(), "window_mode": mode, "staging_key": run_key(run_id, window), "started_at": now.isoformat()}
-    return [{"plan": plan, "part": index, "partition": partition} for index, partition in enumerate(partitions)]
+    return [
+        {"plan": plan, "part": index, "partition": partition, "label": f"{index}: {source.partition_label(partition)}"}
+        for index, partition in enumerate(partitions)
+    ]
 
 
 def run_fetch(name: str, part: dict[str, Any]) -> dict[str, Any]:
@@ -576,7 +580,7 @@ def build_source_dag(name: str) -> Any:
             checked()
             return run_plan(name, context)
 
-        @task(task_id="fetch", pool=settings.pool, map_index_template="{{ task.op_kwargs['part']['part'] }}", **TASK_RETRIES["fetch"])
+        @task(task_id="fetch", pool=settings.pool, map_index_template="{{ task.op_kwargs['part'].get('label', task.op_kwargs['part']['part']) }}", **TASK_RETRIES["fetch"])
         def fetch(part: dict[str, Any]) -> dict[str, Any]:
             checked()
             return run_fetch(name, part)

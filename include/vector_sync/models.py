@@ -57,6 +57,17 @@ class Window:
     def contains(self, moment: datetime) -> bool:
         return self.start <= utc(moment) < self.end
 
+    def slices(self, count: int) -> list["Window"]:
+        """``count`` adjacent windows of equal length covering this one exactly (half-open,
+        so an instant lies in exactly one); fewer when the window is too short to split."""
+        count = max(1, min(int(count), int((self.end - self.start) / timedelta(seconds=1)) or 1))
+        step = (self.end - self.start) / count
+        # Inner bounds on whole seconds: APIs that floor a bound (epoch ms, Tempo's seconds)
+        # then agree with the client-side check on which slice an item belongs to.
+        inner = [(self.start + step * i).replace(microsecond=0) for i in range(1, count)]
+        bounds = [self.start, *inner, self.end]
+        return [Window(a, b) for a, b in zip(bounds, bounds[1:])]
+
     def to_json(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 

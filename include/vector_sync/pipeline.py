@@ -63,10 +63,12 @@ def fetch(source: Source, window: Window, staged: staging.StagedRun, partition: 
     """Page through the source for ``window`` (one partition of it) and stage its documents
     and removals; each partition writes its own files, so mapped fetches never collide."""
     items = 0
+    partition = partition or {}
+    window = source.partition_window(window, partition)
 
     def documents() -> Iterator[dict[str, Any]]:
         nonlocal items
-        for doc in source.fetch_partition(window, partition or {}):
+        for doc in source.fetch_partition(window, partition):
             items += source.items_in(doc)
             yield doc.to_json()
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
-from typing import Any, ClassVar, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Iterator, Mapping
 
 from vector_sync.config import SourceSettings
 from vector_sync.models import Document, FetchStats, Window
+
+# Mapped fetch tasks per window at most (Slack's channel groups, the others' time slices).
+DEFAULT_MAX_PARTITIONS = 4
+# A time slice is never shorter than this: a scheduled window (minutes to a day) stays whole.
+DEFAULT_PARTITION_MIN_HOURS = 24
 
 
 class Source(ABC):
@@ -35,13 +40,38 @@ class Source(ABC):
         """Yield every document created or updated within ``window`` (already widened)."""
 
     def partitions(self, window: Window) -> list[dict[str, Any]]:
-        """Independent parts of a window's fetch (mapped tasks in Airflow); one by default.
+        """Independent parts of a window's fetch (mapped tasks in Airflow).
 
-        Keep them few: a partition is a task, and each pays a task's start-up cost."""
-        return [{}]
+        By default, time slices: a window of at least ``2 x partition_min_hours`` (default 24)
+        splits into at most ``max_partitions`` (default 4) equal, adjacent slices, each a fetch
+        of its own with the API's own time bounds (JQL ``updated``, Tempo ``updatedFrom``,
+        Fireflies ``fromDate``...). Scheduled windows stay whole; backfills and catch-ups split.
+        Keep them few: a partition is a task, and each pays a task's start-up cost.
+        """
+        most = int(self.settings.option("max_partitions", DEFAULT_MAX_PARTITIONS))
+        hours = float(self.settings.option("partition_min_hours", DEFAULT_PARTITION_MIN_HOURS))
+        by_length = int((window.end - window.start) / timedelta(hours=hours)) if hours > 0 else most
+        slices = window.slices(max(1, min(most, by_length)))
+        return [{}] if len(slices) == 1 else [part.to_json() for part in slices]
+
+    @staticmethod
+    def partition_window(window: Window, partition: Mapping[str, Any]) -> Window:
+        """The part of ``window`` a partition covers: its time slice, or all of it."""
+        if partition.get("start") and partition.get("end"):
+            return Window.from_json(partition)
+        return window
+
+    @staticmethod
+    def partition_label(partition: Mapping[str, Any]) -> str:
+        """What a partition covers, for the mapped task's name in the Airflow UI."""
+        if partition.get("start") and partition.get("end"):
+            part = Window.from_json(partition)
+            return f"{part.start:%Y-%m-%d %H:%M} to {part.end:%Y-%m-%d %H:%M}"
+        sizes = [f"{len(v)} {k}" for k, v in sorted(partition.items()) if isinstance(v, (list, tuple))]
+        return ", ".join(sizes) or "whole window"
 
     def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
-        """Documents of one partition; the default partition is the whole window."""
+        """Documents of one partition (``window`` is already the partition's slice)."""
         return self.fetch(window)
 
     def items_in(self, document: Document) -> int:

@@ -71,7 +71,7 @@ from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Win
 from vector_sync.paging import PagingLoopError
 from vector_sync.ratelimit import RateLimiter
 from vector_sync.slack_text import mrkdwn_to_text
-from vector_sync.sources.base import Source
+from vector_sync.sources.base import DEFAULT_MAX_PARTITIONS, Source
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,6 @@ _DEFAULT_MAX_RETRIES = 5
 _DEFAULT_TIMEOUT_S = 30
 # live_ids re-reads this much history (plus the lookback); older documents are never pruned.
 _DEFAULT_PRUNE_HISTORY_DAYS = 90
-_DEFAULT_MAX_PARTITIONS = 4  # mapped fetch tasks per window (channel groups)
 # Private channels are listed only when the bot is a member; DMs are never indexed.
 _CHANNEL_TYPES = "public_channel,private_channel"
 # Subtypes that record channel events rather than conversation.
@@ -261,7 +260,7 @@ class SlackSource(Source):
     def partitions(self, window: Window) -> list[dict[str, Any]]:
         """Channels in at most ``max_partitions`` groups (default 4): mapped fetch tasks then
         share a window's channels. Each group re-lists channels, one cheap call."""
-        groups = max(1, int(self.settings.option("max_partitions", _DEFAULT_MAX_PARTITIONS)))
+        groups = max(1, int(self.settings.option("max_partitions", DEFAULT_MAX_PARTITIONS)))
         with slack_errors(self.settings.conn_id):
             listing = self.client.conversations_list(types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
             ids = sorted(
