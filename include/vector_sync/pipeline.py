@@ -214,7 +214,7 @@ def embed(
                 counts["embedded"] += len(to_embed)
                 to_embed = []
             for request in pack_requests(to_embed, lambda c: c.tokens, embedder.max_batch_inputs, embedder.max_batch_tokens):
-                values = embedder.embed([chunk.text for chunk in request])
+                values = embedder.embed_matrix([chunk.text for chunk in request])
                 counts["embedded"] += len(request)
                 vectors.extend(
                     {

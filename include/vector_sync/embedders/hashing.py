@@ -42,7 +42,7 @@ class HashingEmbedder(Embedder):
         self.dimensions = int(dimensions)
         self._word_hashes: dict[str, int] = {}
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in order. Raises ``ValueError`` on an empty or whitespace-only text."""
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts, not a single string")
@@ -60,7 +60,7 @@ class HashingEmbedder(Embedder):
         matrix /= norms
         self.tokens_used += tokens
         self.requests_made += 1
-        return matrix.tolist()
+        return matrix
 
     def _fill(self, row: np.ndarray, text: str) -> int:
         words = _WORD.findall(text.lower())

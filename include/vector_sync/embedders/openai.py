@@ -119,7 +119,7 @@ class OpenAIEmbedder(Embedder):
         self.conn_id = conn_id
         self.client = prepare_client(client)
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` in one request, in order.
 
         Raises:
@@ -132,7 +132,7 @@ class OpenAIEmbedder(Embedder):
             raise TypeError("embed() takes a sequence of texts, not a single string")
         texts = list(texts)
         if not texts:
-            return []
+            return np.zeros((0, self.dimensions), dtype="<f4")
         self._check(texts)
         kwargs: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "base64"}
         if self._send_dimensions:
@@ -177,17 +177,21 @@ class OpenAIEmbedder(Embedder):
                         "chunk it first (nothing is truncated silently)"
                     )
 
-    def _decode(self, data: Sequence[Any], count: int) -> list[list[float]]:
+    def _decode(self, data: Sequence[Any], count: int) -> np.ndarray:
         if len(data) != count:
             raise RuntimeError(f"OpenAI returned {len(data)} embeddings for {count} inputs")
-        rows: list[Any] = [None] * count
+        rows = np.empty((count, self.dimensions), dtype="<f4")
+        filled = np.zeros(count, dtype=bool)
         for item in data:
             raw = item.embedding
             # base64: little-endian float32, as requested; a list when a proxy answers in floats.
             vector = np.frombuffer(base64.b64decode(raw), dtype="<f4") if isinstance(raw, str) else np.asarray(raw, dtype="<f4")
             if vector.shape != (self.dimensions,):
                 raise RuntimeError(f"OpenAI returned {vector.size} dimensions, expected {self.dimensions}")
-            rows[item.index] = vector.tolist()
+            rows[item.index] = vector
+            filled[item.index] = True
+        if not filled.all():
+            raise RuntimeError(f"OpenAI returned no embedding for inputs {np.flatnonzero(~filled).tolist()[:10]}")
         return rows
 
 
