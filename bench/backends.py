@@ -69,6 +69,22 @@ def vocabulary(rng: random.Random, size: int = 6_000) -> list[str]:
     return words
 
 
+class ZipfText:
+    """Word-like text with the repetition of real text (Zipf over ``vocabulary``), seeded."""
+
+    def __init__(self, seed: int = 7) -> None:
+        words = vocabulary(random.Random(seed))
+        self.words = np.asarray(words)
+        ranks = np.arange(1, len(words) + 1)
+        self.cdf = np.cumsum(1.0 / ranks) / (1.0 / ranks).sum()
+        self.picks = np.random.default_rng(seed)
+
+    def sample(self, k: int) -> str:
+        """``k`` words (about 1.9 cl100k tokens each)."""
+        index = np.minimum(np.searchsorted(self.cdf, self.picks.random(k)), len(self.words) - 1)
+        return " ".join(self.words[index])
+
+
 class SyntheticChunks:
     """Chunks as the chunker makes them: a title line, 200-500 tokens, flat metadata.
 
@@ -85,13 +101,8 @@ class SyntheticChunks:
         from vector_sync.tokens import count_tokens
 
         rng = random.Random(self.seed)
-        words = np.asarray(vocabulary(rng))
-        ranks = np.arange(1, len(words) + 1)
-        cdf = np.cumsum(1.0 / ranks) / (1.0 / ranks).sum()  # Zipf: realistic repetition of common words
-        picks = np.random.default_rng(self.seed)
-
-        def sample(k: int) -> str:
-            return " ".join(words[np.minimum(np.searchsorted(cdf, picks.random(k)), len(words) - 1)])
+        vocabulary(rng)  # the same draws as before ZipfText existed: the same chunks
+        sample = ZipfText(self.seed).sample
 
         people = [f"person{i}@example.com" for i in range(40)]
         for i in range(self.count):

@@ -54,6 +54,7 @@ class TaskMemory:
         self.interval_s = interval_s
         self.rss_kb: dict[str, int] = defaultdict(int)
         self.pss_kb: dict[str, int] = defaultdict(int)
+        self.uss_kb: dict[str, int] = defaultdict(int)  # private pages: the task's own memory
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="task-memory", daemon=True)
 
@@ -80,10 +81,14 @@ class TaskMemory:
                         for line in handle:
                             if line.startswith("VmHWM:"):
                                 self.rss_kb[ti_id] = max(self.rss_kb[ti_id], int(line.split()[1]))
+                    private = 0
                     with open(f"/proc/{pid}/smaps_rollup") as handle:
                         for line in handle:
                             if line.startswith("Pss:"):
                                 self.pss_kb[ti_id] = max(self.pss_kb[ti_id], int(line.split()[1]))
+                            elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                                private += int(line.split()[1])
+                    self.uss_kb[ti_id] = max(self.uss_kb[ti_id], private)
                 except (OSError, ValueError):
                     continue
             self._stop.wait(self.interval_s)
@@ -174,11 +179,16 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
         tis = topology.task_instances(runs)
         by_task: dict[str, float] = defaultdict(float)
         pss_by_task: dict[str, float] = defaultdict(float)
+        by_source_task: dict[str, float] = defaultdict(float)
+        uss_by_task: dict[str, float] = defaultdict(float)
         for ti in tis:
             key = str(ti["id"])
             if key in memory.rss_kb:
                 by_task[ti["task_id"]] = max(by_task[ti["task_id"]], memory.rss_kb[key] / 1024)
                 pss_by_task[ti["task_id"]] = max(pss_by_task[ti["task_id"]], memory.pss_kb.get(key, 0) / 1024)
+                where = f"{ti['dag_id'].removeprefix('vector_sync_')}.{ti['task_id']}"
+                by_source_task[where] = max(by_source_task[where], memory.rss_kb[key] / 1024)
+                uss_by_task[ti["task_id"]] = max(uss_by_task[ti["task_id"]], memory.uss_kb.get(key, 0) / 1024)
         store = PineconeStore(index)
         vectors = {name: sum(1 for _ in store.ids(f"{name}:")) for name in sources}
         sync_runs = {name: [(r.status, r.fetched, r.upserted) for r in state.runs(name)] for name in sources}
@@ -197,6 +207,9 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
             "peak_task_pss_mb": round(max(pss_by_task.values(), default=0.0)),
             "peak_task_rss_mb_by_task": {k: round(v) for k, v in sorted(by_task.items())},
             "peak_task_pss_mb_by_task": {k: round(v) for k, v in sorted(pss_by_task.items())},
+            "peak_task_uss_mb": round(max(uss_by_task.values(), default=0.0)),
+            "peak_task_uss_mb_by_task": {k: round(v) for k, v in sorted(uss_by_task.items())},
+            "largest_tasks_rss_mb": {k: round(v) for k, v in sorted(by_source_task.items(), key=lambda kv: -kv[1])[:6]},
             "tasks_per_host": dict(per_worker) if celery else {"local": len(tis)},
             "vectors": vectors,
             "sync_runs": {name: rows[0] if len(rows) == 1 else rows for name, rows in sync_runs.items()},

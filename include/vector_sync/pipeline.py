@@ -338,12 +338,13 @@ class _Appender:
     """Writes a list's items to a staged JSONL file whenever flushed, then empties the list."""
 
     def __init__(self, staged: staging.StagedRun, name: str, buffer: list[dict[str, Any]]) -> None:
-        self.target = staged.path / name
+        self.staged = staged
+        self.name = name
         self.buffer = buffer
         self.count = 0
 
     def __enter__(self) -> "_Appender":
-        self.handle = self.target.open("w", encoding="utf-8")
+        self.handle = self.staged.open(self.name, "w")
         return self
 
     def flush(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import numpy as np
 
@@ -24,6 +24,9 @@ FILTERED = "filtered.jsonl"
 VECTORS = "vectors.jsonl"
 LEDGER_PLAN = "ledger.jsonl"
 STALE_CHUNKS = "stale_chunks.jsonl"
+
+# Per open staged file: S3's smallest multipart upload part is 5 MiB.
+BUFFER_BYTES = 8 * 1024 * 1024
 
 
 def part(name: str, index: int) -> str:
@@ -56,9 +59,7 @@ class StagedRun:
     def write(self, name: str, records: Iterable[dict[str, Any]]) -> int:
         """Write records as JSON lines (replacing the file); returns how many."""
         count = 0
-        # surrogatepass: a lone surrogate from a cut JSON escape must not fail the whole window
-        # (the chunker replaces it before anything is embedded).
-        with (self.path / name).open("w", encoding="utf-8", errors="surrogatepass") as handle:
+        with self.open(name, "w") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
                 handle.write("\n")
@@ -69,10 +70,20 @@ class StagedRun:
         target = self.path / name
         if not target.exists():
             return
-        with target.open("r", encoding="utf-8", errors="surrogatepass") as handle:
+        with self.open(name, "r") as handle:
             for line in handle:
                 if line.strip():
                     yield json.loads(line)
+
+    def open(self, name: str, mode: str) -> IO[str]:
+        """A staged file as UTF-8 text, buffered in ``BUFFER_BYTES`` blocks.
+
+        ``buffering`` is the io buffer of a local file and the block size of an object-store
+        file (s3fs defaults to 50 MiB per open file, read-ahead or upload part alike: a task
+        with four files open would hold 200 MB of buffers)."""
+        # surrogatepass: a lone surrogate from a cut JSON escape must not fail the whole window
+        # (the chunker replaces it before anything is embedded).
+        return (self.path / name).open(mode, buffering=BUFFER_BYTES, encoding="utf-8", errors="surrogatepass")
 
     def exists(self, name: str) -> bool:
         return (self.path / name).exists()

@@ -1,0 +1,191 @@
+"""Peak memory of the heavy tasks on a 100,000-chunk batch: is streaming really bounded?
+
+A window's documents (synthetic, Jira-shaped, 900-3,600 cl100k tokens each: ~5 chunks) are
+staged as a fetch task stages them; then the real task bodies run, each in a fresh process as
+a worker runs a task: ``run_filter`` (all documents into ONE embed batch: options
+``max_embed_batches: 1`` and a huge ``embed_batch_docs``), ``run_embed`` (OpenAI embedder,
+1,536 dimensions, through the sandbox's OpenAI simulator) and ``run_upsert`` (Pinecone store,
+the sandbox's Pinecone simulator). Connections come from ``AIRFLOW_CONN_*`` as on a worker;
+staging is the file system, state SQLite.
+
+Each step reports its process's ``VmHWM`` (peak RSS) and ``import_rss_mb``, its RSS once
+Airflow's SDK and this package are imported, before any work: the difference is what the
+step's data costs. Under Celery or LocalExecutor a task process also holds pages shared with
+the worker it forked from: the ``cluster`` line measures those whole task processes.
+
+Prints one JSON line:
+{"bench": "task_memory", "chunks": C, "documents": D, "peak_task_rss_mb": P,
+ "steps": {"filter": {...}, "embed": {...}, "upsert": {...}}}
+
+    .venv/bin/python bench/task_memory.py [--chunks 100000] [--sandbox-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from backends import ZipfText  # bench/backends.py: the same synthetic text
+from run import free_port, wait_ready  # bench/run.py: the same sandbox start-up as every line
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = "jira"
+TOKEN = "sandbox-token"
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+WINDOW = {"start": (ANCHOR - timedelta(days=30)).isoformat(), "end": ANCHOR.isoformat()}
+RUN_ID = "bench_task_memory"
+
+
+def rss_mb(field: str) -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def task_env(data: Path, sandbox_url: str) -> dict[str, str]:
+    """What a worker has: connections and variables in the environment, nothing else."""
+    url = sandbox_url.rstrip("/")
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "include"), os.environ.get("PYTHONPATH", "")]),
+        "AIRFLOW_HOME": str(data / "airflow"),
+        "VECTOR_SYNC_DATA_DIR": str(data),
+        "VECTOR_SYNC_SETTINGS_FILE": str(data / "no-settings.yaml"),
+        "AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps({"conn_type": "openai", "host": f"{url}/openai/v1", "password": TOKEN}),
+        "AIRFLOW_CONN_PINECONE_DEFAULT": json.dumps(
+            {"conn_type": "pinecone", "host": f"{url}/pinecone", "password": TOKEN, "extra": {"region": "us-east-1"}}
+        ),
+        f"AIRFLOW_VAR_VECTOR_SYNC_{SOURCE.upper()}": json.dumps({"options": {"max_embed_batches": 1, "embed_batch_docs": 10_000_000}}),
+    }
+
+
+def plan() -> dict:
+    from vector_sync.models import Window
+    from vector_sync.staging import run_key
+
+    return {"source": SOURCE, "run_id": RUN_ID, "window": WINDOW, "window_mode": "conf",
+            "staging_key": run_key(RUN_ID, Window.from_json(WINDOW)), "started_at": ANCHOR.isoformat()}
+
+
+def stage_documents(chunks: int) -> dict:
+    """Documents as one fetch partition stages them, until the chunker will make ``chunks``."""
+    from vector_sync.airflow_adapter import Runtime
+    from vector_sync.config import SOURCE_SETTINGS
+    from vector_sync.models import Document
+    from vector_sync.staging import DOCUMENTS, part
+
+    settings = SOURCE_SETTINGS[SOURCE]
+    step = settings.chunk_tokens - settings.chunk_overlap_tokens
+    text = ZipfText(seed=11)
+    rng = random.Random(11)
+    runtime = Runtime()
+    runtime.state.upsert_projects([("MEM", "Memory bench", True)])
+    expected = {"documents": 0, "estimated_chunks": 0}
+
+    def documents():
+        while expected["estimated_chunks"] < chunks:
+            n = expected["documents"]
+            tokens = rng.randint(900, 3_600)
+            expected["documents"] += 1
+            expected["estimated_chunks"] += -(-(tokens - settings.chunk_overlap_tokens) // step)
+            yield Document(
+                id=f"{SOURCE}:MEM-{n}", source=SOURCE, title=f"MEM-{n}: {text.sample(6)}", text=text.sample(round(tokens / 1.9)),
+                url=f"https://example.atlassian.net/browse/MEM-{n}", updated_at=ANCHOR - timedelta(minutes=n % 40_000),
+                projects=("MEM",), metadata={"status": rng.choice(["Open", "In Progress", "Done"])},
+            ).to_json()
+
+    runtime.staged(SOURCE, plan()["staging_key"]).write(part(DOCUMENTS, 0), documents())
+    return expected
+
+
+def run_step(step: str, sandbox_url: str) -> dict:
+    """One task body in this fresh process; its peak RSS and what importing cost first."""
+    import airflow.sdk  # noqa: F401  (every task process has it)
+
+    from vector_sync import airflow_adapter as adapter
+
+    fetched = [{"plan": plan(), "part": 0, "counts": {}}]
+    imported = rss_mb("VmRSS")
+    started = time.perf_counter()
+    if step == "filter":
+        out = adapter.run_filter(SOURCE, fetched)
+        counts = {"batches": len(out), **out[0]["filter"]}
+    else:
+        batch = {"plan": plan(), "batch": 0, "parts": [0], "counts": {}}
+        if step == "embed":
+            counts = adapter.run_embed(SOURCE, batch)["counts"]
+        else:
+            from pinecone import Pinecone
+
+            from vector_sync.stores.pinecone import create_index
+            from vector_sync.tokens import count_tokens  # noqa: F401
+
+            pc = Pinecone(api_key=TOKEN, host=f"{sandbox_url.rstrip('/')}/pinecone")
+            create_index(pc, "vector-sync", 1536)
+            counts = adapter.run_upsert(SOURCE, batch)["counts"]
+    keep = ("batches", "kept", "documents", "chunks", "embedded", "tokens", "upserted", "deleted")
+    return {"seconds": round(time.perf_counter() - started, 1), "import_rss_mb": imported, "peak_rss_mb": rss_mb("VmHWM"),
+            **{k: v for k, v in counts.items() if k in keep}}
+
+
+def measure(args: argparse.Namespace, sandbox_url: str) -> dict:
+    data = Path(tempfile.mkdtemp(prefix="vector-sync-task-memory-"))
+    env = task_env(data, sandbox_url)
+    me = [sys.executable, str(Path(__file__).resolve()), "--sandbox-url", sandbox_url]
+    staged = json.loads(subprocess.run([*me, "--stage", str(args.chunks)], env=env, check=True, capture_output=True, text=True).stdout)
+    steps = {}
+    for step in ("filter", "embed", "upsert"):
+        done = subprocess.run([*me, "--step", step], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{step} failed: {done.stderr[-3000:]}")
+        steps[step] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"# {step}: {steps[step]}", flush=True)
+    chunks = steps["embed"].get("chunks", 0)
+    assert steps["filter"]["batches"] == 1, steps["filter"]
+    assert steps["upsert"]["upserted"] == steps["embed"]["embedded"] == chunks, steps
+    return {"bench": "task_memory", "chunks": chunks, "documents": staged["documents"],
+            "peak_task_rss_mb": max(s["peak_rss_mb"] for s in steps.values()), "steps": steps, "target": "< 500 MB per task for 100,000 chunks"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--sandbox-url", help="use a running sandbox instead of starting one")
+    parser.add_argument("--stage", type=int, help=argparse.SUPPRESS)  # internal: the staging process
+    parser.add_argument("--step", choices=["filter", "embed", "upsert"], help=argparse.SUPPRESS)  # internal: one task
+    args = parser.parse_args()
+    if args.stage:
+        print(json.dumps(stage_documents(args.stage)))
+        return 0
+    if args.step:
+        print(json.dumps(run_step(args.step, args.sandbox_url)))
+        return 0
+    if args.sandbox_url:
+        print(json.dumps(measure(args, args.sandbox_url)))
+        return 0
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--anchor", ANCHOR.isoformat()]
+    server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(url)
+        print(f"# task_memory: {args.chunks:,} chunks in one embed/upsert batch, sandbox at {url}", flush=True)
+        print(json.dumps(measure(args, url)))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
