@@ -2,7 +2,7 @@
 
 The sandbox runs in its own process (``vector-sync sandbox serve``), as in bench/run.py; this
 process streams synthetic chunks of realistic length (200-500 cl100k tokens, a title line and
-flat metadata like the chunker's) through ``pack_requests`` -> ``OpenAIEmbedder.embed`` ->
+flat metadata like the chunker's) through ``pack_requests`` -> ``OpenAIEmbedder.embed_matrix`` ->
 ``PineconeStore.upsert`` with the real SDKs, keeping memory bounded (one embedding request and
 one upsert buffer at a time). The last line printed is JSON:
 
@@ -25,21 +25,19 @@ import json
 import math
 import random
 import resource
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from run import free_port, wait_ready  # bench/run.py: the same sandbox start-up as every line
+from run import sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
 INDEX = "bench"
-ANCHOR = "2026-11-20T12:00:00+00:00"
 EPOCH = 1_763_640_000  # timestamps spread over the 30 days before this
 # Records handed to the store per upsert call: large enough that the store's own packing to
 # 2 MB requests wastes at most one partial request per call, small enough to stay ~30 MB.
@@ -151,8 +149,7 @@ def run(url: str, items: int) -> dict:
     inputs = 0
     chunks = SyntheticChunks(items)
     for request in pack_requests(chunks, lambda c: c["tokens"], embedder.max_batch_inputs, embedder.max_batch_tokens):
-        # float32 rows: a quarter of the memory of Python float lists while buffered.
-        vectors = np.asarray(embedder.embed([c["text"] for c in request]), dtype=np.float32)
+        vectors = embedder.embed_matrix([c["text"] for c in request])  # float32 rows, as the pipeline holds them
         inputs += len(request)
         buffer.extend(VectorRecord(c["id"], c["document_id"], v, c["text"], c["metadata"]) for c, v in zip(request, vectors))
         if len(buffer) >= UPSERT_BUFFER:
@@ -203,17 +200,9 @@ def main() -> int:
     if args.sandbox_url:
         print(json.dumps(run(args.sandbox_url.rstrip("/"), args.items)))
         return 0
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--anchor", ANCHOR]
-    server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(url)
+    with sandbox_server() as url:
         print(f"# backends: {args.items:,} chunks through OpenAI + Pinecone simulators at {url}", flush=True)
         print(json.dumps(run(url, args.items)))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return 0
 
 

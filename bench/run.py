@@ -14,6 +14,7 @@ least that limit allows, the requests it needed divided by the rate):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -86,15 +88,25 @@ def wait_ready(url: str, timeout_s: float = 60) -> None:
     raise RuntimeError(f"sandbox at {url} did not start")
 
 
-def run_source(name: str, plan: dict, extra: list[str]) -> dict:
+@contextlib.contextmanager
+def sandbox_server(*serve_args: str) -> Iterator[str]:
+    """`vector-sync sandbox serve` (at ANCHOR, plus ``serve_args``) in its own process; its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    source = plan.get("source", name)
-    limit = ["--rate-limit", plan["rate_limit"]] if plan.get("rate_limit") else []
-    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--scale", str(plan["scale"]), "--anchor", ANCHOR.isoformat(), *limit, *plan.get("serve_args", []), *extra]
+    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--anchor", ANCHOR.isoformat(), *serve_args]
     server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(url)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def run_source(name: str, plan: dict, extra: list[str]) -> dict:
+    source = plan.get("source", name)
+    limit = ["--rate-limit", plan["rate_limit"]] if plan.get("rate_limit") else []
+    with sandbox_server("--scale", str(plan["scale"]), *limit, *plan.get("serve_args", []), *extra) as url:
         start = ANCHOR - timedelta(days=plan.get("days", 30))
         cmd = [sys.executable, str(ROOT / "bench" / "sync_one.py"), source, "--sandbox-url", url, "--start", start.isoformat(), "--end", ANCHOR.isoformat(), "--label", plan.get("label", name)]
         for option in plan.get("options", []):
@@ -107,9 +119,6 @@ def run_source(name: str, plan: dict, extra: list[str]) -> dict:
         if result.returncode != 0:
             raise RuntimeError(f"{name} benchmark failed:\n{result.stderr[-3000:]}")
         return json.loads(result.stdout.strip().splitlines()[-1])
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def main() -> int:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from backends import ZipfText  # bench/backends.py: the same synthetic text
-from run import free_port, wait_ready  # bench/run.py: the same sandbox start-up as every line
+from run import sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "jira"
@@ -139,7 +139,11 @@ def run_step(step: str, sandbox_url: str) -> dict:
 
 
 def measure(args: argparse.Namespace, sandbox_url: str) -> dict:
-    data = Path(tempfile.mkdtemp(prefix="vector-sync-task-memory-"))
+    with tempfile.TemporaryDirectory(prefix="vector-sync-task-memory-") as folder:  # ~1 GB of staged vectors
+        return measure_in(Path(folder), args, sandbox_url)
+
+
+def measure_in(data: Path, args: argparse.Namespace, sandbox_url: str) -> dict:
     env = task_env(data, sandbox_url)
     me = [sys.executable, str(Path(__file__).resolve()), "--sandbox-url", sandbox_url]
     staged = json.loads(subprocess.run([*me, "--stage", str(args.chunks)], env=env, check=True, capture_output=True, text=True).stdout)
@@ -173,17 +177,9 @@ def main() -> int:
     if args.sandbox_url:
         print(json.dumps(measure(args, args.sandbox_url)))
         return 0
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--anchor", ANCHOR.isoformat()]
-    server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(url)
+    with sandbox_server() as url:
         print(f"# task_memory: {args.chunks:,} chunks in one embed/upsert batch, sandbox at {url}", flush=True)
         print(json.dumps(measure(args, url)))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return 0
 
 
