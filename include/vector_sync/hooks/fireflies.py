@@ -11,9 +11,8 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
-from vector_sync.errors import FatalError
+from vector_sync.hooks.connection import base_url, client_options, connection
 from vector_sync.sources.fireflies import ENDPOINT, FirefliesClient, make_client
 
 
@@ -43,34 +42,13 @@ class FirefliesHook(BaseHook):
 
     def get_conn(self) -> FirefliesClient:
         """A new client; raises ``FatalError`` when the connection is missing or has no key."""
-        try:
-            conn = self.get_connection(self.fireflies_conn_id)
-        except AirflowNotFoundException:
-            raise FatalError(
-                f"Airflow connection '{self.fireflies_conn_id}' is not defined: add it "
-                "(password = Fireflies API key, host = GraphQL endpoint, optional)"
-            ) from None
-        endpoint = _endpoint(conn.host, conn.port, conn.schema)
-        extras = conn.extra_dejson or {}
-        options: dict[str, Any] = {}
-        if "timeout_s" in extras:
-            options["timeout_s"] = float(extras["timeout_s"])
-        if "total_retries" in extras:
-            options["total_retries"] = int(extras["total_retries"])
+        conn = connection(self, self.fireflies_conn_id, "password = Fireflies API key, host = GraphQL endpoint, optional")
+        endpoint = base_url(conn, ENDPOINT, default_path="graphql")
         self.log.info("Connecting to Fireflies at %s (connection '%s')", endpoint, self.fireflies_conn_id)
+        options = client_options(conn, timeout_s=float, total_retries=int)
         return make_client(endpoint, conn.password or "", conn_id=self.fireflies_conn_id, **options)
 
     @cached_property
     def client(self) -> FirefliesClient:
         return self.get_conn()
 
-
-def _endpoint(host: str | None, port: int | None, path: str | None) -> str:
-    """The full endpoint URL; a connection given as a URI (``fireflies://host/graphql``) loses
-    its scheme and path into ``host``/``schema``: assume https and Fireflies' ``/graphql``."""
-    if not host:
-        return ENDPOINT
-    if "://" in host:
-        return host
-    netloc = f"{host}:{port}" if port else host
-    return f"https://{netloc}/{(path or 'graphql').lstrip('/')}"

@@ -12,10 +12,9 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 from jira import JIRA
 
-from vector_sync.errors import FatalError
+from vector_sync.hooks.connection import base_url, client_options, connection, require
 from vector_sync.sources.jira import make_client
 
 
@@ -46,33 +45,13 @@ class JiraHook(BaseHook):
 
     def get_conn(self) -> JIRA:
         """A new client; raises ``FatalError`` when the connection is missing or incomplete."""
-        try:
-            conn = self.get_connection(self.jira_conn_id)
-        except AirflowNotFoundException:
-            raise FatalError(
-                f"Airflow connection '{self.jira_conn_id}' is not defined: add it (host = Jira site URL, "
-                "login = email, password = API token)"
-            ) from None
-        if not conn.host:
-            raise FatalError(f"Airflow connection '{self.jira_conn_id}' has no host (the Jira site URL)")
-        extras = conn.extra_dejson or {}
-        self.log.info("Connecting to Jira at %s (connection '%s')", conn.host, self.jira_conn_id)
-        return make_client(
-            _site_url(conn.host, conn.port),
-            conn.login or "",
-            conn.password or "",
-            conn_id=self.jira_conn_id,
-            timeout_s=float(extras.get("timeout_s", 30)),
-            max_retries=int(extras.get("max_retries", 3)),
-        )
+        conn = connection(self, self.jira_conn_id, "host = Jira site URL, login = email, password = API token")
+        url = base_url(conn, require(conn.host, self.jira_conn_id, "host (the Jira site URL)"))
+        self.log.info("Connecting to Jira at %s (connection '%s')", url, self.jira_conn_id)
+        options = client_options(conn, timeout_s=float, max_retries=int)
+        return make_client(url, conn.login or "", conn.password or "", conn_id=self.jira_conn_id, **options)
 
     @cached_property
     def client(self) -> JIRA:
         return self.get_conn()
 
-
-def _site_url(host: str, port: int | None) -> str:
-    """A connection given as a URI (``jira://acme.atlassian.net``) loses its scheme: assume https."""
-    if "://" in host:
-        return host
-    return f"https://{host}:{port}" if port else f"https://{host}"

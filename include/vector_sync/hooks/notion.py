@@ -12,10 +12,9 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 from notion_client import Client
 
-from vector_sync.errors import FatalError
+from vector_sync.hooks.connection import base_url, client_options, connection, require
 from vector_sync.sources.notion import DEFAULT_BASE_URL, NOTION_VERSION, make_client
 
 
@@ -45,37 +44,13 @@ class NotionHook(BaseHook):
 
     def get_conn(self) -> Client:
         """A new client; raises ``FatalError`` when the connection is missing or has no token."""
-        try:
-            conn = self.get_connection(self.notion_conn_id)
-        except AirflowNotFoundException:
-            raise FatalError(
-                f"Airflow connection '{self.notion_conn_id}' is not defined: add it "
-                "(password = Notion integration token, host = API base URL, optional)"
-            ) from None
-        if not conn.password:
-            raise FatalError(f"Airflow connection '{self.notion_conn_id}' has no password (the integration token)")
-        extras = conn.extra_dejson or {}
-        base_url = _base_url(conn.host, conn.port, conn.schema)
-        self.log.info("Connecting to Notion at %s (connection '%s')", base_url, self.notion_conn_id)
-        return make_client(
-            base_url,
-            conn.password,
-            notion_version=str(extras.get("notion_version") or NOTION_VERSION),
-            timeout_s=float(extras.get("timeout_s", 60)),
-            max_retries=int(extras.get("max_retries", 5)),
-        )
+        conn = connection(self, self.notion_conn_id, "password = Notion integration token, host = API base URL, optional")
+        token = require(conn.password, self.notion_conn_id, "password (the integration token)")
+        url = base_url(conn, DEFAULT_BASE_URL)
+        self.log.info("Connecting to Notion at %s (connection '%s')", url, self.notion_conn_id)
+        return make_client(url, token, **client_options(conn, notion_version=str, timeout_s=float, max_retries=int))
 
     @cached_property
     def client(self) -> Client:
         return self.get_conn()
 
-
-def _base_url(host: str | None, port: int | None, path: str | None) -> str:
-    """The API root; a connection given as a URI (``notion://host:port/path``) loses its scheme."""
-    if not host:
-        return DEFAULT_BASE_URL
-    if "://" in host:
-        return host.rstrip("/")
-    scheme = "http" if host in ("localhost", "127.0.0.1") else "https"
-    url = f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
-    return f"{url}/{path.strip('/')}" if path else url

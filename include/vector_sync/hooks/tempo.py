@@ -14,9 +14,8 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
-from vector_sync.errors import FatalError
+from vector_sync.hooks.connection import base_url, client_options, connection, require
 from vector_sync.hooks.jira import JiraHook
 from vector_sync.sources.tempo import API_BASE, TempoClient, make_client
 
@@ -59,38 +58,16 @@ class TempoHook(BaseHook):
 
     def get_conn(self) -> TempoClient:
         """A new client; raises ``FatalError`` when a connection is missing or has no token."""
-        try:
-            conn = self.get_connection(self.tempo_conn_id)
-        except AirflowNotFoundException:
-            raise FatalError(
-                f"Airflow connection '{self.tempo_conn_id}' is not defined: add it "
-                f"(password = Tempo API token, host = {API_BASE} or a regional host, optional)"
-            ) from None
-        if not conn.password:
-            raise FatalError(f"connection '{self.tempo_conn_id}' has no Tempo API token: set its password")
-        base_url = _base_url(conn.host, conn.port, conn.schema)
-        extras = conn.extra_dejson or {}
-        options: dict[str, Any] = {}
-        if "timeout_s" in extras:
-            options["timeout_s"] = float(extras["timeout_s"])
-        if "total_retries" in extras:
-            options["total_retries"] = int(extras["total_retries"])
+        conn = connection(self, self.tempo_conn_id, f"password = Tempo API token, host = {API_BASE} or a regional host, optional")
+        token = require(conn.password, self.tempo_conn_id, "password (the Tempo API token)")
+        url = base_url(conn, API_BASE)
+        options = client_options(conn, timeout_s=float, total_retries=int)
         jira_conn_id = self.jira_conn_id
         jira = JiraHook(jira_conn_id=jira_conn_id).get_conn()
-        self.log.info("Connecting to Tempo at %s (connection '%s', Jira via '%s')", base_url, self.tempo_conn_id, jira_conn_id)
-        return make_client(base_url, conn.password, jira, conn_id=self.tempo_conn_id, jira_conn_id=jira_conn_id, **options)
+        self.log.info("Connecting to Tempo at %s (connection '%s', Jira via '%s')", url, self.tempo_conn_id, jira_conn_id)
+        return make_client(url, token, jira, conn_id=self.tempo_conn_id, jira_conn_id=jira_conn_id, **options)
 
     @cached_property
     def client(self) -> TempoClient:
         return self.get_conn()
 
-
-def _base_url(host: str | None, port: int | None, path: str | None) -> str:
-    """The base URL; a connection given as a URI (``tempo://api.eu.tempo.io``) loses its scheme
-    (and any path into ``schema``): assume https."""
-    if not host:
-        return API_BASE
-    if "://" in host:
-        return host.rstrip("/")
-    netloc = f"{host}:{port}" if port else host
-    return f"https://{netloc}" + (f"/{path.strip('/')}" if path else "")
