@@ -64,7 +64,7 @@ def fetch(source: Source, window: Window, staged: staging.StagedRun, partition: 
     and removals; each partition writes its own files, so mapped fetches never collide."""
     items = 0
     partition = partition or {}
-    window = source.partition_window(window, partition)
+    whole, window = window, source.partition_window(window, partition)
 
     def documents() -> Iterator[dict[str, Any]]:
         nonlocal items
@@ -73,8 +73,11 @@ def fetch(source: Source, window: Window, staged: staging.StagedRun, partition: 
             yield doc.to_json()
 
     fetched = staged.write(staging.part(staging.DOCUMENTS, index), documents())
-    # removed_ids runs after fetch so sources can report what they saw while paging.
-    removed = staged.write(staging.part(staging.REMOVED, index), ({"id": doc_id} for doc_id in source.removed_ids(window)))
+    # removed_ids runs after fetch so sources can report what they saw while paging. Removals
+    # are listed by time: a time slice lists its own; partitions cut another way (channels,
+    # work dates) leave the whole window's to the first partition.
+    listed = index == 0 or window != whole
+    removed = staged.write(staging.part(staging.REMOVED, index), ({"id": doc_id} for doc_id in source.removed_ids(window)) if listed else ())
     skipped = dict(source.stats.skipped)
     log.info("fetched %d documents, %d removed, skipped %s for %s", fetched, removed, skipped or "none", window)
     return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped, "part": index}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -103,6 +103,21 @@ def test_small_pages_follow_metadata_next(box, sim, jira, data, workspace):
     docs = list(source(box, jira, page_size=50).fetch(window))
     assert {d.id for d in docs} == expected(data, window, workspace.anchor)
     assert requests_to(box, "/4/worklogs") == math.ceil(listed / 50) > 3
+
+
+def test_partitions_split_the_listing_by_work_date_without_listing_twice(box, sim, jira, data, workspace):
+    """Each worklog is listed by one partition only: together they page what one fetch pages."""
+    window = everything(workspace)
+    listed = len([w for w in data.updated_between(window.start, window.end, workspace.anchor)])
+    partitions = source(box, jira).partitions(window)
+    assert len(partitions) == 4 and partitions[0]["from"] == "2000-01-01"
+    assert all(date.fromisoformat(a["to"]) + timedelta(days=1) == date.fromisoformat(b["from"]) for a, b in zip(partitions, partitions[1:]))
+    box.log.reset()
+    ids: list[str] = []
+    for partition in partitions:
+        ids += [d.id for d in source(box, jira, page_size=50).fetch_partition(window, partition)]
+    assert sorted(ids) == sorted(expected(data, window, workspace.anchor))
+    assert requests_to(box, "/4/worklogs") <= math.ceil(listed / 50) + len(partitions) - 1
 
 
 def test_a_repeated_next_link_is_refused(workspace, jira):
@@ -370,8 +385,14 @@ def test_hook_builds_both_clients_from_env_connections(box, sim, data, workspace
 
 
 def test_hook_reads_regional_hosts_without_a_scheme(monkeypatch):
-    from vector_sync.hooks.tempo import _base_url
+    from airflow.sdk import Connection
 
-    assert _base_url("api.eu.tempo.io", None, None) == "https://api.eu.tempo.io"
-    assert _base_url(None, None, None) == "https://api.tempo.io"
-    assert _base_url("https://api.us.tempo.io/", None, None) == "https://api.us.tempo.io"
+    from vector_sync.hooks.connection import base_url
+    from vector_sync.sources.tempo import API_BASE
+
+    def url(host):
+        return base_url(Connection(conn_id="tempo_default", conn_type="tempo", host=host), API_BASE)
+
+    assert url("api.eu.tempo.io") == "https://api.eu.tempo.io"
+    assert url(None) == "https://api.tempo.io"
+    assert url("https://api.us.tempo.io/") == "https://api.us.tempo.io"

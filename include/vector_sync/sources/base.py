@@ -67,8 +67,8 @@ class Source(ABC):
         if partition.get("start") and partition.get("end"):
             part = Window.from_json(partition)
             return f"{part.start:%Y-%m-%d %H:%M} to {part.end:%Y-%m-%d %H:%M}"
-        sizes = [f"{len(v)} {k}" for k, v in sorted(partition.items()) if isinstance(v, (list, tuple))]
-        return ", ".join(sizes) or "whole window"
+        parts = [f"{len(v)} {k}" if isinstance(v, (list, tuple)) else f"{k} {v}" for k, v in partition.items()]
+        return ", ".join(parts) or "whole window"
 
     def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
         """Documents of one partition (``window`` is already the partition's slice)."""

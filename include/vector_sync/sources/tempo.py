@@ -195,7 +195,35 @@ class TempoSource(Source):
         self._project_names = _project_names(settings.options)
 
     def fetch(self, window: Window) -> Iterator[Document]:
-        """Yield one document per worklog with ``updatedAt`` in ``[start, end)``.
+        """Yield one document per worklog with ``updatedAt`` in ``[start, end)``."""
+        return self._fetch(window, self._history_start(), window.end.date() + self._future())
+
+    def partitions(self, window: Window) -> list[dict[str, Any]]:
+        """Work-date ranges, cut where the window's time slices are cut.
+
+        The API bounds updates only from below (``updatedFrom``): time slices would each list
+        every later update too. Work dates (``from``/``to``) split the listing disjointly, and
+        work is mostly logged when it is done, so ranges cut at the slices' dates share a
+        window's worklogs about as evenly; the first range reaches back to ``history_start``
+        (back-dated edits), the last ``future_days`` ahead.
+        """
+        slices = super().partitions(window)
+        if len(slices) == 1:
+            return slices
+        cuts = [Window.from_json(part).start.date() for part in slices[1:]]
+        firsts = [self._history_start(), *cuts]
+        lasts = [cut - timedelta(days=1) for cut in cuts] + [window.end.date() + self._future()]
+        ranges = [{"from": a.isoformat(), "to": b.isoformat()} for a, b in zip(firsts, lasts) if a <= b]
+        return ranges if len(ranges) > 1 else [{}]
+
+    def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
+        """The window's worklogs of the partition's work dates (``from``..``to``, inclusive)."""
+        if not partition:
+            return self.fetch(window)
+        return self._fetch(window, date.fromisoformat(partition["from"]), date.fromisoformat(partition["to"]))
+
+    def _fetch(self, window: Window, first: date, last: date) -> Iterator[Document]:
+        """Worklogs of work dates ``first..last`` updated in the window, as documents.
 
         Worklogs wait in ``pending`` until a full batch of unknown issue ids has gathered, so
         a window costs ``ceil(distinct issues / 100)`` Jira searches however Tempo pages.
@@ -203,7 +231,7 @@ class TempoSource(Source):
         batch = max(1, min(int(self.settings.option("resolve_batch_size", RESOLVE_BATCH)), RESOLVE_BATCH))
         pending: list[Worklog] = []
         unknown: dict[int, None] = {}  # ordered set of ids waiting for a search
-        for raw in self._listing(self._history_start(), window.end.date() + self._future(), window.start):
+        for raw in self._listing(first, last, window.start):
             worklog = parse_worklog(raw)
             if worklog is None:
                 log.warning("Skipping malformed Tempo worklog %s", raw.get("tempoWorklogId", "?") if isinstance(raw, dict) else "?")
