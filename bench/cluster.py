@@ -9,6 +9,10 @@ on moto's server, the sandbox's OpenAI and Pinecone simulators, api-server, sche
 dag-processor, triggerer, each process with its own home, cwd and TMPDIR). The sandbox runs in
 its own process, restarted for each executor so both start from the same empty index.
 
+Every sandbox answer takes ``--latency-ms`` (default 50 ms; Slack, Jira or OpenAI answer in
+50-500 ms): with zero latency the run is CPU-bound, and on one machine four Celery task slots
+only share the same cores that LocalExecutor's two use.
+
 Peak RSS per task: the task processes (``airflow worker -- <task instance id>``, the task
 runner each task gets) are sampled from /proc every 0.1 s: ``VmHWM`` (the kernel's high-water
 mark of the process's RSS, pages shared with the parent after fork included) and the ``Pss``
@@ -19,7 +23,7 @@ Prints one JSON line:
 the two workers' speed-up, > 1 is faster), "peak_task_rss_mb", "peak_task_pss_mb",
 "peak_task_rss_mb_by_task", "tasks", "vectors", ...}
 
-    .venv/bin/python bench/cluster.py [--scale 25] [--concurrency 2] [--sources jira slack]
+    .venv/bin/python bench/cluster.py [--scale 25] [--concurrency 2] [--latency-ms 50] [--sources jira slack]
 """
 
 from __future__ import annotations
@@ -95,13 +99,13 @@ class TaskMemory:
 
 
 @contextlib.contextmanager
-def sandbox_process(scale: int) -> Iterator[str]:
+def sandbox_process(scale: int, latency_ms: float = 0.0) -> Iterator[str]:
     """`vector-sync sandbox serve` at ``scale`` in its own process; yields its URL."""
     from tests.clusterkit import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--scale", str(scale), "--anchor", ANCHOR.isoformat()]
+    cmd = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--scale", str(scale), "--anchor", ANCHOR.isoformat(), "--latency-ms", str(latency_ms)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         import urllib.request
@@ -143,7 +147,7 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
     window_start = ANCHOR - timedelta(days=args.days)
     conf = {"start": window_start.isoformat(), "end": ANCHOR.isoformat()}
     with contextlib.ExitStack() as stack:
-        sandbox_url = stack.enter_context(sandbox_process(args.scale))
+        sandbox_url = stack.enter_context(sandbox_process(args.scale, args.latency_ms))
         metadata_url = stack.enter_context(postgres_database("vs_bench_airflow"))
         state_url = stack.enter_context(postgres_database("vs_bench_state"))
         broker_url = stack.enter_context(redis_broker()) if celery else None
@@ -224,6 +228,7 @@ def main() -> int:
     parser.add_argument("--dimensions", type=int, default=1536, help="the index dimension (OpenAI text-embedding-3-small: 1536)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the runs of one executor")
     parser.add_argument("--sources", nargs="*", help="default: every registered source")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="added to every sandbox answer (default 50; remote APIs answer in 50-500 ms)")
     parser.add_argument("--modes", nargs="*", default=["LocalExecutor", "CeleryExecutor"], choices=["LocalExecutor", "CeleryExecutor"])
     args = parser.parse_args()
 
@@ -238,7 +243,7 @@ def main() -> int:
             results[mode] = run_mode(mode, args, s3_endpoint, sources, Path(tmp))
             print(f"# {mode}: {json.dumps(results[mode])}", file=sys.stderr, flush=True)
     local, celery = results.get("LocalExecutor"), results.get("CeleryExecutor")
-    line: dict[str, Any] = {"bench": "cluster", "scale": args.scale, "sources": sources, "concurrency": args.concurrency}
+    line: dict[str, Any] = {"bench": "cluster", "scale": args.scale, "sources": sources, "concurrency": args.concurrency, "latency_ms": args.latency_ms}
     if local:
         line["local_s"] = local["wall_s"]
     if celery:
