@@ -3,18 +3,27 @@
 One table of chunks; the filterable fields are real columns (so filters run as a SQL prefilter
 before the exact cosine search) and the full flat metadata rides along as JSON. The table is
 created on the first upsert, with that batch's vector dimension.
+
+Writers of a table on a local disk take turns (an exclusive ``flock`` on a file beside it):
+Lance detects concurrent updates of existing rows but not two ``merge_insert`` calls that both
+insert the same new id — both commit, and the id is stored twice (lancedb/lancedb#2463). The
+lock makes parallel Airflow tasks on one machine safe; readers never wait for it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
 import random
 import re
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from urllib.parse import urlsplit
 
 import lancedb
 import numpy as np
@@ -73,6 +82,11 @@ class LanceDBStore(VectorStore):
         # the CLI) instead of the version this handle first opened.
         self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
         self._table: Any = None
+        scheme = urlsplit(self.uri).scheme
+        local = not scheme or scheme == "file" or len(scheme) == 1  # a Windows drive letter reads as a scheme
+        folder = Path(urlsplit(self.uri).path if scheme == "file" else self.uri)
+        # Object stores have no lock: the embedded index is one machine's (README, "Embedded backends").
+        self._lock_file = folder / f".{table}.write-lock" if local else None
 
     # --- VectorStore ----------------------------------------------------------------------
 
@@ -82,12 +96,13 @@ class LanceDBStore(VectorStore):
             return 0
         unique = list({r.id: r for r in records}.values())
         dim = self._record_dimension(unique)
-        table = self._table_for_write(dim)
         for start in range(0, len(unique), UPSERT_BATCH_ROWS):
             batch = _to_arrow(unique[start : start + UPSERT_BATCH_ROWS], dim)
-            self._retry(
-                lambda: table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
-            )
+            with self._writing():
+                table = self._table_for_write(dim)
+                self._retry(
+                    lambda: table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+                )
         return len(unique)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -98,7 +113,8 @@ class LanceDBStore(VectorStore):
             return len(ids)
         for start in range(0, len(ids), DELETE_BATCH_IDS):
             where = f"id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
-            self._retry(lambda: table.delete(where))
+            with self._writing():
+                self._retry(lambda: table.delete(where))
         return len(ids)
 
     def query(self, vector: Sequence[float], top_k: int, flt: SearchFilter | None = None) -> list[Hit]:
@@ -168,9 +184,24 @@ class LanceDBStore(VectorStore):
         """
         table = self._open()
         if table is not None:
-            self._retry(lambda: table.optimize(cleanup_older_than=keep_versions_for))
+            with self._writing():
+                self._retry(lambda: table.optimize(cleanup_older_than=keep_versions_for))
 
     # --- internals ------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold this table's writer lock (local disks; see the module docstring)."""
+        if self._lock_file is None:
+            yield
+            return
+        self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _open(self) -> Any:
         """The table, or ``None`` while nobody has written to it yet."""
