@@ -44,8 +44,9 @@ class Source(ABC):
 
         By default, time slices: a window of at least ``2 x partition_min_hours`` (default 24)
         splits into at most ``max_partitions`` (default 4) equal, adjacent slices, each a fetch
-        of its own with the API's own time bounds (JQL ``updated``, Tempo ``updatedFrom``,
-        Fireflies ``fromDate``...). Scheduled windows stay whole; backfills and catch-ups split.
+        of its own with the API's own time bounds (JQL ``updated``, Fireflies ``fromDate``,
+        Notion's search stop rule). Scheduled windows stay whole; backfills and catch-ups split.
+        Slack overrides this with channel groups, Tempo with work-date ranges.
         Keep them few: a partition is a task, and each pays a task's start-up cost.
         """
         most = int(self.settings.option("max_partitions", DEFAULT_MAX_PARTITIONS))
