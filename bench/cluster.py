@@ -23,7 +23,7 @@ Prints one JSON line:
 the two workers' speed-up, > 1 is faster), "peak_task_rss_mb", "peak_task_pss_mb",
 "peak_task_rss_mb_by_task", "tasks", "vectors", ...}
 
-    .venv/bin/python bench/cluster.py [--scale 25] [--concurrency 2] [--latency-ms 50] [--sources jira slack]
+    .venv/bin/python bench/cluster.py [--scale 90] [--concurrency 2] [--latency-ms 50] [--sources jira slack]
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=25, help="sandbox workspace scale (default 25: 3,250 Jira issues, 10,000 worklogs, 625 transcripts...)")
+    parser.add_argument("--scale", type=int, default=90, help="sandbox workspace scale (default 90: about 100,000 chunks in all; 25: 28,000)")
     parser.add_argument("--concurrency", type=int, default=2, help="task slots of LocalExecutor and of each Celery worker")
     parser.add_argument("--days", type=float, default=30, help="the window: ANCHOR - days .. ANCHOR (default 30: the whole workspace)")
     parser.add_argument("--dimensions", type=int, default=1536, help="the index dimension (OpenAI text-embedding-3-small: 1536)")
