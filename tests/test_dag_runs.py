@@ -143,3 +143,25 @@ def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypat
     assert str(dag.test(logical_date=end, run_after=end).state) == "success"
     assert state.runs(name, limit=1)[0].embedded == 0
     assert store.count(name) == count and len(state.runs(name)) == 2
+
+
+def test_a_replayed_long_window_fetches_in_named_time_slices(airflow_env, workspace):
+    """A 3-day replay (conf start/end) of Jira: one mapped fetch per day, each named after its
+    slice in the UI, and together exactly the window's documents of active projects."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    from vector_sync.models import Window
+
+    state, store = airflow_env
+    window = Window(workspace.start - timedelta(hours=1), workspace.anchor)
+    run = dag_for("jira").test(logical_date=ANCHOR, run_after=ANCHOR, run_conf=window.to_json())
+    assert str(run.state) == "success"
+    with create_session() as session:
+        fetches = session.query(TaskInstance).filter_by(dag_id="vector_sync_jira", run_id=run.run_id, task_id="fetch").all()
+        names = sorted((ti.map_index, ti.rendered_map_index) for ti in fetches)
+    slices = window.slices(3)
+    assert names == [(i, f"{i}: {s.start:%Y-%m-%d %H:%M} to {s.end:%Y-%m-%d %H:%M}") for i, s in enumerate(slices)]
+    expected = {f"jira:{i.key}" for i in workspace.data("jira").updated_between(window.start, window.end) if i.project in ACTIVE}
+    assert set(stored_documents(store, "jira")) == expected
+    assert state.runs("jira", limit=1)[0].window_start == window.start
