@@ -54,7 +54,6 @@ LAST = ANCHOR - INTERVAL
 DEADLINE_S = 3  # tiny, so every run misses it
 STARTUP_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 240
-PG_ADMIN_URL = os.environ.get("VECTOR_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -144,20 +143,12 @@ class Cluster:
 @pytest.fixture(scope="module")
 def metadata_db():
     """A fresh PostgreSQL database for Airflow's metadata, dropped after the module."""
-    import uuid
+    from tests.clusterkit import postgres_database  # clusterkit imports this module's process helpers
 
     if os.environ.get("VECTOR_SYNC_SKIP_POSTGRES") == "1":
         pytest.skip("VECTOR_SYNC_SKIP_POSTGRES=1")
-    admin = sa.create_engine(sa.make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    name = f"vs_airflow_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with postgres_database("vs_airflow") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from sandbox.server import Fault
+from tests.clusterkit import PG_ADMIN_URL, postgres_database
 from tests.alertkit import SmtpSink, index_snapshot, make_world, slack_posts, first_failure, source_dag, task_states
 from tests.conftest import ANCHOR, ROOT
 from tests.sourcekit import Backends
@@ -228,26 +229,19 @@ def test_worker_killed_mid_upsert_then_cleared(world, workspace, tmp_path):
 
 # ----------------------------------------------------------------------------- the state DB going away mid-run
 
-PG_ADMIN_URL = os.environ.get("VECTOR_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 OUTAGE_S = 2.0  # how long the state DB refuses connections, as during a restart
 
 
 @pytest.fixture()
 def pg_state_db():
-    """A throwaway PostgreSQL database for the state tables."""
-    import uuid
-
+    """A throwaway PostgreSQL database for the state tables, and an admin engine to cut it off."""
     if os.environ.get("VECTOR_SYNC_SKIP_POSTGRES") == "1":
         pytest.skip("VECTOR_SYNC_SKIP_POSTGRES=1")
     admin = sa.create_engine(sa.make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    name = f"vs_faults_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield admin, sa.make_url(PG_ADMIN_URL).set(database=name)
+        with postgres_database("vs_faults") as url:
+            yield admin, url
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
 
