@@ -29,7 +29,27 @@ from sandbox import build_sandbox
 from sandbox.workspace import Workspace
 
 # The vendors' specs and recorded responses live beside the repo (../shared), never copied in.
-VENDOR_DIR = Path(os.environ.get("VECTOR_SYNC_VENDOR_DIR", ROOT.parent / "shared" / "reference" / "vendor"))
+_VENDOR = Path("shared") / "reference" / "vendor"
+
+
+def _vendor_dir() -> Path:
+    """``VECTOR_SYNC_VENDOR_DIR``, else ../shared beside this checkout, else beside the checkout
+    it was cloned from (a scratch clone such as /tmp/ci-check of /work/main)."""
+    if os.environ.get("VECTOR_SYNC_VENDOR_DIR"):
+        return Path(os.environ["VECTOR_SYNC_VENDOR_DIR"])
+    beside = ROOT.parent / _VENDOR
+    if beside.is_dir():
+        return beside
+    try:
+        origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and Path(origin).is_dir() and (Path(origin).resolve().parent / _VENDOR).is_dir():
+        return Path(origin).resolve().parent / _VENDOR
+    return beside
+
+
+VENDOR_DIR = _vendor_dir()
 
 # A fixed "now" for the sample workspace, so expected ids and windows are exact.
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
