@@ -43,6 +43,8 @@ REDIS_URL = os.environ.get("VECTOR_SYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379
 # A Redis db number of its own (0 and the low numbers are what other users of a shared Redis
 # pick first); flushed before and after. Each run also uses a queue name of its own.
 REDIS_DB = int(os.environ.get("VECTOR_SYNC_TEST_REDIS_DB", "13"))
+_CLAIM_KEY = "vector-sync-test:claimed"
+_CLAIM_S = 3 * 3600  # a crashed run's claim lapses
 S3_KEYS = {"login": "testing", "password": "testing"}
 SANDBOX_TOKEN = "sandbox-token"
 PINECONE_INDEX = "vector-sync"
@@ -79,18 +81,27 @@ def postgres_database(prefix: str) -> Iterator[sa.URL]:
 
 
 @contextlib.contextmanager
-def redis_broker(db: int = REDIS_DB) -> Iterator[str]:
-    """The broker URL of a dedicated Redis db number, flushed before and after."""
+def redis_broker(first_db: int = REDIS_DB) -> Iterator[str]:
+    """The broker URL of a Redis db number no other run on this machine holds (claimed with a
+    key set only if absent, from ``first_db`` up), flushed before and after: two cluster runs at
+    once (a test and a bench) would otherwise flush each other's queues and meet each other's
+    workers of the same name."""
     import redis
 
-    url = f"{REDIS_URL.rstrip('/')}/{db}"
-    client = redis.Redis.from_url(url)
-    client.ping()
+    for db in range(first_db, 16):
+        url = f"{REDIS_URL.rstrip('/')}/{db}"
+        client = redis.Redis.from_url(url)
+        if client.set(_CLAIM_KEY, os.getpid(), nx=True, ex=_CLAIM_S):
+            break
+        client.close()
+    else:
+        raise RuntimeError(f"every Redis db from {first_db} to 15 is claimed by another run ({REDIS_URL})")
     client.flushdb()
+    client.set(_CLAIM_KEY, os.getpid(), ex=_CLAIM_S)
     try:
         yield url
     finally:
-        client.flushdb()
+        client.flushdb()  # the claim goes with it
         client.close()
 
 
