@@ -73,3 +73,36 @@ def test_bad_input_is_a_clear_error_not_a_traceback(cli_env, capsys):
     assert cli.main(["sync", "nope", *window_args()]) == 2
     assert "unknown source 'nope'" in capsys.readouterr().err
     assert cli.main(["projects", "activate", "NOPE"]) == 2
+
+
+def test_search_is_fail_closed_without_a_user(cli_env, capsys):
+    """No --user: public items only; --user "": exit 2; a member sees a private item, an
+    outsider does not; --all-access is the operator's explicit view of everything."""
+    for source in ("slack", "fireflies"):
+        run(capsys, "sync", source, *window_args(72))
+    restricted = {}  # source -> (document id, title, one allowed email)
+    everything = json.loads(run(capsys, "search", "the", "--all-access", "--top-k", "100", "--json"))["hits"]
+    for hit in everything:
+        meta = hit["metadata"]
+        if meta["access_type"] != "all" and meta.get("access_list") and hit["source"] not in restricted:
+            restricted[hit["source"]] = (meta["document_id"], hit["title"], meta["access_list"][0])
+    assert set(restricted) == {"slack", "fireflies"}, "the sample needs private Slack and restricted Fireflies items"
+
+    for source, (doc_id, title, member) in restricted.items():
+        def found(*who: str) -> list[dict]:
+            return json.loads(run(capsys, "search", title, "--source", source, "--top-k", "100", "--json", *who))["hits"]
+
+        public_view = found()
+        assert public_view and all(h["metadata"]["access_type"] == "all" for h in public_view), source
+        assert doc_id in {h["metadata"]["document_id"] for h in found("--user", member)}
+        assert doc_id in {h["metadata"]["document_id"] for h in found("--user", member.upper())}
+        outsider = found("--user", "outsider@example.com")
+        assert all(h["metadata"]["access_type"] == "all" for h in outsider)
+        assert doc_id in {h["metadata"]["document_id"] for h in found("--all-access")}
+
+    for blank in ("", "   "):
+        assert cli.main(["search", "pricing", "--user", blank]) == 2
+        assert "blank" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as both:
+        cli.main(["search", "pricing", "--user", "a@example.com", "--all-access"])
+    assert both.value.code == 2

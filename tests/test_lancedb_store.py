@@ -152,7 +152,8 @@ def search(store, **kwargs) -> list[str]:
 
 def test_filter_by_source(filtered):
     assert search(filtered, sources=("jira",)) == ["jira:hermes#0", "jira:zeus#0"]
-    assert search(filtered, sources=("jira", "slack")) == sorted(["jira:hermes#0", "jira:zeus#0", "slack:dm#0", "slack:public#0"])
+    assert search(filtered, sources=("jira", "slack"), all_access=True) == sorted(["jira:hermes#0", "jira:zeus#0", "slack:dm#0", "slack:public#0"])
+    assert search(filtered, sources=("jira", "slack")) == sorted(["jira:hermes#0", "jira:zeus#0", "slack:public#0"])
     assert search(filtered, sources=("notion",)) == []
 
 
@@ -175,7 +176,17 @@ def test_private_chunk_visible_only_to_listed_users_case_insensitively(filtered)
     assert search(filtered, user="AMY.LEE@example.COM") == sorted(public + ["slack:dm#0"])
     assert search(filtered, user=" Bob@Example.com ") == sorted(public + ["slack:dm#0"])
     assert search(filtered, user="o'hara@example.com") == public
-    assert search(filtered) == sorted(public + ["slack:dm#0"])  # no user: no access rule
+    assert search(filtered) == public  # no user: public items only (fail closed)
+    assert search(filtered, all_access=True) == sorted(public + ["slack:dm#0"])  # the operator's explicit view
+    assert ids_of(filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10)) and "slack:dm#0" not in ids_of(filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10))
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_blank_user_is_refused_not_read_as_nobody(blank):
+    with pytest.raises(ValueError, match="blank"):
+        SearchFilter(user=blank)
+    with pytest.raises(ValueError, match="exclude"):
+        SearchFilter(user="amy@example.com", all_access=True)
 
 
 def test_filters_combine(filtered):
@@ -191,7 +202,8 @@ def test_filter_applies_before_top_k(filtered):
 def test_where_clause_quotes_values():
     clause = where_clause(SearchFilter(sources=("it's",), projects=("a'b",), user="O'Hara@X.com"))
     assert "'it''s'" in clause and "'a''b'" in clause and "'o''hara@x.com'" in clause
-    assert where_clause(None) == "" and where_clause(SearchFilter()) == ""
+    assert where_clause(None) == where_clause(SearchFilter()) == "(access_type = 'all')"
+    assert where_clause(SearchFilter(all_access=True)) == ""
 
 
 def test_dimension_mismatch_is_refused_before_writing(store, tmp_path):

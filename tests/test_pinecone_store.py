@@ -187,8 +187,10 @@ def test_build_filter_is_the_pinecone_translation():
         {"timestamp_epoch": {"$lt": 1767312001}},
         {"$or": [{"access_type": {"$eq": "all"}}, {"access_list": {"$in": ["ana@example.com"]}}]},
     ]}
-    assert build_filter(SearchFilter(sources=("jira",))) == {"source": {"$in": ["jira"]}}
-    assert build_filter(SearchFilter()) is None and build_filter(None) is None
+    public = {"access_type": {"$eq": "all"}}
+    assert build_filter(SearchFilter(sources=("jira",))) == {"$and": [{"source": {"$in": ["jira"]}}, public]}
+    assert build_filter(SearchFilter()) == build_filter(None) == public  # fail closed: public items only
+    assert build_filter(SearchFilter(all_access=True)) is None
 
 
 def test_private_documents_are_visible_only_to_listed_users(store):
@@ -199,7 +201,8 @@ def test_private_documents_are_visible_only_to_listed_users(store):
     assert visible("ana@example.com") == {public.id, private.id}
     assert visible("ANA@example.com") == {public.id, private.id}
     assert visible("bob@example.com") == {public.id}
-    assert {h.id for h in store.query(private.values, 10)} == {public.id, private.id}
+    assert {h.id for h in store.query(private.values, 10)} == {public.id}  # nobody named: public only
+    assert {h.id for h in store.query(private.values, 10, SearchFilter(all_access=True))} == {public.id, private.id}
 
 
 def test_hits_carry_text_and_metadata(store):
@@ -223,6 +226,7 @@ def test_filters_select_what_lancedb_selects(store, tmp_path):
     store.upsert(records)
     filters = [
         SearchFilter(sources=("slack",)),
+        SearchFilter(sources=("slack",), all_access=True),
         SearchFilter(projects=("BC", "ARCH")),
         SearchFilter(user="ana@example.com"),
         SearchFilter(user="bob@example.com", sources=("jira", "notion")),

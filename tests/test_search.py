@@ -48,7 +48,7 @@ def setup(tmp_path):
 def test_search_returns_one_hit_per_document_best_first(setup):
     embedder, store = setup
     assert store.count("notion") > 40  # more than the 4 x top_k candidates asked first
-    hits = search("deploy failed on friday", embedder, store, top_k=3)
+    hits = search("deploy failed on friday", embedder, store, SearchFilter(user="amy@example.com"), top_k=3)
     assert [h.id.split("#")[0] for h in hits] == ["jira:OPS-1", "slack:C1-99", "notion:runbook"]
     assert hits[0].score >= hits[1].score >= hits[2].score
     assert len({h.metadata["document_id"] for h in hits}) == 3
@@ -56,7 +56,7 @@ def test_search_returns_one_hit_per_document_best_first(setup):
 
 def test_search_widens_when_one_document_floods_the_candidates(setup):
     embedder, store = setup
-    hits = search("check the production deploy pipeline and the deploy logs", embedder, store, top_k=5)
+    hits = search("check the production deploy pipeline and the deploy logs", embedder, store, SearchFilter(all_access=True), top_k=5)
     assert hits[0].id.startswith("notion:runbook#")
     assert len(hits) == 5  # the runbook's many chunks did not crowd out the other documents
     assert len({h.metadata["document_id"] for h in hits}) == 5
@@ -66,6 +66,7 @@ def test_search_applies_the_filter(setup):
     embedder, store = setup
     hits = search("deploy failed on friday", embedder, store, SearchFilter(user="bob@example.com"), top_k=10)
     assert "slack:C1-99" not in {h.metadata["document_id"] for h in hits}
+    assert "slack:C1-99" not in {h.metadata["document_id"] for h in search("deploy failed on friday", embedder, store, top_k=10)}
     hits = search("deploy failed", embedder, store, SearchFilter(sources=("jira",)), top_k=10)
     assert [h.metadata["document_id"] for h in hits] == ["jira:OPS-1"]
 

@@ -37,10 +37,12 @@ def test_restricted_documents_only_reach_listed_users(kit, workspace, source, ac
     assert OUTSIDER not in doc.access_list and member == member.lower()
     query = doc.title
 
-    def found(user: str | None) -> set[str]:
-        hits = search(query, kit.embedder, kit.store, SearchFilter(sources=(source,), user=user), top_k=50)
+    def found(user: str | None, all_access: bool = False) -> set[str]:
+        hits = search(query, kit.embedder, kit.store, SearchFilter(sources=(source,), user=user, all_access=all_access), top_k=50)
         return {h.metadata.get("document_id", h.id.rsplit("#", 1)[0]) for h in hits}
 
+    assert doc.id not in found(None)  # nobody named: public items only
+    assert doc.id in found(None, all_access=True)
     assert doc.id in found(member)
     assert doc.id in found(member.upper())  # emails compare case-insensitively
     assert doc.id not in found(OUTSIDER)

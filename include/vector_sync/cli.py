@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
     search.add_argument("--project", action="append", default=[], help="only this project key (repeatable)")
-    search.add_argument("--user", help="email of the asking user: private/shared items only if listed")
+    who = search.add_mutually_exclusive_group()
+    who.add_argument("--user", help="see what this person sees (an email): public items and the private/shared ones listing them; default: public items only")
+    who.add_argument("--all-access", action="store_true", help="an operator's view: every item, private ones included")
     search.add_argument("--since", help="date or ISO time, inclusive")
     search.add_argument("--until", help="date or ISO time, exclusive (a date means its end)")
     search.add_argument("--top-k", type=int, default=10)
@@ -153,14 +155,15 @@ def hit_link(hit: Hit) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from vector_sync.search import search, snippet
 
-    runtime = _runtime()
     flt = SearchFilter(
         sources=tuple(args.source),
         projects=tuple(p.upper() for p in args.project),
-        user=args.user.lower() if args.user else None,
+        user=args.user,
         since=_day_or_time(args.since),
         until=_day_or_time(args.until, end_of_day=True),
+        all_access=args.all_access,
     )
+    runtime = _runtime()
     hits = search(args.query, runtime.embedder(), runtime.store(), flt, top_k=args.top_k)
     if args.json:
         print(json.dumps(_search_json(hits), indent=2, default=str))

@@ -182,9 +182,14 @@ class VectorRecord:
 class SearchFilter:
     """Store-neutral filter: each store translates it to its own query language.
 
-    ``user`` applies the access rule: a hit is visible when ``access_type == "all"`` or the
-    user's email is in ``access_list``. ``since``/``until`` bound ``timestamp_epoch``
-    (half-open, like windows).
+    Who is asking decides what is visible, and the default shows the least (fail closed):
+
+    - no ``user`` and no ``all_access``: public items only (``access_type == "all"``);
+    - ``user`` (an email): public items and those whose ``access_list`` holds that email;
+    - ``all_access``: every item, an operator's explicit choice (never a default).
+
+    A blank ``user`` is refused rather than read as "nobody in particular".
+    ``since``/``until`` bound ``timestamp_epoch`` (half-open, like windows).
     """
 
     sources: tuple[str, ...] = ()
@@ -192,6 +197,17 @@ class SearchFilter:
     user: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    all_access: bool = False
+
+    def __post_init__(self) -> None:
+        if self.user is None:
+            return
+        user = str(self.user).strip().lower()
+        if not user:
+            raise ValueError("the user is blank: name an email, or leave it out to see public items only")
+        if self.all_access:
+            raise ValueError("a user and all-access exclude each other: choose one view")
+        object.__setattr__(self, "user", user)
 
 
 @dataclass(frozen=True)

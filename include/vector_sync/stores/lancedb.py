@@ -254,9 +254,9 @@ class LanceDBStore(VectorStore):
 
 
 def where_clause(flt: SearchFilter | None) -> str:
-    """Translate ``flt`` into a LanceDB (DataFusion) SQL predicate; empty for no filter."""
-    if flt is None:
-        return ""
+    """Translate ``flt`` into a LanceDB (DataFusion) SQL predicate. No filter is the
+    default filter: public items only (see ``SearchFilter``); empty only for all-access."""
+    flt = flt or SearchFilter()
     parts = []
     if flt.sources:
         parts.append(f"source IN ({', '.join(_quote(s) for s in flt.sources)})")
@@ -268,8 +268,9 @@ def where_clause(flt: SearchFilter | None) -> str:
         # Integer seconds: t < until  <=>  t < ceil(until).
         parts.append(f"timestamp_epoch < {math.ceil(_epoch(flt.until))}")
     if flt.user is not None:
-        user = flt.user.strip().lower()
-        parts.append(f"(access_type = 'all' OR array_has(access_list, {_quote(user)}))")
+        parts.append(f"(access_type = 'all' OR array_has(access_list, {_quote(flt.user)}))")
+    elif not flt.all_access:
+        parts.append("access_type = 'all'")
     return " AND ".join(f"({p})" for p in parts)
 
 

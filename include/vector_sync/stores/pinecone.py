@@ -307,10 +307,10 @@ def build_filter(flt: SearchFilter | None) -> dict[str, Any] | None:
 
     Sources and projects are ``$in`` (``projects`` is a string list: any overlap matches), the
     time bounds are half-open on ``timestamp_epoch`` (integer seconds, as LanceDB's), and the
-    access rule is ``access_type == "all"`` or the user's email in ``access_list``.
+    access rule is ``access_type == "all"`` or the user's email in ``access_list``. No
+    filter is the default filter: public items only; ``None`` only for all-access.
     """
-    if flt is None:
-        return None
+    flt = flt or SearchFilter()
     clauses: list[dict[str, Any]] = []
     if flt.sources:
         clauses.append({"source": {"$in": list(flt.sources)}})
@@ -322,8 +322,9 @@ def build_filter(flt: SearchFilter | None) -> dict[str, Any] | None:
         # Integer seconds: t < until  <=>  t < ceil(until).
         clauses.append({"timestamp_epoch": {"$lt": math.ceil(_epoch(flt.until))}})
     if flt.user is not None:
-        user = flt.user.strip().lower()
-        clauses.append({"$or": [{"access_type": {"$eq": "all"}}, {"access_list": {"$in": [user]}}]})
+        clauses.append({"$or": [{"access_type": {"$eq": "all"}}, {"access_list": {"$in": [flt.user]}}]})
+    elif not flt.all_access:
+        clauses.append({"access_type": {"$eq": "all"}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
