@@ -289,3 +289,34 @@ def test_without_a_bot_connection_alerts_use_the_webhook(world, monkeypatch):
     assert alerts.deliver(alert) == ["slack_webhook"]
     assert [p["via"] for p in slack_posts(world.sandbox)] == ["webhook"]
     assert world.smtp.mails == []  # no recipients configured
+
+
+def test_a_tempo_failure_shows_no_secret_of_any_connection_it_uses(world, monkeypatch, capsys):
+    """Tempo reads Jira through ``jira_default`` and embeds with ``openai_default``: a failure
+    text quoting the Jira password and an OpenAI key of no known shape keeps neither in
+    ``sync_failures``, ``status --json`` (what ``/api/status`` serves), Slack or email."""
+    from types import SimpleNamespace
+
+    from vector_sync import cli
+    from vector_sync.airflow_adapter import on_task_failure
+
+    jira_password, openai_key = "Jira-Pa55w0rd-of-Dana", "opaque4f1b9c2e77d0"
+    jira = json.loads(__import__("os").environ["AIRFLOW_CONN_JIRA_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({**jira, "password": jira_password}))
+    monkeypatch.setenv("AIRFLOW_CONN_OPENAI_DEFAULT", json.dumps({"conn_type": "openai", "host": "http://127.0.0.1:9/v1", "password": openai_key}))
+    monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", json.dumps({"embedder": "hashing"}))  # status must not call OpenAI
+
+    ti = SimpleNamespace(dag_id="vector_sync_tempo", task_id="fetch", run_id="scheduled__2026-11-22T10:00:00+00:00", try_number=6, max_tries=5, log_url="http://airflow/log")
+    error = RuntimeError(f"Jira look-up failed: basic auth dana@example.com {jira_password} refused; embedder key {openai_key} expired")
+    on_task_failure({"dag": SimpleNamespace(dag_id=ti.dag_id), "ti": ti, "run_id": ti.run_id, "exception": error})
+
+    (failure,) = world.state.open_failures("tempo")
+    assert "Jira look-up failed" in failure.error_message
+    assert cli.main(["status", "--json"]) == 0
+    status = capsys.readouterr().out
+    assert "Jira look-up failed" in status
+    alerts_text = all_alert_text(world)
+    assert "Jira look-up failed" in alerts_text
+    for secret in (jira_password, openai_key):
+        for where, text in (("sync_failures", failure.error_message), ("status --json", status), ("alerts", alerts_text)):
+            assert secret not in text, f"{secret} reached {where}"

@@ -386,7 +386,7 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
     task_id = getattr(task_instance, "task_id", "") or ""
     run_id = context.get("run_id", "") or getattr(task_instance, "run_id", "")
     try_number = int(getattr(task_instance, "try_number", 0) or 0)
-    secrets = _connection_secrets(name)
+    secrets = connection_secrets(name)
     message = alerts.summarize_error(context.get("exception"), secrets)
     now = datetime.now(timezone.utc)
     window: Window | None = None
@@ -453,24 +453,66 @@ def _interval_window(context: Mapping[str, Any]) -> Window | None:
     return Window(start, end) if start is not None and end is not None and start < end else None
 
 
-def _connection_secrets(name: str) -> list[str]:
-    """Secret values of the source's connection, scrubbed from alerts even where Airflow's
-    masker has not seen them."""
+# Connections every run may touch besides its source's: state DB, embedder, store.
+BACKEND_CONN_IDS = {"vector_sync_db": "vector_sync_db", "openai_conn_id": "openai_default", "pinecone_conn_id": "pinecone_default"}
+# Extra fields whose values are secrets whatever their shape.
+_SECRET_KEY_WORDS = ("token", "secret", "key", "password", "passwd", "credential", "auth")
+
+
+def connection_ids(name: str | None) -> list[str]:
+    """Every connection a run of source ``name`` uses: its own, the others its options name
+    (``*_conn_id``: Tempo reads Jira through ``jira_conn_id``), and the backends' (state DB,
+    embedder, store). ``None``: those of every registered source."""
+    from vector_sync.sources import registered_sources
+
+    names = [name] if name else registered_sources()
+    ids: list[str] = []
+    for source in names:
+        try:
+            settings = settings_for(source)
+        except Exception:  # a broken Variable: the defaults still name the connections
+            settings = source_settings(source)
+        ids.append(settings.conn_id)
+        ids.extend(str(v) for k, v in settings.options.items() if k.endswith("_conn_id") and v)
+    try:
+        backend_options = (_variable_json("vector_sync_config") or {}).get("options") or {}
+    except Exception:
+        backend_options = {}
+    ids.extend(str(backend_options.get(key) or default) for key, default in BACKEND_CONN_IDS.items())
+    return list(dict.fromkeys(ids))
+
+
+def connection_secrets(name: str | None) -> list[str]:
+    """Secret values of every connection ``name``'s run uses (see ``connection_ids``), so a
+    failure text is scrubbed of them whatever their shape, even where Airflow's masker has
+    not seen them (the password of a connection another process read)."""
     from airflow.sdk import BaseHook
 
-    try:
+    values: list[str] = []
+    for conn_id in connection_ids(name):
         try:
-            conn_id = settings_for(name).conn_id
-        except Exception:  # a broken Variable: the default connection id
-            conn_id = source_settings(name).conn_id
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:
-        return []
-    values = [conn.password]
-    for key, value in (conn.extra_dejson or {}).items():
-        if isinstance(value, str) and any(word in key.lower() for word in ("token", "secret", "key", "password")):
-            values.append(value)
-    return [v for v in values if v]
+            conn = BaseHook.get_connection(conn_id)
+        except Exception:  # not defined: nothing of it can leak
+            continue
+        values.append(conn.password or "")
+        try:
+            extra = conn.extra_dejson or {}
+        except Exception:
+            extra = {}
+        values.extend(_secret_values(extra))
+    return [v for v in dict.fromkeys(values) if v]
+
+
+def _secret_values(extra: Any, secret: bool = False) -> Iterator[str]:
+    """String values under secret-sounding keys of a connection's extra, at any depth."""
+    if isinstance(extra, Mapping):
+        for key, value in extra.items():
+            yield from _secret_values(value, secret or any(word in str(key).lower() for word in _SECRET_KEY_WORDS))
+    elif isinstance(extra, (list, tuple)):
+        for value in extra:
+            yield from _secret_values(value, secret)
+    elif secret and isinstance(extra, str):
+        yield extra
 
 
 def announce_recovery(name: str, ref: Mapping[str, Any], result: Mapping[str, Any]) -> None:
@@ -663,7 +705,7 @@ def on_health_failure(context: Mapping[str, Any]) -> None:
         source="health",
         title="the freshness check failed: stale sources would go unnoticed",
         facts=(("Task", f"{HEALTH_DAG_ID}.{getattr(task_instance, 'task_id', '?')}"), ("Run", str(context.get("run_id", "")))),
-        detail=alerts.summarize_error(context.get("exception")),
+        detail=alerts.summarize_error(context.get("exception"), connection_secrets(None)),
         link=getattr(task_instance, "log_url", None),
     )
     alerts.deliver(alert, context)
