@@ -141,12 +141,16 @@ def _day_or_time(value: str | None, end_of_day: bool = False) -> datetime | None
 
 
 def hit_link(hit: Hit) -> str:
-    """The hit's link; meeting chunks jump to their moment in the recording."""
+    """The hit's link, "" unless http(s) (a stored ``javascript:`` URL is no link: see
+    ``vector_sync.links``); meeting chunks jump to their moment in the recording."""
+    from vector_sync.links import safe_link
+
+    url = safe_link(hit.url)
     start = hit.metadata.get("start_time")
-    if hit.source == "fireflies" and start not in (None, "") and hit.url:
-        separator = "&" if "?" in hit.url else "?"
-        return f"{hit.url}{separator}t={int(float(start))}"
-    return hit.url
+    if hit.source == "fireflies" and start not in (None, "") and url:
+        separator = "&" if "?" in url else "?"
+        return f"{url}{separator}t={int(float(start))}"
+    return url
 
 
 # ----------------------------------------------------------------------------- commands
