@@ -7,6 +7,10 @@ through the same library calls as the CLI, so ``GET /api/status`` is byte for by
 ``vector-sync status --json`` prints. "Sync now" is not an endpoint here: the page posts to
 Airflow's own ``/api/v2/dags/{dag_id}/dagRuns`` as the logged-in user, so Airflow decides
 who may trigger what.
+
+Search runs as the signed-in user's email (``vector_sync.web.identity``): without one, public
+items only. Only admins may search as someone else, and each such search is in Airflow's audit
+log. The app serves no OpenAPI docs (they would load from a CDN and list the API to anyone).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import asdict
@@ -34,6 +39,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_authentic
 from airflow.api_fastapi.logging.decorators import action_logging
 
 from vector_sync.web import URL_PREFIX
+from vector_sync.web.identity import Identity, as_email, identity_of
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +50,14 @@ STATIC_FILES = {
     "dashboard.css": "text/css",
     "icon.svg": "image/svg+xml",
 }
-# Auth managers other than SimpleAuthManager (FAB, Keycloak...) grant project toggling as
-# "PUT" on this custom view; SimpleAuthManager grants it to its Admin role.
+# Auth managers other than SimpleAuthManager (FAB, Keycloak...) make a vector-sync admin
+# (project toggling, search as another user) with "PUT" on this custom view;
+# SimpleAuthManager with its Admin role.
 PROJECTS_VIEW = "Vector Sync Projects"
+# An admin's search as someone else lands in Airflow's audit log under this event.
+SEARCH_AS_EVENT = "vector_sync_search_as_user"
+# index.html marks what only admins get; for others it is cut out before sending.
+ADMIN_ONLY = re.compile(r"<!--admin-only-->.*?<!--/admin-only-->", re.S)
 # The backends (state DB engine, vector store, embedder) are rebuilt this often, so a changed
 # Variable `vector_sync_config` or connection applies without restarting the API server.
 RUNTIME_TTL_S = 300.0
@@ -125,8 +136,9 @@ class BackendCache:
 # ----------------------------------------------------------------------------- permissions
 
 
-def can_edit_projects(user: Any) -> bool:
-    """Whether ``user`` may switch projects on and off (admins only)."""
+def is_admin(user: Any) -> bool:
+    """Whether ``user`` is a vector-sync admin: may switch projects on and off and search as
+    another user (support)."""
     manager = get_auth_manager()
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 
@@ -147,8 +159,43 @@ def can_trigger(user: Any, dag_id: str) -> bool:
 
 
 def require_project_admin(user: GetUserDep) -> None:
-    if not can_edit_projects(user):
+    if not is_admin(user):
         raise HTTPException(status_code=403, detail="only admins may switch projects on or off")
+
+
+def search_identity(user: Any, requested: str | None) -> tuple[Identity, bool]:
+    """Whose view a search shows, and whether it is an admin's impersonation (to audit).
+
+    No ``user=``: the caller's own identity. A blank one: nobody, so public items only (never
+    everyone). The caller's own email: as without. Any other email: admins only, else 403.
+    """
+    own = identity_of(user)
+    if requested is None:
+        return own, False
+    if not requested.strip():
+        return Identity(None, "the user given is blank"), False
+    wanted = requested.strip().lower()
+    if wanted == own.email:
+        return own, False
+    if not is_admin(user):
+        raise HTTPException(
+            status_code=403,
+            detail=f"only admins may search as another user; you search as {own.email or 'nobody (public items only)'}: leave the user out",
+        )
+    if not as_email(wanted):
+        raise HTTPException(status_code=400, detail="user must be an email")
+    return Identity(wanted, "an admin's view, recorded in Airflow's audit log"), True
+
+
+def record_search_as(user: Any, as_user: str, q: str) -> None:
+    """Put an admin's search as ``as_user`` in Airflow's audit log (Browse > Audit Log): who,
+    as whom, the query. Written before the search runs, so a failing search is recorded too."""
+    from airflow.models import Log
+    from airflow.utils.session import create_session
+
+    with create_session(scoped=False) as session:
+        name = user.get_name()
+        session.add(Log(event=SEARCH_AS_EVENT, owner=name, owner_display_name=name, extra=json.dumps({"as_user": as_user, "q": q})))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -203,6 +250,10 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         title="vector-sync",
         description="Sync health, run history, search and projects of the vector index.",
         dependencies=[Depends(requires_authenticated())],
+        # Routes without a login otherwise, and the docs pages would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.backends = cache
 
@@ -229,6 +280,8 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
             "SOURCES": html.escape(",".join(registered_sources()), quote=True),
             "USER": html.escape(user.get_name(), quote=True),
         }
+        if not is_admin(user):
+            text = ADMIN_ONLY.sub("", text)
         for key, value in values.items():
             text = text.replace("{{" + key + "}}", value)
         return HTMLResponse(text, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"})
@@ -246,9 +299,12 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         """Who is asking and what the page may offer them."""
         from vector_sync.sources import registered_sources
 
+        admin = is_admin(user)
         return {
             "user": user.get_name(),
-            "can_edit_projects": can_edit_projects(user),
+            **identity_of(user).to_json(),
+            "can_impersonate": admin,
+            "can_edit_projects": admin,
             "can_trigger": {name: can_trigger(user, dag_id_for(name)) for name in registered_sources()},
         }
 
@@ -284,15 +340,17 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
 
     @app.get("/api/search")
     def search(
+        signed_in: GetUserDep,
         q: str = Query(..., min_length=1, max_length=2000, description="the question or keywords"),
         source: list[str] = Query([], description="only these sources (repeat or comma-separate)"),
         project: list[str] = Query([], description="only these project keys (repeat or comma-separate)"),
-        user: str | None = Query(None, description="email: private/shared items only if listed"),
+        user: str | None = Query(None, description="search as this email (admins; others only their own)"),
         since: str | None = Query(None, description="date or ISO time, inclusive"),
         until: str | None = Query(None, description="date or ISO time, exclusive (a date means its end)"),
         top_k: int = Query(10, ge=1, le=MAX_TOP_K),
     ) -> Response:
-        """The CLI's ``search --json`` result; each hit also carries a one-line ``snippet``."""
+        """The CLI's ``search --json`` result as the caller's identity (or, for admins, ``user``'s),
+        with ``identity``/``identity_note``; each hit also carries a one-line ``snippet``."""
         from vector_sync.cli import _day_or_time, _search_json
         from vector_sync.models import SearchFilter
         from vector_sync.search import search as run_search
@@ -303,19 +361,22 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         unknown = [s for s in sources if s not in registered_sources()]
         if unknown:
             raise HTTPException(status_code=400, detail=f"unknown source {', '.join(unknown)}; registered: {', '.join(registered_sources())}")
+        view, impersonating = search_identity(signed_in, user)
         try:
             flt = SearchFilter(
                 sources=tuple(sources),
                 projects=tuple(p.upper() for p in _split(project)),
-                user=user.strip().lower() if user and user.strip() else None,
+                user=view.email,
                 since=_day_or_time(since),
                 until=_day_or_time(until, end_of_day=True),
             )
+            if impersonating:
+                record_search_as(signed_in, view.email, q)
             b = cache.get()
             hits = run_search(q, b.embedder, b.store, flt, top_k=top_k)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
-        out = _search_json(hits)
+        out = {**view.to_json(), **_search_json(hits)}
         for hit, row in zip(hits, out["hits"]):
             row["snippet"] = snippet(hit.text, q, title=hit.title)
         return _json(out)
@@ -323,7 +384,7 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
     @app.get("/api/projects")
     def projects(user: GetUserDep) -> dict[str, Any]:
         return {
-            "can_edit": can_edit_projects(user),
+            "can_edit": is_admin(user),
             "projects": [p._asdict() for p in cache.get().state.list_projects()],
         }
 

@@ -13,7 +13,7 @@
   const DAY_MS = 86400000;
   const REFRESH_MS = 60000;
 
-  let me = { can_edit_projects: false, can_trigger: {} };
+  let me = { can_edit_projects: false, can_impersonate: false, can_trigger: {}, identity: null, identity_note: null };
   let dags = {}; // dag_id -> Airflow's DAG record (is_paused), when readable
   const triggered = {}; // source -> {runId, state}: runs started here, shown across refreshes
 
@@ -333,12 +333,31 @@
 
   // --------------------------------------------------------------------------- search
 
+  // Only absolute http(s) URLs become links (the API checks too): a stored `javascript:` or
+  // `data:` URL would run in this page's origin when clicked.
+  function safeHref(url) {
+    try {
+      const parsed = new URL(String(url || ""));
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch {
+      return null; // relative or malformed
+    }
+  }
+
+  // Whose view the hits are: the user's email, an admin's chosen one, or public items only.
+  function showIdentity(identity, note) {
+    const node = document.getElementById("search-identity");
+    node.dataset.identity = identity || "";
+    node.textContent = identity ? `Results as ${identity}${note ? ` (${note})` : ""}` : `Public items only: ${note || "no email known for you"}`;
+  }
+
   function hitItem(hit) {
     const m = hit.metadata || {};
     const when = m.timestamp_epoch ? fmtTime(new Date(Number(m.timestamp_epoch) * 1000).toISOString()) : null;
     const projects = Array.isArray(m.projects) ? m.projects.join(", ") : m.project_key || m.projects || null;
-    const title = hit.link
-      ? el("a", { href: hit.link, target: "_blank", rel: "noopener noreferrer", class: "hit-link", text: hit.title || hit.id })
+    const link = safeHref(hit.link);
+    const title = link
+      ? el("a", { href: link, target: "_blank", rel: "noopener noreferrer", class: "hit-link", text: hit.title || hit.id })
       : el("span", { class: "hit-title", text: hit.title || hit.id });
     return el("li", { class: "hit", "data-source": hit.source, "data-id": hit.id },
       el("div", { class: "hit-head" }, el("span", { class: `badge source ${hit.source}`, text: hit.source }), title,
@@ -346,7 +365,7 @@
       el("p", { class: "snippet", text: hit.snippet || "" }),
       el("p", { class: "muted hit-meta" },
         [when, projects ? `project ${projects}` : null, m.author ? `by ${m.author}` : null].filter(Boolean).join(" · "),
-        hit.link ? " · " : "", hit.link ? el("span", { class: "url", text: hit.link }) : null),
+        link ? " · " : "", link ? el("span", { class: "url", text: link }) : null),
     );
   }
 
@@ -365,6 +384,7 @@
       const result = await getJSON(`${APP}/api/search?${params}`);
       list.replaceChildren(...result.hits.map(hitItem));
       list.dataset.query = params.get("q") || "";
+      showIdentity(result.identity, result.identity_note);
       summary.textContent = result.hits.length ? `${result.hits.length} hit${result.hits.length === 1 ? "" : "s"}` : "No hits.";
       if (result.hours_by_person) {
         summary.textContent += " · hours: " + Object.entries(result.hours_by_person).map(([p, h]) => `${p} ${h}`).join(", ");
@@ -452,6 +472,7 @@
     document.getElementById("refresh").addEventListener("click", () => { refresh(); loadProjects(); });
     try {
       me = await getJSON(`${APP}/api/me`);
+      showIdentity(me.identity, me.identity_note);
     } catch (error) {
       showError("status-error", error.message);
     }
