@@ -504,7 +504,7 @@ def test_ledger_lookup_of_10000_ids_is_batched(store):
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", count)
     assert len(ledger) == n and ledger["slack:9999"] == LedgerEntry("h9999", 2, "fp", False)
-    assert len(hashes) == 2 * n and hashes["slack:42#1"] == ("c42.1", "fp")
+    assert len(hashes) == 2 * n and hashes["slack:42#1"] == ChunkState("c42.1", "fp")
     assert max(statements) <= state_mod.IN_BATCH
     assert len(statements) == 2 * ((n + 1 + state_mod.IN_BATCH - 1) // state_mod.IN_BATCH)
     assert elapsed < 10, f"10,000-id lookups took {elapsed:.1f}s"

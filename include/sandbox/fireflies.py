@@ -401,6 +401,7 @@ class FirefliesSimulator(Simulator):
         self._injected_lock = threading.Lock()
         self.workspace.data(self.name)  # generate now, not during the first client's request
         self.deleted: set[str] = set()  # transcript ids deleted for this simulator (delete_transcript)
+        self.changes: dict[str, dict[str, Any]] = {}  # transcript id -> fields changed (change_transcript)
 
     @property
     def data(self) -> FirefliesData:
@@ -419,8 +420,14 @@ class FirefliesSimulator(Simulator):
         """Transcripts whose processing has finished at ``current_time()``, newest first."""
         now = self.current_time()
         visible_at = self.data.visible_at
-        deleted = self.deleted
-        return [t for t in reversed(self.data.transcripts) if visible_at[t["id"]] <= now and t["id"] not in deleted]
+        deleted, changes = self.deleted, self.changes
+        return [{**t, **changes[t["id"]]} if t["id"] in changes else t
+                for t in reversed(self.data.transcripts) if visible_at[t["id"]] <= now and t["id"] not in deleted]
+
+    def change_transcript(self, transcript_id: str, **fields: Any) -> None:
+        """Change a meeting's fields for this simulator (e.g. ``privacy``, ``participants``):
+        what an owner does in Fireflies' sharing settings after the meeting."""
+        self.changes[transcript_id] = {**self.changes.get(transcript_id, {}), **fields}
 
     def delete_transcript(self, transcript_id: str) -> None:
         """Delete a meeting for this simulator (the shared sample is untouched): both queries

@@ -5,8 +5,8 @@ Control plane under ``/pinecone`` (what ``Pinecone(host=...)`` takes): ``POST /i
 the control plane reports, ``{sandbox}/pinecone/data/{name}`` with its scheme: the pinecone SDK
 10.x keeps ``http://`` and a path prefix in a host (it concatenates request paths onto it), so
 one sandbox port serves every index. Data plane: ``POST /vectors/upsert``, ``POST /query``,
-``GET /vectors/fetch``, ``POST /vectors/delete``, ``GET /vectors/list``,
-``POST /describe_index_stats``.
+``GET /vectors/fetch``, ``POST /vectors/delete``, ``POST /vectors/update`` (by id, or by metadata
+``filter`` with ``setMetadata``), ``GET /vectors/list``, ``POST /describe_index_stats``.
 
 Dialects (``X-Pinecone-Api-Version``): ``2025-10``, the vendor spec in reference/vendor (and the
 default when the header is missing), and ``2026-07``, what pinecone 10.x sends. They differ in
@@ -567,6 +567,65 @@ class PineconeSimulator(Simulator):
             for vid in targets:
                 namespace.delete(vid)
         return {}
+
+    @route("POST", r"/data/(?P<index>[^/]+)/vectors/update")
+    def update(self, request: Request) -> Response:
+        return self._data(request, self._update)
+
+    def _update(self, index: Index, body: dict[str, Any], request: Request) -> dict[str, Any]:
+        """``UpdateRequest`` of the 2025-10 data-plane spec (reference/vendor/pinecone) and
+        docs.pinecone.io/guides/manage-data/update-data: by ``id`` (values and/or metadata of one
+        record; an unknown id is a 200 that changes nothing), or by metadata ``filter``
+        (``setMetadata`` only, on every record matching; ``dryRun`` counts without writing).
+        ``setMetadata`` adds or overwrites the keys it names and leaves the others. The answer
+        is ``UpdateResponse``: ``matchedRecords`` for a filter. Applied at once here (Pinecone
+        applies it asynchronously)."""
+        vector_id, flt, values = body.get("id"), body.get("filter"), body.get("values")
+        if (vector_id is None) == (flt is None):
+            raise BadRequest("Exactly one of id or filter must be given")
+        if flt is not None and (values is not None or body.get("sparseValues") is not None):
+            raise BadRequest("Vector values cannot be updated with a metadata filter")
+        if flt is not None and not flt:
+            raise BadRequest("Update with empty metadata filter is not allowed")
+        set_metadata = body.get("setMetadata")
+        if set_metadata is not None:
+            if not isinstance(set_metadata, dict):
+                raise BadRequest("setMetadata must be an object")
+            set_metadata = self._metadata(str(vector_id or "filter"), set_metadata)
+        if "sparseValues" in body:
+            raise BadRequest("Sparse vector values are not supported on this dense index (the simulator's scope)")
+        if vector_id is not None:
+            vector_id = self._vector_id(vector_id)
+            if values is not None and (not isinstance(values, list) or not set(map(type, values)) <= {float, int}):
+                raise BadRequest(f"Vector {vector_id}: values must be an array of numbers")
+            if values is not None and len(values) != index.dimension:
+                raise BadRequest(f"Vector dimension {len(values)} does not match the dimension of the index {index.dimension}")
+        predicate = compile_filter(flt) if flt is not None else None
+        with self.lock:
+            namespace = index.namespace(body.get("namespace"))
+            if namespace is None:
+                return {} if predicate is None else {"matchedRecords": 0}
+            if predicate is None:
+                targets = [vector_id] if vector_id in namespace.rows else []
+            else:
+                targets = [vid for vid, row in namespace.rows.items() if predicate(namespace.metadata[row] or {})]
+            if predicate is not None and body.get("dryRun"):
+                return {"matchedRecords": len(targets)}
+            merged = {}
+            for vid in targets:
+                row = namespace.rows[vid]
+                metadata = {**(namespace.metadata[row] or {}), **(set_metadata or {})}
+                size = _compact_size(metadata)
+                if size > MAX_METADATA_BYTES:
+                    raise BadRequest(f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} bytes per vector")
+                merged[vid] = metadata
+            for vid, metadata in merged.items():
+                row = namespace.rows[vid]
+                if values is not None:
+                    namespace.upsert(vid, np.asarray(values, dtype=np.float32), metadata)
+                else:
+                    namespace.metadata[row] = metadata or None
+        return {} if predicate is None else {"matchedRecords": len(targets)}
 
     @route("GET", r"/data/(?P<index>[^/]+)/vectors/list")
     def list_vectors(self, request: Request) -> Response:

@@ -469,6 +469,10 @@ class SlackSimulator(Simulator):
         self.malformed: set[tuple[str, str]] = set()
         # Test knob: (channel, ts) of messages deleted since the sample was made (delete_message).
         self.deleted: set[tuple[str, str]] = set()
+        # Test knobs: channel field changes (make_private) and member lists (set_members) made
+        # since the sample was generated, for this simulator only.
+        self.channel_changes: dict[str, dict[str, Any]] = {}
+        self.member_changes: dict[str, list[str]] = {}
         self._post_seq = itertools.count(1)
         self._methods: dict[str, Callable[[Request], Response]] = {
             "auth.test": self.auth_test,
@@ -487,6 +491,31 @@ class SlackSimulator(Simulator):
         replies stop showing it; a deleted parent takes its thread along (thread_not_found)."""
         with self.lock:
             self.deleted.add((channel_id, ts))
+
+    def set_members(self, channel_id: str, user_ids: list[str]) -> None:
+        """Replace a channel's members (people join or leave) for this simulator."""
+        with self.lock:
+            self.member_changes[channel_id] = list(user_ids)
+
+    def remove_member(self, channel_id: str, user_id: str) -> None:
+        self.set_members(channel_id, [u for u in self._members_of(channel_id) if u != user_id])
+
+    def make_private(self, channel_id: str) -> None:
+        """Convert a public channel to private (Slack keeps its id, history and members)."""
+        with self.lock:
+            self.channel_changes[channel_id] = {**self.channel_changes.get(channel_id, {}),
+                                                "is_private": True, "is_channel": False, "is_group": True}
+
+    def _members_of(self, channel_id: str) -> list[str]:
+        return self.member_changes.get(channel_id, self.data.members[channel_id])
+
+    def _changed(self, channel: dict) -> dict:
+        changes = self.channel_changes.get(channel["id"])
+        return {**channel, **changes} if changes else channel
+
+    def _channel_of(self, id_or_name: str) -> dict | None:
+        channel = self.data.channel(id_or_name)
+        return self._changed(channel) if channel is not None else None
 
     @property
     def api_url(self) -> str:
@@ -552,14 +581,14 @@ class SlackSimulator(Simulator):
     # -- helpers
 
     def _is_member(self, channel: dict) -> bool:
-        return channel["id"] in self.joined or BOT_USER_ID in self.data.members[channel["id"]]
+        return channel["id"] in self.joined or BOT_USER_ID in self._members_of(channel["id"])
 
     def _visible(self, channel: dict | None) -> bool:
         # Private channels exist for the bot only when it is a member.
         return channel is not None and (not channel["is_private"] or self._is_member(channel))
 
     def _readable(self, request: Request) -> tuple[dict | None, Response | None]:
-        channel = self.data.channel(request.arg("channel") or "")
+        channel = self._channel_of(request.arg("channel") or "")
         if not self._visible(channel):
             return None, _fail("channel_not_found")
         if not self._is_member(channel):
@@ -584,7 +613,7 @@ class SlackSimulator(Simulator):
         return message
 
     def _channel_json(self, channel: dict) -> dict:
-        members = self.data.members[channel["id"]]
+        members = self._members_of(channel["id"])
         joined = channel["id"] in self.joined and BOT_USER_ID not in members
         return {**channel, "is_member": self._is_member(channel), "num_members": len(members) + joined}
 
@@ -599,7 +628,7 @@ class SlackSimulator(Simulator):
         exclude_archived = _flag(request.arg("exclude_archived"))
         # Slack pages first and filters after: pages may come back short, or even empty,
         # with a next_cursor still set. Clients must follow the cursor, not the page size.
-        paged = self._page(request, self.data.channels, _DEFAULT_LIMIT, _LIST_LIMIT_CAP)
+        paged = self._page(request, [self._changed(c) for c in self.data.channels], _DEFAULT_LIMIT, _LIST_LIMIT_CAP)
         if isinstance(paged, Response):
             return paged
         page, cursor = paged
@@ -649,7 +678,7 @@ class SlackSimulator(Simulator):
         return _ok(messages=[parent, *page], has_more=bool(cursor), response_metadata={"next_cursor": cursor})
 
     def conversations_join(self, request: Request) -> Response:
-        channel = self.data.channel(request.arg("channel") or "")
+        channel = self._channel_of(request.arg("channel") or "")
         if not self._visible(channel):
             return _fail("channel_not_found")
         if channel["is_private"]:
@@ -664,10 +693,10 @@ class SlackSimulator(Simulator):
         return _ok(channel=joined, **extra)
 
     def conversations_members(self, request: Request) -> Response:
-        channel = self.data.channel(request.arg("channel") or "")
+        channel = self._channel_of(request.arg("channel") or "")
         if not self._visible(channel):
             return _fail("channel_not_found")
-        members = list(self.data.members[channel["id"]])
+        members = list(self._members_of(channel["id"]))
         if channel["id"] in self.joined and BOT_USER_ID not in members:
             members.append(BOT_USER_ID)
         paged = self._page(request, members, _DEFAULT_LIMIT, 1000)
@@ -689,7 +718,7 @@ class SlackSimulator(Simulator):
                    response_metadata={"next_cursor": cursor})
 
     def chat_post_message(self, request: Request) -> Response:
-        channel = self.data.channel(request.arg("channel") or "")
+        channel = self._channel_of(request.arg("channel") or "")
         if not self._visible(channel):
             return _fail("channel_not_found")
         if channel["is_archived"]:

@@ -18,8 +18,9 @@ from vector_sync import staging
 from vector_sync.chunking import chunk_document
 from vector_sync.embedders.base import Embedder, pack_requests
 from vector_sync.models import Chunk, Document, VectorRecord, Window
+from vector_sync.permissions import apply_access, chunk_body_hash, document_access, document_body_hash
 from vector_sync.sources.base import Source
-from vector_sync.state import LedgerWrite, StateStore, SyncRun
+from vector_sync.state import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerWrite, StateStore, SyncRun
 from vector_sync.stores.base import VectorStore
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,8 @@ def embed(
     say what would be.
     """
     fingerprint = embedder.fingerprint
-    counts = {"documents": 0, "unchanged_documents": 0, "chunks": 0, "embedded": 0, "skipped_unchanged": 0, "tokens": 0, "empty": 0}
+    counts = {"documents": 0, "unchanged_documents": 0, "chunks": 0, "embedded": 0, "skipped_unchanged": 0, "tokens": 0, "empty": 0,
+              "access_updated": 0}
     vectors: list[dict[str, Any]] = []
     plans: list[dict[str, Any]] = []
     stale: list[dict[str, Any]] = []
@@ -173,19 +175,24 @@ def embed(
             changed: list[tuple[Document, str]] = []
             for doc in docs:
                 counts["documents"] += 1
-                digest = doc.content_hash()
+                digest, body, access = doc.content_hash(), document_body_hash(doc), document_access(doc)
                 entry = ledger.get(doc.id)
-                if not force and entry and not entry.deleted and entry.content_hash == digest and entry.fingerprint == fingerprint:
+                if entry and not entry.deleted and entry.access is not None and entry.access != access:
+                    # The index holds other access for this document (a permission pass or an
+                    # upstream change): set it on every chunk, embedded again or not.
+                    plans.append(_access_plan(doc.id, access))
+                    counts["access_updated"] += 1
+                if not force and _document_unchanged(entry, digest, body, fingerprint):
                     counts["unchanged_documents"] += 1
                     counts["chunks"] += entry.chunk_count
                     counts["skipped_unchanged"] += entry.chunk_count
                     continue
-                changed.append((doc, digest))
+                changed.append((doc, digest, body, access))
             if not changed:
                 continue
-            old_chunks = _chunks_by_document(state.chunk_hashes([doc.id for doc, _ in changed]))
+            old_chunks = _chunks_by_document(state.chunk_hashes([doc.id for doc, *_ in changed]))
             to_embed: list[Chunk] = []
-            for doc, digest in changed:
+            for doc, digest, body, access in changed:
                 chunks = chunk_document(doc, chunking.max_tokens, chunking.overlap_tokens)
                 if not chunks:
                     counts["empty"] += 1
@@ -193,9 +200,9 @@ def embed(
                 previous = old_chunks.get(doc.id, {})
                 hashes = []
                 for chunk in chunks:
-                    chunk_hash = chunk.content_hash()
-                    hashes.append([chunk.id, chunk_hash])
-                    if not force and previous.get(chunk.id) == (chunk_hash, fingerprint):
+                    chunk_hash, chunk_body = chunk.content_hash(), chunk_body_hash(chunk)
+                    hashes.append([chunk.id, chunk_hash, chunk_body])
+                    if not force and _chunk_unchanged(previous.get(chunk.id), chunk_hash, chunk_body, fingerprint):
                         counts["skipped_unchanged"] += 1
                     else:
                         to_embed.append(chunk)
@@ -206,6 +213,9 @@ def embed(
                         "id": doc.id,
                         "source": doc.source,
                         "content_hash": digest,
+                        "body_hash": body,
+                        "access_type": access.type,
+                        "access_list": list(access.emails),
                         "chunk_count": len(chunks),
                         "fingerprint": fingerprint,
                         "updated_at": doc.updated_at.isoformat(),
@@ -271,21 +281,29 @@ def upsert(
     deleted = store.delete(stale_ids + removed_chunk_ids) if (stale_ids or removed_chunk_ids) else 0
 
     synced_at = datetime.now(timezone.utc)
-    for plans in batched(staged.read(staging.part(staging.LEDGER_PLAN, batch)), 1000):
+    access_updated = 0
+    for all_plans in batched(staged.read(staging.part(staging.LEDGER_PLAN, batch)), 1000):
+        # Access first (store, then ledger), so the ledger rows written next find it in place.
+        regranted: dict[Access, list[str]] = {}
+        for plan in all_plans:
+            if plan.get("access_only"):
+                regranted.setdefault(Access.normal(plan["access_type"], plan["access_list"]), []).append(plan["id"])
+        for access, doc_ids in regranted.items():
+            apply_access(store, state, doc_ids, access)
+            access_updated += len(doc_ids)
+        plans = [plan for plan in all_plans if not plan.get("access_only")]
         batch_ids = {plan["id"] for plan in plans}
         state.write_ledger(
             source,
-            documents=[
-                LedgerWrite(plan["id"], plan["content_hash"], plan["chunk_count"], plan["fingerprint"], datetime.fromisoformat(plan["updated_at"]))
-                for plan in plans
-            ],
-            chunks=[(chunk_id, plan["id"], chunk_hash, plan["fingerprint"]) for plan in plans for chunk_id, chunk_hash in plan["chunks"]],
+            documents=[_ledger_write(plan) for plan in plans],
+            chunks=[ChunkWrite(chunk[0], plan["id"], chunk[1], plan["fingerprint"], chunk[2] if len(chunk) > 2 else None)
+                    for plan in plans for chunk in plan["chunks"]],
             removed_chunk_ids=[chunk_id for chunk_id in stale_ids if chunk_id.rsplit("#", 1)[0] in batch_ids],
             synced_at=synced_at,
         )
     if removed_docs:
         state.mark_deleted(removed_docs, synced_at)
-    return {"upserted": upserted, "deleted": deleted, "removed_documents": len(removed_docs)}
+    return {"upserted": upserted, "deleted": deleted, "removed_documents": len(removed_docs), "access_updated_documents": access_updated}
 
 
 def record(
@@ -330,11 +348,35 @@ def record(
     return result
 
 
-def _chunks_by_document(chunk_hashes: Mapping[str, tuple[str, str]]) -> dict[str, dict[str, tuple[str, str]]]:
-    grouped: dict[str, dict[str, tuple[str, str]]] = {}
-    for chunk_id, (chunk_hash, fingerprint) in chunk_hashes.items():
-        grouped.setdefault(chunk_id.rsplit("#", 1)[0], {})[chunk_id] = (chunk_hash, fingerprint)
+def _chunks_by_document(chunk_hashes: Mapping[str, ChunkState]) -> dict[str, dict[str, ChunkState]]:
+    grouped: dict[str, dict[str, ChunkState]] = {}
+    for chunk_id, state in chunk_hashes.items():
+        grouped.setdefault(chunk_id.rsplit("#", 1)[0], {})[chunk_id] = state
     return grouped
+
+
+def _document_unchanged(entry: LedgerEntry | None, digest: str, body: str, fingerprint: str) -> bool:
+    """Same embedding and same content apart from access (rows written before body hashes
+    existed compare the full hash, access included)."""
+    if entry is None or entry.deleted or entry.fingerprint != fingerprint:
+        return False
+    return entry.body_hash == body if entry.body_hash else entry.content_hash == digest
+
+
+def _chunk_unchanged(previous: ChunkState | None, chunk_hash: str, body: str, fingerprint: str) -> bool:
+    if previous is None or previous.fingerprint != fingerprint:
+        return False
+    return previous.body_hash == body if previous.body_hash else previous.content_hash == chunk_hash
+
+
+def _access_plan(doc_id: str, access: Access) -> dict[str, Any]:
+    return {"id": doc_id, "access_only": True, "access_type": access.type, "access_list": list(access.emails)}
+
+
+def _ledger_write(plan: Mapping[str, Any]) -> LedgerWrite:
+    access = Access.normal(plan["access_type"], plan["access_list"]) if "access_type" in plan else None
+    return LedgerWrite(plan["id"], plan["content_hash"], plan["chunk_count"], plan["fingerprint"],
+                       datetime.fromisoformat(plan["updated_at"]), plan.get("body_hash"), access)
 
 
 class _Appender:

@@ -13,6 +13,7 @@ so it keeps its type and holds UTC wall-clock time.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, fields
@@ -159,6 +160,13 @@ documents_table = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=True),
     sa.Column("synced_at", UTCDateTime(), nullable=False),
     sa.Column("deleted", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    # The access the index holds for the document (Slack channel members, Fireflies privacy),
+    # kept so the permission pass touches only what changed; NULL: unknown (written before
+    # these columns existed), which the pass treats as changed.
+    sa.Column("access_type", sa.String(32), nullable=True),
+    sa.Column("access_list", sa.Text, nullable=True),  # JSON array of lower-case emails, sorted
+    # Hash of the document without its access fields: an access change alone re-embeds nothing.
+    sa.Column("body_hash", sa.String(128), nullable=True),
 )
 
 chunks_table = sa.Table(
@@ -168,10 +176,23 @@ chunks_table = sa.Table(
     sa.Column("document_id", sa.String(512), nullable=False, index=True),
     sa.Column("content_hash", sa.String(128), nullable=False),
     sa.Column("fingerprint", sa.String(255), nullable=False, server_default=""),
+    sa.Column("body_hash", sa.String(128), nullable=True),  # the chunk's hash without access fields
 )
 
 
 # --- records ---------------------------------------------------------------------------
+
+
+class Access(NamedTuple):
+    """Who may see a document: ``("all", ())``, or a type and the emails it lists (lower-case,
+    sorted, unique: ``normal`` makes every producer's form comparable)."""
+
+    type: str
+    emails: tuple[str, ...] = ()
+
+    @classmethod
+    def normal(cls, access_type: str | None, emails: Iterable[str] = ()) -> "Access":
+        return cls(str(access_type or "all"), tuple(sorted({str(e).strip().lower() for e in emails if e and str(e).strip()})))
 
 
 class Project(NamedTuple):
@@ -187,6 +208,8 @@ class LedgerEntry(NamedTuple):
     chunk_count: int
     fingerprint: str
     deleted: bool
+    body_hash: str | None = None
+    access: Access | None = None  # None: not recorded yet
 
 
 class LedgerWrite(NamedTuple):
@@ -195,6 +218,8 @@ class LedgerWrite(NamedTuple):
     chunk_count: int
     fingerprint: str
     updated_at: datetime | None
+    body_hash: str | None = None
+    access: Access | None = None
 
 
 class ChunkWrite(NamedTuple):
@@ -202,11 +227,13 @@ class ChunkWrite(NamedTuple):
     doc_id: str
     content_hash: str
     fingerprint: str
+    body_hash: str | None = None
 
 
 class ChunkState(NamedTuple):
     content_hash: str
     fingerprint: str
+    body_hash: str | None = None
 
 
 class FailedWindow(NamedTuple):
@@ -496,9 +523,12 @@ class StateStore:
         out: dict[str, LedgerEntry] = {}
         with self.engine.connect() as conn:
             for batch in _batches(ids, IN_BATCH):
-                query = sa.select(c.id, c.content_hash, c.chunk_count, c.fingerprint, c.deleted).where(c.id.in_(batch))
-                for doc_id, content_hash, chunk_count, fingerprint, deleted in conn.execute(query):
-                    out[doc_id] = LedgerEntry(content_hash, chunk_count, fingerprint, bool(deleted))
+                query = sa.select(
+                    c.id, c.content_hash, c.chunk_count, c.fingerprint, c.deleted, c.body_hash, c.access_type, c.access_list
+                ).where(c.id.in_(batch))
+                for doc_id, content_hash, chunk_count, fingerprint, deleted, body_hash, access_type, access_list in conn.execute(query):
+                    access = _read_access(access_type, access_list)
+                    out[doc_id] = LedgerEntry(content_hash, chunk_count, fingerprint, bool(deleted), body_hash, access)
         return out
 
     def chunk_hashes(self, doc_ids: Iterable[str]) -> dict[str, ChunkState]:
@@ -508,9 +538,9 @@ class StateStore:
         out: dict[str, ChunkState] = {}
         with self.engine.connect() as conn:
             for batch in _batches(ids, IN_BATCH):
-                query = sa.select(c.id, c.content_hash, c.fingerprint).where(c.document_id.in_(batch))
-                for chunk_id, content_hash, fingerprint in conn.execute(query):
-                    out[chunk_id] = ChunkState(content_hash, fingerprint)
+                query = sa.select(c.id, c.content_hash, c.fingerprint, c.body_hash).where(c.document_id.in_(batch))
+                for chunk_id, content_hash, fingerprint, body_hash in conn.execute(query):
+                    out[chunk_id] = ChunkState(content_hash, fingerprint, body_hash)
         return out
 
     def write_ledger(
@@ -537,6 +567,8 @@ class StateStore:
                 "updated_at": w.updated_at,
                 "synced_at": synced_at,
                 "deleted": False,
+                "body_hash": w.body_hash,
+                **_access_row(w.access),
             }
             for w in map(_as_ledger_write, documents)
         ]
@@ -546,6 +578,7 @@ class StateStore:
                 "document_id": w.doc_id,
                 "content_hash": w.content_hash,
                 "fingerprint": w.fingerprint or "",
+                "body_hash": w.body_hash,
             }
             for w in map(_as_chunk_write, chunks)
         ]
@@ -572,6 +605,25 @@ class StateStore:
                 flagged += result.rowcount
                 conn.execute(chunks_table.delete().where(chunks_table.c.document_id.in_(batch)))
         return flagged
+
+    def set_access(self, doc_ids: Iterable[str], access: Access) -> int:
+        """Record that the index now grants ``access`` to these documents (after the store's
+        update); returns the live rows changed."""
+        ids = _unique(doc_ids)
+        values = _access_row(access)
+        changed = 0
+        with self.engine.begin() as conn:
+            for batch in _batches(ids, IN_BATCH):
+                stmt = documents_table.update().where(documents_table.c.id.in_(batch), documents_table.c.deleted.is_(False))
+                changed += conn.execute(stmt.values(**values)).rowcount
+        return changed
+
+    def access_of_source(self, source: str) -> dict[str, tuple[Access | None, datetime | None]]:
+        """Live documents of a source: ``id -> (recorded access or None, updated_at)``."""
+        c = documents_table.c
+        query = sa.select(c.id, c.access_type, c.access_list, c.updated_at).where(c.source == source, c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return {doc_id: (_read_access(kind, emails), updated) for doc_id, kind, emails, updated in conn.execute(query)}
 
     def documents_of_source(self, source: str, include_deleted: bool = False) -> list[str]:
         query = sa.select(documents_table.c.id).where(documents_table.c.source == source).order_by(documents_table.c.id)
@@ -779,6 +831,24 @@ def _as_ledger_write(value: LedgerWrite | tuple) -> LedgerWrite:
 
 def _as_chunk_write(value: ChunkWrite | tuple) -> ChunkWrite:
     return value if isinstance(value, ChunkWrite) else ChunkWrite(*value)
+
+
+def _access_row(access: Access | None) -> dict[str, Any]:
+    if access is None:
+        return {"access_type": None, "access_list": None}
+    access = Access.normal(*access)
+    return {"access_type": access.type, "access_list": json.dumps(list(access.emails))}
+
+
+def _read_access(access_type: str | None, access_list: str | None) -> Access | None:
+    """The recorded access; None when unknown or unreadable (fail closed: the pass rewrites it)."""
+    if access_type is None or access_list is None:
+        return None
+    try:
+        emails = json.loads(access_list)
+    except ValueError:
+        return None
+    return Access.normal(access_type, emails) if isinstance(emails, list) else None
 
 
 def _run_from_row(row: Mapping[str, Any]) -> SyncRun:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator, Mapping
 
@@ -13,6 +14,21 @@ from vector_sync.models import Document, FetchStats, Window
 DEFAULT_MAX_PARTITIONS = 4
 # A time slice is never shorter than this: a scheduled window (minutes to a day) stays whole.
 DEFAULT_PARTITION_MIN_HOURS = 24
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """Indexed documents sharing one access rule, as upstream decides it now.
+
+    ``key`` groups the ledger's documents (``Source.access_scope_of``): a Slack channel id, a
+    Fireflies document id. ``where`` is metadata every chunk of the scope carries, so a store
+    that filters on metadata (Pinecone) updates the whole scope in one request.
+    """
+
+    key: str
+    access_type: str
+    access_list: tuple[str, ...]
+    where: Mapping[str, str]
 
 
 class Source(ABC):
@@ -29,6 +45,9 @@ class Source(ABC):
     # "Now" of a prune's listing, fixed at first use (``listing_time``) so that ``live_ids`` and
     # ``live_span`` agree however long the listing takes; tests pin it to the sample's anchor.
     listed_at: datetime | None = None
+    # Access of an indexed scope the permission listing no longer shows (the bot left a
+    # private channel, a meeting was hidden from the key): nobody's, until a pass sees it again.
+    restricted_access: ClassVar[tuple[str, tuple[str, ...]]] = ("private", ())
 
     def __init__(self, client: Any, settings: SourceSettings, stats: FetchStats | None = None) -> None:
         self.client = client
@@ -95,6 +114,16 @@ class Source(ABC):
     def confirm_gone(self, ids: list[str]) -> list[str]:
         """Of ids missing from ``live_ids``, those really gone (default: trust the listing)."""
         return ids
+
+    def access_scopes(self, since: datetime | None = None) -> Iterator[AccessScope] | None:
+        """Optionally yield the current access of every scope upstream (the permission pass);
+        ``since`` is the oldest indexed ``updated_at``, for listings bounded by time. None: this
+        source's access never changes after indexing (or cannot be re-read)."""
+        return None
+
+    def access_scope_of(self, doc_id: str) -> str | None:
+        """The ``AccessScope.key`` an indexed document belongs to (None: never judged)."""
+        return None
 
     def listing_time(self) -> datetime:
         """``listed_at``, set to the current UTC time on first use."""

@@ -20,6 +20,10 @@ so the vendor's serializing and the transfer overlap our own work.
 
 Pruning lists ids and dates only (``IDS_QUERY``, 50 a request) over ``prune_history_days``
 (default 365) before the listing; ``confirm_gone`` re-checks each candidate by id.
+
+The permission pass (``access_scopes``) lists privacy and people only (``ACCESS_QUERY``, 50 a
+request) from the oldest indexed meeting on, and derives access exactly as fetch does
+(``transcript_access``).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from vector_sync.errors import CredentialsError, FatalError, VectorSyncError
 from vector_sync.http import make_session
 from vector_sync.models import Document, MetadataValue, Segment, Window
 from vector_sync.paging import follow_offsets
-from vector_sync.sources.base import Source
+from vector_sync.sources.base import AccessScope, Source
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,9 @@ LIST_QUERY = f"query Transcripts({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {TRANSCRIP
 IDS_QUERY = f"query TranscriptIds({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ id date }} }}"
 ONE_QUERY = f"query Transcript($id: String!) {{ transcript(id: $id) {{ {TRANSCRIPT_FIELDS} }} }}"
 EXISTS_QUERY = "query TranscriptExists($id: String!) { transcript(id: $id) { id } }"
+# The permission pass: only what decides who may see a meeting (no sentences, no summary).
+ACCESS_FIELDS = "id date privacy organizer_email participants meeting_attendees { email }"
+ACCESS_QUERY = f"query TranscriptAccess({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {ACCESS_FIELDS} }} }}"
 # The prune listing covers meetings of this many days before it (older ones are never pruned).
 DEFAULT_PRUNE_HISTORY_DAYS = 365
 
@@ -168,6 +175,7 @@ class FirefliesSource(Source):
 
     name = "fireflies"
     keep_unmapped = True  # most meetings name no project; only inactive-only ones are dropped
+    restricted_access = ("shared", ())  # a meeting the key no longer lists: shared with nobody
 
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield one document per meeting that started within ``[start, end)``."""
@@ -216,6 +224,26 @@ class FirefliesSource(Source):
         if not read_ahead:  # detail mode: pages of ids are small, and its own queries use the session meanwhile
             return follow_offsets(fetch_page, page_size=page_size)
         return _reading_ahead(fetch_page, page_size)
+
+    # --- permissions ---------------------------------------------------------------------
+
+    def access_scopes(self, since: datetime | None = None) -> Iterator[AccessScope]:
+        """Each meeting's access now, from ``since`` (the oldest indexed meeting) to the
+        listing time: privacy and people only, 50 meetings a request."""
+        start = since or _from_ms(0)
+        end = max(self.listing_time(), start + timedelta(seconds=1))
+        seen: set[str] = set()
+        for item in self._list(ACCESS_QUERY, Window(start, end)):
+            tid = str(item.get("id") or "") if isinstance(item, dict) else ""
+            if not tid or tid in seen:
+                continue
+            seen.add(tid)
+            doc_id = f"fireflies:{tid}"
+            yield AccessScope(doc_id, *transcript_access(item), {"document_id": doc_id})
+
+    def access_scope_of(self, doc_id: str) -> str | None:
+        """One meeting is one scope: its document id."""
+        return doc_id if doc_id.startswith("fireflies:") else None
 
     # --- pruning -------------------------------------------------------------------------
 
@@ -310,10 +338,7 @@ def to_document(raw: Any, projects: Mapping[str, str | None]) -> Document:
     if not turns and not overview and not actions:
         raise SkipTranscript("empty transcript")
 
-    organizer = _email(raw.get("organizer_email"))
-    attendees = [a for a in raw.get("meeting_attendees") or [] if isinstance(a, dict)]
-    participants = [_email(p) for p in raw.get("participants") or [] if p]
-    attendee_emails = _unique([*(_email(a.get("email")) for a in attendees), *participants])
+    organizer, attendees, participants, attendee_emails = _people(raw)
     minutes = _float(raw.get("duration"))
     tags = tag_projects(projects, title, overview, _text(summary.get("short_summary")), *actions, *keywords)
     access_type, access_list = _access(raw.get("privacy"), organizer, _unique([organizer, *attendee_emails]))
@@ -373,6 +398,21 @@ def tag_projects(projects: Mapping[str, str | None], *texts: str) -> tuple[str, 
         if by_key or by_name:
             found.append(key)
     return tuple(sorted(found))
+
+
+def transcript_access(raw: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """Who may see a meeting, from its privacy and people (what fetch indexes it with)."""
+    organizer, _, _, attendee_emails = _people(raw)
+    return _access(raw.get("privacy"), organizer, _unique([organizer, *attendee_emails]))
+
+
+def _people(raw: Mapping[str, Any]) -> tuple[str, list[dict], list[str], list[str]]:
+    """(organizer email, attendee objects, participant emails, every attendee email)."""
+    organizer = _email(raw.get("organizer_email"))
+    attendees = [a for a in raw.get("meeting_attendees") or [] if isinstance(a, dict)]
+    participants = [_email(p) for p in raw.get("participants") or [] if p]
+    attendee_emails = _unique([*(_email(a.get("email")) for a in attendees), *participants])
+    return organizer, attendees, participants, attendee_emails
 
 
 def _access(privacy: Any, organizer: str, people: list[str]) -> tuple[str, tuple[str, ...]]:

@@ -71,7 +71,7 @@ from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Win
 from vector_sync.paging import PagingLoopError
 from vector_sync.ratelimit import RateLimiter
 from vector_sync.slack_text import mrkdwn_to_text
-from vector_sync.sources.base import DEFAULT_MAX_PARTITIONS, Source
+from vector_sync.sources.base import DEFAULT_MAX_PARTITIONS, AccessScope, Source
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,10 @@ _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "tok
 _PREFIX_RULE = re.compile(r"^([a-z]+)-")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
 _TITLE_CHARS = 80
+# The permission pass pages users.list once (200 a request) instead of users.info per person
+# when more members than this are unknown: a workspace's people in a few requests.
+_USERS_LIST_MIN_UNKNOWN = 20
+_USERS_PAGE_SIZE = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -243,6 +247,7 @@ class SlackSource(Source):
         self._domain = _domain(settings.option("workspace_domain") or "")
         self.pacer = pace(client, settings.option("method_rpm") or {})
         self._users: dict[str, dict] = {}
+        self._users_listed = False
         self._channel_names: dict[str, str] = {}
 
     # Pruning: channel id -> the channel when readable, None when fetch would read it but the
@@ -369,6 +374,43 @@ class SlackSource(Source):
         wanted = _decimal(ts)
         return any(isinstance(m, dict) and _decimal(m.get("ts")) == wanted for m in response.get("messages") or [])
 
+    # -- permissions
+
+    def access_scopes(self, since: datetime | None = None) -> Iterator[AccessScope]:
+        """Every listed channel's access now: public ones ``all`` (``is_private`` from
+        ``conversations.list`` catches a conversion), private ones their members' emails.
+
+        Requests: the channel listing, one ``conversations.members`` per private channel (plus
+        its pages), and people once: ``users.list`` when many are unknown, else ``users.info``
+        each. Channels the bot no longer sees (left, archived, deleted) are not yielded: the
+        pass restricts their documents. ``since`` is not needed: channels have no dates.
+        """
+        with slack_errors(self.settings.conn_id):
+            listing = self.client.conversations_list(types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
+            channels = [c for c in self._items(listing, "channels")
+                        if isinstance(c, dict) and c.get("id") and not c.get("is_archived")]
+            members: dict[str, list[str]] = {}
+            for channel in channels:
+                if channel.get("is_private") and channel.get("is_member"):
+                    try:
+                        members[channel["id"]] = self._members(channel)
+                    except SlackApiError as exc:
+                        if _error(exc) not in ("channel_not_found", "not_in_channel"):
+                            raise
+                        log.warning("Slack channel %s: members unreadable (%s), its documents are restricted", channel["id"], _error(exc))
+            self._learn_users(user for ids in members.values() for user in ids)
+            for channel in channels:
+                where = {"source": "slack", "channel_id": channel["id"]}
+                if not channel.get("is_private"):
+                    yield AccessScope(channel["id"], "all", (), where)
+                elif channel["id"] in members:
+                    yield AccessScope(channel["id"], *self._private_access(members[channel["id"]]), where)
+
+    def access_scope_of(self, doc_id: str) -> str | None:
+        """The channel of ``slack:{channel}:{ts}``."""
+        parsed = _parse_id(doc_id)
+        return parsed[0] if parsed else None
+
     # -- channels
 
     def _channels(self) -> Iterator[dict]:
@@ -470,14 +512,34 @@ class SlackSource(Source):
         """``("all", ())`` for public channels; private ones list their members' emails."""
         if not channel.get("is_private"):
             return "all", ()
+        return self._private_access(self._members(channel))
+
+    def _members(self, channel: dict) -> list[str]:
+        """Member user ids of a channel (``conversations.members``, paged)."""
         members = self.client.conversations_members(channel=channel["id"], limit=self.page_size)
+        return [str(user_id) for user_id in self._items(members, "members")]
+
+    def _private_access(self, member_ids: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+        """``("private", emails)``: the members' emails, lower-case and sorted; bots, deleted
+        users and people without an email grant nothing."""
         emails = set()
-        for user_id in self._items(members, "members"):
-            user = self._user(str(user_id))
+        for user_id in member_ids:
+            user = self._user(user_id)
             email = (user.get("profile") or {}).get("email")
             if email and not user.get("is_bot") and not user.get("deleted"):
                 emails.add(email.strip().lower())
         return "private", tuple(sorted(emails))
+
+    def _learn_users(self, user_ids: Iterable[str]) -> None:
+        """Cache every user through ``users.list`` (once) when many of ``user_ids`` are unknown."""
+        unknown = {u for u in user_ids if u not in self._users}
+        if self._users_listed or len(unknown) <= _USERS_LIST_MIN_UNKNOWN:
+            return
+        listing = self.client.users_list(limit=_USERS_PAGE_SIZE)
+        for user in self._items(listing, "members"):
+            if isinstance(user, dict) and user.get("id"):
+                self._users[str(user["id"])] = dict(user)
+        self._users_listed = True
 
     def _user(self, user_id: str) -> dict:
         if user_id not in self._users:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from vector_sync.models import Hit, SearchFilter, VectorRecord
 
@@ -45,3 +45,17 @@ class VectorStore(ABC):
     @abstractmethod
     def ids(self, prefix: str = "") -> Iterator[str]:
         """Every stored chunk id starting with ``prefix``."""
+
+    def update_access(
+        self,
+        document_ids: Sequence[str],
+        access_type: str,
+        access_list: Sequence[str],
+        where: Mapping[str, str] | None = None,
+    ) -> int:
+        """Set ``access_type``/``access_list`` on every chunk of ``document_ids``, keeping the
+        vectors: a permission change costs no embedding. ``where`` (metadata field -> value,
+        e.g. ``{"source": "slack", "channel_id": "C1"}``) selects the same chunks in one
+        request where the store can filter on metadata; stores that cannot use the ids.
+        Returns how many chunks matched."""
+        raise NotImplementedError(f"{type(self).__name__} cannot update access in place")

@@ -68,7 +68,7 @@ def _schema(dimensions: int) -> pa.Schema:
     )
 
 
-_HIT_COLUMNS = ["id", "source", "title", "url", "text", "metadata_json", "_distance"]
+_HIT_COLUMNS = ["id", "source", "title", "url", "text", "metadata_json", "access_type", "access_list", "_distance"]
 
 
 class LanceDBStore(VectorStore):
@@ -150,7 +150,9 @@ class LanceDBStore(VectorStore):
                     title=row["title"] or "",
                     text=row["text"] or "",
                     url=row["url"] or "",
-                    metadata=json.loads(row["metadata_json"] or "{}"),
+                    # The access columns are authoritative: update_access rewrites them, not the JSON copy.
+                    metadata={**json.loads(row["metadata_json"] or "{}"), "access_type": row["access_type"] or "all",
+                              "access_list": list(row["access_list"] or [])},
                 )
             )
         hits.sort(key=lambda h: (-h.score, h.id))
@@ -172,6 +174,29 @@ class LanceDBStore(VectorStore):
             scan = scan.where(f"starts_with(id, {_quote(prefix)})")
         for batch in scan.to_batches():
             yield from batch.column("id").to_pylist()
+
+    def update_access(
+        self,
+        document_ids: Sequence[str],
+        access_type: str,
+        access_list: Sequence[str],
+        where: Mapping[str, str] | None = None,
+    ) -> int:
+        """``UPDATE ... SET access_type, access_list WHERE document_id IN (...)`` (1,000 ids a
+        commit, under the writer lock); vectors and text stay. ``where`` is not needed here:
+        the ledger's ids are exact. Returns the rows updated."""
+        ids = list(dict.fromkeys(document_ids))
+        table = self._open()
+        if table is None or not ids:
+            return 0
+        values = {"access_type": str(access_type or "all"), "access_list": sorted({a.strip().lower() for a in access_list if a})}
+        updated = 0
+        for start in range(0, len(ids), DELETE_BATCH_IDS):
+            predicate = f"document_id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
+            with self._writing():
+                result = self._retry(lambda: table.update(where=predicate, values=values))
+            updated += int(getattr(result, "rows_updated", 0) or 0)
+        return updated
 
     # --- maintenance ----------------------------------------------------------------------
 

@@ -49,8 +49,12 @@ ID_MAX_CHARS = 512
 DEFAULT_CONCURRENCY = 4
 ENCODE_ROWS = 256  # records converted to request JSON at a time (bounds memory)
 DEFAULT_NAMESPACE_NAME = "__default__"  # how describe_index_stats names the "" namespace
-# Metadata the filters and the pipeline rely on: never dropped to make room.
-FILTER_KEYS = frozenset({"source", "document_id", "projects", "access_type", "access_list", "timestamp_epoch", "chunk_index"})
+# Ids per update-by-filter ``{"document_id": {"$in": [...]}}`` when no scope field is given.
+UPDATE_FILTER_MAX_IDS = 1000
+# Metadata the filters and the pipeline rely on: never dropped to make room. ``channel_id``
+# selects a Slack channel's chunks in one update (vector_sync.permissions).
+FILTER_KEYS = frozenset({"source", "document_id", "projects", "access_type", "access_list", "timestamp_epoch", "chunk_index",
+                         "channel_id"})
 
 
 class PineconeStore(VectorStore):
@@ -151,6 +155,36 @@ class PineconeStore(VectorStore):
                 for item in page.vectors:
                     if item.id is not None:
                         yield item.id
+
+    def update_access(
+        self,
+        document_ids: Sequence[str],
+        access_type: str,
+        access_list: Sequence[str],
+        where: Mapping[str, str] | None = None,
+    ) -> int:
+        """Update by metadata filter: ``POST /vectors/update`` with ``filter`` and
+        ``setMetadata`` (docs.pinecone.io/guides/manage-data/update-data, "Update by
+        metadata"; the 2025-10 data-plane spec's ``UpdateRequest``). Only the two access
+        fields change; vectors and the other metadata stay. With ``where`` one request covers
+        the whole scope (e.g. every chunk of a Slack channel), else ``document_id $in`` 1,000
+        ids a request. Pinecone applies the update asynchronously: a query right after may
+        still see the old value. Returns the ``matchedRecords`` reported."""
+        ids = list(dict.fromkeys(document_ids))
+        emails = sorted({a.strip().lower() for a in access_list if a})
+        set_metadata = {"access_type": str(access_type or "all"), "access_list": emails}
+        if where:
+            filters = [{key: {"$eq": value} for key, value in where.items()}]
+        else:
+            filters = [{"document_id": {"$in": ids[i : i + UPDATE_FILTER_MAX_IDS]}} for i in range(0, len(ids), UPDATE_FILTER_MAX_IDS)]
+        matched = 0
+        for flt in filters:
+            with self._errors():
+                response = self.index.update(filter=flt, set_metadata=set_metadata, namespace=self.namespace)
+            with self._lock:
+                self.requests_made += 1
+            matched += int(getattr(response, "matched_records", None) or 0)
+        return matched
 
     # --- metadata -------------------------------------------------------------------------
 
