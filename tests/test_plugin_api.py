@@ -1,5 +1,9 @@
 """The plugin's JSON API inside Airflow's own API server app (create_app), with the plugin
-loaded from plugins/ and SimpleAuthManager users logging in through POST /auth/token."""
+loaded from plugins/ and SimpleAuthManager users logging in through POST /auth/token.
+
+The index holds the sandbox's private Slack messages and restricted meetings: search shows
+them only to listed emails (the signed-in user's, via the Variable vector_sync_identities),
+and only admins search as someone else, each time in Airflow's audit log."""
 
 from __future__ import annotations
 
@@ -19,12 +23,16 @@ from vector_sync import pipeline
 from vector_sync.airflow_settings import projects_from
 from vector_sync.models import Window
 from vector_sync.sources import registered_sources
+from vector_sync.web.app import SEARCH_AS_EVENT
+from vector_sync.web.identity import IDENTITIES_VARIABLE
 
 pytestmark = pytest.mark.airflow
 
 PREFIX = "/vector-sync"
 PASSWORDS = {"admin": "admin-pw-for-tests", "viewer": "viewer-pw-for-tests"}
 SECRETS = ("sandbox-token", *PASSWORDS.values())  # connection passwords and user passwords
+RESTRICTED_SOURCES = ("slack", "fireflies")  # private channels, restricted meetings
+OUTSIDER = "outsider@example.com"
 
 
 def simple_auth_env(mp: pytest.MonkeyPatch, folder: Path) -> None:
@@ -46,6 +54,8 @@ class Env:
     tokens: dict[str, str]
     jira_window: Window
     slack_run_id: str
+    restricted: dict[str, Any]  # source -> an indexed document with an access_list
+    backends: Any  # the plugin app's BackendCache
 
     def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
         return self.client.get(PREFIX + path, headers=self._auth(user), **kwargs)
@@ -57,10 +67,23 @@ class Env:
         return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
 
 
+def restricted_documents(state: Any, window: Window, names: tuple[str, ...] = RESTRICTED_SOURCES) -> dict[str, Any]:
+    """Per source, one document of ``window`` that only its ``access_list`` may see and that
+    the sync indexed (its project is active): a private Slack message, a restricted meeting."""
+    from vector_sync.airflow_adapter import build_source, settings_for
+
+    active = state.active_projects()
+    found = {}
+    for name in names:
+        docs = build_source(name, settings_for(name), state).fetch(window)
+        found[name] = next(d for d in docs if d.access_type != "all" and d.access_list and (not d.projects or set(d.projects) & active))
+    return found
+
+
 @pytest.fixture(scope="module")
 def env(airflow_db, tmp_path_factory):
-    """Jira synced from the sandbox (healthy), Slack with a failed run, the others never run;
-    Airflow's API server app with the plugin; a JWT for each user."""
+    """Jira and Fireflies synced from the sandbox (healthy), Slack synced then a failed run, the
+    others never run; Airflow's API server app with the plugin; a JWT for each user."""
     from fastapi.testclient import TestClient
 
     from airflow.api_fastapi.app import create_app
@@ -73,15 +96,23 @@ def env(airflow_db, tmp_path_factory):
         settings = sandbox_settings(mp, box)
         mp.setenv("VECTOR_SYNC_DATA_DIR", str(folder / "data"))
         simple_auth_env(mp, folder)
+        # What `airflow api-server` sets (airflow.api_fastapi.main): Variables come from the DB.
+        mp.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")
+        mp.delenv(f"AIRFLOW_VAR_{IDENTITIES_VARIABLE.upper()}", raising=False)
 
         runtime = Runtime()
         runtime.state.upsert_projects(projects_from(settings))
         jira_window = Window(workspace.start - timedelta(hours=1), now)
         sync_window("jira", jira_window, run_id=f"scheduled__{now.isoformat()}", runtime=runtime)
+        history = Window(workspace.start - timedelta(hours=1), now)
+        sync_window("fireflies", history, run_id=f"scheduled__{now.isoformat()}", runtime=runtime)
         slack_window = Window(now - timedelta(minutes=30), now - timedelta(minutes=15))
+        sync_window("slack", Window(history.start, slack_window.start), run_id=f"scheduled__{slack_window.start.isoformat()}", runtime=runtime)
         slack_run_id = f"scheduled__{slack_window.end.isoformat()}"
-        runtime.state.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, now)
-        pipeline.record(runtime.state, "slack", slack_run_id, slack_window, now, {}, status="failed", error_message="SlackApiError: ratelimited")
+        failed_at = datetime.now(timezone.utc)  # after the syncs: the newest Slack run
+        runtime.state.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, failed_at)
+        pipeline.record(runtime.state, "slack", slack_run_id, slack_window, failed_at, {}, status="failed", error_message="SlackApiError: ratelimited")
+        restricted = restricted_documents(runtime.state, Window(history.start, slack_window.start))
 
         app = create_app()
         mount = next(route for route in app.routes if getattr(route, "path", None) == PREFIX)
@@ -93,7 +124,7 @@ def env(airflow_db, tmp_path_factory):
             response = client.post("/auth/token", json={"username": user, "password": password})
             assert response.status_code == 201, response.text
             tokens[user] = response.json()["access_token"]
-        yield Env(client, runtime.state, workspace, tokens, jira_window, slack_run_id)
+        yield Env(client, runtime.state, workspace, tokens, jira_window, slack_run_id, restricted, plugin_app.state.backends)
         plugin_app.state.backends.reset()
 
 
@@ -179,8 +210,8 @@ def test_status_is_exactly_the_cli_status(env, capsys):
         assert (a["age_minutes"] is None and b["age_minutes"] is None) or a["age_minutes"] <= b["age_minutes"] <= c["age_minutes"]
 
     health = {row["source"]: row["health"] for row in api}
-    # Jira synced just now, Slack's last run failed, the others never ran.
-    assert health == {**{name: "stale" for name in registered_sources()}, "jira": "healthy", "slack": "failed"}
+    # Jira and Fireflies synced just now, Slack's last run failed, the others never ran.
+    assert health == {**{name: "stale" for name in registered_sources()}, "jira": "healthy", "fireflies": "healthy", "slack": "failed"}
     jira = next(row for row in api if row["source"] == "jira")
     assert jira["vectors"] > 0 and jira["last_run"]["upserted"] > 0 and jira["last_run"]["fetched"] > 0
     slack = next(row for row in api if row["source"] == "slack")
@@ -196,7 +227,7 @@ def test_runs_with_metrics_and_links_to_airflow(env):
     response = env.get("/api/runs", params={"days": 7})
     assert response.status_code == 200
     runs = response.json()
-    assert {r["source"] for r in runs} == {"jira", "slack"}
+    assert {r["source"] for r in runs} == {"jira", "slack", "fireflies"}
     jira = next(r for r in runs if r["source"] == "jira")
     assert jira["status"] == "success" and jira["synced"] == jira["fetched"] - jira["filtered_out"] > 0
     assert jira["window_start"] == env.jira_window.start.isoformat() and jira["duration_s"] is not None
@@ -206,7 +237,7 @@ def test_runs_with_metrics_and_links_to_airflow(env):
     assert slack["run_url"] == "/dags/vector_sync_slack/runs/" + env.slack_run_id.replace(":", "%3A").replace("+", "%2B")
 
     only = env.get("/api/runs", params={"source": "slack"}).json()
-    assert [r["source"] for r in only] == ["slack"]
+    assert {r["source"] for r in only} == {"slack"} and [r["status"] for r in only] == ["failed", "success"]
     assert env.get("/api/runs", params={"source": "nope"}).status_code == 404
     assert env.get("/api/runs", params={"days": 0}).status_code == 422
     assert env.get("/api/runs", params={"days": 1000}).status_code == 422
@@ -283,8 +314,8 @@ def test_search_filters_apply(env):
     bc = env.get("/api/search", params={"q": query, "project": "bc", "top_k": 10}).json()["hits"]
     assert bc and all(h["metadata"]["projects"] == ["BC"] for h in bc)
 
-    assert env.get("/api/search", params={"q": query, "source": "slack"}).json()["hits"] == []
-    both = env.get("/api/search", params=[("q", query), ("source", "slack,jira")]).json()["hits"]
+    assert env.get("/api/search", params={"q": query, "source": "notion"}).json()["hits"] == []  # never synced
+    both = env.get("/api/search", params=[("q", query), ("source", "notion,jira")]).json()["hits"]
     assert both and {h["source"] for h in both} == {"jira"}
 
     future = (env.jira_window.end + timedelta(days=2)).date().isoformat()
@@ -327,3 +358,203 @@ def test_backends_are_shared_then_rebuilt_after_their_ttl():
     assert second is not first and FakeRuntime.built == 2 and first.runtime.disposed and not second.runtime.disposed
     cache.reset()
     assert second.runtime.disposed
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+@pytest.fixture()
+def identities():
+    """Sets the Variable vector_sync_identities (raw text) for one test, then removes it."""
+    from airflow.models import Variable
+
+    yield lambda raw: Variable.set(IDENTITIES_VARIABLE, raw)
+    Variable.delete(IDENTITIES_VARIABLE)
+
+
+def member_of(env: Env, source: str) -> str:
+    return env.restricted[source].access_list[0]
+
+
+def search_restricted(env: Env, source: str, as_: str, **params: Any) -> Any:
+    """A search for the restricted document's title as ``as_``; ``params`` may add ``user``."""
+    return env.get("/api/search", user=as_, params={"q": env.restricted[source].title, "source": source, "top_k": 50, **params})
+
+
+def finds_restricted(response: Any, env: Env, source: str) -> bool:
+    assert response.status_code == 200, response.text
+    return env.restricted[source].id in {h["id"].rsplit("#", 1)[0] for h in response.json()["hits"]}
+
+
+def only_public(response: Any) -> bool:
+    assert response.status_code == 200, response.text
+    return all(h["metadata"]["access_type"] == "all" for h in response.json()["hits"])
+
+
+def search_as_audit(env: Env) -> list[dict[str, Any]]:
+    """This test module's rows of the event in Airflow's `log` table (Browse > Audit Log)."""
+    from airflow.models import Log
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(Log).filter(Log.event == SEARCH_AS_EVENT).order_by(Log.id)
+        return [{"owner": r.owner, **json.loads(r.extra)} for r in rows]
+
+
+def test_the_sample_has_restricted_items_with_members(env):
+    assert env.restricted["slack"].access_type == "private" and env.restricted["fireflies"].access_type == "shared"
+    for source in RESTRICTED_SOURCES:
+        assert OUTSIDER not in env.restricted[source].access_list
+
+
+@pytest.mark.parametrize("as_", ["viewer", "admin"])
+@pytest.mark.parametrize("source", RESTRICTED_SOURCES)
+def test_without_an_email_search_shows_public_items_only(env, as_, source):
+    response = search_restricted(env, source, as_)
+    assert not finds_restricted(response, env, source) and only_public(response)
+    body = response.json()
+    assert body["identity"] is None
+    assert body["identity_note"] == f"no email known for user '{as_}': add it to the Variable {IDENTITIES_VARIABLE}"
+    me = env.get("/api/me", user=as_).json()
+    assert me["identity"] is None and me["identity_note"] == body["identity_note"]
+    assert me["can_impersonate"] is (as_ == "admin")
+    assert search_restricted(env, source, as_, user=member_of(env, source)).status_code == (200 if as_ == "admin" else 403)
+
+
+@pytest.mark.parametrize("source", RESTRICTED_SOURCES)
+def test_a_mapped_viewer_sees_what_their_email_may_see(env, identities, source):
+    member = member_of(env, source)
+    identities(json.dumps({"viewer": f"  {member.upper()} "}))
+    me = env.get("/api/me", user="viewer").json()
+    assert me["identity"] == member and me["identity_note"] is None and me["can_impersonate"] is False
+    own = search_restricted(env, source, "viewer")
+    assert finds_restricted(own, env, source) and own.json()["identity"] == member
+    # Naming oneself (any case) is the same search; a blank user means nobody, never everyone.
+    assert finds_restricted(search_restricted(env, source, "viewer", user=member.upper()), env, source)
+    for blank in ("", "   "):
+        response = search_restricted(env, source, "viewer", user=blank)
+        assert not finds_restricted(response, env, source) and only_public(response)
+        assert response.json()["identity"] is None and "blank" in response.json()["identity_note"]
+    # The admin is not mapped: still public items only.
+    assert not finds_restricted(search_restricted(env, source, "admin"), env, source)
+
+
+def test_a_viewer_may_not_search_as_someone_else(env, identities):
+    before = search_as_audit(env)
+    member = member_of(env, "slack")
+    refused = search_restricted(env, "slack", "viewer", user=member)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "only admins may search as another user; you search as nobody (public items only): leave the user out"
+    identities(json.dumps({"viewer": OUTSIDER}))
+    refused = search_restricted(env, "slack", "viewer", user=member)
+    assert refused.status_code == 403 and OUTSIDER in refused.json()["detail"]
+    assert search_as_audit(env) == before
+
+
+@pytest.mark.parametrize("source", RESTRICTED_SOURCES)
+def test_an_admin_searches_as_a_colleague_and_the_audit_log_says_so(env, identities, source):
+    member, query = member_of(env, source), env.restricted[source].title
+    before = search_as_audit(env)
+    response = search_restricted(env, source, "admin", user=f" {member.upper()}")
+    assert finds_restricted(response, env, source)
+    assert response.json()["identity"] == member and "audit log" in response.json()["identity_note"]
+    assert search_as_audit(env) == [*before, {"owner": "admin", "as_user": member, "q": query}]
+    # Airflow's own audit log API (what Browse > Audit Log shows) lists it too.
+    listed = env.client.get("/api/v2/eventLogs", params={"event_pattern": SEARCH_AS_EVENT, "limit": 100}, headers=env._auth("admin")).json()
+    assert any(e["owner"] == "admin" and json.loads(e["extra"]) == {"as_user": member, "q": query} for e in listed["event_logs"])
+
+    # The admin's own identity is no impersonation: not audited.
+    identities(json.dumps({"admin": "ops@example.com"}))
+    assert search_restricted(env, source, "admin", user="OPS@example.com").json()["identity"] == "ops@example.com"
+    assert env.get("/api/search", params={"q": "x", "user": "not an email"}).status_code == 400
+    assert len(search_as_audit(env)) == len(before) + 1
+
+
+@pytest.mark.parametrize("raw", ["not json", '["viewer"]', '"amy@example.com"', "42"])
+def test_an_identities_variable_that_is_no_object_fails_closed(env, identities, raw):
+    identities(raw)
+    me = env.get("/api/me", user="viewer")
+    assert me.status_code == 200
+    assert me.json()["identity"] is None and "is not a JSON object" in me.json()["identity_note"]
+    response = search_restricted(env, "slack", "viewer")
+    assert not finds_restricted(response, env, "slack") and only_public(response)
+    assert "is not a JSON object" in response.json()["identity_note"]
+
+
+@pytest.mark.parametrize("mapped", ['{"viewer": "not-an-email"}', '{"viewer": ["amy@example.com"]}', '{"viewer": ""}'])
+def test_a_mapping_to_no_email_fails_closed(env, identities, mapped):
+    identities(mapped)
+    me = env.get("/api/me", user="viewer").json()
+    assert me["identity"] is None and "not an email" in me["identity_note"]
+
+
+def test_emails_come_from_the_user_record_or_the_name(env, identities):
+    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from vector_sync.web.identity import identity_of
+
+    class EmailUser(BaseUser):  # what FAB's user record offers: an email
+        def __init__(self, name: str, email: str | None) -> None:
+            self.name, self.email = name, email
+
+        def get_id(self) -> str:
+            return self.name
+
+        def get_name(self) -> str:
+            return self.name
+
+    identities(json.dumps({"amy": "amy@example.com", "Eve@Example.com": "bob@example.com"}))
+    assert identity_of(SimpleAuthManagerUser(username="amy", role="viewer")).email == "amy@example.com"
+    assert identity_of(SimpleAuthManagerUser(username=" Zoe@Example.COM", role="viewer")).email == "zoe@example.com"
+    assert identity_of(SimpleAuthManagerUser(username="Eve@Example.com", role="viewer")).email == "bob@example.com"  # the Variable first
+    assert identity_of(EmailUser("fab-user", "Kim@Example.com")).email == "kim@example.com"
+    # A record with an email field decides alone: a name that looks like an email grants nothing.
+    nobody = identity_of(EmailUser("amy@example.com", None))
+    assert nobody.email is None and "has no email" in nobody.note
+    assert identity_of(EmailUser("amy", "")).email is None
+
+
+# ----------------------------------------------------------------------------- docs and links
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+def test_no_api_docs_routes(env, path):
+    assert env.get(path, user=None).status_code in (401, 404)
+    assert env.get(path, user="admin").status_code == 404  # not served at all
+    assert "cdn" not in env.get("/", user="admin").text.lower()
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "/relative/junk", "//evil.example.com/x"])
+def test_a_stored_url_that_is_not_http_is_no_link(env, url):
+    from vector_sync.cli import _search_json, hit_link
+    from vector_sync.models import Hit, SearchFilter, VectorRecord
+
+    b = env.backends.get()
+    issue = synced_issues(env, "SUBS")[0]
+    (model,) = b.store.query(b.embedder.embed([issue.key])[0], 1, SearchFilter(sources=("jira",)))
+    title = "EVIL-1 Renewal dashboard crimson walrus"
+    text = f"{title}: click the link for the crimson walrus report"
+    record = VectorRecord("jira:EVIL-1#0", "jira:EVIL-1", b.embedder.embed([text])[0], text, {**model.metadata, "url": url, "title": title, "document_id": "jira:EVIL-1", "issue_key": "EVIL-1"})
+    b.store.upsert([record])
+    try:
+        response = env.get("/api/search", params={"q": text, "source": "jira", "top_k": 3})
+        assert response.status_code == 200, response.text
+        hits = response.json()["hits"]
+        evil = next(h for h in hits if h["id"] == "jira:EVIL-1#0")
+        assert evil["link"] == "" and evil["title"] == title
+        assert all(h["link"].startswith("http") for h in hits if h is not evil)
+    finally:
+        b.store.delete(["jira:EVIL-1#0"])
+    # The CLI's text and JSON output share the check; meeting links keep their jump to the moment.
+    hit = Hit("fireflies:m1#0", 1.0, "fireflies", "t", "x", url, {"start_time": 12})
+    assert hit_link(hit) == "" and _search_json([hit])["hits"][0]["link"] == ""
+    assert hit_link(Hit("fireflies:m1#0", 1.0, "fireflies", "t", "x", "https://app.fireflies.ai/view/m1", {"start_time": 12.7})) == "https://app.fireflies.ai/view/m1?t=12"
+
+
+def test_the_page_offers_as_user_to_admins_only(env):
+    admin, viewer = env.get("/", user="admin").text, env.get("/", user="viewer").text
+    assert 'id="search-user"' in admin and 'name="user"' in admin
+    assert 'id="search-user"' not in viewer and 'name="user"' not in viewer and "As user" not in viewer
+    assert 'id="search-identity"' in viewer  # where the page says whose view the hits are
+    script = env.get("/static/dashboard.js").text
+    assert "safeHref(hit.link)" in script and 'href: hit.link' not in script
