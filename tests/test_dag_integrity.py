@@ -26,6 +26,7 @@ def test_no_import_errors_and_one_sync_and_prune_dag_per_registered_source(dagba
     assert dagbag.import_errors == {}
     names = registered_sources()
     expected = {f"vector_sync_{n}" for n in names} | {f"vector_sync_prune_{n}" for n in names}
+    expected |= {"vector_sync_permissions_slack", "vector_sync_permissions_fireflies"}  # tests/test_permissions.py
     assert expected <= set(dagbag.dag_ids)
     assert set(dagbag.dag_ids) - expected <= {"vector_sync_health"}  # no placeholder DAGs
 

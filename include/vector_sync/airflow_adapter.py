@@ -379,10 +379,13 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
     task_instance = context.get("ti") or context.get("task_instance")
     dag_id = getattr(context.get("dag"), "dag_id", "") or getattr(task_instance, "dag_id", "") or ""
     name = dag_id.removeprefix("vector_sync_")
-    # A prune run (vector_sync_prune_<source>) syncs no window: its failure is recorded and
-    # alerted, but must not mark a sync window failed.
-    is_sync = not name.startswith("prune_")
-    name = name.removeprefix("prune_")
+    # A prune or permission run (vector_sync_prune_<source>, vector_sync_permissions_<source>)
+    # syncs no window: its failure is recorded and alerted, but must not mark a window failed.
+    from vector_sync.airflow_maintenance import MAINTENANCE_KINDS
+
+    kind, _, rest = name.partition("_")
+    is_sync = kind not in MAINTENANCE_KINDS or not rest
+    name = name if is_sync else rest
     task_id = getattr(task_instance, "task_id", "") or ""
     run_id = context.get("run_id", "") or getattr(task_instance, "run_id", "")
     try_number = int(getattr(task_instance, "try_number", 0) or 0)
@@ -547,23 +550,101 @@ def announce_recovery(name: str, ref: Mapping[str, Any], result: Mapping[str, An
 # ----------------------------------------------------------------------------- DAGs
 
 
+class ReplayRefused(ValueError):
+    """A ``dag.test``/``airflow dags test`` replay that would take a future scheduled run's
+    logical date (or, without one, clear every run of the DAG)."""
+
+
+def replay_interval(timetable: Any, date: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The interval ``dag.test(logical_date=date)`` replays: the latest complete one ending at
+    or before ``date`` (Airflow's manual-run rule, unchanged). Refused when it ends after
+    ``now``: the scheduled run of that interval would find its logical date taken and skip it,
+    leaving the rest of the interval unsynced."""
+    from airflow.sdk import timezone as airflow_timezone
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    interval = coerce_to_core_timetable(timetable).infer_manual_data_interval(run_after=airflow_timezone.coerce_datetime(date))
+    start, end = interval.start, interval.end
+    if end > now:
+        raise ReplayRefused(
+            f"refusing to replay {start.isoformat()} .. {end.isoformat()}: that interval is not over yet (now "
+            f"{now.isoformat()}), and its scheduled run would find logical date {start.isoformat()} taken and never run. "
+            "Replay a date up to now, trigger without a logical date (catches up to now), or trigger with conf "
+            '{"start": ISO, "end": ISO} and no logical date'
+        )
+    return start, end
+
+
+@contextmanager
+def _runs_as_scheduled(start: datetime, end: datetime) -> Iterator[None]:
+    """Inside ``dag.test``: the run it creates covers ``[start, end)`` with logical date
+    ``start``, as the scheduler's own run of that interval would (``dag.test`` asks the
+    timetable for the interval *ending* at the logical date it is given). A run with the same
+    run id but another logical date (an earlier replay since moved by
+    ``vector_sync.schedule.repair_replays``) is replaced, as ``dag.test`` replaces the run at
+    its logical date."""
+    from unittest import mock
+
+    import airflow.models.dagrun as dagrun_module
+    from sqlalchemy import delete
+
+    from airflow.timetables.base import DataInterval
+
+    original = dagrun_module.get_or_create_dagrun
+
+    def get_or_create_dagrun(**kwargs: Any) -> Any:
+        session = kwargs["session"]
+        session.execute(
+            delete(dagrun_module.DagRun).where(
+                dagrun_module.DagRun.dag_id == kwargs["dag"].dag_id,
+                dagrun_module.DagRun.run_id == kwargs["run_id"],
+                dagrun_module.DagRun.logical_date.is_distinct_from(start),
+            ).execution_options(synchronize_session=False)
+        )
+        session.commit()
+        return original(**{**kwargs, "logical_date": start, "data_interval": DataInterval(start=start, end=end)})
+
+    with mock.patch.object(dagrun_module, "get_or_create_dagrun", get_or_create_dagrun):
+        yield
+
+
 @functools.cache
 def _source_dag_class() -> type:
-    """``DAG`` whose ``test()`` works with a Deadline Alert.
+    """``DAG`` whose ``test()`` (so ``airflow dags test``) never blocks the schedule, and works
+    with a Deadline Alert.
 
-    Airflow 3.3.2's ``dag.test()`` (and so ``airflow dags test``) fails as soon as a run of a
-    DAG with a Deadline Alert succeeds: ``DagRun.update_state`` looks the alerts up by id,
-    but ``dag.test``'s re-serialized copy holds their definitions ("'dict' object has no
-    attribute 'hex'"). ``dag.test`` never evaluates deadlines anyway (no scheduler loop), so
-    the test run leaves the alert out; scheduled, backfill and triggered runs keep it.
+    - Airflow gives a run made with a logical date the interval *ending* at that date, so
+      ``manual__00:30`` covers ``[00:00, 00:30)`` and holds 00:30, the logical date of the next
+      scheduled run, which the scheduler then skips forever ("run already exists"). Here the run
+      replays the same interval but holds its *start*, the logical date the scheduler gives that
+      interval: when the scheduler reaches it, it sees the interval done and moves on. A date in
+      the future is refused (:func:`replay_interval`), and so is ``logical_date=None``: Airflow
+      3.3.2's ``dag.test`` then clears the task instances of every run of the DAG and replaces
+      an arbitrary run without logical date. Trigger (UI, REST, ``airflow dags trigger``) makes
+      runs without logical date.
+    - Airflow 3.3.2's ``dag.test()`` fails as soon as a run of a DAG with a Deadline Alert
+      succeeds: ``DagRun.update_state`` looks the alerts up by id, but ``dag.test``'s
+      re-serialized copy holds their definitions ("'dict' object has no attribute 'hex'").
+      ``dag.test`` never evaluates deadlines anyway (no scheduler loop), so the test run leaves
+      the alert out; scheduled, backfill and triggered runs keep it.
     """
     from airflow.sdk import DAG
+    from airflow.sdk.definitions._internal.types import NOTSET, is_arg_set
 
     class SourceDAG(DAG):
-        def test(self, *args: Any, **kwargs: Any) -> Any:
+        def test(self, run_after: datetime | None = None, logical_date: Any = NOTSET, *args: Any, **kwargs: Any) -> Any:
+            if logical_date is None:
+                raise ReplayRefused(
+                    f"{self.dag_id}: dag.test(logical_date=None) would clear every run's task instances (Airflow 3.3.2); "
+                    'give a date, or trigger the DAG (UI, `airflow dags trigger`, conf {"start", "end"} for a window)'
+                )
+            now = datetime.now(timezone.utc)
+            start, end = replay_interval(self.timetable, logical_date if is_arg_set(logical_date) else now, now)
+            log.info("%s: replaying %s .. %s as logical date %s (that interval's scheduled date)", self.dag_id, start, end, start)
             deadline, self.deadline = self.deadline, None
             try:
-                return super().test(*args, **kwargs)
+                with _runs_as_scheduled(start, end):
+                    return super().test(run_after, start, *args, **kwargs)
             finally:
                 self.deadline = deadline
 
@@ -670,8 +751,22 @@ HEALTH_DAG_ID = "vector_sync_health"
 HEALTH_SCHEDULE = "*/15 * * * *"
 
 
-def run_health_check(now: datetime | None = None) -> dict[str, Any]:
-    """Every registered source's status against the incident book; alerts once per incident."""
+def task_schedules(sources: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+    """Each sync DAG's schedule as a task sees it: the execution API through the Task SDK
+    (``next_dagrun``, paused, run counts; a task has no metadata DB). Empty when it cannot
+    ask (outside a task): freshness is checked all the same."""
+    from vector_sync.schedule import assess_sources, facts_from_task, sync_dag_id
+
+    try:
+        return assess_sources(sources, facts_from_task([sync_dag_id(s) for s in sources]), now)
+    except Exception as exc:
+        log.warning("could not read the sync DAGs' schedules through the execution API: %s", exc)
+        return {}
+
+
+def run_health_check(now: datetime | None = None, schedules: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every registered source's status (with its DAG's schedule: stuck?) against the incident
+    book; alerts once per incident."""
     from vector_sync import alerts
     from vector_sync.health import HealthBook, HealthEvent, run_check
     from vector_sync.sources import registered_sources
@@ -682,7 +777,9 @@ def run_health_check(now: datetime | None = None) -> dict[str, Any]:
     book = HealthBook(state.engine)
     book.migrate()
     now = now or datetime.now(timezone.utc)
-    statuses = [source_status(name, state, store, now) for name in registered_sources()]
+    names = list(registered_sources())
+    schedules = task_schedules(names, now) if schedules is None else schedules
+    statuses = [source_status(name, state, store, now, schedules.get(name)) for name in names]
 
     def notify(event: HealthEvent) -> bool:
         alert = alerts.health_alert(

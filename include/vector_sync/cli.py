@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     prune.set_defaults(handler=cmd_prune)
 
+    permissions = sub.add_parser("permissions", help="re-read who may see indexed items and update their access in place (what the hourly permissions DAG does)")
+    permissions.add_argument("source")
+    permissions.add_argument("--dry-run", action="store_true", help="report the scopes whose access changed, update nothing")
+    permissions.set_defaults(handler=cmd_permissions)
+
     index = sub.add_parser("index", help="the vector index")
     index.add_argument("action", choices=["create", "describe"])
     index.add_argument("--name", help="Pinecone index name (default: setting 'index', vector-sync)")
@@ -269,6 +274,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(
         f"{args.source}: {result['listed']} live upstream, {result['known']} indexed, {verb} {result['gone']} "
         f"({result['share']:.0%}; {result['deleted_chunks']} chunks)"
+    )
+    return 0
+
+
+def cmd_permissions(args: argparse.Namespace) -> int:
+    from vector_sync.airflow_permissions import permissions_source
+
+    result = permissions_source(args.source, dry_run=args.dry_run, runtime=_runtime())
+    verb = "would update" if args.dry_run else "updated"
+    print(
+        f"{args.source}: {result['indexed_scopes']} indexed scopes ({result['listed_scopes']} listed upstream), "
+        f"{verb} {result['changed_scopes']} ({result['restricted_scopes']} restricted: no longer listed), "
+        f"{result['updated_documents']} documents, {result['updated_chunks']} chunks, 0 embeddings"
     )
     return 0
 

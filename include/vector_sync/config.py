@@ -75,6 +75,9 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
             # Tier 4 (100+); commercially distributed non-Marketplace apps: 1/min on history and
             # replies. E.g. {"conversations.history": 50, "conversations.replies": 50}.
             "method_rpm": {},
+            # vector_sync_permissions_slack: re-read channel privacy and private members, update
+            # the indexed access in place (about one request per private channel per pass).
+            "permissions_schedule": "40 * * * *",
         },
     ),
     "jira": SourceSettings(
@@ -105,6 +108,8 @@ SOURCE_SETTINGS: dict[str, SourceSettings] = {
             "fetch_mode": "list",
             # Project tagging: [{key, name}] or keys; filled from the projects table at run time.
             "project_keys": [],
+            # vector_sync_permissions_fireflies: re-read privacy and people (50 meetings a request).
+            "permissions_schedule": "40 * * * *",
         },
     ),
     "notion": SourceSettings(
