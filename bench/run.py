@@ -4,8 +4,8 @@ For each source: start the sandbox at benchmark scale in its own process, sync t
 workspace in one window in another process, and print one JSON line per source, last:
 {"bench": "jira", "items": N, "items_per_min": X, "api_calls": A, "embedded_chunks": C, "peak_rss_mb": M}
 
-After those zero-latency lines, the backends and task_memory lines (bench/backends.py,
-bench/task_memory.py), then the rate-limited lines (PLANS entries
+After those zero-latency lines, the backends, task_memory and permissions lines
+(bench/backends.py, bench/task_memory.py, bench/permissions.py), then the rate-limited lines (PLANS entries
 with "rate_limit": the sandbox enforces it, and the line compares the sync's time with the
 least that limit allows, the requests it needed divided by the rate):
 {"bench": "slack_tier3", "items": N, "seconds": T, "min_seconds": M, "ratio": T/M, "api_calls": A, "throttled": 429s, "peak_rss_mb": M}
@@ -128,7 +128,7 @@ def main() -> int:
     from vector_sync.sources import registered_sources
 
     limited = [n for n, plan in PLANS.items() if plan.get("rate_limit")]
-    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", "task_memory", *limited, "cluster"]
+    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", "task_memory", "permissions", *limited, "cluster"]
     lines = []
     for name in names:
         if name in SCRIPTS:
@@ -148,6 +148,7 @@ def main() -> int:
 SCRIPTS = {
     "backends": ("backends.py", "50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum"),
     "task_memory": ("task_memory.py", "one 100,000-chunk batch through the filter, embed and upsert tasks; peak RSS per task < 500 MB"),
+    "permissions": ("permissions.py", "Slack permission pass: 50 private channels x 2,000 indexed items, membership changed in 5; requests ~ 1 per private channel, 0 embeddings"),
     "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
 }
 
