@@ -386,3 +386,59 @@ def test_airflow_ui_links_to_the_page(browser, server):
     finally:
         browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "airflow-nav.png"))
+
+
+def test_search_as_another_user_is_for_admins_only(browser, server):
+    """Nobody here has an email (no Variable vector_sync_identities): search shows public items
+    only and the page says so; mapped to an attendee, the viewer sees the restricted meeting.
+    Only the admin gets the "As user" field; searching as an attendee shows that meeting, and
+    Airflow's audit log records it."""
+    from airflow.models import Variable
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.test_plugin_api import restricted_documents
+    from vector_sync.models import Window
+
+    window = Window(server.workspace.start - timedelta(hours=1), server.workspace.anchor)
+    meeting = restricted_documents(server.state, window, ("fireflies",))["fireflies"]
+    member = meeting.access_list[0]
+
+    def search(as_user: str | None = None) -> tuple[set[str], str]:
+        """The document ids of the hits for the meeting's title, and whose view they are."""
+        browser.get(server.url + "/vector-sync/")
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "body[data-ready=true]"), "the dashboard")
+        browser.find_element(By.ID, "search-q").send_keys(meeting.title)
+        Select(browser.find_element(By.ID, "search-source")).select_by_value("fireflies")
+        top_k = browser.find_element(By.ID, "search-top-k")
+        top_k.clear()
+        top_k.send_keys("50")
+        if as_user:
+            browser.find_element(By.ID, "search-user").send_keys(as_user)
+        browser.find_element(By.ID, "search-submit").click()
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hits[data-query]"), "the search result")
+        ids = {h.get_attribute("data-id").rsplit("#", 1)[0] for h in browser.find_elements(By.CSS_SELECTOR, "#hits li.hit")}
+        return ids, browser.find_element(By.ID, "search-identity").text
+
+    sign_in(browser, server, VIEWER)
+    assert browser.find_elements(By.ID, "search-user") == [] and "As user" not in browser.page_source
+    ids, view = search()
+    assert meeting.id not in ids and view == "Public items only: no email known for user 'viewer': add it to the Variable vector_sync_identities"
+    browser.save_screenshot(str(SCREENSHOTS / "viewer-search.png"))
+    # The API server reads the Variable from the metadata DB on each request.
+    Variable.set("vector_sync_identities", json.dumps({VIEWER[0]: member}))
+    try:
+        ids, view = search()
+    finally:
+        Variable.delete("vector_sync_identities")
+    assert meeting.id in ids and view == f"Results as {member}"
+
+    sign_in(browser, server, ADMIN)
+    assert browser.find_element(By.ID, "search-user").is_displayed()
+    ids, view = search()
+    assert meeting.id not in ids and view.startswith("Public items only: no email known for user 'admin'")
+    ids, view = search(as_user=member)
+    assert meeting.id in ids and view.startswith(f"Results as {member}")
+    browser.save_screenshot(str(SCREENSHOTS / "admin-search-as.png"))
+    audit = server.api("/api/v2/eventLogs?event_pattern=vector_sync_search_as_user&limit=100", server.token(ADMIN))["event_logs"]
+    assert {"as_user": member, "q": meeting.title} in [json.loads(e["extra"]) for e in audit if e["owner"] == ADMIN[0]]
