@@ -189,12 +189,15 @@ class LanceDBStore(VectorStore):
         table = self._open()
         if table is None or not ids:
             return 0
-        values = {"access_type": str(access_type or "all"), "access_list": sorted({a.strip().lower() for a in access_list if a})}
+        emails = sorted({a.strip().lower() for a in access_list if a})
+        # SQL values: lancedb's plain ``values`` cannot express an empty list (an empty concat).
+        values = {"access_type": _quote(str(access_type or "all")),
+                  "access_list": f"arrow_cast(make_array({', '.join(_quote(e) for e in emails)}), 'List(Utf8)')"}
         updated = 0
         for start in range(0, len(ids), DELETE_BATCH_IDS):
             predicate = f"document_id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
             with self._writing():
-                result = self._retry(lambda: table.update(where=predicate, values=values))
+                result = self._retry(lambda: table.update(where=predicate, values_sql=values))
             updated += int(getattr(result, "rows_updated", 0) or 0)
         return updated
 
