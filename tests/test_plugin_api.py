@@ -514,6 +514,26 @@ def test_emails_come_from_the_user_record_or_the_name(env, identities):
     assert identity_of(EmailUser("amy", "")).email is None
 
 
+def test_a_name_that_looks_like_an_email_counts_only_where_the_operator_sets_names(env, identities, monkeypatch):
+    """SimpleAuthManager's names come from the operator's config; under another manager a user
+    may choose a name like a colleague's email, which must grant nothing."""
+    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+    from vector_sync.web import identity
+
+    class NamedUser(BaseUser):  # a record with a name and no email field
+        def get_id(self) -> str:
+            return "amy@example.com"
+
+        def get_name(self) -> str:
+            return "amy@example.com"
+
+    identities(json.dumps({}))
+    assert identity.identity_of(NamedUser()).email == "amy@example.com"  # SimpleAuthManager serves this app
+    monkeypatch.setattr(identity, "_names_set_by_operator", lambda: False)
+    other = identity.identity_of(NamedUser())
+    assert other.email is None and "vector_sync_identities" in other.note
+
+
 # ----------------------------------------------------------------------------- docs and links
 
 

@@ -3,7 +3,8 @@
 Private Slack channels and restricted meetings list their members by email. Auth managers
 that know a user's email (FAB: ``user.email``) give it; SimpleAuthManager only has names, so
 the Variable ``vector_sync_identities`` maps them (``{"viewer": "amy@example.com"}``) and a
-name that is itself an email stands for itself. Anything unclear means no identity: search
+name that is itself an email stands for itself (SimpleAuthManager only: its names are the
+operator's; other managers' users may pick their own). Anything unclear means no identity: search
 then shows public items only (fail closed) and the note says why.
 """
 
@@ -55,6 +56,13 @@ def read_identities() -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
+def _names_set_by_operator() -> bool:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    return isinstance(get_auth_manager(), SimpleAuthManager)
+
+
 def identity_of(user: Any) -> Identity:
     """The signed-in ``user``'s email, or None with the reason."""
     name = user.get_name()
@@ -69,7 +77,9 @@ def identity_of(user: Any) -> Identity:
         if email:
             return Identity(email)
         return Identity(None, f"the Variable {IDENTITIES_VARIABLE} maps user '{name}' to something that is not an email")
-    email = as_email(name)
+    # SimpleAuthManager's names are written by the operator (config), so a name that is an
+    # email can stand for itself; elsewhere users may choose their own names: not trusted.
+    email = as_email(name) if _names_set_by_operator() else None
     if email:
         return Identity(email)
     return Identity(None, problem or f"no email known for user '{name}': add it to the Variable {IDENTITIES_VARIABLE}")
