@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -111,3 +112,67 @@ def test_a_source_that_never_ran_alerts_after_its_own_threshold(tmp_path):
     assert check([_status("notion", "stale", ran=False)], book, t0 + timedelta(minutes=59)) == []
     (event,) = check([_status("notion", "stale", ran=False)], book, t0 + timedelta(minutes=61))
     assert (event.source, event.kind, event.health) == ("notion", "opened", "stale")
+
+
+def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
+    """A manual run holding the logical date of vector_sync_jira's next scheduled run (what a
+    demo run with Airflow's own dag.test semantics left behind) blocks it: the health DAG reads
+    the schedule through the execution API and alerts once, naming the DAG, the run and the fix."""
+    from sqlalchemy import delete, select
+
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from vector_sync.airflow_adapter import build_health_dag
+
+    sandbox = world.sandbox
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    dag = build_health_dag()
+
+    def check_at(offset_s: int) -> dict:
+        run = dag.test(logical_date=now + timedelta(seconds=offset_s), run_after=now + timedelta(seconds=offset_s))
+        assert str(run.state) == "success"
+        return {p["text"].split("\n", 1)[0].split("·", 1)[1].strip(): p for p in slack_posts(sandbox)}
+
+    check_at(1)  # dag.test writes every DAG of the folder to the metadata DB
+    synced(world.state, "jira", now - timedelta(minutes=5))  # fresh data: only the schedule is wrong
+    # With no scheduled run yet (catchup=False), the scheduler's next logical date is the start
+    # of the latest complete interval: hold it by a manual run covering the interval before.
+    from airflow.sdk import timezone as airflow_timezone
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    latest = CronDataIntervalTimetable("*/30 * * * *", "UTC").infer_manual_data_interval(run_after=airflow_timezone.coerce_datetime(datetime.now(timezone.utc)))
+    if (wait := 70 - (airflow_timezone.utcnow() - latest.end).total_seconds()) > 0:
+        time.sleep(wait)  # the run is "due" a minute after its interval ends
+    blocked = latest.start
+    run_id = f"manual__{blocked.isoformat()}"
+    with create_session() as session:
+        model = session.scalar(select(DagModel).where(DagModel.dag_id == "vector_sync_jira"))
+        saved = model.is_paused
+        model.is_paused = False  # as `make up` runs it (DAGS_ARE_PAUSED_AT_CREATION=False); a paused DAG is not stuck
+        session.execute(delete(DagRun).where(DagRun.dag_id == "vector_sync_jira", DagRun.logical_date >= blocked - timedelta(minutes=30)))
+        session.add(DagRun(
+            dag_id="vector_sync_jira", run_id=run_id, logical_date=blocked, run_after=blocked,
+            data_interval=(blocked - timedelta(minutes=30), blocked), run_type="manual", state="success",
+        ))
+    try:
+        posts = check_at(2)
+        stuck = posts["jira is stuck"]["text"]
+        assert "vector_sync_jira" in stuck and run_id in stuck and "run already exists" in stuck
+        assert "python -m vector_sync.schedule --repair" in stuck
+        assert [m.subject for m in world.smtp.mails if "stuck" in m.subject] == ["[vector-sync unhealthy] jira is stuck"]
+        assert "vector_sync_jira" in world.smtp.mails[-1].text
+        check_at(3)
+        assert len(slack_posts(sandbox, alerts.UNHEALTHY)) == 1, "one alert per incident"
+        book = {row.source: row for row in HealthBook(world.state.engine).all()}
+        assert book["jira"].incident_health == "stuck" and book["jira"].alerted_at is not None
+
+        # The repair gives the run its interval's start: the schedule moves again.
+        from vector_sync.schedule import repair_replays
+
+        (change,) = [c for c in repair_replays() if c["run_id"] == run_id]
+        assert change["new_logical_date"] == (blocked - timedelta(minutes=30)).isoformat()
+    finally:
+        with create_session() as session:
+            session.execute(delete(DagRun).where(DagRun.dag_id == "vector_sync_jira", DagRun.run_id == run_id))
+            session.scalar(select(DagModel).where(DagModel.dag_id == "vector_sync_jira")).is_paused = saved

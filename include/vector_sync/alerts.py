@@ -307,7 +307,7 @@ def late_alert(*, source: str, dag_run: Mapping[str, Any], deadline_time: Any, i
 
 
 def health_alert(*, source: str, health: str, opened: bool, detail: Mapping[str, Any], since: datetime | None = None) -> Alert:
-    """A source turned stale/failed (once per incident), or is healthy again."""
+    """A source turned stale/failed/stuck (once per incident), or is healthy again."""
     last_sync = detail.get("last_sync")
     age = detail.get("age_minutes")
     facts = [
@@ -320,6 +320,9 @@ def health_alert(*, source: str, health: str, opened: bool, detail: Mapping[str,
     windows = detail.get("failed_windows") or []
     if windows:
         facts.append(("Failed windows", "; ".join(f"{w['window_start']} .. {w['window_end']}" for w in windows[:5])))
+    schedule = detail.get("schedule") or {}
+    if schedule.get("state") == "stuck":  # vector_sync.schedule: which DAG, why, what to do
+        facts += [("DAG", str(schedule.get("dag_id"))), ("Next run", f"{schedule.get('next_run')} (due {schedule.get('due_at')})"), ("Cause", str(schedule.get("cause"))), ("Fix", str(schedule.get("fix")))]
     if since is not None:
         facts.append(("Incident since", _iso(since)))
     if opened:

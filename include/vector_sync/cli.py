@@ -225,6 +225,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{row.source:<10} {row.health:<8} {row.last_sync or 'never':<26} {age:>8} {row.vectors:>8}  {last}")
         for window in row.failed_windows:
             print(f"{'':<10} failed window {window['window_start']} .. {window['window_end']} (run {window['run_id']})")
+        if (row.schedule or {}).get("state") == "stuck":
+            print(f"{'':<10} schedule stuck: {row.schedule['cause']}\n{'':<10} fix: {row.schedule['fix']}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Freshness watch: one alert when a source turns stale or failed, one when it recovers.
+"""Freshness watch: one alert when a source turns stale, failed or stuck, one when it recovers.
 
 The ``vector_sync_health`` DAG calls :func:`check` every 15 minutes with every registered
 source's status (``status.py``). What was already announced lives in one small table,
@@ -11,6 +11,9 @@ SQLite and PostgreSQL alike), one row per source:
   (Slack down) tries again on the next run instead of forgetting the incident.
 - ``first_seen_at`` gives a source that has never run a grace period of its own staleness
   threshold, so deploying a new source does not page before its first run had a chance.
+- ``stuck`` (the sync DAG gets no scheduled run, vector_sync.schedule) names the DAG and the
+  cause: it is announced once even when the incident is already open as ``stale``, since a
+  stale alert says nothing about why.
 
 No Airflow here: sending is the caller's ``notify`` callable.
 """
@@ -26,11 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from vector_sync.state import UTCDateTime
-from vector_sync.status import FAILED, HEALTHY, STALE, SourceStatus
+from vector_sync.status import FAILED, HEALTHY, STALE, STUCK, SourceStatus
 
 log = logging.getLogger(__name__)
 
-UNHEALTHY = (STALE, FAILED)
+UNHEALTHY = (STALE, FAILED, STUCK)
 
 metadata = sa.MetaData()
 
@@ -126,6 +129,11 @@ def check(statuses: Iterable[SourceStatus], book: HealthBook, now: datetime | No
                 values.update(incident_since=now, incident_health=status.health, alerted_at=None, incidents=(row.incidents if row else 0) + 1)
                 events.append(HealthEvent(status.source, "opened", status.health, now, status))
             elif row.alerted_at is None:  # opened earlier, the alert never went out: try again
+                if status.health == STUCK:
+                    values["incident_health"] = STUCK
+                events.append(HealthEvent(status.source, "opened", status.health, row.incident_since, status))
+            elif status.health == STUCK and row.incident_health != STUCK:  # open as stale: now the cause is known
+                values.update(incident_health=STUCK, alerted_at=None)
                 events.append(HealthEvent(status.source, "opened", status.health, row.incident_since, status))
         elif row is not None and row.incident_since is not None:
             values.update(incident_since=None, incident_health=None, alerted_at=None)
@@ -136,8 +144,9 @@ def check(statuses: Iterable[SourceStatus], book: HealthBook, now: datetime | No
 
 
 def _in_grace(status: SourceStatus, first_seen: datetime, now: datetime) -> bool:
-    """A source that never ran gets its own staleness threshold from when it was first seen."""
-    never_ran = status.last_sync is None and status.last_run is None
+    """A source that never ran gets its own staleness threshold from when it was first seen
+    (not a stuck schedule: that is why it would never run)."""
+    never_ran = status.last_sync is None and status.last_run is None and status.health != STUCK
     return never_ran and now - first_seen <= timedelta(minutes=status.stale_after_minutes)
 
 

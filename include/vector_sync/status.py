@@ -11,7 +11,7 @@ from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
 
-HEALTHY, STALE, FAILED = "healthy", "stale", "failed"
+HEALTHY, STALE, FAILED, STUCK = "healthy", "stale", "failed", "stuck"
 
 
 @dataclass
@@ -26,15 +26,21 @@ class SourceStatus:
     last_run: dict[str, Any] | None
     open_failures: list[dict[str, Any]] = field(default_factory=list)
     failed_windows: list[dict[str, Any]] = field(default_factory=list)
+    # The sync DAG's schedule (vector_sync.schedule.assess): state ok/stuck/paused, next_run,
+    # due_at, cause, fix. None when Airflow's view of it is not available.
+    schedule: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def source_status(source: str, state: StateStore, store: VectorStore, now: datetime | None = None) -> SourceStatus:
-    """Health is ``failed`` while the last run failed or a window is still failed,
-    ``stale`` when the last sync is older than the source's threshold (or never happened),
-    else ``healthy``."""
+def source_status(
+    source: str, state: StateStore, store: VectorStore, now: datetime | None = None, schedule: dict[str, Any] | None = None
+) -> SourceStatus:
+    """Health is ``failed`` while the last run failed or a window is still failed, ``stuck``
+    when the sync DAG's schedule is (``schedule["state"]``, see vector_sync.schedule), ``stale``
+    when the last sync is older than the source's threshold (or never happened), else
+    ``healthy``."""
     now = now or datetime.now(timezone.utc)
     settings = source_settings(source)
     last_sync = state.last_sync(source)
@@ -44,6 +50,8 @@ def source_status(source: str, state: StateStore, store: VectorStore, now: datet
     windows = state.failed_windows(source)
     if (run is not None and run.status == "failed") or windows:
         health = FAILED
+    elif schedule is not None and schedule.get("state") == STUCK:
+        health = STUCK
     elif age is None or age > settings.stale_after.total_seconds() / 60:
         health = STALE
     else:
@@ -59,12 +67,19 @@ def source_status(source: str, state: StateStore, store: VectorStore, now: datet
         last_run=_run_json(run),
         open_failures=[_jsonable(f) for f in failures],
         failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],
+        schedule=schedule,
     )
 
 
 def all_status(sources: Iterable[str], state: StateStore, store: VectorStore) -> list[SourceStatus]:
+    """Every source's status; the schedules from Airflow's metadata DB (server context: the CLI
+    and the page's API), when it can be read."""
+    from vector_sync.schedule import metadata_schedules
+
     now = datetime.now(timezone.utc)
-    return [source_status(name, state, store, now) for name in sources]
+    sources = list(sources)
+    schedules = metadata_schedules(sources, now)
+    return [source_status(name, state, store, now, schedules.get(name)) for name in sources]
 
 
 def _run_json(run: Any) -> dict[str, Any] | None:

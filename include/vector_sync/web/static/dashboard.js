@@ -158,6 +158,9 @@
       }
       box.append(el("h4", { text: `Failed windows (${status.failed_windows.length}): clear their runs to re-sync` }), list);
     }
+    if (status.schedule && status.schedule.state === "stuck") {
+      box.append(el("h4", { text: `Schedule stuck: ${status.schedule.dag_id}` }), el("div", { class: "error-message", text: `${status.schedule.cause}. Fix: ${status.schedule.fix}` }));
+    }
     return box;
   }
 
