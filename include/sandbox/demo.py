@@ -4,6 +4,11 @@ Starts the sandbox, loads airflow_settings.yaml, then runs every registered sour
 way Airflow would: one replay of the sample's history, then several consecutive scheduled
 intervals up to the latest complete one. Prints each source's status and sample searches.
 Running it again changes nothing in the index: same vectors, no new embeddings.
+
+Each interval's run holds the logical date the scheduler gives that interval (its start;
+``SourceDAG.test`` in vector_sync.airflow_adapter), so `make up` afterwards schedules the next
+interval as usual. Runs that an older demo left on the schedule's logical dates are moved off
+them first (vector_sync.schedule.repair_replays).
 """
 
 from __future__ import annotations
@@ -67,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     runtime = Runtime()
     runtime.state.upsert_projects(projects_from(settings))
 
+    from sandbox.standalone import repair_schedules
+
+    repair_schedules()
     dags = DagBag(dag_folder=os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", "dags")).dags
     now = datetime.now(timezone.utc)
     failed = []
@@ -75,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         intervals = last_intervals(coerce_to_core_timetable(dag.timetable), now, args.intervals)
         history = (workspace.start - timedelta(hours=1), intervals[0][0])
         print(f"\n{dag.dag_id}: history {history[0]:%Y-%m-%d %H:%M} .. {history[1]:%Y-%m-%d %H:%M}, then {len(intervals)} intervals up to {intervals[-1][1]:%H:%M} UTC")
-        # run_after pins each run id, so a second demo re-runs the same runs (like "Clear").
+        # Each run holds its interval's start as logical date (the scheduled run's date for that
+        # interval, so the scheduler moves on past it); a second demo within the same interval
+        # re-runs the same runs (like "Clear"). The history replay's window is its conf.
         replay = {"start": history[0].isoformat(), "end": history[1].isoformat()}
         runs = [dag.test(logical_date=history[0], run_after=history[0], run_conf=replay)]
         runs += [dag.test(logical_date=end, run_after=end) for _, end in intervals]
