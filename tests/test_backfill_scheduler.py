@@ -5,12 +5,17 @@ sandbox and an SMTP server running in this process.
 
 - ``make backfill SOURCE=jira FROM=... TO=...`` (``airflow backfill create``) over three
   intervals lands exactly the vectors and status of the same windows synced in-process.
+- After `make demo`'s replays and `airflow dags test` replays, the scheduler (now creating
+  scheduled runs, on 2-minute schedules) gives every sync DAG its next scheduled run within
+  one interval plus a minute, contiguous with the replays; a replay of a future interval is
+  refused.
 - A Deadline Alert fires for real: the scheduler marks the deadline missed, the triggerer runs
   ``vector_sync.alerts.deadline_missed``, and the late-run alert reaches Slack and email;
   backfill runs, all queued at once, miss their (tiny) deadlines without alerting.
 
 ``[scheduler] use_job_schedule = False`` keeps the scheduler from adding the latest
-scheduled interval when the DAGs appear, so every run here is one the test asked for.
+scheduled interval when the DAGs appear, so every run here is one the test asked for (until
+the last test, which restarts it creating scheduled runs).
 Why not SQLite: with five processes on one file, `airflow backfill create` fails with
 "database is locked" (a read transaction upgraded to a write while the scheduler commits:
 SQLite reports busy at once, whatever the busy timeout).
@@ -27,7 +32,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -112,17 +117,23 @@ class Cluster:
         self.procs: list[Proc] = []
         self.state = StateStore(f"sqlite:///{data / 'vector_sync.db'}")
 
-    def start(self, name: str, *args: str) -> Proc:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         log = self.home / f"{name}.log"
         popen = subprocess.Popen(
-            [str(BIN / "airflow"), *args], env=self.env, cwd=self.home, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+            [str(BIN / "airflow"), *args], env=env or self.env, cwd=self.home, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True
         )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
 
-    def cli(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(args, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+    def stop_component(self, name: str) -> None:
+        for proc in [p for p in self.procs if p.name == name]:
+            proc.terminate()
+            proc.wait_or_kill()
+            self.procs.remove(proc)
+
+    def cli(self, *args: str, timeout_s: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(args, env=env or self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
 
     def query(self, sql: str, **params: Any) -> list[tuple]:
         with self.metadata.connect() as conn:
@@ -324,3 +335,59 @@ def test_deadline_alert_fires_through_the_triggerer_for_a_slow_run(cluster):
     )
     assert state == "success"  # late, not lost
     assert len(slack_posts(cluster.sandbox, alerts.LATE)) == 1
+
+
+SHORT = timedelta(minutes=2)  # every sync DAG on */2 for the scheduling test: its runs come quickly
+
+
+def test_after_the_demo_and_dags_test_replays_every_sync_dag_gets_its_scheduled_run(cluster):
+    """Issue #15: the demo's runs (and ``airflow dags test DAG DATE``) held the logical date of
+    the next scheduled run, and the scheduler skipped it ("run already exists") for up to two
+    intervals, leaving a gap. Now they hold their interval's start, as a scheduled run would."""
+    from vector_sync.sources import registered_sources
+
+    names = list(registered_sources())
+    dag_ids = [f"vector_sync_{n}" for n in names]
+    env = {**cluster.env, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"}
+    for name in names:
+        key = f"AIRFLOW_VAR_VECTOR_SYNC_{name.upper()}"
+        env[key] = json.dumps({**json.loads(env.get(key) or "{}"), "schedule": f"*/{SHORT.seconds // 60} * * * *"})
+    cluster.stop_component("scheduler")
+    cluster.stop_component("dag-processor")
+    cluster.start("dag-processor", "dag-processor", env=env)
+
+    # `make demo`'s replay path (one history replay and the latest interval per source) on this metadata DB.
+    demo = cluster.cli(sys.executable, "-m", "sandbox.demo", "--port", str(free_port()), "--intervals", "1", env=env, timeout_s=600)
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    # `airflow dags test DAG` (the latest complete interval) right before the scheduler starts, in parallel.
+    tests = [subprocess.Popen([str(BIN / "airflow"), "dags", "test", d], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for d in dag_ids]
+    for dag_id, proc in zip(dag_ids, tests):
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{dag_id}: {out[-3000:]}"
+    future = (datetime.now(timezone.utc) + 5 * SHORT).isoformat()
+    refused = cluster.cli(str(BIN / "airflow"), "dags", "test", "vector_sync_jira", future, env=env)
+    assert refused.returncode != 0 and "refusing to replay" in refused.stdout + refused.stderr, refused.stdout[-2000:] + refused.stderr[-2000:]
+
+    replayed = {d: cluster.query("SELECT max(data_interval_end) FROM dag_run WHERE dag_id = :d AND run_type = 'manual'", d=d)[0][0] for d in dag_ids}
+    held = cluster.query("SELECT dag_id, run_id FROM dag_run WHERE run_type = 'manual' AND logical_date IS NOT NULL AND logical_date <> data_interval_start")
+    assert held == [], "every replay holds its interval's start"
+
+    started = datetime.now(timezone.utc)
+    scheduler = cluster.start("scheduler", "scheduler", env=env)
+
+    def first_scheduled() -> dict | None:
+        rows = cluster.query(
+            "SELECT DISTINCT ON (dag_id) dag_id, run_id, state, data_interval_start, queued_at FROM dag_run "
+            "WHERE run_type = 'scheduled' AND dag_id IN (" + ", ".join(f"'{d}'" for d in dag_ids) + ") ORDER BY dag_id, logical_date"
+        )
+        found = {r[0]: r[1:] for r in rows}
+        return found if len(found) == len(dag_ids) and all(r[1] in ("success", "failed") for r in found.values()) else None
+
+    runs = wait_for("a scheduled run of every sync DAG", first_scheduled, SHORT.total_seconds() + 60 + RUN_TIMEOUT_S, cluster.procs, interval_s=3)
+    for dag_id, (run_id, state, interval_start, queued_at) in runs.items():
+        print(f"{dag_id}: {run_id} queued {(queued_at - started).total_seconds():.0f}s after the scheduler started")
+        assert state == "success", f"{dag_id} {run_id}\n{scheduler.tail()}"
+        assert queued_at <= started + SHORT + timedelta(minutes=1), f"{dag_id}: first scheduled run queued at {queued_at}, scheduler started {started}"
+        assert interval_start == replayed[dag_id], f"{dag_id}: the first scheduled run starts at {interval_start}, the replays ended at {replayed[dag_id]}"
+    log = scheduler.log.read_text(errors="replace")
+    assert log.count("run already exists") <= 2 * len(dag_ids), "the scheduler looped on a held logical date"
