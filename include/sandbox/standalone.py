@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         # SimpleAuthManager reads (or generates) passwords here: pre-seed a known one for local use.
         (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({USER: PASSWORD}))
         api_port = os.environ.get("AIRFLOW__API__PORT", "8080")
+        # Tasks reach the execution API at base_url, which defaults to port 8080 whatever the port.
+        os.environ.setdefault("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{api_port}")
+        os.environ.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{api_port}/execution/")
         print(f"sandbox: {box.url}")
         print(f"Airflow UI: http://127.0.0.1:{api_port}  (user {USER}, password {PASSWORD}); Ctrl-C stops everything")
         print("The vector_sync_* DAGs run on their schedules; Trigger in the UI catches a source up to now.", flush=True)
