@@ -210,7 +210,7 @@ def test_concurrent_migrate_from_threads(backend):
 def test_concurrent_migrate_from_processes(backend):
     code = "import sys; from vector_sync.state import StateStore; StateStore(sys.argv[1]).migrate()"
     url = backend.url_with().render_as_string(hide_password=False)
-    include_dir = str(Path(state_mod.__file__).parents[1])
+    include_dir = str(Path(state_mod.__file__).parents[2])  # include/vector_sync/state/__init__.py
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([include_dir, os.environ.get("PYTHONPATH", "")])}
     procs = [
         subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True, env=env) for _ in range(3)
