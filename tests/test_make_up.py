@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import AIRFLOW_TEMPLATE, ROOT
-from tests.test_backfill_scheduler import free_port, wait_for
+from tests.test_backfill_scheduler import Proc, free_port, wait_for
 
 pytestmark = pytest.mark.airflow
 
@@ -79,11 +79,7 @@ def test_make_up_stops_every_airflow_process_within_15s(up_env, sig):
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        wait_for(
-            "airflow standalone's components",
-            lambda: up.poll() is None and _components(up.pid) == set(COMPONENTS),
-            180,
-        )
+        wait_for("airflow standalone's components", lambda: _components(up.pid) == set(COMPONENTS), 180, [Proc("make up", up, tmp_path / "up.log")])
         time.sleep(5)  # let them get going (the scheduler starts its executor)
         pids = [p.pid for p in _descendants(up.pid)]
         started = time.monotonic()
