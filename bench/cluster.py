@@ -163,7 +163,7 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
         topology = Topology(base / executor, config, metadata_url, state_url, sandbox_url, s3_endpoint, bucket, broker_url)
         state = StateStore(state_url.render_as_string(hide_password=False))
         state.migrate()
-        state.upsert_projects(projects_from(topology.settings))
+        state.projects.upsert(projects_from(topology.settings))
         stack.callback(state.engine.dispose)
         stack.callback(topology.stop)
         setup = time.monotonic()
@@ -195,7 +195,7 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
                 uss_by_task[ti["task_id"]] = max(uss_by_task[ti["task_id"]], memory.uss_kb.get(key, 0) / 1024)
         store = PineconeStore(index)
         vectors = {name: sum(1 for _ in store.ids(f"{name}:")) for name in sources}
-        sync_runs = {name: [(r.status, r.fetched, r.upserted) for r in state.runs(name)] for name in sources}
+        sync_runs = {name: [(r.status, r.fetched, r.upserted) for r in state.runs.recent(name)] for name in sources}
         busy_s = sum((ti["end_date"] - ti["start_date"]).total_seconds() for ti in tis if ti["start_date"] and ti["end_date"])
         per_worker: dict[str, int] = defaultdict(int)
         for ti in tis:

@@ -73,7 +73,7 @@ def main() -> int:
                              metadata={"source": "slack", "channel_id": cid, "access_type": access.type, "access_list": list(access.emails)})
                 for n, d in enumerate(docs)
             ])
-            state.write_ledger("slack", [LedgerWrite(d, "h", 1, "fp", base, "b", access) for d in docs],
+            state.ledger.write("slack", [LedgerWrite(d, "h", 1, "fp", base, "b", access) for d in docs],
                                [ChunkWrite(f"{d}#0", d, "c", "fp", "cb") for d in docs], [], base)
         fill_s = time.perf_counter() - fill_started
 

@@ -60,7 +60,7 @@ def main() -> int:
     export_variables(settings)
     runtime = Runtime()
     # Every project active: the benchmark measures throughput, not the filter.
-    runtime.state.upsert_projects([(key, name, True) for key, name, _ in projects_from(settings)])
+    runtime.state.projects.upsert([(key, name, True) for key, name, _ in projects_from(settings)])
 
     # Warm the process as a long-running worker is: imports and the tokenizer's vocabulary
     # load once per process, not per sync.

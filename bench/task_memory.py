@@ -89,7 +89,7 @@ def stage_documents(chunks: int) -> dict:
     text = ZipfText(seed=11)
     rng = random.Random(11)
     runtime = Runtime()
-    runtime.state.upsert_projects([("MEM", "Memory bench", True)])
+    runtime.state.projects.upsert([("MEM", "Memory bench", True)])
     expected = {"documents": 0, "estimated_chunks": 0}
 
     def documents():

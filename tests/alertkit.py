@@ -194,7 +194,7 @@ def make_world(monkeypatch, sandbox, tmp_path, smtp: SmtpSink) -> World:
     monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path / "data"))
     config = embedded_config()
     state = build_state(config)
-    state.upsert_projects(projects_from(settings))
+    state.projects.upsert(projects_from(settings))
     alert_env(monkeypatch, sandbox, smtp)
     return World(sandbox, state, build_store(config), smtp, settings)
 
@@ -241,7 +241,7 @@ def index_snapshot(store, state, source: str) -> dict[str, Any]:
     if table is not None:
         rows = table.search().where(f"starts_with(id, '{source}:')").select(["id", "text", "metadata_json", "vector"]).limit(None).to_arrow().to_pylist()
         vectors = {row["id"]: (row["text"], row["metadata_json"], tuple(round(v, 6) for v in row["vector"])) for row in rows}
-    doc_ids = state.documents_of_source(source, include_deleted=True)
-    ledger = {doc_id: (e.content_hash, e.chunk_count, e.fingerprint, e.deleted) for doc_id, e in state.ledger(doc_ids).items()}
-    chunks = dict(sorted(state.chunk_hashes(doc_ids).items()))
+    doc_ids = state.ledger.documents_of_source(source, include_deleted=True)
+    ledger = {doc_id: (e.content_hash, e.chunk_count, e.fingerprint, e.deleted) for doc_id, e in state.ledger.entries(doc_ids).items()}
+    chunks = dict(sorted(state.ledger.chunk_hashes(doc_ids).items()))
     return {"vectors": vectors, "ledger": ledger, "chunks": chunks}

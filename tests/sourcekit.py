@@ -42,7 +42,7 @@ class Backends:
         self.folder = folder
         self.state = StateStore(f"sqlite:///{folder / 'state.db'}")
         self.state.migrate()
-        self.state.upsert_projects(projects_from(settings) if settings else [("SUBS", "Subscriptions", True), ("BC", "Billing Console", True), ("ARCH", "Archive Migration", False)])
+        self.state.projects.upsert(projects_from(settings) if settings else [("SUBS", "Subscriptions", True), ("BC", "Billing Console", True), ("ARCH", "Archive Migration", False)])
         self.embedder = HashingEmbedder()
         self.store = LanceDBStore(str(folder / "lancedb"))
 

@@ -115,15 +115,15 @@ def test_simulator_update_matches_the_spec(host, data_spec):  # noqa: F811
 
 
 def test_ledger_access_round_trip_and_migration(store: StateStore):  # noqa: F811
-    store.write_ledger("slack", [LedgerWrite("slack:C1:1", "h", 1, "fp", T0, "b", Access("private", ("B@x.com", "a@x.com")))], [], [], T0)
-    store.write_ledger("slack", [LedgerWrite("slack:C1:2", "h", 1, "fp", T0)], [], [], T0)  # access unknown
-    known = store.access_of_source("slack")
+    store.ledger.write("slack", [LedgerWrite("slack:C1:1", "h", 1, "fp", T0, "b", Access("private", ("B@x.com", "a@x.com")))], [], [], T0)
+    store.ledger.write("slack", [LedgerWrite("slack:C1:2", "h", 1, "fp", T0)], [], [], T0)  # access unknown
+    known = store.ledger.access_of_source("slack")
     assert known["slack:C1:1"][0] == Access("private", ("a@x.com", "b@x.com")) and known["slack:C1:2"][0] is None
-    assert store.ledger(["slack:C1:1"])["slack:C1:1"].body_hash == "b"
-    assert store.set_access(["slack:C1:1", "slack:C1:2", "slack:NOPE"], Access.normal("all")) == 2
-    assert {a for a, _ in store.access_of_source("slack").values()} == {Access("all", ())}
-    store.mark_deleted(["slack:C1:2"], T0)
-    assert set(store.access_of_source("slack")) == {"slack:C1:1"}
+    assert store.ledger.entries(["slack:C1:1"])["slack:C1:1"].body_hash == "b"
+    assert store.ledger.set_access(["slack:C1:1", "slack:C1:2", "slack:NOPE"], Access.normal("all")) == 2
+    assert {a for a, _ in store.ledger.access_of_source("slack").values()} == {Access("all", ())}
+    store.ledger.mark_deleted(["slack:C1:2"], T0)
+    assert set(store.ledger.access_of_source("slack")) == {"slack:C1:1"}
     # An older ledger without the columns gains them, idempotently, keeping its rows.
     with store.engine.begin() as conn:
         for column in ("access_type", "access_list", "body_hash"):
@@ -131,7 +131,7 @@ def test_ledger_access_round_trip_and_migration(store: StateStore):  # noqa: F81
     store.migrate()
     store.migrate()
     assert {c.name for c in documents_table.columns} <= {c["name"] for c in sa.inspect(store.engine).get_columns("documents")}
-    assert store.access_of_source("slack") == {"slack:C1:1": (None, T0)}
+    assert store.ledger.access_of_source("slack") == {"slack:C1:1": (None, T0)}
 
 
 def test_spec_of_update_request_is_what_the_sdk_sends(host):  # noqa: F811

@@ -107,13 +107,13 @@ def test_failure_alerts_once_after_the_last_retry_then_recovery_and_the_gap(worl
     mails = [m for m in world.smtp.mails if "failure" in m.subject]
     assert len(mails) == 1 and mails[0].recipients == [ALERT_EMAIL]
     assert window in mails[0].text and "vector_sync_jira.plan" in mails[0].text
-    failures = state.open_failures("jira")
+    failures = state.runs.open_failures("jira")
     assert [(f.task_id, f.try_number) for f in failures] == [("plan", 2)]
     assert (failures[0].window_start, failures[0].window_end) == (ends[1] - JIRA_INTERVAL - JIRA_OVERLAP, ends[1])
 
     assert str(dag.test(logical_date=ends[2], run_after=ends[2]).state) == "success"
-    assert state.last_sync("jira") == ends[0], "a failed window holds last_sync back"
-    assert state.open_failures("jira") == []  # resolved by the next success ...
+    assert state.runs.last_sync("jira") == ends[0], "a failed window holds last_sync back"
+    assert state.runs.open_failures("jira") == []  # resolved by the next success ...
     recovered = slack_posts(sandbox, alerts.RECOVERED)
     assert len(recovered) == 1 and "Resolved failures:* 1" in recovered[0]["text"]
     assert "Still failed windows" in recovered[0]["text"] and window in recovered[0]["text"]  # ... but the gap is named
@@ -123,8 +123,8 @@ def test_failure_alerts_once_after_the_last_retry_then_recovery_and_the_gap(worl
     assert gap in out and "jira       failed" in out
 
     assert str(dag.test(logical_date=ends[1], run_after=ends[1]).state) == "success"  # "Clear" of the failed run
-    assert state.last_sync("jira") == ends[2]
-    assert state.failed_windows("jira") == []
+    assert state.runs.last_sync("jira") == ends[2]
+    assert state.runs.failed_windows("jira") == []
     assert cli.main(["status"]) == 0
     out = capsys.readouterr().out
     jira_line = next(line for line in out.splitlines() if line.startswith("jira "))
@@ -145,13 +145,13 @@ def test_rejected_bot_token_fails_at_once_and_the_alert_falls_back_to_the_webhoo
     assert [p["via"] for p in posts] == ["webhook"]
     assert "rejected the credentials of connection 'slack_api_default'" in posts[0]["text"]
     assert "wrong-token" not in all_alert_text(world)
-    assert world.state.failed_windows("slack")
+    assert world.state.runs.failed_windows("slack")
 
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(good))
     assert str(source_dag("slack").test(logical_date=end, run_after=end).state) == "success"
     recovered = slack_posts(world.sandbox, alerts.RECOVERED)
     assert [p["via"] for p in recovered] == ["chat.postMessage"]
-    assert world.state.failed_windows("slack") == [] and world.state.open_failures("slack") == []
+    assert world.state.runs.failed_windows("slack") == [] and world.state.runs.open_failures("slack") == []
 
 
 @pytest.mark.parametrize(
@@ -173,7 +173,7 @@ def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, 
     assert task_states(run)["plan"] == ("failed", 1), "retried a configuration error"
     posts = slack_posts(world.sandbox, alerts.FAILURE)
     assert len(posts) == 1 and named in posts[0]["text"]
-    assert named in world.state.open_failures("jira")[0].error_message
+    assert named in world.state.runs.open_failures("jira")[0].error_message
 
 
 def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatch):
@@ -198,9 +198,9 @@ def test_a_prune_failure_alerts_without_marking_a_sync_window_failed(world):
     on_task_failure(context)
     (post,) = slack_posts(world.sandbox, alerts.FAILURE)
     assert "vector_sync_prune_jira.prune" in post["text"] and "45% of jira" in post["text"] and "3 of 3" in post["text"]
-    (failure,) = world.state.open_failures("jira")
+    (failure,) = world.state.runs.open_failures("jira")
     assert (failure.task_id, failure.window_start) == ("prune", None)
-    assert world.state.runs("jira") == [] and world.state.failed_windows("jira") == []
+    assert world.state.runs.recent("jira") == [] and world.state.runs.failed_windows("jira") == []
 
 
 # ----------------------------------------------------------------------------- late runs (Deadline Alert)
@@ -310,7 +310,7 @@ def test_a_tempo_failure_shows_no_secret_of_any_connection_it_uses(world, monkey
     error = RuntimeError(f"Jira look-up failed: basic auth dana@example.com {jira_password} refused; embedder key {openai_key} expired")
     on_task_failure({"dag": SimpleNamespace(dag_id=ti.dag_id), "ti": ti, "run_id": ti.run_id, "exception": error})
 
-    (failure,) = world.state.open_failures("tempo")
+    (failure,) = world.state.runs.open_failures("tempo")
     assert "Jira look-up failed" in failure.error_message
     assert cli.main(["status", "--json"]) == 0
     status = capsys.readouterr().out

@@ -102,7 +102,7 @@ def cluster(workspace, tmp_path_factory):
         topology = Topology(base, config, metadata_url, state_url, sandbox.url, s3_endpoint, bucket, broker_url)
         state = StateStore(state_url.render_as_string(hide_password=False))
         state.migrate()
-        state.upsert_projects(projects_from(topology.settings))
+        state.projects.upsert(projects_from(topology.settings))
         try:
             topology.prepare()
             timings["migrate_s"] = elapsed(started)
@@ -181,7 +181,7 @@ def test_every_source_syncs_across_two_celery_workers(cluster, workspace, tmp_pa
 
     # (3) sync_runs: one success per source, for exactly the replayed window and run.
     for name in sources:
-        rows = state.runs(name)
+        rows = state.runs.recent(name)
         assert [(r.run_id, r.status, r.window_start, r.window_end) for r in rows] == [(runs[f"vector_sync_{name}"], "success", window.start, window.end)], name
         assert rows[0].upserted == len(expected[name]), name
 

@@ -27,7 +27,7 @@ def airflow_env(airflow_db, sandbox, monkeypatch, tmp_path):
     monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path / "data"))
     config = embedded_config()
     state = build_state(config)
-    state.upsert_projects(projects_from(settings))
+    state.projects.upsert(projects_from(settings))
     return state, build_store(config)
 
 
@@ -61,24 +61,24 @@ def test_jira_three_consecutive_intervals_then_clear_and_rerun(airflow_env, work
     assert expected and inactive, "the sample must have active and inactive activity in these intervals"
     docs = stored_documents(store, "jira")
     assert set(docs) == expected
-    ledger = state.ledger(sorted(expected))
+    ledger = state.ledger.entries(sorted(expected))
     for doc_id, indexes in docs.items():
         assert indexes == set(range(ledger[doc_id].chunk_count)), doc_id
 
-    runs = state.runs("jira")
+    runs = state.runs.recent("jira")
     assert len(runs) == 3 and {r.status for r in runs} == {"success"}
     assert sorted((r.window_start, r.window_end) for r in runs) == [(e - JIRA_INTERVAL - overlap, e) for e in ends]
-    assert state.last_sync("jira") == ANCHOR
+    assert state.runs.last_sync("jira") == ANCHOR
     assert sum(r.filtered_out for r in runs) >= len(inactive)
 
     count = store.count("jira")
     rerun = dag.test(logical_date=ends[-1], run_after=ends[-1])  # the same run id again, as "Clear" in the UI
     assert str(rerun.state) == "success"
-    latest = state.runs("jira", limit=1)[0]
+    latest = state.runs.recent("jira", limit=1)[0]
     assert latest.embedded == 0 and latest.skipped_unchanged > 0
     assert store.count("jira") == count
     assert set(stored_documents(store, "jira")) == expected
-    assert len(state.runs("jira")) == 3  # the cleared run updated its row, no duplicate
+    assert len(state.runs.recent("jira")) == 3  # the cleared run updated its row, no duplicate
 
 
 def test_wrong_credentials_fail_at_once_and_are_recorded(airflow_env, monkeypatch, sandbox):
@@ -93,10 +93,10 @@ def test_wrong_credentials_fail_at_once_and_are_recorded(airflow_env, monkeypatc
     assert str(run.state) == "failed"
     ti = next(t for t in run.get_task_instances() if t.task_id == "plan")
     assert str(ti.state) == "failed" and ti.try_number == 1  # the first API call; no retries spent on a bad credential
-    failures = state.open_failures("jira")
+    failures = state.runs.open_failures("jira")
     assert failures and "jira_default" in failures[0].error_message
     assert "wrong-token" not in failures[0].error_message
-    assert state.failed_windows("jira")
+    assert state.runs.failed_windows("jira")
 
 
 @pytest.mark.parametrize("name", [n for n in registered_sources()])
@@ -122,7 +122,7 @@ def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypat
         assert str(run.state) == "success", f"{name} run ending {end} failed"
 
     settings = source_settings(name, FAST.get(name))
-    known = state.known_projects()
+    known = state.projects.known()
     expected: set[str] = set()
     for start, end in intervals:
         source = build_source(name, settings, state)
@@ -132,17 +132,17 @@ def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypat
     assert expected, f"the sample has no {name} activity in the last two intervals"
     docs = stored_documents(store, name)
     assert set(docs) == expected
-    ledger = state.ledger(sorted(expected))
+    ledger = state.ledger.entries(sorted(expected))
     assert all(indexes == set(range(ledger[d].chunk_count)) for d, indexes in docs.items())
-    runs = state.runs(name)
+    runs = state.runs.recent(name)
     assert len(runs) == 2 and {r.status for r in runs} == {"success"}
-    assert state.last_sync(name) == intervals[-1][1]
+    assert state.runs.last_sync(name) == intervals[-1][1]
 
     count = store.count(name)
     end = intervals[-1][1]
     assert str(dag.test(logical_date=end, run_after=end).state) == "success"
-    assert state.runs(name, limit=1)[0].embedded == 0
-    assert store.count(name) == count and len(state.runs(name)) == 2
+    assert state.runs.recent(name, limit=1)[0].embedded == 0
+    assert store.count(name) == count and len(state.runs.recent(name)) == 2
 
 
 def test_a_replayed_long_window_fetches_in_named_time_slices(airflow_env, workspace):
@@ -164,4 +164,4 @@ def test_a_replayed_long_window_fetches_in_named_time_slices(airflow_env, worksp
     assert names == [(i, f"{i}: {s.start:%Y-%m-%d %H:%M} to {s.end:%Y-%m-%d %H:%M}") for i, s in enumerate(slices)]
     expected = {f"jira:{i.key}" for i in workspace.data("jira").updated_between(window.start, window.end) if i.project in ACTIVE}
     assert set(stored_documents(store, "jira")) == expected
-    assert state.runs("jira", limit=1)[0].window_start == window.start
+    assert state.runs.recent("jira", limit=1)[0].window_start == window.start

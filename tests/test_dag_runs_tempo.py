@@ -39,19 +39,19 @@ def test_tempo_two_consecutive_intervals(airflow_env, sandbox, workspace):  # no
     assert expected and inactive and unresolvable, "the sample must cover these cases in the last hour"
     docs = stored_documents(store, "tempo")
     assert set(docs) == expected
-    ledger = state.ledger(sorted(expected))
+    ledger = state.ledger.entries(sorted(expected))
     for doc_id, indexes in docs.items():
         assert indexes == set(range(ledger[doc_id].chunk_count)), doc_id
 
-    runs = state.runs("tempo")
+    runs = state.runs.recent("tempo")
     assert len(runs) == 2 and {r.status for r in runs} == {"success"}
     assert sorted((r.window_start, r.window_end) for r in runs) == [(e - TEMPO_INTERVAL - overlap, e) for e in ends]
     # The overlap re-reads worklogs of the first window: counted twice, embedded once.
     assert sum(r.filtered_out for r in runs) >= len(inactive)
     assert sum(r.errors for r in runs) >= len(unresolvable)  # skipped "unresolvable issue"
     assert sum(r.embedded for r in runs) == sum(ledger[d].chunk_count for d in expected)
-    assert state.last_sync("tempo") == ANCHOR
-    assert ("tempo", ANCHOR) in [(source, at) for source, at in state.status_rows()]
+    assert state.runs.last_sync("tempo") == ANCHOR
+    assert ("tempo", ANCHOR) in [(source, at) for source, at in state.runs.status_rows()]
     status = source_status("tempo", state, store, now=ANCHOR + timedelta(minutes=5))
     assert status.health == HEALTHY and status.documents == len(expected)
 
@@ -64,6 +64,6 @@ def test_wrong_tempo_token_fails_at_once_and_is_recorded(airflow_env, monkeypatc
     assert str(run.state) == "failed"
     ti = next(t for t in run.get_task_instances() if t.task_id == "fetch")
     assert str(ti.state) == "failed" and ti.try_number == 1
-    failures = state.open_failures("tempo")
+    failures = state.runs.open_failures("tempo")
     assert failures and "tempo_default" in failures[0].error_message
     assert "wrong-token" not in failures[0].error_message

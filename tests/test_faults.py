@@ -91,13 +91,13 @@ def reference(name: str, window: Window, sandbox, tmp_path) -> dict[str, Any]:
         kit = Backends(tmp_path / f"reference-{name}", settings)
         kit.run(name, window, run_id="reference")
         snapshot = index_snapshot(kit.store, kit.state, name)
-        snapshot["last_sync"] = kit.state.last_sync(name)
+        snapshot["last_sync"] = kit.state.runs.last_sync(name)
         return snapshot
 
 
 def landed(world, name: str) -> dict[str, Any]:
     snapshot = index_snapshot(world.store, world.state, name)
-    snapshot["last_sync"] = world.state.last_sync(name)
+    snapshot["last_sync"] = world.state.runs.last_sync(name)
     return snapshot
 
 
@@ -136,7 +136,7 @@ def test_rejected_credentials_then_a_fault_storm_then_exactly_the_fault_free_res
     assert first_failure(run) == ("failed", 1), "a rejected credential must not be retried"
     (alert,) = slack_posts(world.sandbox, alerts.FAILURE)
     assert f"'{conn_id}'" in alert["text"] and "rejected-token-123" not in alert["text"]
-    assert world.state.failed_windows(name) and world.state.open_failures(name)
+    assert world.state.runs.failed_windows(name) and world.state.runs.open_failures(name)
     assert world.store.count(name) == 0
 
     # 2. Fixed, then cleared while the API misbehaves in every transient way.
@@ -159,8 +159,8 @@ def test_rejected_credentials_then_a_fault_storm_then_exactly_the_fault_free_res
     got = landed(world, name)
     assert got == expected, "the index and ledger differ from a fault-free sync"
     assert got["last_sync"] == window.end
-    assert world.state.failed_windows(name) == [] and world.state.open_failures(name) == []
-    runs = world.state.runs(name)
+    assert world.state.runs.failed_windows(name) == [] and world.state.runs.open_failures(name) == []
+    runs = world.state.runs.recent(name)
     assert [(r.window_start, r.window_end, r.status) for r in runs] == [(window.start, window.end, "success")]
 
 
@@ -218,13 +218,13 @@ def test_worker_killed_mid_upsert_then_cleared(world, workspace, tmp_path):
 
     written = int(marker.read_text())
     assert 0 < written == world.store.count("jira") < len(expected["vectors"]), "killed half way through the vectors"
-    assert world.state.documents_of_source("jira") == [], "the ledger is written only after the store accepted everything"
-    assert world.state.last_sync("jira") is None
+    assert world.state.ledger.documents_of_source("jira") == [], "the ledger is written only after the store accepted everything"
+    assert world.state.runs.last_sync("jira") is None
 
     run = source_dag("jira").test(logical_date=end, run_after=end)  # "Clear" of the killed run
     assert str(run.state) == "success"
     assert landed(world, "jira") == expected
-    assert [r.status for r in world.state.runs("jira")] == ["success"]
+    assert [r.status for r in world.state.runs.recent("jira")] == ["success"]
 
 
 # ----------------------------------------------------------------------------- the state DB going away mid-run
@@ -261,7 +261,7 @@ def test_state_db_restarted_mid_run(world, monkeypatch, tmp_path, pg_state_db):
     )
     state = StateStore(url)
     state.migrate()
-    state.upsert_projects([(p.key, p.name, p.is_active) for p in world.state.list_projects()])
+    state.projects.upsert([(p.key, p.name, p.is_active) for p in world.state.projects.all()])
     end = interval_end("jira")
     window = run_window("jira", end)
     expected = reference("jira", window, world.sandbox, tmp_path)
@@ -298,10 +298,10 @@ def test_state_db_restarted_mid_run(world, monkeypatch, tmp_path, pg_state_db):
     else:
         assert states["embed"][1] > 1, "the step running during the outage was retried"
     got = index_snapshot(world.store, state, "jira")
-    got["last_sync"] = state.last_sync("jira")
+    got["last_sync"] = state.runs.last_sync("jira")
     assert got == expected
-    assert state.failed_windows("jira") == [] and [r.status for r in state.runs("jira")] == ["success"]
-    assert world.state.documents_of_source("jira") == [], "everything went to the PostgreSQL state"
+    assert state.runs.failed_windows("jira") == [] and [r.status for r in state.runs.recent("jira")] == ["success"]
+    assert world.state.ledger.documents_of_source("jira") == [], "everything went to the PostgreSQL state"
 
 
 # ----------------------------------------------------------------------------- data no API should send
@@ -359,7 +359,7 @@ def test_huge_empty_and_null_documents_are_indexed_or_skipped_never_fatal(tmp_pa
     docs = _chunks_per_document(kit.store)
     assert docs["jira:BIG-1"] > 300  # ~190k tokens in chunks of <= 512
     assert "jira:EMPTY-1" not in docs and docs["jira:NULL-1"] == 1
-    ledger = kit.state.ledger(["jira:BIG-1", "jira:EMPTY-1", "jira:NULL-1"])
+    ledger = kit.state.ledger.entries(["jira:BIG-1", "jira:EMPTY-1", "jira:NULL-1"])
     assert ledger["jira:EMPTY-1"].chunk_count == 0 and ledger["jira:BIG-1"].chunk_count == docs["jira:BIG-1"]
     assert again["embedded"] == 0 and kit.store.count("jira") == sum(docs.values())
 

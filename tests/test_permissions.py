@@ -118,7 +118,7 @@ def test_slack_membership_and_privacy_changes_reach_old_items_without_embedding(
     assert not [h for h in visible(kit, "slack", user=email(workspace, members[0])) if channel_of(h) == PUBLIC]
     for person in expected:
         assert {h.id for h in visible(kit, "slack", user=person) if channel_of(h) == PUBLIC} == {h.id for h in everything}
-    ledger = kit.state.access_of_source("slack")
+    ledger = kit.state.ledger.access_of_source("slack")
     assert {access for doc_id, (access, _) in ledger.items() if doc_id.startswith(f"slack:{PUBLIC}:")} == {Access("private", tuple(expected))}
 
     # A second pass finds nothing to do and writes nothing.
@@ -162,7 +162,7 @@ def test_a_channel_the_bot_no_longer_sees_is_restricted(kit, sandbox, workspace)
 
 def test_fireflies_privacy_and_participants(kit, sandbox, workspace):
     sync(kit, "fireflies", Window(workspace.start - timedelta(hours=13), workspace.anchor))
-    ledger = kit.state.access_of_source("fireflies")
+    ledger = kit.state.ledger.access_of_source("fireflies")
     public = sorted(d for d, (a, _) in ledger.items() if a.type == "all")
     shared = sorted(d for d, (a, _) in ledger.items() if a.type == "shared")
     assert public and shared
@@ -177,7 +177,7 @@ def test_fireflies_privacy_and_participants(kit, sandbox, workspace):
     assert kit.embedder.calls == calls
     assert result["changed_scopes"] == 3 and result["restricted_scopes"] == 1
     assert sandbox.log.count("fireflies") == math.floor(result["listed_scopes"] / 50) + 1  # 50 meetings a request
-    after = kit.state.access_of_source("fireflies")
+    after = kit.state.ledger.access_of_source("fireflies")
     assert after[opened][0] == Access("all", ())
     assert after[narrowed][0].type == "shared" and len(after[narrowed][0].emails) == 1
     assert after[deleted][0] == Access("shared", ())

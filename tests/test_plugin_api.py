@@ -72,7 +72,7 @@ def restricted_documents(state: Any, window: Window, names: tuple[str, ...] = RE
     the sync indexed (its project is active): a private Slack message, a restricted meeting."""
     from vector_sync.airflow_adapter import build_source, settings_for
 
-    active = state.active_projects()
+    active = state.projects.active()
     found = {}
     for name in names:
         docs = build_source(name, settings_for(name), state).fetch(window)
@@ -101,7 +101,7 @@ def env(airflow_db, tmp_path_factory):
         mp.delenv(f"AIRFLOW_VAR_{IDENTITIES_VARIABLE.upper()}", raising=False)
 
         runtime = Runtime()
-        runtime.state.upsert_projects(projects_from(settings))
+        runtime.state.projects.upsert(projects_from(settings))
         jira_window = Window(workspace.start - timedelta(hours=1), now)
         sync_window("jira", jira_window, run_id=f"scheduled__{now.isoformat()}", runtime=runtime)
         history = Window(workspace.start - timedelta(hours=1), now)
@@ -110,7 +110,7 @@ def env(airflow_db, tmp_path_factory):
         sync_window("slack", Window(history.start, slack_window.start), run_id=f"scheduled__{slack_window.start.isoformat()}", runtime=runtime)
         slack_run_id = f"scheduled__{slack_window.end.isoformat()}"
         failed_at = datetime.now(timezone.utc)  # after the syncs: the newest Slack run
-        runtime.state.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, failed_at)
+        runtime.state.runs.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, failed_at)
         pipeline.record(runtime.state, "slack", slack_run_id, slack_window, failed_at, {}, status="failed", error_message="SlackApiError: ratelimited")
         restricted = restricted_documents(runtime.state, Window(history.start, slack_window.start))
 
@@ -247,34 +247,34 @@ def test_runs_with_metrics_and_links_to_airflow(env):
 
 
 def test_viewer_sees_projects_read_only_and_gets_403(env):
-    before = env.state.list_projects()
+    before = env.state.projects.all()
     listing = env.get("/api/projects", user="viewer").json()
     assert listing["can_edit"] is False
     assert {p["key"]: p["is_active"] for p in listing["projects"]} == {p.key: p.is_active for p in before}
     assert env.get("/api/me", user="viewer").json()["can_edit_projects"] is False
     assert env.send("PATCH", "/api/projects/ARCH", user="viewer", json={"is_active": True}).status_code == 403
     assert env.send("POST", "/api/projects", user="viewer", json={"key": "ARCH", "is_active": True}).status_code == 403
-    assert env.state.list_projects() == before
+    assert env.state.projects.all() == before
 
 
 def test_admin_switches_a_project_and_the_table_changes(env):
     assert env.get("/api/projects").json()["can_edit"] is True
-    assert dict((p.key, p.is_active) for p in env.state.list_projects())["ARCH"] is False
+    assert dict((p.key, p.is_active) for p in env.state.projects.all())["ARCH"] is False
     try:
         response = env.send("PATCH", "/api/projects/arch", json={"is_active": True})
         assert response.status_code == 200, response.text
         assert response.json() == {"key": "ARCH", "name": "Archive Migration", "is_active": True}
-        assert dict((p.key, p.is_active) for p in env.state.list_projects())["ARCH"] is True
+        assert dict((p.key, p.is_active) for p in env.state.projects.all())["ARCH"] is True
         assert {p["key"]: p["is_active"] for p in env.get("/api/projects").json()["projects"]}["ARCH"] is True
 
         response = env.send("POST", "/api/projects", json={"key": "ARCH", "is_active": False})
         assert response.status_code == 200 and response.json()["is_active"] is False
-        assert dict((p.key, p.is_active) for p in env.state.list_projects())["ARCH"] is False
+        assert dict((p.key, p.is_active) for p in env.state.projects.all())["ARCH"] is False
 
         assert env.send("PATCH", "/api/projects/NOPE", json={"is_active": True}).status_code == 404
         assert env.send("PATCH", "/api/projects/ARCH", json={"is_active": "maybe"}).status_code == 422
     finally:
-        env.state.set_project_active("ARCH", False)
+        env.state.projects.set_active("ARCH", False)
     audit = env.client.get("/api/v2/eventLogs", params={"event_pattern": "vector_sync_set_project_active"}, headers=env._auth("admin"))
     assert audit.status_code == 200 and audit.json()["total_entries"] >= 2
     assert {e["owner"] for e in audit.json()["event_logs"]} == {"admin"}

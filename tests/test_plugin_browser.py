@@ -195,7 +195,7 @@ def server(airflow_db, tmp_path_factory):
         process, log = start_api_server(folder, port)
         try:
             runtime = Runtime()
-            runtime.state.upsert_projects(projects_from(settings))
+            runtime.state.projects.upsert(projects_from(settings))
             runs = demo_like_runs(workspace, now, mp)
             expected = {row.source: row.health for row in all_status(registered_sources(), runtime.state, runtime.store())}
             url = f"http://127.0.0.1:{port}"
@@ -359,9 +359,9 @@ def test_admin_toggles_a_project_viewer_cannot(browser, server):
     try:
         toggle.click()
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#projects tr[data-key="ARCH"][data-active="true"]'), "ARCH switched on")
-        assert {p.key: p.is_active for p in server.state.list_projects()}["ARCH"] is True
+        assert {p.key: p.is_active for p in server.state.projects.all()}["ARCH"] is True
     finally:
-        server.state.set_project_active("ARCH", False)
+        server.state.projects.set_active("ARCH", False)
 
     sign_in(browser, server, VIEWER)
     assert browser.find_elements(By.CSS_SELECTOR, "input.project-toggle") == []

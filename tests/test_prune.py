@@ -31,7 +31,7 @@ def test_prune_deletes_exactly_the_gone_ids(kit, sandbox):
     result = prune(kit.source("jira"), kit.state, kit.store)
     assert result["gone"] == 3 and result["deleted_chunks"] >= 3
     assert indexed(kit) == before - set(victims)
-    assert set(kit.state.documents_of_source("jira")) == before - set(victims)
+    assert set(kit.state.ledger.documents_of_source("jira")) == before - set(victims)
     again = prune(kit.source("jira"), kit.state, kit.store)
     assert again["gone"] == 0
 

@@ -135,7 +135,7 @@ def test_a_jira_window_staged_on_s3_lands_the_same_vectors_as_file_staging(bucke
     assert s3_counts["embedded"] > 0
     staged_files = {k.rsplit("/", 1)[-1] for k in keys(s3_endpoint, bucket, f"staging/jira/{key}/")}
     assert {staging.DOCUMENTS, staging.FILTERED, staging.VECTORS, staging.LEDGER_PLAN} <= staged_files
-    assert on_s3.state.known_projects() == on_file.state.known_projects()
+    assert on_s3.state.projects.known() == on_file.state.projects.known()
 
 
 def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endpoint, sandbox, monkeypatch, workspace, tmp_path):
@@ -159,7 +159,7 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
     assert len(partitions) > 1, "the sample should give Slack several fetch partitions"
     fetched = pipeline.sum_counts(pipeline.fetch(source, window, on_a_fresh_worker(), part, i) for i, part in enumerate(partitions))
     filtered = pipeline.filter_active_projects(
-        on_a_fresh_worker(), kit.state.known_projects(), source.keep_unmapped, parts=range(len(partitions)), max_batches=pipeline.MAX_BATCHES
+        on_a_fresh_worker(), kit.state.projects.known(), source.keep_unmapped, parts=range(len(partitions)), max_batches=pipeline.MAX_BATCHES
     )
     embedded = pipeline.sum_counts(pipeline.embed(on_a_fresh_worker(), kit.state, kit.embedder, chunking, batch=b) for b in filtered["batches"])
     upserted = pipeline.sum_counts(

@@ -25,7 +25,7 @@ def kit(sandbox, monkeypatch, tmp_path, workspace):
 
 @pytest.mark.parametrize("source, access_type", [("slack", "private"), ("fireflies", "shared")])
 def test_restricted_documents_only_reach_listed_users(kit, workspace, source, access_type):
-    active = kit.state.active_projects()
+    active = kit.state.projects.active()
     docs = [
         d
         for d in kit.source(source).fetch(Window(workspace.start - timedelta(hours=1), workspace.anchor))

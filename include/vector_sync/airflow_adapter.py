@@ -128,7 +128,7 @@ def build_source(name: str, settings: SourceSettings, state: Any) -> Any:
         if type(exc).__name__ == "AirflowNotFoundException":
             raise FatalError(f"connection '{settings.conn_id}' for source '{name}' is not defined: add it (UI, AIRFLOW_CONN_{settings.conn_id.upper()} or airflow_settings.yaml)") from None
         raise
-    projects = state.list_projects()
+    projects = state.projects.all()
     options = {
         **settings.options,
         "project_keys": [p.key for p in projects],
@@ -286,7 +286,7 @@ def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         runtime = Runtime()
         settings = settings_for(name)
         now = datetime.now(timezone.utc)
-        window, mode = resolve_window(context, settings, runtime.state.last_sync(name), now)
+        window, mode = resolve_window(context, settings, runtime.state.runs.last_sync(name), now)
         run_id = context["run_id"]
         log.info("source %s: window %s .. %s (%s)", name, window.start.isoformat(), window.end.isoformat(), mode)
         source = build_source(name, settings, runtime.state)
@@ -323,7 +323,7 @@ def run_filter(name: str, fetched: list[dict[str, Any]]) -> list[dict[str, Any]]
         # Options "embed_batch_docs" / "max_embed_batches" size the mapped embed/upsert tasks.
         result = pipeline.filter_active_projects(
             runtime.staged(name, plan["staging_key"]),
-            runtime.state.known_projects(),
+            runtime.state.projects.known(),
             source_class(name).keep_unmapped,
             parts=parts,
             max_batches=int(settings.option("max_embed_batches", pipeline.MAX_BATCHES)),
@@ -397,7 +397,7 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
         runtime = Runtime()
         if is_sync:
             window = _failed_window(context, name, now)
-        runtime.state.record_failure(
+        runtime.state.runs.record_failure(
             source=name,
             run_id=run_id,
             task_id=task_id,
@@ -448,7 +448,7 @@ def _failed_window(context: Mapping[str, Any], name: str, now: datetime) -> Wind
         settings = settings_for(name)
     except Exception:
         settings = source_settings(name)
-    return resolve_window(context, settings, Runtime().state.last_sync(name), now)[0]
+    return resolve_window(context, settings, Runtime().state.runs.last_sync(name), now)[0]
 
 
 def _interval_window(context: Mapping[str, Any]) -> Window | None:
@@ -529,7 +529,7 @@ def announce_recovery(name: str, ref: Mapping[str, Any], result: Mapping[str, An
     try:
         window = Window.from_json(ref["window"])
         try:
-            failed = [tuple(w) for w in Runtime().state.failed_windows(name)]
+            failed = [tuple(w) for w in Runtime().state.runs.failed_windows(name)]
         except Exception:
             failed = []
         alerts.deliver(

@@ -129,8 +129,8 @@ def _runtime() -> Any:
     export_variables(settings)
     runtime = Runtime()
     projects = projects_from(settings)
-    if projects and not runtime.state.known_projects():  # a fresh state DB: seed it as `settings load` does
-        runtime.state.upsert_projects(projects)
+    if projects and not runtime.state.projects.known():  # a fresh state DB: seed it as `settings load` does
+        runtime.state.projects.upsert(projects)
     return runtime
 
 
@@ -317,12 +317,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_projects(args: argparse.Namespace) -> int:
     runtime = _runtime()
     if args.action == "list":
-        for project in runtime.state.list_projects():
+        for project in runtime.state.projects.all():
             print(f"{project.key:<8} {'active' if project.is_active else 'inactive':<9} {project.name}")
         return 0
     if not args.key:
         raise ValueError("give the project key")
-    if not runtime.state.set_project_active(args.key.upper(), args.action == "activate"):
+    if not runtime.state.projects.set_active(args.key.upper(), args.action == "activate"):
         raise ValueError(f"unknown project {args.key}")
     print(f"{args.key.upper()} {args.action}d")
     return 0
@@ -336,7 +336,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
     runtime = _runtime()
     projects = projects_from(settings)
     if projects:
-        runtime.state.upsert_projects(projects)
+        runtime.state.projects.upsert(projects)
     print(f"loaded {counts['connections']} connections, {counts['pools']} pools, {counts['variables']} variables, {len(projects)} projects")
     return 0
 

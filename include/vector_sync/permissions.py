@@ -62,7 +62,7 @@ def apply_access(store: VectorStore, state: StateStore, doc_ids: list[str], acce
     """Store first, then the ledger: a crash in between re-does the update, never skips it.
     Returns the chunks the store matched."""
     matched = store.update_access(doc_ids, access.type, access.emails, where=where)
-    state.set_access(doc_ids, access)
+    state.ledger.set_access(doc_ids, access)
     return matched
 
 
@@ -70,7 +70,7 @@ def sync_permissions(source: Source, state: StateStore, store: VectorStore | Non
     """Bring the indexed access of ``source`` in line with upstream; returns what changed."""
     # The ledger is read before listing: a document a sync writes meanwhile carries the access
     # its fetch saw and is judged again by the next pass.
-    known = state.access_of_source(source.name)
+    known = state.ledger.access_of_source(source.name)
     since = min((updated for _, updated in known.values() if updated is not None), default=None)
     listing = source.access_scopes(since)
     if listing is None:

@@ -171,7 +171,7 @@ def embed(
     def work() -> Iterator[None]:
         for group in batched_documents(staged.read(staging.part(staging.FILTERED, batch))):
             docs = [Document.from_json(raw) for raw in group]
-            ledger = state.ledger([doc.id for doc in docs])
+            ledger = state.ledger.entries([doc.id for doc in docs])
             changed: list[tuple[Document, str]] = []
             for doc in docs:
                 counts["documents"] += 1
@@ -190,7 +190,7 @@ def embed(
                 changed.append((doc, digest, body, access))
             if not changed:
                 continue
-            old_chunks = _chunks_by_document(state.chunk_hashes([doc.id for doc, *_ in changed]))
+            old_chunks = _chunks_by_document(state.ledger.chunk_hashes([doc.id for doc, *_ in changed]))
             to_embed: list[Chunk] = []
             for doc, digest, body, access in changed:
                 chunks = chunk_document(doc, chunking.max_tokens, chunking.overlap_tokens)
@@ -277,7 +277,7 @@ def upsert(
         )
     stale_ids = [raw["id"] for raw in staged.read(staging.part(staging.STALE_CHUNKS, batch))]
     removed_docs = [raw["id"] for i in (removed_parts if batch == 0 else ()) for raw in staged.read(staging.part(staging.REMOVED, i))]
-    removed_chunk_ids = list(state.chunk_hashes(removed_docs)) if removed_docs else []
+    removed_chunk_ids = list(state.ledger.chunk_hashes(removed_docs)) if removed_docs else []
     deleted = store.delete(stale_ids + removed_chunk_ids) if (stale_ids or removed_chunk_ids) else 0
 
     synced_at = datetime.now(timezone.utc)
@@ -293,7 +293,7 @@ def upsert(
             access_updated += len(doc_ids)
         plans = [plan for plan in all_plans if not plan.get("access_only")]
         batch_ids = {plan["id"] for plan in plans}
-        state.write_ledger(
+        state.ledger.write(
             source,
             documents=[_ledger_write(plan) for plan in plans],
             chunks=[ChunkWrite(chunk[0], plan["id"], chunk[1], plan["fingerprint"], chunk[2] if len(chunk) > 2 else None)
@@ -302,7 +302,7 @@ def upsert(
             synced_at=synced_at,
         )
     if removed_docs:
-        state.mark_deleted(removed_docs, synced_at)
+        state.ledger.mark_deleted(removed_docs, synced_at)
     return {"upserted": upserted, "deleted": deleted, "removed_documents": len(removed_docs), "access_updated_documents": access_updated}
 
 
@@ -318,7 +318,7 @@ def record(
 ) -> dict[str, Any]:
     """Store the run's metrics, advance ``last_sync`` over contiguous successes, resolve failures."""
     finished_at = datetime.now(timezone.utc)
-    state.record_run(
+    state.runs.record(
         SyncRun(
             source=source,
             run_id=run_id,
@@ -343,8 +343,8 @@ def record(
     )
     result: dict[str, Any] = {"status": status}
     if status == "success":
-        result["last_sync"] = state.advance_last_sync(source, window.start, window.end).isoformat()
-        result["resolved_failures"] = state.resolve_failures(source, finished_at)
+        result["last_sync"] = state.runs.advance_last_sync(source, window.start, window.end).isoformat()
+        result["resolved_failures"] = state.runs.resolve_failures(source, finished_at)
     return result
 
 
@@ -422,7 +422,7 @@ def run_window(
     started_at = datetime.now(timezone.utc)
     partitions = source.partitions(window)
     counts: dict[str, Any] = sum_counts(fetch(source, window, staged, partition, i) for i, partition in enumerate(partitions))
-    filtered = filter_active_projects(staged, state.known_projects(), source.keep_unmapped, parts=range(len(partitions)), max_batches=MAX_BATCHES)
+    filtered = filter_active_projects(staged, state.projects.known(), source.keep_unmapped, parts=range(len(partitions)), max_batches=MAX_BATCHES)
     counts.update({k: v for k, v in filtered.items() if k not in ("batches", "parts")})
     embedded = [embed(staged, state, embedder, chunking, dry_run=dry_run, force=force, batch=b) for b in filtered["batches"]]
     counts.update(sum_counts(embedded))

@@ -45,7 +45,7 @@ def prune(
     """Delete the source's documents that are gone upstream; returns what it found and did."""
     # The ledger is read before listing: a document synced while the listing pages is then
     # not a candidate (it may be missing from a listing that passed it already).
-    known = state.document_times(source.name)
+    known = state.ledger.document_times(source.name)
     listing = source.live_ids()
     if listing is None:
         raise FatalError(f"source '{source.name}' cannot list its live ids, so it cannot be pruned")
@@ -74,10 +74,10 @@ def prune(
     if dry_run or not gone:
         result["gone_ids"] = gone[:50]
         return result
-    chunk_ids = list(state.chunk_hashes(gone))
+    chunk_ids = list(state.ledger.chunk_hashes(gone))
     if chunk_ids:
         store.delete(chunk_ids)
-    state.mark_deleted(gone, datetime.now(timezone.utc))
+    state.ledger.mark_deleted(gone, datetime.now(timezone.utc))
     result["deleted_chunks"] = len(chunk_ids)
     result["gone_ids"] = gone[:50]
     log.info("pruned %d documents (%d chunks) of %s", len(gone), len(chunk_ids), source.name)

@@ -43,11 +43,11 @@ def source_status(
     ``healthy``."""
     now = now or datetime.now(timezone.utc)
     settings = source_settings(source)
-    last_sync = state.last_sync(source)
+    last_sync = state.runs.last_sync(source)
     age = (now - last_sync).total_seconds() / 60 if last_sync else None
-    run = state.last_run(source)
-    failures = state.open_failures(source)
-    windows = state.failed_windows(source)
+    run = state.runs.last(source)
+    failures = state.runs.open_failures(source)
+    windows = state.runs.failed_windows(source)
     if (run is not None and run.status == "failed") or windows:
         health = FAILED
     elif schedule is not None and schedule.get("state") == STUCK:
@@ -63,7 +63,7 @@ def source_status(
         age_minutes=round(age, 1) if age is not None else None,
         stale_after_minutes=settings.stale_after.total_seconds() / 60,
         vectors=store.count(source),
-        documents=state.document_count(source),
+        documents=state.ledger.document_count(source),
         last_run=_run_json(run),
         open_failures=[_jsonable(f) for f in failures],
         failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],

@@ -1,32 +1,91 @@
-"""Sync state in SQL; see ``schema`` for the tables and how both databases are handled."""
+"""Sync state in SQL: one engine, its schema, and a repository per concern.
 
+``StateStore`` is what callers hold: ``state.ledger`` (documents and chunks), ``state.runs``
+(runs, ``last_sync``, failures) and ``state.projects`` all share its engine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from vector_sync.state.ledger import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerRepository, LedgerWrite
+from vector_sync.state.projects import Project, ProjectRepository
+from vector_sync.state.runs import MAX_ERROR_CHARS, FailedWindow, RunRepository, SyncFailure, SyncRun
 from vector_sync.state.schema import (
     IN_BATCH,
-    MAX_ERROR_CHARS,
     RUN_FAILED,
     RUN_RUNNING,
     RUN_STATUSES,
     RUN_SUCCESS,
     SQLITE_BUSY_TIMEOUT_S,
     WRITE_BATCH,
-    Access,
-    ChunkState,
-    ChunkWrite,
-    FailedWindow,
-    LedgerEntry,
-    LedgerWrite,
-    Project,
-    StateStore,
-    SyncFailure,
-    SyncRun,
     UTCDateTime,
     chunks_table,
+    configure_sqlite,
     default_state_url,
     documents_table,
     failures_table,
     make_engine,
     metadata,
+    migrate,
     projects_table,
     runs_table,
     status_table,
 )
+
+
+class StateStore:
+    """The state database. Thread-safe; one per process is enough.
+
+    Args:
+        url_or_engine: a database URL (``sqlite:///...``, ``postgresql+psycopg2://...``) or
+            a ready ``Engine`` (e.g. from Airflow's ``PostgresHook``).
+    """
+
+    def __init__(self, url_or_engine: str | sa.URL | Engine) -> None:
+        if isinstance(url_or_engine, Engine):
+            self.engine = url_or_engine
+            configure_sqlite(self.engine)
+            self._owns_engine = False
+        else:
+            self.engine = make_engine(url_or_engine)
+            self._owns_engine = True
+        self.ledger = LedgerRepository(self.engine)
+        self.runs = RunRepository(self.engine)
+        self.projects = ProjectRepository(self.engine)
+
+    def migrate(self) -> None:
+        """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""
+        migrate(self.engine)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> "StateStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"StateStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # The old flat API, still used by include/sandbox/demo.py and tests/test_backfill_scheduler.py;
+    # these delegates (and ``RunRepository.__call__``) go once both use the repositories.
+
+    def upsert_projects(self, rows: Iterable[tuple[str, str, bool]]) -> int:
+        return self.projects.upsert(rows)
+
+    def last_sync(self, source: str) -> datetime | None:
+        return self.runs.last_sync(source)
+
+    def failed_windows(self, source: str) -> list[FailedWindow]:
+        return self.runs.failed_windows(source)
+
+    def open_failures(self, source: str | None = None) -> list[SyncFailure]:
+        return self.runs.open_failures(source)

@@ -330,7 +330,7 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"unknown source '{source}'; registered: {', '.join(registered_sources())}")
         since = datetime.now(timezone.utc) - timedelta(days=days)
         rows = []
-        for run in cache.get().state.runs(source, since=since, limit=MAX_RUNS):
+        for run in cache.get().state.runs.recent(source, since=since, limit=MAX_RUNS):
             row = {k: _iso(v) for k, v in asdict(run).items()}
             row["synced"] = max(0, run.fetched - run.filtered_out)
             row["dag_id"] = dag_id_for(run.source)
@@ -385,16 +385,16 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
     def projects(user: GetUserDep) -> dict[str, Any]:
         return {
             "can_edit": is_admin(user),
-            "projects": [p._asdict() for p in cache.get().state.list_projects()],
+            "projects": [p._asdict() for p in cache.get().state.projects.all()],
         }
 
     def _set_active(key: str, active: bool, user: Any) -> dict[str, Any]:
         state = cache.get().state
         key = key.strip().upper()
-        if not state.set_project_active(key, active):
+        if not state.projects.set_active(key, active):
             raise HTTPException(status_code=404, detail=f"unknown project {key}")
         log.info("project %s %s by %s", key, "activated" if active else "deactivated", user.get_name())
-        return next(p._asdict() for p in state.list_projects() if p.key == key)
+        return next(p._asdict() for p in state.projects.all() if p.key == key)
 
     # The permission check runs first, so a refused attempt writes nothing; an accepted one
     # lands in Airflow's audit log (Browse > Audit Log) with the user and the body.
