@@ -216,7 +216,7 @@ def cluster(metadata_db, workspace, tmp_path_factory):
                 [{"pool": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description", "")} for p in settings["pools"]],
             )
         box.state.migrate()
-        box.state.upsert_projects(projects_from(settings))
+        box.state.projects.upsert(projects_from(settings))
         try:
             api = box.start("api-server", "api-server", "--port", str(api_port))
             for name in ("scheduler", "dag-processor", "triggerer"):
@@ -281,10 +281,10 @@ def test_make_backfill_runs_three_intervals_through_the_scheduler(cluster, tmp_p
     ends = [FIRST + INTERVAL, FIRST + 2 * INTERVAL, ANCHOR]
     windows = [Window(end - INTERVAL, end).widened(OVERLAP) for end in ends]
     state = cluster.state
-    sync_runs = sorted(state.runs("jira"), key=lambda r: r.window_start)
+    sync_runs = sorted(state.runs.recent("jira"), key=lambda r: r.window_start)
     assert [(r.window_start, r.window_end, r.status) for r in sync_runs] == [(w.start, w.end, "success") for w in windows]
     assert {r.run_id for r in sync_runs} == {r[0] for r in runs}
-    assert state.last_sync("jira") == ANCHOR and state.failed_windows("jira") == [] and state.open_failures("jira") == []
+    assert state.runs.last_sync("jira") == ANCHOR and state.runs.failed_windows("jira") == [] and state.runs.open_failures("jira") == []
 
     from vector_sync.stores.lancedb import LanceDBStore
 

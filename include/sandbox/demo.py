@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = read_settings()
     apply_settings(settings)
     runtime = Runtime()
-    runtime.state.upsert_projects(projects_from(settings))
+    runtime.state.projects.upsert(projects_from(settings))
 
     from sandbox.standalone import repair_schedules
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = [dag.test(logical_date=history[0], run_after=history[0], run_conf=replay)]
             runs += [dag.test(logical_date=end, run_after=end) for _, end in intervals]
         states = [str(run.state) for run in runs]
-        ours = [r for r in runtime.state.runs(name, limit=50) if r.run_id in {run.run_id for run in runs}]
+        ours = [r for r in runtime.state.runs.recent(name, limit=50) if r.run_id in {run.run_id for run in runs}]
         print(
             f"  runs: {', '.join(states)}; fetched {sum(r.fetched for r in ours)}, "
             f"embedded {sum(r.embedded for r in ours)}, unchanged {sum(r.skipped_unchanged for r in ours)}, "

@@ -6,9 +6,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Iterable
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -74,18 +71,3 @@ class StateStore:
 
     def __repr__(self) -> str:
         return f"StateStore({self.engine.url.render_as_string(hide_password=True)!r})"
-
-    # The old flat API, still used by include/sandbox/demo.py and tests/test_backfill_scheduler.py;
-    # these delegates (and ``RunRepository.__call__``) go once both use the repositories.
-
-    def upsert_projects(self, rows: Iterable[tuple[str, str, bool]]) -> int:
-        return self.projects.upsert(rows)
-
-    def last_sync(self, source: str) -> datetime | None:
-        return self.runs.last_sync(source)
-
-    def failed_windows(self, source: str) -> list[FailedWindow]:
-        return self.runs.failed_windows(source)
-
-    def open_failures(self, source: str | None = None) -> list[SyncFailure]:
-        return self.runs.open_failures(source)

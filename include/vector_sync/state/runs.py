@@ -267,10 +267,6 @@ class RunRepository:
         with self.engine.begin() as conn:
             return conn.execute(stmt.values(resolved_at=utc(resolved_at))).rowcount
 
-    # ``state.runs(source)``, written before runs had a repository (the sandbox demo, the
-    # backfill scheduler test), still lists them.
-    __call__ = recent
-
 
 def _clip(message: str | None) -> str | None:
     if message is None or len(message) <= MAX_ERROR_CHARS:
