@@ -87,7 +87,9 @@ def airflow_db() -> Path:
         (AIRFLOW_TEMPLATE / ".migrated").touch()
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "airflow.db").exists():
+    # Empty: a command that looked a connection up before this fixture ran made SQLite create
+    # the file; it has no tables, so it is replaced, not kept.
+    if not (home / "airflow.db").exists() or (home / "airflow.db").stat().st_size == 0:
         shutil.copyfile(template_db, home / "airflow.db")
     return home
 

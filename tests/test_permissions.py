@@ -207,7 +207,7 @@ def test_permission_dag_shape():
     assert set(dag.params) == {"dry_run"} and dag.get_task("permissions").pool == "slack_api"
 
 
-def test_cli_permissions_dry_run(kit, sandbox, workspace, monkeypatch, capsys):
+def test_cli_permissions_dry_run(airflow_db, kit, sandbox, workspace, monkeypatch, capsys):
     from vector_sync import cli
 
     sync(kit, "slack", Window(workspace.start - timedelta(hours=1), workspace.anchor))
