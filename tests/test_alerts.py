@@ -159,10 +159,11 @@ def test_rejected_bot_token_fails_at_once_and_the_alert_falls_back_to_the_webhoo
     [
         (lambda mp: mp.delenv("AIRFLOW_CONN_JIRA_DEFAULT"), "connection 'jira_default' is not defined"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"overlap_minutes": 5,'), "Variable 'vector_sync_jira' is not valid JSON"),
+        (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", "[1,2]"), "Variable 'vector_sync_jira' must be a JSON object"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"overlap_minute": 5}'), "unknown setting 'overlap_minute'"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", '{"embedder": "word2vec"}'), "setting 'embedder' of Variable vector_sync_config"),
     ],
-    ids=["missing-connection", "variable-not-json", "unknown-setting", "unknown-backend"],
+    ids=["missing-connection", "variable-not-json", "variable-not-object", "unknown-setting", "unknown-backend"],
 )
 def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, setup, named):
     setup(monkeypatch)
@@ -176,16 +177,23 @@ def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, 
     assert named in world.state.runs.open_failures("jira")[0].error_message
 
 
-def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatch):
+@pytest.mark.parametrize(
+    "raw",
+    ["{not json", "[1,2]", '"jira"'],
+)
+def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatch, raw):
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import ROOT
+    from vector_sync.airflow_permissions import permissions_sources
     from vector_sync.sources import registered_sources
 
-    monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", "{not json")
+    monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", raw)
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert {f"vector_sync_{name}" for name in registered_sources()} <= set(bag.dag_ids)
+    expected = {f"vector_sync_{kind}{name}" for name in registered_sources() for kind in ("", "prune_")}
+    expected |= {f"vector_sync_permissions_{name}" for name in permissions_sources()}
+    assert expected <= set(bag.dag_ids)
 
 
 def test_a_prune_failure_alerts_without_marking_a_sync_window_failed(world):

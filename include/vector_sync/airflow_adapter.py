@@ -55,25 +55,18 @@ TASK_RETRIES: dict[str, dict[str, Any]] = {
 
 def _env_overrides(name: str) -> dict[str, Any] | None:
     """Parse-time overrides come from the environment only (no DB access while parsing)."""
-    raw = os.environ.get(f"AIRFLOW_VAR_VECTOR_SYNC_{name.upper()}")
-    return json.loads(raw) if raw else None
-
-
-def _variable_json(key: str) -> dict[str, Any] | None:
-    from airflow.sdk import Variable
-
-    try:
-        value = Variable.get(key, default=None)
-    except Exception:  # no metadata DB reachable (CLI outside Airflow): environment only
-        value = os.environ.get(f"AIRFLOW_VAR_{key.upper()}")
-    if value in (None, ""):
-        return None
-    return value if isinstance(value, dict) else json.loads(value)
+    key = f"vector_sync_{name}"
+    return _json_object(key, os.environ.get(f"AIRFLOW_VAR_{key.upper()}"))
 
 
 def settings_for(name: str) -> SourceSettings:
-    """The source's settings with the Variable ``vector_sync_<name>`` applied (run time)."""
-    return source_settings(name, _variable_json(f"vector_sync_{name}"))
+    """The source's settings with the Variable ``vector_sync_<name>`` applied (run time);
+    ``FatalError`` naming the Variable when it is broken, so the task fails without retries."""
+    overrides = _json_object_variable(f"vector_sync_{name}")
+    try:
+        return source_settings(name, overrides)
+    except ValueError as exc:
+        raise FatalError(str(exc)) from None
 
 
 def has_connection(conn_id: str) -> bool:
@@ -91,7 +84,7 @@ def runtime_config() -> RuntimeConfig:
     ``openai_default`` (OpenAI embeddings), ``pinecone_default`` (Pinecone index); the
     Variable ``vector_sync_config`` overrides any choice."""
     config = embedded_config()
-    overrides = _variable_json("vector_sync_config") or {}
+    overrides = _json_object_variable("vector_sync_config") or {}
     if has_connection("vector_sync_db"):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
@@ -195,7 +188,11 @@ def _raw_variable(key: str) -> Any:
 
 def _json_object_variable(key: str) -> dict[str, Any] | None:
     """The Variable ``key`` as a JSON object; ``FatalError`` naming it when it is not one."""
-    raw = _raw_variable(key)
+    return _json_object(key, _raw_variable(key))
+
+
+def _json_object(key: str, raw: Any) -> dict[str, Any] | None:
+    """``raw``, the text of Variable ``key``, as a JSON object (``None`` when unset)."""
     if raw in (None, ""):
         return None
     if isinstance(raw, dict):
@@ -215,11 +212,7 @@ def _json_object_variable(key: str) -> dict[str, Any] | None:
 def check_configuration(name: str) -> SourceSettings:
     """Read the source's settings the way the steps will, failing at once (no retries) with
     the Variable's name when it is not valid JSON or names an unknown setting or backend."""
-    overrides = _json_object_variable(f"vector_sync_{name}")
-    try:
-        settings = source_settings(name, overrides)
-    except ValueError as exc:
-        raise FatalError(str(exc)) from None
+    settings = settings_for(name)
     config = _json_object_variable("vector_sync_config") or {}
     for key, allowed in (("embedder", ("hashing", "openai")), ("store", ("lancedb", "pinecone"))):
         if key in config and config[key] not in allowed:
@@ -233,7 +226,7 @@ def parse_time_settings(name: str) -> SourceSettings:
     with the defaults, and its tasks fail at once naming the Variable."""
     try:
         return source_settings(name, _env_overrides(name))
-    except ValueError as exc:
+    except (ValueError, FatalError) as exc:
         log.warning("ignoring AIRFLOW_VAR_VECTOR_SYNC_%s while parsing: %s", name.upper(), exc)
         return source_settings(name)
 
@@ -478,7 +471,7 @@ def connection_ids(name: str | None) -> list[str]:
         ids.append(settings.conn_id)
         ids.extend(str(v) for k, v in settings.options.items() if k.endswith("_conn_id") and v)
     try:
-        backend_options = (_variable_json("vector_sync_config") or {}).get("options") or {}
+        backend_options = (_json_object_variable("vector_sync_config") or {}).get("options") or {}
     except Exception:
         backend_options = {}
     ids.extend(str(backend_options.get(key) or default) for key, default in BACKEND_CONN_IDS.items())
