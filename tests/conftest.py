@@ -1,4 +1,5 @@
-"""Shared fixtures: a fixed sample workspace and the sandbox serving it on a free port."""
+"""Shared fixtures: a fixed sample workspace, the sandbox serving it on a free port, and
+an Airflow metadata DB with connections at that sandbox for dag.test() runs."""
 
 from __future__ import annotations
 
@@ -92,6 +93,22 @@ def airflow_db() -> Path:
     if not (home / "airflow.db").exists() or (home / "airflow.db").stat().st_size == 0:
         shutil.copyfile(template_db, home / "airflow.db")
     return home
+
+
+@pytest.fixture()
+def airflow_env(airflow_db, sandbox, monkeypatch, tmp_path):
+    """For dag.test() runs: connections at the sandbox, a fresh embedded data folder, projects
+    seeded. Returns the state store and the vector store the runs write to."""
+    from tests.sourcekit import sandbox_settings
+    from vector_sync.airflow_settings import projects_from
+    from vector_sync.runtime import build_state, build_store, embedded_config
+
+    settings = sandbox_settings(monkeypatch, sandbox)
+    monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path / "data"))
+    config = embedded_config()
+    state = build_state(config)
+    state.projects.upsert(projects_from(settings))
+    return state, build_store(config)
 
 
 def pytest_sessionfinish(session, exitstatus):

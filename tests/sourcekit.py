@@ -31,6 +31,25 @@ def sandbox_settings(monkeypatch, sandbox) -> dict[str, list[dict[str, Any]]]:
     return settings
 
 
+ACTIVE = {"SUBS", "BC"}  # the sample's active projects (ARCH is inactive)
+
+
+def dag_for(name: str) -> Any:
+    """The source's DAG as the DAG processor parses it from dags/."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags")).dags[f"vector_sync_{name}"]
+
+
+def stored_documents(store: Any, source: str) -> dict[str, set[int]]:
+    """The store's ``{document id: chunk indexes}`` for ``source``."""
+    docs: dict[str, set[int]] = {}
+    for chunk_id in store.ids(f"{source}:"):
+        doc_id, index = chunk_id.rsplit("#", 1)
+        docs.setdefault(doc_id, set()).add(int(index))
+    return docs
+
+
 # Request pacing is tested on its own (tests/sources); elsewhere it would only slow tests down.
 FAST = {"notion": {"options": {"rps": None}}}
 

@@ -8,41 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import ANCHOR, ROOT
-from tests.sourcekit import sandbox_settings
-from vector_sync.airflow_settings import projects_from
-from vector_sync.runtime import build_state, build_store, embedded_config
+from tests.conftest import ANCHOR
+from tests.sourcekit import ACTIVE, dag_for, stored_documents
 from vector_sync.sources import registered_sources
 
 pytestmark = pytest.mark.airflow
 
 JIRA_INTERVAL = timedelta(minutes=30)
-ACTIVE = {"SUBS", "BC"}
-
-
-@pytest.fixture()
-def airflow_env(airflow_db, sandbox, monkeypatch, tmp_path):
-    """Connections at the sandbox, a fresh embedded data folder, projects seeded."""
-    settings = sandbox_settings(monkeypatch, sandbox)
-    monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path / "data"))
-    config = embedded_config()
-    state = build_state(config)
-    state.projects.upsert(projects_from(settings))
-    return state, build_store(config)
-
-
-def dag_for(name: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(ROOT / "dags")).dags[f"vector_sync_{name}"]
-
-
-def stored_documents(store, source: str) -> dict[str, set[int]]:
-    docs: dict[str, set[int]] = {}
-    for chunk_id in store.ids(f"{source}:"):
-        doc_id, index = chunk_id.rsplit("#", 1)
-        docs.setdefault(doc_id, set()).add(int(index))
-    return docs
 
 
 def test_jira_three_consecutive_intervals_then_clear_and_rerun(airflow_env, workspace):

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import ANCHOR
-from tests.test_dag_runs import ACTIVE, airflow_env, dag_for, stored_documents  # noqa: F401 - fixture
+from tests.sourcekit import ACTIVE, dag_for, stored_documents
 from vector_sync.config import source_settings
 from vector_sync.status import HEALTHY, source_status
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.airflow
 TEMPO_INTERVAL = timedelta(minutes=30)
 
 
-def test_tempo_two_consecutive_intervals(airflow_env, sandbox, workspace):  # noqa: F811
+def test_tempo_two_consecutive_intervals(airflow_env, sandbox, workspace):
     state, store = airflow_env
     dag = dag_for("tempo")
     overlap = source_settings("tempo").overlap
@@ -56,7 +56,7 @@ def test_tempo_two_consecutive_intervals(airflow_env, sandbox, workspace):  # no
     assert status.health == HEALTHY and status.documents == len(expected)
 
 
-def test_wrong_tempo_token_fails_at_once_and_is_recorded(airflow_env, monkeypatch):  # noqa: F811
+def test_wrong_tempo_token_fails_at_once_and_is_recorded(airflow_env, monkeypatch):
     state, _ = airflow_env
     conn = json.loads(os.environ["AIRFLOW_CONN_TEMPO_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_TEMPO_DEFAULT", json.dumps({**conn, "password": "wrong-token"}))

@@ -7,7 +7,7 @@ Airflow run and no database. Expected windows are written out as literal datetim
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
