@@ -41,10 +41,8 @@ def server():
 
 
 @pytest.fixture()
-def box(server):
-    server.faults.clear()
-    server.log.reset()
-    return server
+def box(server, clean_slate):
+    return clean_slate(server)
 
 
 def url(box, path: str) -> str:

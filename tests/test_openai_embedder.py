@@ -25,10 +25,8 @@ def shared_box(workspace):
 
 
 @pytest.fixture()
-def box(shared_box):
-    shared_box.faults.clear()
-    shared_box.log.reset()
-    shared_box.simulator("openai").quota_exhausted = False
+def box(shared_box, clean_slate):
+    clean_slate(shared_box).simulator("openai").quota_exhausted = False
     return shared_box
 
 

@@ -54,12 +54,9 @@ def shared_box(workspace):
 
 
 @pytest.fixture()
-def box(shared_box):
+def box(shared_box, clean_slate):
     """The shared sandbox with no faults and an empty request log (tests that mutate data make their own)."""
-    shared_box.faults.clear()
-    shared_box.log.reset()
-    yield shared_box
-    shared_box.faults.clear()
+    return clean_slate(shared_box)
 
 
 @pytest.fixture()

@@ -27,8 +27,8 @@ def box(workspace):
 
 
 @pytest.fixture()
-def api(box):
-    box.faults.clear()
+def api(box, clean_slate):
+    clean_slate(box)
     with httpx.Client(base_url=box.base_url("notion") + "/v1", headers=HEADERS) as client:
         yield client
 

@@ -68,13 +68,10 @@ def shared_box(workspace):
 
 
 @pytest.fixture()
-def box(shared_box):
-    shared_box.faults.clear()
-    shared_box.log.reset()
-    sim = shared_box.simulator("openai")
+def box(shared_box, clean_slate):
+    sim = clean_slate(shared_box).simulator("openai")
     sim.quota_exhausted = False
     sim.rate_limit_type = "requests"
-    shared_box.rate_limits.clear()
     return shared_box
 
 

@@ -39,11 +39,9 @@ def slack_sandbox(workspace):
 
 
 @pytest.fixture()
-def box(slack_sandbox):
+def box(slack_sandbox, clean_slate):
     """The module's sandbox with a clean slate: no faults, no log, no joins, nothing posted."""
-    sim = slack_sandbox.simulator("slack")
-    slack_sandbox.faults.clear()
-    slack_sandbox.log.reset()
+    sim = clean_slate(slack_sandbox).simulator("slack")
     sim.joined.clear()
     sim.posted.clear()
     sim.malformed.clear()

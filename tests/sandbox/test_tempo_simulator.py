@@ -46,13 +46,10 @@ def shared_box(workspace):
 
 
 @pytest.fixture()
-def box(shared_box, workspace):
-    sim = shared_box.simulator("tempo")
+def box(shared_box, workspace, clean_slate):
+    sim = clean_slate(shared_box).simulator("tempo")
     sim.now = workspace.anchor
-    shared_box.faults.clear()
-    shared_box.log.reset()
     yield shared_box
-    shared_box.faults.clear()
     sim.now = workspace.anchor
     sim.deleted = dict(sim.data.deleted)
 

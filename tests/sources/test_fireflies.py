@@ -40,11 +40,9 @@ def box(workspace):
 
 
 @pytest.fixture()
-def sim(box, workspace):
-    simulator = box.simulator("fireflies")
+def sim(box, workspace, clean_slate):
+    simulator = clean_slate(box).simulator("fireflies")
     simulator.now = workspace.anchor + timedelta(days=1)  # every transcript processed
-    box.faults.clear()
-    box.log.reset()
     yield simulator
     simulator._injected.clear()
 

@@ -34,11 +34,9 @@ def box(workspace):
 
 
 @pytest.fixture()
-def sandbox(box, workspace):
+def sandbox(box, workspace, clean_slate):
     """The module's sandbox with a clean slate: no faults, log, joins or deletions."""
-    box.faults.clear()
-    box.log.reset()
-    slack = box.simulator("slack")
+    slack = clean_slate(box).simulator("slack")
     slack.joined.clear()
     slack.deleted.clear()
     notion = box.simulator("notion")

@@ -32,10 +32,8 @@ def box(workspace):
 
 
 @pytest.fixture()
-def sandbox(box):
-    box.faults.clear()
-    box.log.reset()
-    return box
+def sandbox(box, clean_slate):
+    return clean_slate(box)
 
 
 @pytest.fixture(scope="module")

@@ -45,11 +45,9 @@ def box(workspace):
 
 
 @pytest.fixture()
-def sim(box, workspace):
-    simulator = box.simulator("tempo")
+def sim(box, workspace, clean_slate):
+    simulator = clean_slate(box).simulator("tempo")
     simulator.now = workspace.anchor
-    box.faults.clear()
-    box.log.reset()
     yield simulator
     simulator.now = workspace.anchor
     simulator.deleted = dict(simulator.data.deleted)
