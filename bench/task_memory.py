@@ -80,11 +80,11 @@ def plan() -> dict:
 def stage_documents(chunks: int) -> dict:
     """Documents as one fetch partition stages them, until the chunker will make ``chunks``."""
     from vector_sync.airflow_adapter import Runtime
-    from vector_sync.config import SOURCE_SETTINGS
+    from vector_sync.config import source_settings
     from vector_sync.models import Document
     from vector_sync.staging import DOCUMENTS, part
 
-    settings = SOURCE_SETTINGS[SOURCE]
+    settings = source_settings(SOURCE)
     step = settings.chunk_tokens - settings.chunk_overlap_tokens
     text = ZipfText(seed=11)
     rng = random.Random(11)

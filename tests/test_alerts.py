@@ -161,9 +161,14 @@ def test_rejected_bot_token_fails_at_once_and_the_alert_falls_back_to_the_webhoo
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"overlap_minutes": 5,'), "Variable 'vector_sync_jira' is not valid JSON"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", "[1,2]"), "Variable 'vector_sync_jira' must be a JSON object"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"overlap_minute": 5}'), "unknown setting 'overlap_minute'"),
+        (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"options": {"page_sise": 50}}'), "unknown option 'page_sise' of source 'jira'"),
+        (
+            lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"options": {"page_size": 0}}'),
+            "option 'page_size' of source 'jira' must be an integer from 1 to 100 (Variable vector_sync_jira), got 0",
+        ),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", '{"embedder": "word2vec"}'), "setting 'embedder' of Variable vector_sync_config"),
     ],
-    ids=["missing-connection", "variable-not-json", "variable-not-object", "unknown-setting", "unknown-backend"],
+    ids=["missing-connection", "variable-not-json", "variable-not-object", "unknown-setting", "unknown-option", "option-out-of-range", "unknown-backend"],
 )
 def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, setup, named):
     setup(monkeypatch)
@@ -179,7 +184,7 @@ def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, 
 
 @pytest.mark.parametrize(
     "raw",
-    ["{not json", "[1,2]", '"jira"'],
+    ["{not json", "[1,2]", '"jira"', '{"overlap_minutes": -5}', '{"options": {"page_size": 0}}', '{"options": {"max_partitions": -1}}', '{"options": 7}'],
 )
 def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatch, raw):
     from airflow.dag_processing.dagbag import DagBag

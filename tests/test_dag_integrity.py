@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import ROOT
-from vector_sync.config import SOURCE_SETTINGS
+from vector_sync.config import source_settings
 from vector_sync.sources import registered_sources
 
 OLD_SCHEDULES = {"slack": "*/15 * * * *", "jira": "*/30 * * * *", "fireflies": "0 * * * *", "notion": "15 * * * *", "tempo": "*/30 * * * *"}
@@ -51,7 +51,7 @@ def test_task_chain_schedule_and_limits(dagbag, name):
 
     assert {t.task_id for t in dag.tasks if isinstance(t, MappedOperator)} == MAPPED
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.timetable.expression == OLD_SCHEDULES[name] == SOURCE_SETTINGS[name].schedule
+    assert dag.timetable.expression == OLD_SCHEDULES[name] == source_settings(name).schedule
     assert dag.max_active_runs == 1
     assert dag.catchup is False
     fetch = dag.get_task("fetch")

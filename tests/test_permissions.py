@@ -13,7 +13,7 @@ import pytest
 
 from tests.sourcekit import FAST, Backends, sandbox_settings
 from vector_sync import pipeline
-from vector_sync.config import SOURCE_SETTINGS, source_settings
+from vector_sync.config import source_settings
 from vector_sync.models import SearchFilter, Window
 from vector_sync.permissions import supports_permissions, sync_permissions
 from vector_sync.sources import registered_sources, source_class
@@ -193,7 +193,7 @@ def test_permission_dags_cover_exactly_the_sources_that_support_it():
     from vector_sync.airflow_permissions import permissions_sources
 
     assert permissions_sources() == [n for n in registered_sources() if supports_permissions(source_class(n))] == ["slack", "fireflies"]
-    assert all(SOURCE_SETTINGS[n].option("permissions_schedule") == "40 * * * *" for n in permissions_sources())
+    assert all(source_settings(n).option("permissions_schedule") == "40 * * * *" for n in permissions_sources())
 
 
 def test_permission_dag_shape():

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 DAG_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 DAG_TEST_USER = "dag_test"  # the triggering user Airflow records for dag.test() runs
-# A source's very first catch-up run (no successful window yet) reaches back this far.
-DEFAULT_INITIAL_HISTORY = timedelta(days=30)
 RETRY_DEFAULTS: dict[str, Any] = {
     "retries": 3,
     "retry_delay": timedelta(seconds=30),
@@ -105,13 +103,10 @@ def staging_root(config: RuntimeConfig) -> Any:
 
 def build_source(name: str, settings: SourceSettings, state: Any) -> Any:
     """The source with a client from its connection and the known projects as options."""
-    from importlib import import_module
-
-    from vector_sync.hooks import CLIENT_HOOKS
     from vector_sync.sources import source_class
+    from vector_sync.specs import hook_class as spec_hook
 
-    module_name, class_name = CLIENT_HOOKS[name].split(":")
-    hook_class = getattr(import_module(module_name), class_name)
+    hook_class = spec_hook(name)
     try:
         hook = hook_class(**{hook_class.conn_name_attr: settings.conn_id})
         client = hook.get_conn()
@@ -155,7 +150,7 @@ def resolve_window(context: Mapping[str, Any], settings: SourceSettings, last_sy
     interval_run = "manual" not in run_type or is_test or conf.get("window") == "interval"
     if has_interval and interval_run and conf.get("window") != "catch_up":
         return Window(start, end).widened(settings.overlap), "interval"
-    history = timedelta(days=float(settings.option("initial_history_days", DEFAULT_INITIAL_HISTORY.days)))
+    history = timedelta(days=float(settings.option("initial_history_days")))
     begin = last_sync if last_sync is not None else now - history
     return Window(begin, now).widened(settings.overlap), "catch_up"
 
@@ -319,8 +314,8 @@ def run_filter(name: str, fetched: list[dict[str, Any]]) -> list[dict[str, Any]]
             runtime.state.projects.known(),
             source_class(name).keep_unmapped,
             parts=parts,
-            max_batches=int(settings.option("max_embed_batches", pipeline.MAX_BATCHES)),
-            batch_docs=int(settings.option("embed_batch_docs", pipeline.DOCS_PER_EMBED_BATCH)),
+            max_batches=settings.option("max_embed_batches"),
+            batch_docs=settings.option("embed_batch_docs"),
         )
     counts = {k: v for k, v in result.items() if k not in ("batches", "parts")}
     return [{"plan": plan, "batch": batch, "parts": parts, "filter": counts} for batch in result["batches"]]
@@ -748,10 +743,16 @@ def task_schedules(sources: list[str], now: datetime) -> dict[str, dict[str, Any
     """Each sync DAG's schedule as a task sees it: the execution API through the Task SDK
     (``next_dagrun``, paused, run counts; a task has no metadata DB). Empty when it cannot
     ask (outside a task): freshness is checked all the same."""
+    from airflow.sdk import get_current_context
+
     from vector_sync.schedule import assess_sources, facts_from_task, sync_dag_id
 
     try:
-        return assess_sources(sources, facts_from_task([sync_dag_id(s) for s in sources]), now)
+        # A scheduler ran this check, except under dag.test (in-process, none needed): there,
+        # "no run created" says nothing about the sync DAGs' schedules.
+        dag_run = get_current_context().get("dag_run")
+        scheduled_here = getattr(dag_run, "triggering_user_name", None) != DAG_TEST_USER
+        return assess_sources(sources, facts_from_task([sync_dag_id(s) for s in sources], scheduler_alive=scheduled_here), now)
     except Exception as exc:
         log.warning("could not read the sync DAGs' schedules through the execution API: %s", exc)
         return {}
@@ -859,10 +860,9 @@ def sync_window(
 
 def prune_source(name: str, force: bool = False, dry_run: bool = False, runtime: Runtime | None = None) -> dict[str, Any]:
     """List what still exists upstream and delete the rest (guarded, see vector_sync.prune)."""
-    from vector_sync.prune import DEFAULT_MAX_SHARE, prune
+    from vector_sync.prune import prune
 
     runtime = runtime or Runtime()
     settings = settings_for(name)
     source = build_source(name, settings, runtime.state)
-    max_share = float(settings.option("prune_max_share", DEFAULT_MAX_SHARE))
-    return prune(source, runtime.state, runtime.store(), max_share=max_share, force=force, dry_run=dry_run)
+    return prune(source, runtime.state, runtime.store(), max_share=settings.option("prune_max_share"), force=force, dry_run=dry_run)

@@ -17,14 +17,13 @@ def maintenance_dag(
     run: Callable[[Mapping[str, Any]], dict[str, Any]],
     *,
     description: str,
-    default_schedule: str,
     params: Mapping[str, Any],
     doc_md: str | None,
     retry_delay: timedelta = timedelta(minutes=5),
 ) -> Any:
     """The DAG ``vector_sync_<kind>_<name>`` with one task ``<kind>`` that calls ``run(params)``
     inside ``fail_fast`` (configuration errors fail at once). The schedule is the source's
-    option ``<kind>_schedule`` (cron, UTC), else ``default_schedule``."""
+    option ``<kind>_schedule`` (cron, UTC)."""
     from airflow.sdk import DAG, CronTriggerTimetable, task
 
     from vector_sync.airflow_adapter import DAG_START, fail_fast, on_task_failure, parse_time_settings
@@ -34,7 +33,7 @@ def maintenance_dag(
     with DAG(
         dag_id=f"vector_sync_{kind}_{name}",
         description=description,
-        schedule=CronTriggerTimetable(settings.option(f"{kind}_schedule", default_schedule), timezone="UTC"),
+        schedule=CronTriggerTimetable(settings.option(f"{kind}_schedule"), timezone="UTC"),
         start_date=DAG_START,
         catchup=False,
         max_active_runs=1,

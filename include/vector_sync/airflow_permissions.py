@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-PERMISSIONS_SCHEDULE = "40 * * * *"  # hourly; override with the Variable's "permissions_schedule" option
-
-
 def permissions_sources() -> list[str]:
     """Registered sources whose access can change after indexing (parse time: no imports of clients)."""
-    from vector_sync.config import SOURCE_SETTINGS
-    from vector_sync.sources import registered_sources
+    from vector_sync.specs import REGISTRY
 
-    return [name for name in registered_sources() if "permissions_schedule" in SOURCE_SETTINGS[name].options]
+    return [name for name, spec in REGISTRY.items() if "permissions_schedule" in spec.schema]
 
 
 def permissions_source(name: str, dry_run: bool = False, runtime: Any = None) -> dict[str, Any]:
@@ -46,7 +42,6 @@ def build_permissions_dag(name: str) -> Any:
         "permissions",
         run,
         description=f"Re-read who may see indexed {name} items and update their access in place (no embedding)",
-        default_schedule=PERMISSIONS_SCHEDULE,
         params={"dry_run": Param(False, type="boolean", description="Report the scopes whose access changed, update nothing.")},
         doc_md=__doc__,
     )

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-PRUNE_SCHEDULE = "0 3 * * 0"  # Sundays 03:00 UTC; override with the Variable's "prune_schedule" option
-
-
 def build_prune_dag(name: str) -> Any:
     """One task: list the ids still upstream, delete the rest; the 20% guard fails loudly."""
     from airflow.sdk import Param
@@ -23,7 +20,6 @@ def build_prune_dag(name: str) -> Any:
         "prune",
         run,
         description=f"Remove {name} documents deleted upstream from the index and ledger",
-        default_schedule=PRUNE_SCHEDULE,
         params={
             "force": Param(False, type="boolean", description="Delete even past the guard's share (default 20%)."),
             "dry_run": Param(False, type="boolean", description="Report what would be deleted, delete nothing."),

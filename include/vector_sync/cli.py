@@ -257,11 +257,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from vector_sync.airflow_adapter import DEFAULT_INITIAL_HISTORY, settings_for, sync_window
+    from vector_sync.airflow_adapter import settings_for, sync_window
 
     runtime = _runtime()
     now = datetime.now(timezone.utc)
-    days = float(settings_for(args.source).option("initial_history_days", DEFAULT_INITIAL_HISTORY.days))
+    days = float(settings_for(args.source).option("initial_history_days"))
     start = _day_or_time(args.since) or now - timedelta(days=days)
     counts = sync_window(args.source, Window(start, now), run_id=f"reindex__{now:%Y%m%dT%H%M%S}", runtime=runtime, force=True)
     print(f"reindexed {args.source} {start.isoformat()} .. {now.isoformat()}: {counts['fetched']} documents, {counts['embedded']} chunks embedded, {counts['tokens']} tokens")

@@ -20,6 +20,7 @@ from vector_sync.embedders.base import Embedder, pack_requests
 from vector_sync.models import Chunk, Document, VectorRecord, Window
 from vector_sync.permissions import apply_access, chunk_body_hash, document_access, document_body_hash
 from vector_sync.sources.base import Source
+from vector_sync.specs import COMMON_OPTIONS
 from vector_sync.state import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerWrite, StateStore, SyncRun
 from vector_sync.stores.base import VectorStore
 
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DOCS_PER_EMBED_BATCH = 2000  # documents per embed/upsert batch (a mapped task each in Airflow)...
-MAX_BATCHES = 16  # ...but never more batches than this: no thousands of tiny mapped tasks
+DOCS_PER_EMBED_BATCH = COMMON_OPTIONS["embed_batch_docs"].default  # documents per embed/upsert batch (a mapped task each in Airflow)...
+MAX_BATCHES = COMMON_OPTIONS["max_embed_batches"].default  # ...but never more batches than this: no thousands of tiny mapped tasks
 DOCS_PER_BATCH = 256  # ledger look-ups and chunking happen this many documents at a time...
 BATCH_TEXT_CHARS = 4_000_000  # ...or fewer, so a batch of long transcripts stays small in memory
 VECTORS_PER_UPSERT = 500  # records handed to the store per call (stores split further by their limits)

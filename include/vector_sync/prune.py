@@ -18,12 +18,13 @@ from typing import Any
 
 from vector_sync.errors import FatalError
 from vector_sync.sources.base import Source
+from vector_sync.specs import COMMON_OPTIONS
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_SHARE = 0.2  # stop when a prune would delete more than 20% of a source's documents
+DEFAULT_MAX_SHARE = COMMON_OPTIONS["prune_max_share"].default  # stop when a prune would delete more than 20% of a source's documents
 
 
 class PruneGuardError(FatalError):

@@ -96,8 +96,10 @@ def test_pages_with_skip_until_a_short_page(box, sim, workspace):
     assert box.log.count("fireflies", GRAPHQL) == len(sim.data.transcripts) // 7 + 1
     assert not stats.skipped
     box.log.reset()
-    assert [d.id for d in source(box, workspace, page_size=500).fetch(window)] == [d.id for d in docs]  # clamped to 50
+    assert [d.id for d in source(box, workspace, page_size=50).fetch(window)] == [d.id for d in docs]
     assert box.log.count("fireflies", GRAPHQL) == 1
+    with pytest.raises(ValueError, match="option 'page_size' of source 'fireflies' must be an integer from 1 to 50"):
+        source(box, workspace, page_size=500)  # transcripts(limit:) above 50 is an API error: refused, not clamped
 
 
 def _eventually(condition, timeout_s: float = 10.0) -> bool:

@@ -48,7 +48,7 @@ def data(workspace):
 def make_source(box):
     def make(token: str = TOKEN, **options) -> SlackSource:
         settings = source_settings("slack", {"options": options})
-        client = make_client(box.simulator("slack").api_url, token, max_retries=settings.option("max_retries"))
+        client = make_client(box.simulator("slack").api_url, token)  # the SDK retry handlers' default count
         return SlackSource(client, settings)
 
     return make

@@ -19,9 +19,6 @@ from vector_sync.hooks.connection import base_url, client_options, connection, r
 from vector_sync.hooks.jira import JiraHook
 from vector_sync.sources.tempo import API_BASE, TempoClient, make_client
 
-DEFAULT_JIRA_CONN_ID = "jira_default"
-
-
 class TempoHook(BaseHook):
     """Builds the Tempo client from one connection; the token never reaches a log line."""
 
@@ -53,8 +50,9 @@ class TempoHook(BaseHook):
         if self._jira_conn_id:
             return self._jira_conn_id
         from vector_sync.airflow_adapter import settings_for  # reads the Variable at run time
+        from vector_sync.specs import spec
 
-        return str(settings_for("tempo").option("jira_conn_id") or DEFAULT_JIRA_CONN_ID)
+        return str(settings_for("tempo").option("jira_conn_id") or spec("tempo").settings.option("jira_conn_id"))
 
     def get_conn(self) -> TempoClient:
         """A new client; raises ``FatalError`` when a connection is missing or has no token."""

@@ -9,11 +9,10 @@ from typing import Any, ClassVar, Iterator, Mapping
 
 from vector_sync.config import SourceSettings
 from vector_sync.models import Document, FetchStats, Window
+from vector_sync.specs import COMMON_OPTIONS
 
 # Mapped fetch tasks per window at most (Slack's channel groups, the others' time slices).
-DEFAULT_MAX_PARTITIONS = 4
-# A time slice is never shorter than this: a scheduled window (minutes to a day) stays whole.
-DEFAULT_PARTITION_MIN_HOURS = 24
+DEFAULT_MAX_PARTITIONS = COMMON_OPTIONS["max_partitions"].default
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,8 @@ class Source(ABC):
         Slack overrides this with channel groups, Tempo with work-date ranges.
         Keep them few: a partition is a task, and each pays a task's start-up cost.
         """
-        most = int(self.settings.option("max_partitions", DEFAULT_MAX_PARTITIONS))
-        hours = float(self.settings.option("partition_min_hours", DEFAULT_PARTITION_MIN_HOURS))
+        most = int(self.settings.option("max_partitions"))
+        hours = float(self.settings.option("partition_min_hours"))
         by_length = int((window.end - window.start) / timedelta(hours=hours)) if hours > 0 else most
         slices = window.slices(max(1, min(most, by_length)))
         return [{}] if len(slices) == 1 else [part.to_json() for part in slices]

@@ -9,7 +9,7 @@ skips the meeting.
 
 ``transcripts(fromDate, toDate)`` filters on the meeting date, but a transcript appears only
 after processing, hours later: each run's window is widened by the source's overlap (12 h,
-``SOURCE_SETTINGS``), and the content hashes downstream make the re-scan free of embeddings.
+``vector_sync.specs``), and the content hashes downstream make the re-scan free of embeddings.
 
 Each page of the list query asks for every field (one request per 50 meetings), instead of
 listing ids and fetching each with ``transcript(id)`` (1 + N requests): Fireflies' quotas
@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 
 ENDPOINT = "https://api.fireflies.ai/graphql"
 SERVICE = "Fireflies"
-# transcripts(limit:) above 50 is answered with invalid_arguments.
-MAX_PAGE_SIZE = 50
 # MeetingPrivacy values (docs.fireflies.ai/schema/enum/meeting-privacy) that every teammate can
 # open ("link": anyone with the link); the index serves the team, so these are "all".
 TEAM_WIDE_PRIVACY = frozenset({"link", "teammates", "teammatesandparticipants"})
@@ -80,8 +78,6 @@ EXISTS_QUERY = "query TranscriptExists($id: String!) { transcript(id: $id) { id 
 # The permission pass: only what decides who may see a meeting (no sentences, no summary).
 ACCESS_FIELDS = "id date privacy organizer_email participants meeting_attendees { email }"
 ACCESS_QUERY = f"query TranscriptAccess({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {ACCESS_FIELDS} }} }}"
-# The prune listing covers meetings of this many days before it (older ones are never pruned).
-DEFAULT_PRUNE_HISTORY_DAYS = 365
 
 
 class FirefliesError(VectorSyncError):
@@ -196,7 +192,7 @@ class FirefliesSource(Source):
                 yield document
 
     def _transcripts(self, window: Window) -> Iterator[Any]:
-        if self.settings.option("fetch_mode", "list") != "detail":
+        if self.settings.option("fetch_mode") != "detail":
             yield from self._list(LIST_QUERY, window, read_ahead=True)
             return
         for item in self._list(IDS_QUERY, window):
@@ -214,7 +210,7 @@ class FirefliesSource(Source):
             yield transcript
 
     def _list(self, query: str, window: Window, read_ahead: bool = False) -> Iterator[Any]:
-        page_size = max(1, min(int(self.settings.option("page_size", MAX_PAGE_SIZE)), MAX_PAGE_SIZE))
+        page_size = int(self.settings.option("page_size"))
         bounds = {"fromDate": _iso(window.start), "toDate": _iso(window.end)}
 
         def fetch_page(skip: int) -> tuple[list[Any], None]:
@@ -250,7 +246,7 @@ class FirefliesSource(Source):
     def live_span(self) -> tuple[datetime, datetime] | None:
         """``[listing time - prune_history_days, listing time)`` of meeting dates; None when the
         option is null (every meeting is listed)."""
-        days = self.settings.option("prune_history_days", DEFAULT_PRUNE_HISTORY_DAYS)
+        days = self.settings.option("prune_history_days")
         if days is None:
             return None
         now = self.listing_time()
@@ -271,7 +267,7 @@ class FirefliesSource(Source):
         one can be missing from it: each candidate costs one small query. ``prune_confirm:
         false`` trusts the listing instead (for plans allowing 50 requests a day).
         """
-        if not self.settings.option("prune_confirm", True):
+        if not self.settings.option("prune_confirm"):
             return list(ids)
         gone = []
         for doc_id in ids:

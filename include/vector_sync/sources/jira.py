@@ -30,8 +30,6 @@ ISSUE_FIELDS: tuple[str, ...] = (
     "summary", "description", "status", "assignee", "reporter", "priority",
     "labels", "issuetype", "project", "created", "updated", "comment",
 )
-_DEFAULT_PAGE_SIZE = 100
-_DEFAULT_COMMENT_PAGE_SIZE = 100
 # search/jql serves its largest pages (up to 5000 issues) when only ids/keys are requested.
 _LIVE_IDS_PAGE_SIZE = 5000
 # Every issue matches (JQL counts epoch milliseconds); search/jql rejects unbounded queries.
@@ -92,7 +90,7 @@ class JiraSource(Source):
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield one document per issue whose ``updated`` lies in ``[start, end)``."""
         jql = f"updated >= {_epoch_ms(window.start)} AND updated < {_epoch_ms(window.end)} ORDER BY updated ASC"
-        page_size = int(self.settings.option("page_size", _DEFAULT_PAGE_SIZE))
+        page_size = int(self.settings.option("page_size"))
         site_url = self.client.server_url
         with _credentials_checked(self.settings.conn_id):
             for raw in self._search(jql, ISSUE_FIELDS, page_size):
@@ -138,7 +136,7 @@ class JiraSource(Source):
         key = raw.get("key")
         if not isinstance(total, int) or len(comments) >= total or not key:
             return comments
-        page_size = int(self.settings.option("comment_page_size", _DEFAULT_COMMENT_PAGE_SIZE))
+        page_size = int(self.settings.option("comment_page_size"))
 
         def fetch_page(start_at: int) -> tuple[list[dict], int | None]:
             page = self.client._get_json(

@@ -42,12 +42,6 @@ DEFAULT_BASE_URL = "https://api.notion.com"
 # Pinned: block and parent shapes change between versions (2025-09-03 moved database rows
 # under data sources: parent {"type": "data_source_id"}). Configurable on the connection.
 NOTION_VERSION = "2025-09-03"
-# Both search and block children accept at most 100 per page (400 validation_error above).
-_MAX_PAGE_SIZE = 100
-# Notion allows an average of about 3 requests/second per integration.
-_DEFAULT_RPS = 3.0
-_DEFAULT_WORKERS = 8
-_DEFAULT_MAX_DEPTH = 8
 # notion-client retries 429 and 5xx (see ReadClient) honouring Retry-After, and caps each wait
 # at this; after the last retry the error propagates and Airflow's task retry takes over.
 _MAX_RETRIES = 5
@@ -120,11 +114,11 @@ class NotionSource(Source):
                  *, limiter: RateLimiter | None = None) -> None:
         super().__init__(client, settings, stats)
         option = settings.option
-        self.limiter = limiter or RateLimiter(option("rps", _DEFAULT_RPS), burst=int(option("burst", 1)))
-        self.workers = max(1, int(option("workers", _DEFAULT_WORKERS)))
-        self.max_depth = max(1, int(option("max_depth", _DEFAULT_MAX_DEPTH)))
-        self.page_size = min(_MAX_PAGE_SIZE, int(option("page_size", _MAX_PAGE_SIZE)))
-        self.block_page_size = min(_MAX_PAGE_SIZE, int(option("block_page_size", _MAX_PAGE_SIZE)))
+        self.limiter = limiter or RateLimiter(option("rps"), burst=int(option("burst")))
+        self.workers = int(option("workers"))
+        self.max_depth = int(option("max_depth"))
+        self.page_size = int(option("page_size"))
+        self.block_page_size = int(option("block_page_size"))
         self.projects = ProjectRule.from_options(settings.options)
         self.ancestry = Ancestry(self._call, self.client)
         self._trashed: dict[Window, list[str]] = {}

@@ -71,18 +71,13 @@ from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Win
 from vector_sync.paging import PagingLoopError
 from vector_sync.ratelimit import RateLimiter
 from vector_sync.slack_text import mrkdwn_to_text
-from vector_sync.sources.base import DEFAULT_MAX_PARTITIONS, AccessScope, Source
+from vector_sync.sources.base import AccessScope, Source
 
 log = logging.getLogger(__name__)
 
-# Slack recommends pages of at most 200 (history accepts up to 999, conversations.list < 1000).
-_DEFAULT_PAGE_SIZE = 200
-_DEFAULT_CHANNEL_PAGE_SIZE = 200
-_DEFAULT_LOOKBACK_DAYS = 14
+# Page sizes, lookback and prune history: options with their defaults in vector_sync.specs.
 _DEFAULT_MAX_RETRIES = 5
 _DEFAULT_TIMEOUT_S = 30
-# live_ids re-reads this much history (plus the lookback); older documents are never pruned.
-_DEFAULT_PRUNE_HISTORY_DAYS = 90
 # Private channels are listed only when the bot is a member; DMs are never indexed.
 _CHANNEL_TYPES = "public_channel,private_channel"
 # Subtypes that record channel events rather than conversation.
@@ -238,11 +233,11 @@ class SlackSource(Source):
 
     def __init__(self, client: WebClient, settings: SourceSettings, stats: FetchStats | None = None) -> None:
         super().__init__(client, settings, stats)
-        self.page_size = int(settings.option("page_size", _DEFAULT_PAGE_SIZE))
-        self.channel_page_size = int(settings.option("channel_page_size", _DEFAULT_CHANNEL_PAGE_SIZE))
-        self.lookback = timedelta(days=float(settings.option("lookback_days", _DEFAULT_LOOKBACK_DAYS)))
-        self.auto_join = bool(settings.option("auto_join", True))
-        self.include_bots = bool(settings.option("include_bots", True))
+        self.page_size = int(settings.option("page_size"))
+        self.channel_page_size = int(settings.option("channel_page_size"))
+        self.lookback = timedelta(days=float(settings.option("lookback_days")))
+        self.auto_join = bool(settings.option("auto_join"))
+        self.include_bots = bool(settings.option("include_bots"))
         self.project_keys = tuple(settings.option("project_keys") or ())
         self._domain = _domain(settings.option("workspace_domain") or "")
         self.pacer = pace(client, settings.option("method_rpm") or {})
@@ -265,7 +260,7 @@ class SlackSource(Source):
     def partitions(self, window: Window) -> list[dict[str, Any]]:
         """Channels in at most ``max_partitions`` groups (default 4): mapped fetch tasks then
         share a window's channels. Each group re-lists channels, one cheap call."""
-        groups = max(1, int(self.settings.option("max_partitions", DEFAULT_MAX_PARTITIONS)))
+        groups = max(1, int(self.settings.option("max_partitions")))
         with slack_errors(self.settings.conn_id):
             listing = self.client.conversations_list(types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
             ids = sorted(
@@ -295,7 +290,7 @@ class SlackSource(Source):
     def live_span(self) -> tuple[datetime, datetime] | None:
         """``[listing time - prune_history_days, listing time)``; None when the option is null
         (the whole history is listed)."""
-        days = self.settings.option("prune_history_days", _DEFAULT_PRUNE_HISTORY_DAYS)
+        days = self.settings.option("prune_history_days")
         if days is None:
             return None
         now = self.listing_time()

@@ -45,24 +45,7 @@ API_BASE = "https://api.tempo.io"
 SERVICE = "Tempo"
 WORKLOGS_PATH = "/4/worklogs"
 PAPERTRAIL_PATH = "/4/papertrail/search"
-# /4/worklogs defaults to 50 per page; its maximum is UNCONFIRMED (5,000 on other v4 listings).
-DEFAULT_PAGE_SIZE = 1000
-MAX_PAGE_SIZE = 5000
-# Work dates from this day on are read: wide, because an edit or a back-dated entry can touch
-# a worklog of any age and only updatedFrom narrows the listing.
-DEFAULT_HISTORY_START = "2000-01-01"
-# Worklogs may be logged ahead (planned leave): work dates up to this many days past the
-# window end are read too.
-DEFAULT_FUTURE_DAYS = 366
-# Issue ids per JQL `id in (...)` search: search/jql pages hold 100 issues when fields are
-# asked for, so one batch is one request.
-RESOLVE_BATCH = 100
 ISSUE_FIELDS = ("summary", "project")
-# papertrail/search: limit 1..1000.
-DELETED_PAGE_SIZE = 1000
-# Papertrail refuses a `from` older than 180 days; a day of margin so our clock and Tempo's
-# need not agree. Older windows (backfills) skip deletions: `live_ids` pruning catches them.
-DEFAULT_DELETED_LOOKBACK_DAYS = 179
 _AUTH_STATUSES = (401, 403)
 # Jira names an id it does not know in its 400: "An issue with key '99001' does not exist...".
 _QUOTED_NUMBER = re.compile(r"'(\d+)'")
@@ -228,7 +211,7 @@ class TempoSource(Source):
         Worklogs wait in ``pending`` until a full batch of unknown issue ids has gathered, so
         a window costs ``ceil(distinct issues / 100)`` Jira searches however Tempo pages.
         """
-        batch = max(1, min(int(self.settings.option("resolve_batch_size", RESOLVE_BATCH)), RESOLVE_BATCH))
+        batch = int(self.settings.option("resolve_batch_size"))
         pending: list[Worklog] = []
         unknown: dict[int, None] = {}  # ordered set of ids waiting for a search
         for raw in self._listing(first, last, window.start):
@@ -258,14 +241,14 @@ class TempoSource(Source):
     def removed_ids(self, window: Window) -> Iterator[str]:
         """``tempo:{id}`` of worklogs deleted within ``[start, end)`` (Tempo's audit log)."""
         start = window.start
-        lookback = self.settings.option("deleted_lookback_days", DEFAULT_DELETED_LOOKBACK_DAYS)
+        lookback = self.settings.option("deleted_lookback_days")
         if lookback:
             start = max(start, datetime.now(timezone.utc) - timedelta(days=float(lookback)))
         if start >= window.end:
             log.info("Tempo keeps deletions for 180 days: none listed for %s (pruning finds them)", window)
             return
         body = {"entityType": ["worklog"], "action": ["Deleted"], "from": _instant(start), "to": _instant(window.end)}
-        size = max(1, min(int(self.settings.option("deleted_page_size", DELETED_PAGE_SIZE)), DELETED_PAGE_SIZE))
+        size = int(self.settings.option("deleted_page_size"))
 
         def fetch_page(token: str | None) -> tuple[list[Any], str | None]:
             params: dict[str, Any] = {"limit": size}
@@ -300,7 +283,7 @@ class TempoSource(Source):
     def _listing(self, first: date, last: date, updated_from: datetime | None) -> Iterator[Any]:
         """Every worklog of the work dates ``first..last`` (updated since ``updated_from``),
         following ``metadata.next`` until it is absent; a repeated link raises."""
-        size = max(1, min(int(self.settings.option("page_size", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE))
+        size = int(self.settings.option("page_size"))
         params: dict[str, Any] = {"from": first.isoformat(), "to": last.isoformat(), "offset": 0, "limit": size}
         if updated_from is not None:
             # Floored to the second (the API's precision): nothing of the window is lost.
@@ -319,14 +302,14 @@ class TempoSource(Source):
         return follow_tokens(fetch_page, what="Tempo worklogs")
 
     def _history_start(self) -> date:
-        value = self.settings.option("history_start", DEFAULT_HISTORY_START)
+        value = self.settings.option("history_start")
         try:
             return date.fromisoformat(str(value))
         except ValueError:
             raise FatalError(f"tempo option history_start must be a yyyy-MM-dd date, got {value!r}") from None
 
     def _future(self) -> timedelta:
-        return timedelta(days=int(self.settings.option("future_days", DEFAULT_FUTURE_DAYS)))
+        return timedelta(days=int(self.settings.option("future_days")))
 
     # --- resolution through Jira ---------------------------------------------------------------
 
