@@ -148,8 +148,9 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
     run_id = f"manual__{blocked.isoformat()}"
     with create_session() as session:
         model = session.scalar(select(DagModel).where(DagModel.dag_id == "vector_sync_jira"))
-        saved = model.is_paused
+        saved = model.is_paused, model.next_dagrun
         model.is_paused = False  # as `make up` runs it (DAGS_ARE_PAUSED_AT_CREATION=False); a paused DAG is not stuck
+        model.next_dagrun = blocked  # what the scheduler wants next (earlier tests' runs may have moved it)
         session.execute(delete(DagRun).where(DagRun.dag_id == "vector_sync_jira", DagRun.logical_date >= blocked - timedelta(minutes=30)))
         session.add(DagRun(
             dag_id="vector_sync_jira", run_id=run_id, logical_date=blocked, run_after=blocked,
@@ -175,4 +176,5 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
     finally:
         with create_session() as session:
             session.execute(delete(DagRun).where(DagRun.dag_id == "vector_sync_jira", DagRun.run_id == run_id))
-            session.scalar(select(DagModel).where(DagModel.dag_id == "vector_sync_jira")).is_paused = saved
+            model = session.scalar(select(DagModel).where(DagModel.dag_id == "vector_sync_jira"))
+            model.is_paused, model.next_dagrun = saved

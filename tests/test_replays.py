@@ -57,3 +57,17 @@ def test_no_run_for_more_than_an_interval_past_due_is_stuck():
     assert assess(scheduled, JIRA, datetime(2026, 12, 6, 1, 59, tzinfo=UTC))["state"] == OK  # due 01:30, 29 min late
     out = assess(scheduled, JIRA, datetime(2026, 12, 6, 2, 1, tzinfo=UTC))
     assert out["state"] == STUCK and "no run of vector_sync_jira" in out["cause"] and out["overdue_minutes"] == 31.0
+
+
+def test_no_run_without_a_scheduler_is_not_stuck_but_says_so():
+    """No scheduler heartbeating (make demo alone, a test session): nothing is created, which
+    is no fault of the schedule; a held date is still stuck (it will block the scheduler)."""
+    last = {"run_id": "scheduled__1", "run_type": "scheduled", "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC)}
+    idle = facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), latest=last, scheduler_alive=False)
+    out = assess(idle, JIRA, datetime(2026, 12, 6, 2, 1, tzinfo=UTC))
+    assert out["state"] == OK and out["scheduler_alive"] is False
+    assert "no scheduler is running" in out["cause"] and "make up" in out["fix"]
+    held = {"run_id": "manual__01:00", "run_type": "manual", "logical_date": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+            "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC)}
+    trapped = facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), latest=held, holder=held, scheduler_alive=False)
+    assert assess(trapped, JIRA, datetime(2026, 12, 6, 2, 1, tzinfo=UTC))["state"] == STUCK

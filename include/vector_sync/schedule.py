@@ -51,6 +51,9 @@ class ScheduleFacts:
     active_runs: int  # queued or running
     holder: dict[str, Any] | None = None  # the run already holding next_run's logical date
     latest: dict[str, Any] | None = None  # the run with the latest logical date
+    # A scheduler is heartbeating. Without one no run is created, which is no fault of the
+    # schedule: "nothing created" counts as stuck only while one runs (a held date always does).
+    scheduler_alive: bool = True
 
 
 GRACE = timedelta(minutes=1)
@@ -96,7 +99,10 @@ def assess(facts: ScheduleFacts, cron: str, now: datetime) -> dict[str, Any]:
     holder = facts.holder
     held = bool(holder) and next_run is not None and _utc(holder.get("data_interval_start")) != next_run
     trapped = held and now - interval_after(cron, next_run) > GRACE
-    if facts.active_runs > 0 or not (trapped or now - due > interval):
+    out["scheduler_alive"] = facts.scheduler_alive
+    if facts.active_runs > 0 or not (trapped or (facts.scheduler_alive and now - due > interval)):
+        if not facts.scheduler_alive and now - due > interval:
+            out.update(cause="no scheduler is running: runs are created by a scheduler", fix="start one (make up)")
         return out
     out["state"] = STUCK
     if held:
@@ -137,6 +143,7 @@ def facts_from_metadata(dag_ids: Iterable[str]) -> dict[str, ScheduleFacts]:
 
     out: dict[str, ScheduleFacts] = {}
     with create_session() as session:
+        alive = _scheduler_alive(session)
         for model in session.scalars(select(DagModel).where(DagModel.dag_id.in_(list(dag_ids)))):
             active = len(session.scalars(
                 select(DagRun.id).where(DagRun.dag_id == model.dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
@@ -148,11 +155,23 @@ def facts_from_metadata(dag_ids: Iterable[str]) -> dict[str, ScheduleFacts]:
             latest = session.scalar(
                 select(DagRun).where(DagRun.dag_id == model.dag_id, DagRun.logical_date.is_not(None)).order_by(DagRun.logical_date.desc()).limit(1)
             )
-            out[model.dag_id] = ScheduleFacts(model.dag_id, bool(model.is_paused), model.next_dagrun, active, holder, _run_json(latest) if latest else None)
+            out[model.dag_id] = ScheduleFacts(
+                model.dag_id, bool(model.is_paused), model.next_dagrun, active, holder, _run_json(latest) if latest else None, alive
+            )
     return out
 
 
-def facts_from_task(dag_ids: Iterable[str]) -> dict[str, ScheduleFacts]:
+def _scheduler_alive(session: Any) -> bool:
+    """Whether a scheduler job is running and heartbeating (Airflow's own ``Job.is_alive``)."""
+    from sqlalchemy import select
+
+    from airflow.jobs.job import Job, JobState
+
+    jobs = session.scalars(select(Job).where(Job.job_type == "SchedulerJob", Job.state == JobState.RUNNING))
+    return any(job.is_alive() for job in jobs)
+
+
+def facts_from_task(dag_ids: Iterable[str], scheduler_alive: bool = True) -> dict[str, ScheduleFacts]:
     """Task context: the execution API through the Task SDK (no metadata DB in a task)."""
     from airflow.sdk.execution_time.comms import GetPreviousDagRun
     from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS, RuntimeTaskInstance
@@ -176,7 +195,7 @@ def facts_from_task(dag_ids: Iterable[str]) -> dict[str, ScheduleFacts]:
             found = before(dag.next_dagrun + timedelta(microseconds=1))
             holder = found if found and _utc(found["logical_date"]) == _utc(dag.next_dagrun) else None
         latest = before(datetime.now(timezone.utc) + timedelta(days=3650))
-        out[dag_id] = ScheduleFacts(dag_id, bool(dag.is_paused), dag.next_dagrun, active, holder, latest)
+        out[dag_id] = ScheduleFacts(dag_id, bool(dag.is_paused), dag.next_dagrun, active, holder, latest, scheduler_alive)
     return out
 
 
