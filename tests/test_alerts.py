@@ -184,7 +184,17 @@ def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, 
 
 @pytest.mark.parametrize(
     "raw",
-    ["{not json", "[1,2]", '"jira"', '{"overlap_minutes": -5}', '{"options": {"page_size": 0}}', '{"options": {"max_partitions": -1}}', '{"options": 7}'],
+    [
+        "{not json",
+        "[1,2]",
+        '"jira"',
+        '{"overlap_minutes": -5}',
+        '{"schedule": "every tuesday"}',
+        '{"options": 7}',
+        '{"options": {"page_size": 0}}',
+        '{"options": {"max_partitions": -1}}',
+        '{"options": {"prune_schedule": "x"}}',
+    ],
 )
 def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatch, raw):
     from airflow.dag_processing.dagbag import DagBag

@@ -92,6 +92,8 @@ def test_every_option_read_in_the_code_is_declared():
         ("jira", {"deadline_minutes": "soon"}, "setting 'deadline_minutes' of source 'jira'"),
         ("jira", {"chunk_tokens": 0}, "setting 'chunk_tokens' of source 'jira' (Variable vector_sync_jira) must be an integer >= 1"),
         ("jira", {"pool": ""}, "setting 'pool' of source 'jira' must be a non-empty string"),
+        ("jira", {"schedule": "every tuesday"}, "setting 'schedule' of source 'jira' must be a cron expression (UTC) (Variable vector_sync_jira)"),
+        ("jira", {"options": {"prune_schedule": "x"}}, "option 'prune_schedule' of source 'jira' must be a cron expression (UTC)"),
     ],
 )
 def test_bad_overrides_are_refused_naming_key_and_range(name, overrides, message):

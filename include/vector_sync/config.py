@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
-from vector_sync.options import Option, check_options
+from vector_sync.options import Option, check_options, is_cron
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ class SourceSettings:
             elif key in _COUNTS:
                 changes[key] = int(_at_least(key, value, _COUNTS[key], f"of source '{self.name}' {where}", whole=True))
             elif key in _TEXTS:
-                if not isinstance(value, str) or not value:
-                    raise ValueError(f"setting '{key}' of source '{self.name}' must be a non-empty string {where}, got {value!r}")
+                if not isinstance(value, str) or not value or key == "schedule" and not is_cron(value):
+                    kind = "a cron expression (UTC)" if key == "schedule" else "a non-empty string"
+                    raise ValueError(f"setting '{key}' of source '{self.name}' must be {kind} {where}, got {value!r}")
                 changes[key] = value
             else:
                 raise ValueError(f"unknown setting '{key}' for source '{self.name}' {where}")

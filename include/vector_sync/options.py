@@ -24,11 +24,14 @@ class Option:
     max: float | None = None
     choices: tuple[str, ...] = ()
     nullable: bool = False  # null is meaningful (e.g. "no limit")
+    cron: bool = False  # a schedule: a bad one would otherwise break the DAG file's parsing
 
     def allowed(self) -> str:
         """The allowed values in words, e.g. "an integer from 1 to 100"."""
         if self.choices:
             text = "one of " + ", ".join(self.choices)
+        elif self.cron:
+            text = "a cron expression (UTC)"
         else:
             text = _TYPE_NAMES[self.type]
             if self.min is not None and self.max is not None:
@@ -44,7 +47,7 @@ class Option:
         if value is None and self.nullable:
             return None
         parsed = _as_type(self.type, value)
-        if self.choices and parsed not in self.choices:
+        if self.choices and parsed not in self.choices or self.cron and not is_cron(parsed):
             raise ValueError(value)
         if self.min is not None and parsed < self.min or self.max is not None and parsed > self.max:
             raise ValueError(value)
@@ -70,6 +73,13 @@ def _as_type(kind: type, value: Any) -> Any:
     if not isinstance(value, kind):
         raise ValueError(value)
     return value
+
+
+def is_cron(text: str) -> bool:
+    """Whether Airflow's cron timetables accept ``text`` (croniter, as they use)."""
+    from croniter import croniter
+
+    return croniter.is_valid(text)
 
 
 def _number(value: float) -> str:

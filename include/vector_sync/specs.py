@@ -27,13 +27,13 @@ COMMON_OPTIONS: dict[str, Option] = {
     "embed_batch_docs": Option(int, 2000, "documents per embed/upsert batch (a mapped task each)", min=1),
     "max_embed_batches": Option(int, 16, "embed/upsert batches per run at most (no thousands of tiny tasks)", min=1),
     "prune_max_share": Option(float, 0.2, "a prune deleting more than this share of the documents stops", min=0, max=1),
-    "prune_schedule": Option(str, "0 3 * * 0", "cron (UTC) of the prune DAG: Sundays 03:00"),
+    "prune_schedule": Option(str, "0 3 * * 0", "when the prune DAG runs: Sundays 03:00", cron=True),
     # Filled from the projects table at run time (build_source); a Variable may preset keys.
     "project_keys": Option(list, [], "project keys to tag documents with (filled at run time)"),
     "projects": Option(list, [], "[{key, name, is_active}] (filled at run time)"),
 }
 # vector_sync_permissions_<source> exists for the sources that declare this option.
-_PERMISSIONS_SCHEDULE = Option(str, "40 * * * *", "cron (UTC) of the permission pass: hourly at :40")
+_PERMISSIONS_SCHEDULE = Option(str, "40 * * * *", "when the permission pass runs: hourly at :40", cron=True)
 
 
 def _prune_history_days(days: int) -> Option:
