@@ -221,3 +221,10 @@ def test_cli_permissions_dry_run(airflow_db, kit, sandbox, workspace, monkeypatc
     out = capsys.readouterr().out
     assert "would update 1 " in out and "0 embeddings" in out
     assert [h for h in visible(kit, "slack") if channel_of(h) == PUBLIC]  # nothing changed
+
+
+def test_a_source_without_a_permission_pass_is_refused_before_connecting(airflow_db, capsys):
+    from vector_sync import cli
+
+    assert cli.main(["permissions", "jira"]) == 2
+    assert "has no permission pass" in capsys.readouterr().err

@@ -23,6 +23,9 @@ def permissions_source(name: str, dry_run: bool = False, runtime: Any = None) ->
     from vector_sync.airflow_adapter import Runtime, build_source, settings_for
     from vector_sync.permissions import sync_permissions
 
+    supported = permissions_sources()
+    if name not in supported:  # before any connection: nothing to re-read there
+        raise ValueError(f"source '{name}' has no permission pass (its items are visible to all); sources with one: {', '.join(supported)}")
     runtime = runtime or Runtime()
     source = build_source(name, settings_for(name), runtime.state)
     return sync_permissions(source, runtime.state, None if dry_run else runtime.store(), dry_run=dry_run)
