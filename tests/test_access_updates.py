@@ -14,9 +14,8 @@ from pinecone import Pinecone
 
 from sandbox.pinecone import PineconeSimulator
 from sandbox.server import Sandbox
-from tests.sandbox.test_pinecone_simulator import V2025, assert_valid, call, component, data_spec, host, schema_of, sim  # noqa: F401
-from tests.sandbox.test_pinecone_simulator import box  # noqa: F401
-from tests.test_state import backend, pg_database, store  # noqa: F401 - fixtures
+from tests.pineconekit import V2025, assert_valid, box, call, component, data_spec, host, schema_of, sim  # noqa: F401 - fixtures among them
+from tests.statekit import backend, pg_database, store  # noqa: F401 - fixtures
 from vector_sync.models import SearchFilter, VectorRecord
 from vector_sync.state import Access, LedgerWrite, StateStore, documents_table
 from vector_sync.stores.lancedb import LanceDBStore
