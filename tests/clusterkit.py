@@ -35,7 +35,7 @@ from typing import Any, Iterator, Mapping
 import sqlalchemy as sa
 
 from tests.conftest import ROOT
-from tests.test_backfill_scheduler import Proc, _http_ok, free_port, wait_for
+from tests.processkit import Proc, free_port, http_ok, wait_for
 
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("VECTOR_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -310,7 +310,7 @@ class Topology:
 
     def wait_ready(self, dag_ids: list[str], timeout_s: float = 150) -> None:
         """The api-server answers, the DAGs are serialized, every worker is consuming."""
-        wait_for("the api-server", lambda: _http_ok(f"{self.api}/api/v2/monitor/health"), timeout_s, self.procs)
+        wait_for("the api-server", lambda: http_ok(f"{self.api}/api/v2/monitor/health"), timeout_s, self.procs)
         wait_for(
             f"{len(dag_ids)} DAGs to be parsed and serialized",
             lambda: len(self.query("SELECT dag_id FROM serialized_dag WHERE dag_id = ANY(:ids)", ids=dag_ids)) == len(dag_ids),

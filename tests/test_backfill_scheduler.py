@@ -26,15 +26,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -43,6 +40,7 @@ from sandbox import build_sandbox
 from sandbox.server import Fault
 from tests.alertkit import ALERT_EMAIL, SmtpSink, index_snapshot, slack_posts, webhook_connection_json
 from tests.conftest import ANCHOR, ROOT
+from tests.processkit import Proc, free_port, http_ok, wait_for
 from vector_sync import alerts
 from vector_sync.airflow_settings import connection_json, projects_from, read_settings
 from vector_sync.config import source_settings
@@ -59,53 +57,6 @@ LAST = ANCHOR - INTERVAL
 DEADLINE_S = 3  # tiny, so every run misses it
 STARTUP_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout_s: float, procs: list | None = None, interval_s: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        for proc in procs or []:
-            assert proc.popen.poll() is None, f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}"
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}\n" + "\n".join(p.tail() for p in procs or []))
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
-
-    def terminate(self) -> None:
-        """SIGTERM the process group this test started (the component and its children)."""
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    def wait_or_kill(self, timeout_s: float = 20) -> None:
-        try:
-            self.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.popen.wait(timeout=10)
 
 
 class Cluster:
@@ -221,7 +172,7 @@ def cluster(metadata_db, workspace, tmp_path_factory):
             api = box.start("api-server", "api-server", "--port", str(api_port))
             for name in ("scheduler", "dag-processor", "triggerer"):
                 box.start(name, name)
-            wait_for("the api-server", lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), STARTUP_TIMEOUT_S, box.procs)
+            wait_for("the api-server", lambda: http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), STARTUP_TIMEOUT_S, box.procs)
             wait_for(
                 "vector_sync_jira to be parsed and serialized",
                 lambda: box.query("SELECT 1 FROM serialized_dag WHERE dag_id = 'vector_sync_jira'"),
@@ -233,16 +184,6 @@ def cluster(metadata_db, workspace, tmp_path_factory):
         finally:
             box.stop()
             box.metadata.dispose()
-
-
-def _http_ok(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except Exception:
-        return False
 
 
 def in_process_reference(tmp_path: Path, sandbox, windows: list[Window]) -> tuple[dict, dict]:

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import AIRFLOW_TEMPLATE, ROOT
-from tests.test_backfill_scheduler import Proc, free_port, wait_for
+from tests.processkit import Proc, free_port, wait_for
 
 pytestmark = pytest.mark.airflow
 
