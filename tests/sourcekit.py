@@ -80,3 +80,19 @@ class Backends:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=1, default=str)[:3000]
+
+
+RESTRICTED_SOURCES = ("slack", "fireflies")  # private channels, restricted meetings
+
+
+def restricted_documents(state: Any, window: Any, names: tuple[str, ...] = RESTRICTED_SOURCES) -> dict[str, Any]:
+    """Per source, one document of ``window`` that only its ``access_list`` may see and that
+    the sync indexed (its project is active): a private Slack message, a restricted meeting."""
+    from vector_sync.airflow_adapter import build_source, settings_for
+
+    active = state.projects.active()
+    found = {}
+    for name in names:
+        docs = build_source(name, settings_for(name), state).fetch(window)
+        found[name] = next(d for d in docs if d.access_type != "all" and d.access_list and (not d.projects or set(d.projects) & active))
+    return found

@@ -18,7 +18,7 @@ import pytest
 
 from sandbox import build_sandbox
 from sandbox.workspace import Workspace, floor_to_hour
-from tests.sourcekit import sandbox_settings
+from tests.sourcekit import RESTRICTED_SOURCES, restricted_documents, sandbox_settings
 from vector_sync import pipeline
 from vector_sync.airflow_settings import projects_from
 from vector_sync.models import Window
@@ -31,7 +31,6 @@ pytestmark = pytest.mark.airflow
 PREFIX = "/vector-sync"
 PASSWORDS = {"admin": "admin-pw-for-tests", "viewer": "viewer-pw-for-tests"}
 SECRETS = ("sandbox-token", *PASSWORDS.values())  # connection passwords and user passwords
-RESTRICTED_SOURCES = ("slack", "fireflies")  # private channels, restricted meetings
 OUTSIDER = "outsider@example.com"
 
 
@@ -65,19 +64,6 @@ class Env:
 
     def _auth(self, user: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
-
-
-def restricted_documents(state: Any, window: Window, names: tuple[str, ...] = RESTRICTED_SOURCES) -> dict[str, Any]:
-    """Per source, one document of ``window`` that only its ``access_list`` may see and that
-    the sync indexed (its project is active): a private Slack message, a restricted meeting."""
-    from vector_sync.airflow_adapter import build_source, settings_for
-
-    active = state.projects.active()
-    found = {}
-    for name in names:
-        docs = build_source(name, settings_for(name), state).fetch(window)
-        found[name] = next(d for d in docs if d.access_type != "all" and d.access_list and (not d.projects or set(d.projects) & active))
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -397,7 +397,7 @@ def test_search_as_another_user_is_for_admins_only(browser, server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    from tests.test_plugin_api import restricted_documents
+    from tests.sourcekit import restricted_documents
     from vector_sync.models import Window
 
     window = Window(server.workspace.start - timedelta(hours=1), server.workspace.anchor)
