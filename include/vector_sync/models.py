@@ -16,6 +16,9 @@ from typing import Any, Mapping, Sequence, Union
 # Pinecone accepts flat metadata only: strings, numbers, booleans and lists of strings.
 MetadataValue = Union[str, int, float, bool, list[str]]
 
+# How a search ranks chunks: by vector, by keywords, or both fused (see VectorStore.query).
+SEARCH_MODES = ("dense", "keyword", "hybrid")
+
 
 def utc(dt: datetime) -> datetime:
     """Return ``dt`` as an aware UTC datetime (naive input is taken as UTC)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from vector_sync.embedders.base import Embedder
-from vector_sync.models import Hit, SearchFilter
+from vector_sync.models import SEARCH_MODES, Hit, SearchFilter
 from vector_sync.stores.base import VectorStore
 
 # Chunks fetched per wanted hit: several chunks of one document often rank together, and
@@ -23,20 +23,27 @@ def search(
     store: VectorStore,
     flt: SearchFilter | None = None,
     top_k: int = 10,
+    mode: str = "dense",
 ) -> list[Hit]:
     """The ``top_k`` best documents for ``query``: each document's best chunk, best first.
 
+    ``mode`` is one of ``SEARCH_MODES`` (see ``VectorStore.query``); "keyword" never calls
+    the embedder.
+
     Raises:
-        ValueError: ``query`` is empty or ``top_k`` is not positive.
+        ValueError: ``query`` is empty, ``top_k`` is not positive or ``mode`` is unknown.
     """
     if not query or not query.strip():
         raise ValueError("search query is empty")
     if top_k <= 0:
         raise ValueError(f"top_k must be positive, got {top_k}")
-    vector = embedder.embed([query.strip()])[0]
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+    text = query.strip()
+    vector = None if mode == "keyword" else embedder.embed([text])[0]
     wanted = min(top_k * CANDIDATES_PER_HIT, MAX_CANDIDATES)
     while True:
-        chunks = store.query(vector, wanted, flt)
+        chunks = store.query(vector, wanted, flt, text=text, mode=mode)
         best = best_per_document(chunks)
         # Fewer documents than asked although the store had more chunks: widen and ask again.
         if len(best) >= top_k or len(chunks) < wanted or wanted >= MAX_CANDIDATES:

@@ -35,8 +35,23 @@ class VectorStore(ABC):
         """Delete by chunk id (missing ids are fine); returns how many ids were sent."""
 
     @abstractmethod
-    def query(self, vector: Sequence[float], top_k: int, flt: SearchFilter | None = None) -> list[Hit]:
-        """Nearest chunks to ``vector`` that pass ``flt``, best first."""
+    def query(
+        self,
+        vector: Sequence[float] | None,
+        top_k: int,
+        flt: SearchFilter | None = None,
+        *,
+        text: str | None = None,
+        mode: str = "dense",
+    ) -> list[Hit]:
+        """The chunks that best match, among those passing ``flt``, best first.
+
+        ``mode`` is one of ``models.SEARCH_MODES``: "dense" ranks by ``vector``; "keyword" ranks
+        ``text`` against chunk text and title with a keyword index (``vector`` may be None);
+        "hybrid" fuses both inside the store. ``flt`` (sources, projects, dates, the access
+        rule) is applied inside the store's query in every mode, never after it.
+        Raises ValueError for a mode the store does not support or a missing vector/text.
+        """
 
     @abstractmethod
     def count(self, source: str | None = None) -> int:

@@ -117,8 +117,20 @@ class LanceDBStore(VectorStore):
                 self._retry(lambda: table.delete(where))
         return len(ids)
 
-    def query(self, vector: Sequence[float], top_k: int, flt: SearchFilter | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: Sequence[float] | None,
+        top_k: int,
+        flt: SearchFilter | None = None,
+        *,
+        text: str | None = None,
+        mode: str = "dense",
+    ) -> list[Hit]:
         """Exact cosine search over the chunks passing ``flt``; score = 1 - cosine distance."""
+        if mode != "dense":
+            raise ValueError(f"{type(self).__name__} does not support {mode!r} search yet")
+        if vector is None:
+            raise ValueError("dense search needs a query vector")
         table = self._open()
         if table is None or top_k <= 0:
             return []

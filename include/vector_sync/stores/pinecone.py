@@ -117,8 +117,20 @@ class PineconeStore(VectorStore):
                 sender.submit(ids[start : start + DELETE_MAX_IDS])
         return len(ids)
 
-    def query(self, vector: Sequence[float], top_k: int, flt: SearchFilter | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: Sequence[float] | None,
+        top_k: int,
+        flt: SearchFilter | None = None,
+        *,
+        text: str | None = None,
+        mode: str = "dense",
+    ) -> list[Hit]:
         """Nearest chunks passing ``flt``; score is the index metric's (cosine similarity)."""
+        if mode != "dense":
+            raise ValueError(f"{type(self).__name__} does not support {mode!r} search yet")
+        if vector is None:
+            raise ValueError("dense search needs a query vector")
         if top_k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32)
