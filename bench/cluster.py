@@ -139,7 +139,7 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
         postgres_database,
         redis_broker,
     )
-    from vector_sync.airflow_settings import projects_from
+    from vector_sync.airflow.bootstrap import projects_from
     from vector_sync.state import StateStore
     from vector_sync.stores.pinecone import PineconeStore
 

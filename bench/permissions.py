@@ -38,7 +38,7 @@ def main() -> int:
     from sandbox import build_sandbox
     from sandbox.slack import BOT_USER_ID
     from sandbox.workspace import Workspace
-    from vector_sync.config import source_settings
+    from vector_sync.specs import source_settings
     from vector_sync.models import VectorRecord
     from vector_sync.permissions import sync_permissions
     from vector_sync.sources.slack import SlackSource, make_client

@@ -51,9 +51,10 @@ def main() -> int:
         options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
         os.environ[f"AIRFLOW_VAR_VECTOR_SYNC_{args.source.upper()}"] = json.dumps({"options": options})
 
-    from vector_sync.airflow_adapter import Runtime, sync_window
-    from vector_sync.airflow_settings import export_connections, export_variables, projects_from, read_settings
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.airflow.bootstrap import export_connections, export_variables, projects_from, read_settings
     from vector_sync.models import Window, parse_time
+    from vector_sync.run import sync_window
 
     settings = read_settings()
     export_connections(settings)
@@ -73,7 +74,8 @@ def main() -> int:
     calls_before = _sandbox_calls(args.sandbox_url, args.source)
     detail_before = _sandbox_detail(args.sandbox_url, args.source) if args.rate_limit else {}
     started = time.perf_counter()
-    counts = sync_window(args.source, window, run_id="bench", runtime=runtime)
+    source = runtime.source(args.source)
+    counts = sync_window(source, window, runtime, run_id="bench")
     elapsed = time.perf_counter() - started
     calls = _sandbox_calls(args.sandbox_url, args.source) - calls_before
     items = int(counts.get("items", counts["fetched"]))

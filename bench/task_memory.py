@@ -79,8 +79,8 @@ def plan() -> dict:
 
 def stage_documents(chunks: int) -> dict:
     """Documents as one fetch partition stages them, until the chunker will make ``chunks``."""
-    from vector_sync.airflow_adapter import Runtime
-    from vector_sync.config import source_settings
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.specs import source_settings
     from vector_sync.models import Document
     from vector_sync.staging import DOCUMENTS, part
 
@@ -112,18 +112,18 @@ def run_step(step: str, sandbox_url: str) -> dict:
     """One task body in this fresh process; its peak RSS and what importing cost first."""
     import airflow.sdk  # noqa: F401  (every task process has it)
 
-    from vector_sync import airflow_adapter as adapter
+    from vector_sync.airflow import tasks
 
     fetched = [{"plan": plan(), "part": 0, "counts": {}}]
     imported = rss_mb("VmRSS")
     started = time.perf_counter()
     if step == "filter":
-        out = adapter.run_filter(SOURCE, fetched)
+        out = tasks.run_filter(SOURCE, fetched)
         counts = {"batches": len(out), **out[0]["filter"]}
     else:
         batch = {"plan": plan(), "batch": 0, "parts": [0], "counts": {}}
         if step == "embed":
-            counts = adapter.run_embed(SOURCE, batch)["counts"]
+            counts = tasks.run_embed(SOURCE, batch)["counts"]
         else:
             from pinecone import Pinecone
 
@@ -132,7 +132,7 @@ def run_step(step: str, sandbox_url: str) -> dict:
 
             pc = Pinecone(api_key=TOKEN, host=f"{sandbox_url.rstrip('/')}/pinecone")
             create_index(pc, "vector-sync", 1536)
-            counts = adapter.run_upsert(SOURCE, batch)["counts"]
+            counts = tasks.run_upsert(SOURCE, batch)["counts"]
     keep = ("batches", "kept", "documents", "chunks", "embedded", "tokens", "upserted", "deleted")
     return {"seconds": round(time.perf_counter() - started, 1), "import_rss_mb": imported, "peak_rss_mb": rss_mb("VmHWM"),
             **{k: v for k, v in counts.items() if k in keep}}

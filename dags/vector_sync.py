@@ -6,9 +6,8 @@ Parsing stays cheap: the registry is a dict of names, and every heavy import (cl
 LanceDB, tokenizer) happens inside the tasks.
 """
 
-from vector_sync.airflow_adapter import build_source_dag
-from vector_sync.airflow_permissions import build_permissions_dag, permissions_sources
-from vector_sync.airflow_prune import build_prune_dag
+from vector_sync.airflow.dags import build_source_dag
+from vector_sync.airflow.maintenance import build_permissions_dag, build_prune_dag, permissions_sources
 from vector_sync.sources import registered_sources
 
 for _name in registered_sources():

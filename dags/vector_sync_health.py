@@ -3,6 +3,6 @@
 One alert when a source turns stale or failed, one when it recovers (vector_sync.health).
 """
 
-from vector_sync.airflow_adapter import build_health_dag
+from vector_sync.airflow.health import build_health_dag
 
 vector_sync_health = build_health_dag()

@@ -1,6 +1,6 @@
 """Airflow plugin: the vector-sync operations page and JSON API inside the API server.
 
-Mounts ``vector_sync.web.app`` at ``/vector-sync`` (behind Airflow's login) and adds a
+Mounts ``vector_sync.airflow.web.app`` at ``/vector-sync`` (behind Airflow's login) and adds a
 "Vector sync" entry to the UI's navigation, which shows the page inside the UI. Every Airflow
 process loads plugins (task runners too, for macros), so the web app itself is imported and
 built only when the API server gets its first request for it.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from vector_sync.web import URL_PREFIX, lazy_app
+from vector_sync.airflow.web import URL_PREFIX
+from vector_sync.airflow.web.lazy import lazy_app
 
 
 class VectorSyncPlugin(AirflowPlugin):

@@ -187,7 +187,7 @@ class World:
 
 def make_world(monkeypatch, sandbox, tmp_path, smtp: SmtpSink) -> World:
     from tests.sourcekit import sandbox_settings
-    from vector_sync.airflow_settings import projects_from
+    from vector_sync.airflow.bootstrap import projects_from
     from vector_sync.runtime import build_state, build_store, embedded_config
 
     settings = sandbox_settings(monkeypatch, sandbox)
@@ -204,7 +204,7 @@ def source_dag(name: str, *, retries: int | None = None):
     (``dag.test`` waits out real retry delays): 1 s per retry, same counts unless given."""
     from datetime import timedelta
 
-    from vector_sync.airflow_adapter import build_source_dag
+    from vector_sync.airflow.dags import build_source_dag
 
     dag = build_source_dag(name)
     for task in dag.tasks:

@@ -127,7 +127,7 @@ def pinecone_connection_json(sandbox_url: str) -> str:
 
 def sandbox_settings(sandbox_url: str) -> dict[str, list[dict[str, Any]]]:
     """airflow_settings.yaml with its sandbox URLs pointed at ``sandbox_url``."""
-    from vector_sync.airflow_settings import read_settings
+    from vector_sync.airflow.bootstrap import read_settings
 
     previous = os.environ.get("VECTOR_SYNC_SANDBOX_URL")
     os.environ["VECTOR_SYNC_SANDBOX_URL"] = sandbox_url
@@ -195,7 +195,7 @@ class Topology:
         bucket: str,
         broker_url: str | None,
     ) -> None:
-        from vector_sync.airflow_settings import connection_json
+        from vector_sync.airflow.bootstrap import connection_json
 
         self.base, self.config = base, config
         self.metadata_url, self.state_url = metadata_url, state_url

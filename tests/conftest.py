@@ -120,7 +120,7 @@ def airflow_env(airflow_db, sandbox, monkeypatch, tmp_path):
     """For dag.test() runs: connections at the sandbox, a fresh embedded data folder, projects
     seeded. Returns the state store and the vector store the runs write to."""
     from tests.sourcekit import sandbox_settings
-    from vector_sync.airflow_settings import projects_from
+    from vector_sync.airflow.bootstrap import projects_from
     from vector_sync.runtime import build_state, build_store, embedded_config
 
     settings = sandbox_settings(monkeypatch, sandbox)

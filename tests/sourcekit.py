@@ -13,8 +13,8 @@ from typing import Any
 
 from tests.conftest import ROOT
 from vector_sync import pipeline
-from vector_sync.airflow_settings import connection_json, projects_from, read_settings
-from vector_sync.config import source_settings
+from vector_sync.airflow.bootstrap import connection_json, projects_from, read_settings
+from vector_sync.specs import source_settings
 from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.models import Window
 from vector_sync.staging import StagedRun, run_key
@@ -66,7 +66,7 @@ class Backends:
         self.store = LanceDBStore(str(folder / "lancedb"))
 
     def source(self, name: str) -> Any:
-        from vector_sync.airflow_adapter import build_source
+        from vector_sync.airflow.backends import build_source
 
         return build_source(name, source_settings(name, FAST.get(name)), self.state)
 
@@ -88,7 +88,8 @@ RESTRICTED_SOURCES = ("slack", "fireflies")  # private channels, restricted meet
 def restricted_documents(state: Any, window: Any, names: tuple[str, ...] = RESTRICTED_SOURCES) -> dict[str, Any]:
     """Per source, one document of ``window`` that only its ``access_list`` may see and that
     the sync indexed (its project is active): a private Slack message, a restricted meeting."""
-    from vector_sync.airflow_adapter import build_source, settings_for
+    from vector_sync.airflow.backends import build_source
+    from vector_sync.airflow.settings import settings_for
 
     active = state.projects.active()
     found = {}

@@ -17,6 +17,7 @@ from sandbox.server import Fault
 from tests.alertkit import ALERT_EMAIL, SmtpSink, alert_env, make_world, slack_posts, source_dag, task_states
 from tests.conftest import ANCHOR
 from vector_sync import alerts
+from vector_sync.airflow import callbacks
 from vector_sync.alerts import AlertSettings, scrub
 
 JIRA_INTERVAL = timedelta(minutes=30)
@@ -73,7 +74,7 @@ def test_error_text_is_not_rendered_as_a_template(world):
         source="jira", dag_id="vector_sync_jira", task_id="fetch", run_id="r1", window_start=ANCHOR - JIRA_INTERVAL,
         window_end=ANCHOR, error="JIRAError: field {{ summary }} is {% broken %}", try_number=1, max_tries=5, log_url=None,
     )
-    assert alerts.deliver(alert) == ["slack", "email"]
+    assert callbacks.deliver(alert) == ["slack", "email"]
     assert "{{ summary }} is {% broken %}" in slack_posts(world.sandbox)[-1]["text"]
 
 
@@ -200,7 +201,7 @@ def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatc
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import ROOT
-    from vector_sync.airflow_permissions import permissions_sources
+    from vector_sync.airflow.maintenance import permissions_sources
     from vector_sync.sources import registered_sources
 
     monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", raw)
@@ -214,7 +215,7 @@ def test_broken_override_in_the_environment_keeps_every_dag_parseable(monkeypatc
 def test_a_prune_failure_alerts_without_marking_a_sync_window_failed(world):
     from types import SimpleNamespace
 
-    from vector_sync.airflow_adapter import on_task_failure
+    from vector_sync.airflow.callbacks import on_task_failure
 
     ti = SimpleNamespace(dag_id="vector_sync_prune_jira", task_id="prune", run_id="scheduled__2026-11-22T03:00:00+00:00", try_number=3, max_tries=2, log_url="http://airflow/log")
     context = {"dag": SimpleNamespace(dag_id=ti.dag_id), "ti": ti, "run_id": ti.run_id, "exception": RuntimeError("guard: 45% of jira would be deleted")}
@@ -233,8 +234,8 @@ def test_every_source_dag_has_a_deadline_alert_and_tuned_retries(monkeypatch):
     from airflow.sdk import AsyncCallback
     from airflow.sdk.definitions.deadline import DagRunQueuedAtDeadline
 
-    from vector_sync.airflow_adapter import RETRY_DEFAULTS, TASK_RETRIES, build_source_dag
-    from vector_sync.config import source_settings
+    from vector_sync.airflow.dags import RETRY_DEFAULTS, TASK_RETRIES, build_source_dag
+    from vector_sync.specs import source_settings
     from vector_sync.sources import registered_sources
 
     for name in registered_sources():
@@ -243,7 +244,7 @@ def test_every_source_dag_has_a_deadline_alert_and_tuned_retries(monkeypatch):
         assert isinstance(alert.reference, DagRunQueuedAtDeadline)
         assert alert.interval == source_settings(name).deadline
         assert isinstance(alert.callback, AsyncCallback)
-        assert alert.callback.path == "vector_sync.alerts.deadline_missed"
+        assert alert.callback.path == "vector_sync.airflow.callbacks.deadline_missed"
         assert alert.callback.kwargs == {"source": name, "deadline_minutes": source_settings(name).deadline.total_seconds() / 60}
         for task in dag.tasks:
             assert task.retry_exponential_backoff == RETRY_DEFAULTS["retry_exponential_backoff"]
@@ -277,7 +278,7 @@ def _deadline_context(state: str, run_type: str = "scheduled", end_date: str | N
 
 
 def test_deadline_callback_posts_and_emails_a_late_run(world):
-    result = asyncio.run(alerts.deadline_missed(_deadline_context("running"), source="jira", deadline_minutes=45))
+    result = asyncio.run(callbacks.deadline_missed(_deadline_context("running"), source="jira", deadline_minutes=45))
     assert result == "alerted via slack, email"
     (post,) = slack_posts(world.sandbox, alerts.LATE)
     for expected in ("jira: run not finished 45 min after it was queued", "scheduled__2026-11-20T11:30:00+00:00", "2026-11-20T11:30:00+00:00 .. 2026-11-20T12:00:00+00:00", "State then:* running"):
@@ -295,13 +296,13 @@ def test_deadline_callback_posts_and_emails_a_late_run(world):
     ],
 )
 def test_deadline_callback_stays_quiet_when_the_miss_says_nothing_new(world, state, run_type, end_date, reason):
-    result = asyncio.run(alerts.deadline_missed(_deadline_context(state, run_type, end_date), source="jira", deadline_minutes=45))
+    result = asyncio.run(callbacks.deadline_missed(_deadline_context(state, run_type, end_date), source="jira", deadline_minutes=45))
     assert result.startswith("not alerted: ") and reason in result
     assert slack_posts(world.sandbox) == [] and world.smtp.mails == []
 
 
 def test_sync_deadline_callback_uses_the_same_text(world):
-    result = alerts.deadline_missed_sync(_deadline_context("queued"), source="jira", deadline_minutes=45)
+    result = callbacks.deadline_missed_sync(_deadline_context("queued"), source="jira", deadline_minutes=45)
     assert result == "alerted via slack, email"
     assert "State then:* queued" in slack_posts(world.sandbox, alerts.LATE)[0]["text"]
 
@@ -309,7 +310,7 @@ def test_sync_deadline_callback_uses_the_same_text(world):
 def test_without_a_bot_connection_alerts_use_the_webhook(world, monkeypatch):
     alert_env(monkeypatch, world.sandbox, None, bot=False)
     alert = alerts.recovered_alert(source="jira", run_id="r", window_start=ANCHOR - JIRA_INTERVAL, window_end=ANCHOR, resolved=2, last_sync=ANCHOR)
-    assert alerts.deliver(alert) == ["slack_webhook"]
+    assert callbacks.deliver(alert) == ["slack_webhook"]
     assert [p["via"] for p in slack_posts(world.sandbox)] == ["webhook"]
     assert world.smtp.mails == []  # no recipients configured
 
@@ -321,7 +322,7 @@ def test_a_tempo_failure_shows_no_secret_of_any_connection_it_uses(world, monkey
     from types import SimpleNamespace
 
     from vector_sync import cli
-    from vector_sync.airflow_adapter import on_task_failure
+    from vector_sync.airflow.callbacks import on_task_failure
 
     jira_password, openai_key = "Jira-Pa55w0rd-of-Dana", "opaque4f1b9c2e77d0"
     jira = json.loads(__import__("os").environ["AIRFLOW_CONN_JIRA_DEFAULT"])

@@ -10,7 +10,7 @@ sandbox and an SMTP server running in this process.
   one interval plus a minute, contiguous with the replays; a replay of a future interval is
   refused.
 - A Deadline Alert fires for real: the scheduler marks the deadline missed, the triggerer runs
-  ``vector_sync.alerts.deadline_missed``, and the late-run alert reaches Slack and email;
+  ``vector_sync.airflow.callbacks.deadline_missed``, and the late-run alert reaches Slack and email;
   backfill runs, all queued at once, miss their (tiny) deadlines without alerting.
 
 ``[scheduler] use_job_schedule = False`` keeps the scheduler from adding the latest
@@ -42,8 +42,8 @@ from tests.alertkit import ALERT_EMAIL, SmtpSink, index_snapshot, slack_posts, w
 from tests.conftest import ANCHOR, ROOT
 from tests.processkit import Proc, free_port, http_ok, wait_for
 from vector_sync import alerts
-from vector_sync.airflow_settings import connection_json, projects_from, read_settings
-from vector_sync.config import source_settings
+from vector_sync.airflow.bootstrap import connection_json, projects_from, read_settings
+from vector_sync.specs import source_settings
 from vector_sync.models import Window
 from vector_sync.state import StateStore
 

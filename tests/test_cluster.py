@@ -41,7 +41,7 @@ from tests.clusterkit import (
 )
 from tests.composekit import s3_server
 from tests.sourcekit import FAST, Backends
-from vector_sync.airflow_settings import connection_json, projects_from
+from vector_sync.airflow.bootstrap import connection_json, projects_from
 from vector_sync.models import Window
 from vector_sync.sources import registered_sources
 from vector_sync.state import StateStore

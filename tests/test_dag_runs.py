@@ -80,8 +80,8 @@ def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypat
 
     from sandbox.demo import last_intervals
     from tests.sourcekit import FAST
-    from vector_sync.airflow_adapter import build_source
-    from vector_sync.config import source_settings
+    from vector_sync.airflow.backends import build_source
+    from vector_sync.specs import source_settings
     from vector_sync.models import Window
 
     state, store = airflow_env

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ANCHOR
 from tests.sourcekit import ACTIVE, dag_for, stored_documents
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.status import HEALTHY, source_status
 
 pytestmark = pytest.mark.airflow

@@ -37,8 +37,8 @@ from tests.alertkit import SmtpSink, index_snapshot, make_world, slack_posts, fi
 from tests.conftest import ANCHOR, ROOT
 from tests.sourcekit import Backends
 from vector_sync import alerts, pipeline
-from vector_sync.airflow_settings import connection_json, read_settings
-from vector_sync.config import source_settings
+from vector_sync.airflow.bootstrap import connection_json, read_settings
+from vector_sync.specs import source_settings
 from vector_sync.models import Document, Window
 from vector_sync.sources import registered_sources
 from vector_sync.sources.base import Source
@@ -188,7 +188,7 @@ _KILLABLE_RUN = textwrap.dedent(
 
     LanceDBStore.upsert = upsert
     from datetime import datetime
-    from vector_sync.airflow_adapter import build_source_dag
+    from vector_sync.airflow.dags import build_source_dag
 
     end = datetime.fromisoformat(sys.argv[1])
     build_source_dag("jira").test(logical_date=end, run_after=end)

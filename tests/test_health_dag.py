@@ -30,7 +30,7 @@ def synced(state, source: str, end: datetime, status: str = "success", minutes: 
 def test_health_dag_checks_every_15_minutes():
     from airflow.sdk import CronTriggerTimetable
 
-    from vector_sync.airflow_adapter import build_health_dag
+    from vector_sync.airflow.health import build_health_dag
 
     dag = build_health_dag()
     assert dag.dag_id == "vector_sync_health" and dag.task_ids == ["check_freshness"]
@@ -39,7 +39,7 @@ def test_health_dag_checks_every_15_minutes():
 
 
 def test_one_alert_per_incident_and_one_on_recovery(world):
-    from vector_sync.airflow_adapter import build_health_dag
+    from vector_sync.airflow.health import build_health_dag
 
     state, sandbox = world.state, world.sandbox
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -123,7 +123,7 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
     from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from vector_sync.airflow_adapter import build_health_dag
+    from vector_sync.airflow.health import build_health_dag
 
     sandbox = world.sandbox
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -160,7 +160,7 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
         posts = check_at(2)
         stuck = posts["jira is stuck"]["text"]
         assert "vector_sync_jira" in stuck and run_id in stuck and "run already exists" in stuck
-        assert "python -m vector_sync.schedule --repair" in stuck
+        assert "python -m vector_sync.airflow.schedule --repair" in stuck
         assert [m.subject for m in world.smtp.mails if "stuck" in m.subject] == ["[vector-sync unhealthy] jira is stuck"]
         assert "vector_sync_jira" in world.smtp.mails[-1].text
         check_at(3)
@@ -169,7 +169,7 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
         assert book["jira"].incident_health == "stuck" and book["jira"].alerted_at is not None
 
         # The repair gives the run its interval's start: the schedule moves again.
-        from vector_sync.schedule import repair_replays
+        from vector_sync.airflow.schedule import repair_replays
 
         (change,) = [c for c in repair_replays() if c["run_id"] == run_id]
         assert change["new_logical_date"] == (blocked - timedelta(minutes=30)).isoformat()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.sourcekit import FAST, Backends, sandbox_settings
 from vector_sync import pipeline
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.models import SearchFilter, Window
 from vector_sync.permissions import supports_permissions, sync_permissions
 from vector_sync.sources import registered_sources, source_class
@@ -49,7 +49,7 @@ def kit(sandbox, monkeypatch, tmp_path, workspace):
 
 def sync(kit, name: str, window: Window, **options: Any) -> dict[str, Any]:
     """One in-process sync of ``window`` with extra source options (e.g. a short lookback)."""
-    from vector_sync.airflow_adapter import build_source
+    from vector_sync.airflow.backends import build_source
 
     overrides = {**FAST.get(name, {}), "options": {**FAST.get(name, {}).get("options", {}), **options}}
     source = build_source(name, source_settings(name, overrides), kit.state)
@@ -190,7 +190,7 @@ def test_fireflies_privacy_and_participants(kit, sandbox, workspace):
 
 
 def test_permission_dags_cover_exactly_the_sources_that_support_it():
-    from vector_sync.airflow_permissions import permissions_sources
+    from vector_sync.airflow.maintenance import permissions_sources
 
     assert permissions_sources() == [n for n in registered_sources() if supports_permissions(source_class(n))] == ["slack", "fireflies"]
     assert all(source_settings(n).option("permissions_schedule") == "40 * * * *" for n in permissions_sources())
@@ -199,7 +199,7 @@ def test_permission_dags_cover_exactly_the_sources_that_support_it():
 def test_permission_dag_shape():
     from airflow.sdk import CronTriggerTimetable
 
-    from vector_sync.airflow_permissions import build_permissions_dag
+    from vector_sync.airflow.maintenance import build_permissions_dag
 
     dag = build_permissions_dag("slack")
     assert dag.dag_id == "vector_sync_permissions_slack" and dag.task_ids == ["permissions"]
@@ -215,6 +215,12 @@ def test_cli_permissions_dry_run(airflow_db, kit, sandbox, workspace, monkeypatc
 
     class Runtime:
         state, store = kit.state, (lambda self: kit.store)
+
+        def source(self, name):
+            from vector_sync.airflow.backends import build_source
+            from vector_sync.airflow.settings import settings_for
+
+            return build_source(name, settings_for(name), kit.state)
 
     monkeypatch.setattr(cli, "_runtime", lambda: Runtime())
     assert cli.main(["permissions", "slack", "--dry-run"]) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from vector_sync import pipeline, staging
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.models import Document, Window
 from vector_sync.sources.base import Source

@@ -20,11 +20,11 @@ from sandbox import build_sandbox
 from sandbox.workspace import Workspace, floor_to_hour
 from tests.sourcekit import RESTRICTED_SOURCES, restricted_documents, sandbox_settings
 from vector_sync import pipeline
-from vector_sync.airflow_settings import projects_from
+from vector_sync.airflow.bootstrap import projects_from
 from vector_sync.models import Window
 from vector_sync.sources import registered_sources
-from vector_sync.web.app import SEARCH_AS_EVENT
-from vector_sync.web.identity import IDENTITIES_VARIABLE
+from vector_sync.airflow.web.app import SEARCH_AS_EVENT
+from vector_sync.airflow.web.identity import IDENTITIES_VARIABLE
 
 pytestmark = pytest.mark.airflow
 
@@ -73,7 +73,8 @@ def env(airflow_db, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from airflow.api_fastapi.app import create_app
-    from vector_sync.airflow_adapter import Runtime, sync_window
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.run import sync_window
 
     folder = tmp_path_factory.mktemp("plugin-api")
     now = datetime.now(timezone.utc)
@@ -89,11 +90,11 @@ def env(airflow_db, tmp_path_factory):
         runtime = Runtime()
         runtime.state.projects.upsert(projects_from(settings))
         jira_window = Window(workspace.start - timedelta(hours=1), now)
-        sync_window("jira", jira_window, run_id=f"scheduled__{now.isoformat()}", runtime=runtime)
+        sync_window(runtime.source("jira"), jira_window, runtime, run_id=f"scheduled__{now.isoformat()}")
         history = Window(workspace.start - timedelta(hours=1), now)
-        sync_window("fireflies", history, run_id=f"scheduled__{now.isoformat()}", runtime=runtime)
+        sync_window(runtime.source("fireflies"), history, runtime, run_id=f"scheduled__{now.isoformat()}")
         slack_window = Window(now - timedelta(minutes=30), now - timedelta(minutes=15))
-        sync_window("slack", Window(history.start, slack_window.start), run_id=f"scheduled__{slack_window.start.isoformat()}", runtime=runtime)
+        sync_window(runtime.source("slack"), Window(history.start, slack_window.start), runtime, run_id=f"scheduled__{slack_window.start.isoformat()}")
         slack_run_id = f"scheduled__{slack_window.end.isoformat()}"
         failed_at = datetime.now(timezone.utc)  # after the syncs: the newest Slack run
         runtime.state.runs.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, failed_at)
@@ -327,7 +328,7 @@ def test_search_rejects_bad_input(env):
 
 
 def test_backends_are_shared_then_rebuilt_after_their_ttl():
-    from vector_sync.web.app import BackendCache
+    from vector_sync.airflow.web.app import BackendCache
 
     class FakeRuntime:
         built = 0
@@ -479,7 +480,7 @@ def test_a_mapping_to_no_email_fails_closed(env, identities, mapped):
 def test_emails_come_from_the_user_record_or_the_name(env, identities):
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from vector_sync.web.identity import identity_of
+    from vector_sync.airflow.web.identity import identity_of
 
     class EmailUser(BaseUser):  # what FAB's user record offers: an email
         def __init__(self, name: str, email: str | None) -> None:
@@ -506,7 +507,7 @@ def test_a_name_that_looks_like_an_email_counts_only_where_the_operator_sets_nam
     """SimpleAuthManager's names come from the operator's config; under another manager a user
     may choose a name like a colleague's email, which must grant nothing."""
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-    from vector_sync.web import identity
+    from vector_sync.airflow.web import identity
 
     class NamedUser(BaseUser):  # a record with a name and no email field
         def get_id(self) -> str:

@@ -33,7 +33,7 @@ from sandbox import build_sandbox
 from sandbox.workspace import Workspace, floor_to_hour
 from tests.conftest import ROOT, TEST_OUTPUT
 from tests.sourcekit import sandbox_settings
-from vector_sync.airflow_settings import projects_from
+from vector_sync.airflow.bootstrap import projects_from
 from vector_sync.sources import registered_sources
 
 pytestmark = pytest.mark.airflow
@@ -78,7 +78,7 @@ def demo_like_runs(workspace: Workspace, now: datetime, mp: pytest.MonkeyPatch) 
     from airflow.serialization.encoders import coerce_to_core_timetable
 
     from sandbox.demo import last_intervals
-    from vector_sync.config import source_settings
+    from vector_sync.specs import source_settings
 
     dags = DagBag(dag_folder=str(ROOT / "dags")).dags
     runs: dict[str, list[Any]] = {}
@@ -180,7 +180,7 @@ def stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def server(airflow_db, tmp_path_factory):
     require_browser()
-    from vector_sync.airflow_adapter import Runtime
+    from vector_sync.airflow.backends import Runtime
     from vector_sync.status import all_status
 
     folder = tmp_path_factory.mktemp("plugin-browser")

@@ -1,5 +1,5 @@
 """Replays never take a future scheduled run's logical date; a stuck schedule is told apart from
-a slow or paused one (vector_sync.schedule.assess). No Airflow run here: the rules alone."""
+a slow or paused one (vector_sync.airflow.schedule.assess). No Airflow run here: the rules alone."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vector_sync.airflow_adapter import ReplayRefused, build_source_dag, replay_interval
-from vector_sync.schedule import OK, PAUSED, STUCK, ScheduleFacts, assess
+from vector_sync.airflow.dags import build_source_dag
+from vector_sync.airflow.windows import ReplayRefused, replay_interval
+from vector_sync.airflow.schedule import OK, PAUSED, STUCK, ScheduleFacts, assess
 
 UTC = timezone.utc
 NOW = datetime(2026, 12, 6, 1, 47, tzinfo=UTC)

@@ -21,7 +21,7 @@ from tests.composekit import environment, forget_object_stores, keys, load_compo
 from tests.conftest import ROOT
 from tests.sourcekit import FAST, Backends, sandbox_settings
 from vector_sync import pipeline, staging
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.models import Window
 from vector_sync.staging import StagedRun, run_key
 
@@ -52,10 +52,10 @@ def compose_overrides(endpoint: str, bucket: str) -> dict[str, str]:
 
 def staging_root():
     """The root a task gets: VECTOR_SYNC_STAGING_URL -> RuntimeConfig -> ObjectStoragePath."""
-    from vector_sync.airflow_adapter import staging_root as adapter_root
+    from vector_sync.airflow.backends import Runtime
     from vector_sync.runtime import embedded_config
 
-    return adapter_root(embedded_config())
+    return Runtime(embedded_config()).staging_root()
 
 
 def whole_sample(workspace) -> Window:
@@ -185,10 +185,10 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
 
 
 def test_the_library_core_imports_neither_airflow_nor_s3():
-    """Only airflow_adapter (and hooks, settings loader) import Airflow; s3fs comes with it."""
+    """Only the Airflow layer (vector_sync.airflow) and hooks import Airflow; s3fs comes with it."""
     code = (
         "import sys\n"
-        "import vector_sync.staging, vector_sync.runtime, vector_sync.pipeline, vector_sync.state, vector_sync.cli\n"
+        "import vector_sync.staging, vector_sync.runtime, vector_sync.pipeline, vector_sync.state, vector_sync.run, vector_sync.alerts, vector_sync.cli\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('airflow', 's3fs', 'boto3', 'botocore', 'aiobotocore', 'upath'))\n"
         "print(','.join(bad))\n"
     )

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.sources import registered_sources, source_class
-from vector_sync.specs import COMMON_OPTIONS, REGISTRY, hook_class
+from vector_sync.airflow.backends import hook_class
+from vector_sync.specs import COMMON_OPTIONS, REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from vector_sync.airflow_adapter import DAG_TEST_USER, resolve_window
-from vector_sync.config import source_settings
+from vector_sync.airflow.windows import DAG_TEST_USER, resolve_window
+from vector_sync.specs import source_settings
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 20, 12, 7, tzinfo=UTC)

@@ -6,9 +6,9 @@ intervals up to the latest complete one. Prints each source's status and sample 
 Running it again changes nothing in the index: same vectors, no new embeddings.
 
 Each interval's run holds the logical date the scheduler gives that interval (its start;
-``SourceDAG.test`` in vector_sync.airflow_adapter), so `make up` afterwards schedules the next
+``SourceDAG.test`` in vector_sync.airflow.dags), so `make up` afterwards schedules the next
 interval as usual. Runs that an older demo left on the schedule's logical dates are moved off
-them first (vector_sync.schedule.repair_replays). While `make up` runs (its scheduler
+them first (vector_sync.airflow.schedule.repair_replays). While `make up` runs (its scheduler
 heartbeats), ``dag.test`` would race that scheduler for the same task instances: the demo
 then triggers runs with a conf window and no logical date, which the scheduler runs, and
 uses `make up`'s sandbox when it holds the port.
@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox import build_sandbox
     from sandbox.workspace import Workspace, load_or_create_anchor
     from vector_sync import cli
-    from vector_sync.airflow_adapter import Runtime, parse_time_settings
-    from vector_sync.airflow_settings import apply_settings, projects_from, read_settings
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.airflow.bootstrap import apply_settings, projects_from, read_settings
+    from vector_sync.airflow.settings import parse_time_settings
     from vector_sync.runtime import data_dir
     from vector_sync.sources import registered_sources
 

@@ -5,7 +5,7 @@ processes (scheduler, dag-processor, api-server, triggerer) come from `airflow s
 stopping it (Ctrl-C or SIGTERM) stops the sandbox too.
 
 Before starting, earlier manual runs that hold logical dates scheduled runs need (an older
-`make demo`, `airflow dags test DAG DATE`) are moved off them (vector_sync.schedule), so every
+`make demo`, `airflow dags test DAG DATE`) are moved off them (vector_sync.airflow.schedule), so every
 sync DAG gets its next scheduled run.
 
 Stopping: `airflow standalone` runs in a process group (and session) of its own, so the
@@ -118,8 +118,8 @@ def stop_tree(proc: subprocess.Popen, grace_s: float = GRACE_S) -> float:
 
 
 def repair_schedules() -> None:
-    """Free logical dates that earlier manual runs hold (vector_sync.schedule)."""
-    from vector_sync.schedule import repair_replays, repair_summary
+    """Free logical dates that earlier manual runs hold (vector_sync.airflow.schedule)."""
+    from vector_sync.airflow.schedule import repair_replays, repair_summary
 
     try:
         changes = repair_replays()

@@ -1,41 +1,28 @@
 """Alerts: a task failed for good, a source recovered, a run is late, a source turned stale.
 
-Every alert goes out through the providers' notifier classes, never a hand-rolled HTTP post:
-
-- Slack: ``SlackNotifier`` (bot token, connection ``slack_api_default``, the configured
-  channel) when that connection exists; if it does not, or the post fails (a revoked bot
-  token is also what breaks the Slack source), ``SlackWebhookNotifier`` (connection
-  ``slack_default``).
-- Email: ``SmtpNotifier`` (connection ``smtp_default``) when that connection exists and the
-  alert settings name recipients.
+This module builds and formats them (Slack mrkdwn, email HTML) and keeps secrets out of them;
+it does not import Airflow. Delivery through the providers' notifiers, and the callbacks
+that send alerts, live in ``vector_sync.airflow.callbacks``.
 
 Settings come from the JSON Variable ``vector_sync_alerts``, e.g.
 ``{"slack_channel": "#alerts", "email_to": ["oncall@example.com"]}`` (keys: see
 :class:`AlertSettings`). An invalid Variable never silences an alert: the defaults are used
 and the alert says so.
 
-Notifiers are called with ``notify(context)`` / ``async_notify(context)``, not
-``notifier(context)``: the latter renders the text with Jinja first, and alert text quotes
-API error messages, which are not templates (a ``{{`` in a Jira error must stay text).
-
 Secrets never reach an alert: :func:`scrub` removes tokens, passwords, credentials in URLs
-and webhook paths, and every value Airflow's secrets masker knows (connection passwords
-read in this process).
-
-Airflow is imported inside functions only; building the texts needs no Airflow.
+and webhook paths, and (given Airflow's masker as ``redact``) every value Airflow knows to
+be secret.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -74,40 +61,28 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def scrub(text: str | None, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` without credentials: known secret values, Airflow's masked values, and
-    anything shaped like a token, password or credentialed URL."""
+def scrub(text: str | None, secrets: Iterable[str | None] = (), redact: Callable[[str], str] | None = None) -> str:
+    """``text`` without credentials: known secret values, the values ``redact`` masks
+    (Airflow's secrets masker, passed by the Airflow layer), and anything shaped like a token,
+    password or credentialed URL."""
     if not text:
         return ""
     out = str(text)
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         out = out.replace(secret, "***")
-    out = _airflow_redact(out)
+    if redact is not None:
+        out = redact(out)
     for pattern, replacement in _SECRET_PATTERNS:
         out = pattern.sub(replacement, out)
     return out
 
 
-def _airflow_redact(text: str) -> str:
-    """Airflow's secrets masker: every connection password and sensitive Variable this
-    process has read is registered there."""
-    try:
-        from airflow.sdk._shared.secrets_masker import redact
-    except Exception:  # pragma: no cover - outside Airflow
-        return text
-    try:
-        redacted = redact(text)
-    except Exception:  # pragma: no cover - the masker must never break an alert
-        return text
-    return redacted if isinstance(redacted, str) else text
-
-
-def summarize_error(exception: BaseException | str | None, secrets: Iterable[str | None] = ()) -> str:
+def summarize_error(exception: BaseException | str | None, secrets: Iterable[str | None] = (), redact: Callable[[str], str] | None = None) -> str:
     """One scrubbed, bounded line (or a few) describing the failure."""
     if exception is None:
         return "the task failed (no exception recorded; see the log)"
     text = exception if isinstance(exception, str) else f"{type(exception).__name__}: {exception}"
-    text = scrub(text, secrets).strip()
+    text = scrub(text, secrets, redact).strip()
     if len(text) > ERROR_SUMMARY_CHARS:
         text = text[: ERROR_SUMMARY_CHARS - 15].rstrip() + " ... [cut]"
     return text
@@ -154,17 +129,6 @@ class AlertSettings:
 _SETTING_KEYS = {"slack_channel", "slack_conn_id", "slack_webhook_conn_id", "smtp_conn_id", "email_to", "email_from", "enabled"}
 
 
-def alert_settings() -> AlertSettings:
-    """The Variable ``vector_sync_alerts`` (metadata DB or ``AIRFLOW_VAR_VECTOR_SYNC_ALERTS``)."""
-    try:
-        from airflow.sdk import Variable
-
-        raw = Variable.get(ALERTS_VARIABLE, default=None)
-    except Exception:  # no Airflow context (CLI, tests of the texts): environment only
-        raw = os.environ.get(f"AIRFLOW_VAR_{ALERTS_VARIABLE.upper()}")
-    return AlertSettings.from_json(raw)
-
-
 # ----------------------------------------------------------------------------- messages
 
 
@@ -182,13 +146,13 @@ class Alert:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def slack_text(self) -> str:
-        lines = [f"{_ICONS.get(self.kind, '')} *vector-sync {self.kind}* · {_mrkdwn(self.title)}".strip()]
-        lines += [f"• *{label}:* {_mrkdwn(value)}" for label, value in self.facts]
+        lines = [f"{_ICONS.get(self.kind, '')} *vector-sync {self.kind}* · {mrkdwn(self.title)}".strip()]
+        lines += [f"• *{label}:* {mrkdwn(value)}" for label, value in self.facts]
         if self.detail:
             lines.append("```" + self.detail.replace("```", "'''") + "```")
         if self.link:
             lines.append(f"<{self.link}|{self.link_label}>")
-        lines += [f"_{_mrkdwn(note)}_" for note in self.notes]
+        lines += [f"_{mrkdwn(note)}_" for note in self.notes]
         return "\n".join(lines)
 
     def subject(self) -> str:
@@ -205,7 +169,7 @@ class Alert:
         return "".join(parts)
 
 
-def _mrkdwn(text: str) -> str:
+def mrkdwn(text: str) -> str:
     """Slack's three control characters, escaped as Slack documents."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -321,7 +285,7 @@ def health_alert(*, source: str, health: str, opened: bool, detail: Mapping[str,
     if windows:
         facts.append(("Failed windows", "; ".join(f"{w['window_start']} .. {w['window_end']}" for w in windows[:5])))
     schedule = detail.get("schedule") or {}
-    if schedule.get("state") == "stuck":  # vector_sync.schedule: which DAG, why, what to do
+    if schedule.get("state") == "stuck":  # vector_sync.airflow.schedule: which DAG, why, what to do
         facts += [("DAG", str(schedule.get("dag_id"))), ("Next run", f"{schedule.get('next_run')} (due {schedule.get('due_at')})"), ("Cause", str(schedule.get("cause"))), ("Fix", str(schedule.get("fix")))]
     if since is not None:
         facts.append(("Incident since", _iso(since)))
@@ -336,116 +300,7 @@ def health_alert(*, source: str, health: str, opened: bool, detail: Mapping[str,
     return Alert(kind=kind, source=source, title=title, facts=tuple(facts), notes=notes)
 
 
-# ----------------------------------------------------------------------------- delivery
-
-
-def _connection(conn_id: str) -> Any | None:
-    from airflow.sdk import BaseHook
-
-    try:
-        return BaseHook.get_connection(conn_id)
-    except Exception:
-        return None
-
-
-def _notifiers(alert: Alert, settings: AlertSettings, connection: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
-    """(Slack notifiers in fallback order, email notifiers) whose connections exist."""
-    from airflow.providers.slack.notifications.slack import SlackNotifier
-    from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    text = alert.slack_text()
-    if settings.problem:
-        text += f"\n_({_mrkdwn(settings.problem)})_"
-    slack: list[tuple[str, Any]] = []
-    if connection(settings.slack_conn_id) is not None:
-        slack.append(("slack", SlackNotifier(slack_conn_id=settings.slack_conn_id, channel=settings.slack_channel, text=text, username="vector-sync", unfurl_links=False, unfurl_media=False)))
-    if connection(settings.slack_webhook_conn_id) is not None:
-        slack.append(("slack_webhook", SlackWebhookNotifier(slack_webhook_conn_id=settings.slack_webhook_conn_id, text=text, unfurl_links=False, unfurl_media=False)))
-    email: list[tuple[str, Any]] = []
-    smtp = connection(settings.smtp_conn_id) if settings.email_to else None
-    if smtp is not None:
-        sender = settings.email_from or (getattr(smtp, "extra_dejson", None) or {}).get("from_email") or DEFAULT_FROM_EMAIL
-        body = alert.html() + (f"<p><em>{html.escape(settings.problem)}</em></p>" if settings.problem else "")
-        email.append(("email", SmtpNotifier(to=list(settings.email_to), from_email=sender, subject=alert.subject(), html_content=body, smtp_conn_id=settings.smtp_conn_id)))
-    return slack, email
-
-
-def deliver(alert: Alert, context: Mapping[str, Any] | None = None, settings: AlertSettings | None = None) -> list[str]:
-    """Send ``alert`` to Slack (first channel that works) and by email; returns where it went.
-
-    Never raises: an alert that cannot be delivered is logged (scrubbed) instead.
-    """
-    settings = settings or alert_settings()
-    if not settings.enabled:
-        log.info("alerts disabled (Variable %s): %s", ALERTS_VARIABLE, alert.title)
-        return []
-    context = dict(context or {})
-    try:
-        slack, email = _notifiers(alert, settings, _connection)
-    except Exception as exc:
-        log.error("could not prepare the alert %r: %s", alert.title, scrub(str(exc)))
-        return []
-    delivered: list[str] = []
-    for label, notifier in slack:
-        try:
-            notifier.notify(context)
-        except Exception as exc:
-            log.warning("alert via %s failed, trying the next channel: %s", label, scrub(str(exc)))
-            continue
-        delivered.append(label)
-        break
-    for label, notifier in email:
-        try:
-            notifier.notify(context)
-            delivered.append(label)
-        except Exception as exc:
-            log.warning("alert email failed: %s", scrub(str(exc)))
-    if not delivered:
-        log.error("alert not delivered anywhere (configure %s, %s or %s): %s", settings.slack_conn_id, settings.slack_webhook_conn_id, settings.smtp_conn_id, alert.title)
-    else:
-        log.info("alert %r sent via %s", alert.title, ", ".join(delivered))
-    return delivered
-
-
-async def adeliver(alert: Alert, context: Mapping[str, Any] | None = None, settings: AlertSettings | None = None) -> list[str]:
-    """:func:`deliver` for the triggerer: the notifiers' ``async_notify``."""
-    from airflow.sdk import BaseHook
-
-    if settings is None:
-        # A Variable read is a blocking round trip to the supervisor: keep it off the event loop.
-        settings = await asyncio.to_thread(alert_settings)
-    if not settings.enabled:
-        return []
-    found: dict[str, Any] = {}
-    for conn_id in {settings.slack_conn_id, settings.slack_webhook_conn_id, settings.smtp_conn_id}:
-        try:
-            found[conn_id] = await BaseHook.aget_connection(conn_id)
-        except Exception:
-            found[conn_id] = None
-    context = dict(context or {})
-    slack, email = _notifiers(alert, settings, found.get)
-    delivered: list[str] = []
-    for label, notifier in slack:
-        try:
-            await notifier.async_notify(context)
-        except Exception as exc:
-            log.warning("alert via %s failed, trying the next channel: %s", label, scrub(str(exc)))
-            continue
-        delivered.append(label)
-        break
-    for label, notifier in email:
-        try:
-            await notifier.async_notify(context)
-            delivered.append(label)
-        except Exception as exc:
-            log.warning("alert email failed: %s", scrub(str(exc)))
-    if not delivered:
-        log.error("late-run alert not delivered anywhere: %s", alert.title)
-    return delivered
-
-
-# ----------------------------------------------------------------------------- deadline callback
+# ----------------------------------------------------------------------------- late runs
 
 
 def late_run_decision(dag_run: Mapping[str, Any], deadline_time: Any) -> str | None:
@@ -478,56 +333,6 @@ def _as_datetime(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-async def deadline_missed(context: Mapping[str, Any], source: str, deadline_minutes: float) -> str:
-    """Deadline Alert callback (``AsyncCallback``, run by the triggerer).
-
-    ``context`` is what the scheduler hands a deadline callback in Airflow 3.3:
-    ``{"dag_run": <DAGRunResponse as JSON>, "deadline": {"id", "deadline_time"}}``.
-    Kwargs are not templated, so the text is built here.
-
-    Returns one line for the callback's ``output`` column. It must be a string (or None):
-    Airflow 3.3.2's triggerer stores the return value as is, and a dict makes the UPDATE fail
-    on PostgreSQL and the triggerer exit.
-    """
-    dag_run = dict(context.get("dag_run") or {})
-    deadline = dict(context.get("deadline") or {})
-    skip = late_run_decision(dag_run, deadline.get("deadline_time"))
-    if skip:
-        log.info("deadline of %s missed but not alerted: %s", dag_run.get("dag_run_id"), skip)
-        return f"not alerted: {skip}"
-    alert = late_alert(source=source, dag_run=dag_run, deadline_time=deadline.get("deadline_time"), interval_minutes=deadline_minutes, log_url=_run_url(dag_run))
-    delivered = await adeliver(alert, context)
-    return f"alerted via {', '.join(delivered)}" if delivered else "alert not delivered (see the triggerer log)"
-
-
-def deadline_missed_sync(context: Mapping[str, Any], source: str, deadline_minutes: float) -> str:
-    """The same callback for ``SyncCallback`` (runs on the executor instead of the triggerer)."""
-    dag_run = dict(context.get("dag_run") or {})
-    deadline = dict(context.get("deadline") or {})
-    skip = late_run_decision(dag_run, deadline.get("deadline_time"))
-    if skip:
-        log.info("deadline of %s missed but not alerted: %s", dag_run.get("dag_run_id"), skip)
-        return f"not alerted: {skip}"
-    alert = late_alert(source=source, dag_run=dag_run, deadline_time=deadline.get("deadline_time"), interval_minutes=deadline_minutes, log_url=_run_url(dag_run))
-    delivered = deliver(alert, context)
-    return f"alerted via {', '.join(delivered)}" if delivered else "alert not delivered (see the log)"
-
-
-def _run_url(dag_run: Mapping[str, Any]) -> str | None:
-    from urllib.parse import quote
-
-    dag_id, run_id = dag_run.get("dag_id"), dag_run.get("dag_run_id")
-    if not dag_id or not run_id:
-        return None
-    try:
-        from airflow.sdk.configuration import conf
-
-        base = conf.get("api", "base_url", fallback="http://localhost:8080/")
-    except Exception:  # pragma: no cover
-        base = "http://localhost:8080/"
-    return f"{base.rstrip('/')}/dags/{dag_id}/runs/{quote(str(run_id))}"
 
 
 def minutes(delta: timedelta) -> float:

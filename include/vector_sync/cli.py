@@ -121,8 +121,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _runtime() -> Any:
-    from vector_sync.airflow_adapter import Runtime
-    from vector_sync.airflow_settings import export_connections, export_variables, projects_from, read_settings
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.airflow.bootstrap import export_connections, export_variables, projects_from, read_settings
 
     settings = read_settings()
     export_connections(settings)
@@ -203,11 +203,13 @@ def _search_json(hits: list[Hit]) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from vector_sync.airflow.schedule import metadata_schedules
     from vector_sync.sources import registered_sources
     from vector_sync.status import all_status
 
     runtime = _runtime()
-    rows = all_status(registered_sources(), runtime.state, runtime.store())
+    names = registered_sources()
+    rows = all_status(names, runtime.state, runtime.store(), metadata_schedules(names, datetime.now(timezone.utc)))
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2, default=str))
         return 0
@@ -233,14 +235,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     import os
 
-    from vector_sync.airflow_adapter import sync_window
     from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
+    from vector_sync.run import sync_window
 
     if args.settings:
         os.environ["VECTOR_SYNC_SETTINGS_FILE"] = args.settings
     runtime = _runtime()
     window = Window(parse_time(args.start), parse_time(args.end))
-    counts = sync_window(args.source, window, dry_run=args.dry_run, runtime=runtime)
+    counts = sync_window(runtime.source(args.source), window, runtime, dry_run=args.dry_run)
     if args.dry_run:
         cost = counts["tokens"] * OPENAI_USD_PER_MILLION_TOKENS / 1_000_000
         print(
@@ -257,21 +259,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from vector_sync.airflow_adapter import settings_for, sync_window
+    from vector_sync.run import sync_window
 
     runtime = _runtime()
     now = datetime.now(timezone.utc)
-    days = float(settings_for(args.source).option("initial_history_days"))
+    source = runtime.source(args.source)
+    days = float(source.settings.option("initial_history_days"))
     start = _day_or_time(args.since) or now - timedelta(days=days)
-    counts = sync_window(args.source, Window(start, now), run_id=f"reindex__{now:%Y%m%dT%H%M%S}", runtime=runtime, force=True)
+    counts = sync_window(source, Window(start, now), runtime, run_id=f"reindex__{now:%Y%m%dT%H%M%S}", force=True)
     print(f"reindexed {args.source} {start.isoformat()} .. {now.isoformat()}: {counts['fetched']} documents, {counts['embedded']} chunks embedded, {counts['tokens']} tokens")
     return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from vector_sync.airflow_adapter import prune_source
+    from vector_sync.airflow.maintenance import prune
 
-    result = prune_source(args.source, force=args.force, dry_run=args.dry_run, runtime=_runtime())
+    result = prune(args.source, force=args.force, dry_run=args.dry_run, runtime=_runtime())
     verb = "would delete" if args.dry_run else "deleted"
     print(
         f"{args.source}: {result['listed']} live upstream, {result['known']} indexed, {verb} {result['gone']} "
@@ -281,9 +284,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_permissions(args: argparse.Namespace) -> int:
-    from vector_sync.airflow_permissions import permissions_source
+    from vector_sync.airflow.maintenance import permissions
 
-    result = permissions_source(args.source, dry_run=args.dry_run, runtime=_runtime())
+    result = permissions(args.source, dry_run=args.dry_run, runtime=_runtime())
     verb = "would update" if args.dry_run else "updated"
     print(
         f"{args.source}: {result['indexed_scopes']} indexed scopes ({result['listed_scopes']} listed upstream), "
@@ -300,12 +303,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     if config.store != "pinecone":
         print(f"store is {config.store}: its table is created on the first write ({embedder.dimensions} dimensions, {embedder.fingerprint})")
         return 0
-    from airflow.providers.pinecone.hooks.pinecone import PineconeHook
-
     from vector_sync.stores.pinecone import check_dimension, create_index
 
     name = args.name or config.options.get("index", "vector-sync")
-    pc = PineconeHook(conn_id=config.options.get("pinecone_conn_id", "pinecone_default")).pinecone_client
+    pc = runtime.pinecone_client()
     if args.action == "create":
         host = create_index(pc, name, embedder.dimensions, metric="cosine", cloud=args.cloud, region=args.region)
         print(f"index {name} ready at {host} ({embedder.dimensions} dimensions, cosine)")
@@ -329,7 +330,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from vector_sync.airflow_settings import apply_settings, projects_from, read_settings
+    from vector_sync.airflow.bootstrap import apply_settings, projects_from, read_settings
 
     settings = read_settings(args.file)
     counts = apply_settings(settings)

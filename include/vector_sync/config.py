@@ -1,6 +1,7 @@
 """Per-source settings, overridable by an Airflow Variable or the environment.
 
-The defaults of every source live in its ``SourceSpec`` (``vector_sync.specs``). Override any
+The defaults of every source live in its ``SourceSpec`` (``vector_sync.specs``, which also
+reads a source's settings: ``source_settings``). Override any
 field with the JSON Variable ``vector_sync_<source>`` (e.g.
 ``{"overlap_minutes": 10, "options": {"page_size": 50}}``); unknown keys and out-of-range values
 are refused with a message naming the key, the allowed values and the Variable.
@@ -72,10 +73,3 @@ def _at_least(key: str, value: Any, low: float, where: str, whole: bool = False)
     if not (math.isfinite(number) and number >= low) or (whole and not number.is_integer()):
         raise ValueError(f"setting '{key}' {where} must be {kind} >= {low:g}, got {value!r}")
     return number
-
-
-def source_settings(name: str, overrides: Mapping[str, Any] | None = None) -> SourceSettings:
-    """The defaults of source ``name`` (its ``SourceSpec``) with ``overrides`` applied."""
-    from vector_sync.specs import spec
-
-    return spec(name).settings.with_overrides(overrides)

@@ -11,7 +11,7 @@ SQLite and PostgreSQL alike), one row per source:
   (Slack down) tries again on the next run instead of forgetting the incident.
 - ``first_seen_at`` gives a source that has never run a grace period of its own staleness
   threshold, so deploying a new source does not page before its first run had a chance.
-- ``stuck`` (the sync DAG gets no scheduled run, vector_sync.schedule) names the DAG and the
+- ``stuck`` (the sync DAG gets no scheduled run, vector_sync.airflow.schedule) names the DAG and the
   cause: it is announced once even when the incident is already open as ``stale``, since a
   stale alert says nothing about why.
 

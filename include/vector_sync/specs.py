@@ -196,15 +196,15 @@ def spec(name: str) -> SourceSpec:
         raise ValueError(f"unknown source '{name}'; known: {', '.join(sorted(REGISTRY))}") from None
 
 
+def source_settings(name: str, overrides: Mapping[str, Any] | None = None) -> SourceSettings:
+    """The defaults of source ``name`` (its ``SourceSpec``) with ``overrides`` applied."""
+    return spec(name).settings.with_overrides(overrides)
+
+
 def load(path: str) -> Any:
     """The class a ``"module:Class"`` path names (imported now, not at parse time)."""
     module_name, class_name = path.split(":")
     return getattr(import_module(module_name), class_name)
-
-
-def hook_class(name: str) -> type:
-    """The Airflow hook that turns source ``name``'s connection into its client."""
-    return load(spec(name).hook)
 
 
 

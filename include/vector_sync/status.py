@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
@@ -26,7 +26,7 @@ class SourceStatus:
     last_run: dict[str, Any] | None
     open_failures: list[dict[str, Any]] = field(default_factory=list)
     failed_windows: list[dict[str, Any]] = field(default_factory=list)
-    # The sync DAG's schedule (vector_sync.schedule.assess): state ok/stuck/paused, next_run,
+    # The sync DAG's schedule (vector_sync.airflow.schedule.assess): state ok/stuck/paused, next_run,
     # due_at, cause, fix. None when Airflow's view of it is not available.
     schedule: dict[str, Any] | None = None
 
@@ -38,7 +38,7 @@ def source_status(
     source: str, state: StateStore, store: VectorStore, now: datetime | None = None, schedule: dict[str, Any] | None = None
 ) -> SourceStatus:
     """Health is ``failed`` while the last run failed or a window is still failed, ``stuck``
-    when the sync DAG's schedule is (``schedule["state"]``, see vector_sync.schedule), ``stale``
+    when the sync DAG's schedule is (``schedule["state"]``, see vector_sync.airflow.schedule), ``stale``
     when the last sync is older than the source's threshold (or never happened), else
     ``healthy``."""
     now = now or datetime.now(timezone.utc)
@@ -71,14 +71,13 @@ def source_status(
     )
 
 
-def all_status(sources: Iterable[str], state: StateStore, store: VectorStore) -> list[SourceStatus]:
-    """Every source's status; the schedules from Airflow's metadata DB (server context: the CLI
-    and the page's API), when it can be read."""
-    from vector_sync.schedule import metadata_schedules
-
+def all_status(
+    sources: Iterable[str], state: StateStore, store: VectorStore, schedules: Mapping[str, dict[str, Any]] | None = None
+) -> list[SourceStatus]:
+    """Every source's status, with its sync DAG's schedule from ``schedules`` (source ->
+    ``vector_sync.airflow.schedule.assess`` result) where known."""
     now = datetime.now(timezone.utc)
-    sources = list(sources)
-    schedules = metadata_schedules(sources, now)
+    schedules = schedules or {}
     return [source_status(name, state, store, now, schedules.get(name)) for name in sources]
 
 

@@ -14,7 +14,7 @@ import pytest
 from sandbox.fireflies import FirefliesSimulator, RECENT_HOURS
 from sandbox.server import Fault, Sandbox
 from sandbox.workspace import Workspace
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import FetchStats, Window
 from vector_sync.sources.fireflies import (

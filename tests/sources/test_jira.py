@@ -13,7 +13,7 @@ from jira import JIRA
 
 from sandbox.jira import SLOT, JiraSimulator, malformed_issue
 from sandbox.server import Fault, Sandbox
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import Window
 from vector_sync.paging import PagingLoopError, follow_offsets, follow_tokens

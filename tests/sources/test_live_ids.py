@@ -15,7 +15,7 @@ import pytest
 
 from sandbox import build_sandbox
 from sandbox.slack import BOT_USER_ID, ts_time
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.models import Window
 from vector_sync.ratelimit import RateLimiter
 from vector_sync.sources import fireflies as fireflies_source

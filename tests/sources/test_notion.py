@@ -12,7 +12,7 @@ import pytest
 from sandbox.notion import NotionData, NotionSimulator
 from sandbox.server import Fault, RateLimiter as ServerRateLimiter, Sandbox
 from sandbox.workspace import Workspace
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import Window, parse_time
 from vector_sync.ratelimit import RateLimiter

@@ -12,7 +12,7 @@ import pytest
 from sandbox import build_sandbox
 from sandbox.server import Fault, RateLimiter
 from sandbox.slack import BOT_USER_ID, DOMAIN, ts_time
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, Window
 from vector_sync.slack_text import mrkdwn_to_text
@@ -425,7 +425,7 @@ def test_channel_partitions_cover_the_window_exactly_once(sandbox, workspace):
     """Mapped fetches over channel groups yield the same documents as one fetch."""
     from datetime import timedelta as _td
 
-    from vector_sync.config import source_settings as _settings
+    from vector_sync.specs import source_settings as _settings
     from vector_sync.models import Window as _Window
     from vector_sync.sources.slack import SlackSource, make_client
 

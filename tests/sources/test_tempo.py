@@ -16,7 +16,7 @@ from sandbox.tempo import BOUNDARY_OFFSET, SLOT, TempoSimulator
 from tests.sourcekit import Backends
 from vector_sync import pipeline
 from vector_sync.cli import _search_json
-from vector_sync.config import source_settings
+from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import SearchFilter, Window
 from vector_sync.paging import PagingLoopError
@@ -356,7 +356,7 @@ def test_retries_honour_retry_after_then_give_up_with_a_retryable_error(box, sim
 # --- the hook --------------------------------------------------------------------------------------
 
 
-def test_hook_builds_both_clients_from_env_connections(box, sim, data, workspace, monkeypatch):
+def test_hook_builds_both_clients_from_env_connections(box, sim, data, workspace, monkeypatch, tmp_path):
     from vector_sync.hooks.tempo import TempoHook
 
     tempo = {"conn_type": "tempo", "host": box.base_url("tempo"), "password": TOKEN,
@@ -374,8 +374,17 @@ def test_hook_builds_both_clients_from_env_connections(box, sim, data, workspace
     assert {d.id for d in docs} == expected(data, window, workspace.anchor) and docs
 
     monkeypatch.setenv("AIRFLOW_CONN_WORK_JIRA", json.dumps(jira))
+    assert TempoHook(jira_conn_id="work_jira").get_conn().jira_conn_id == "work_jira"
+    # The hook reads no Variable: the Airflow layer passes the tempo option jira_conn_id in.
+    from vector_sync.airflow.backends import build_source
+    from vector_sync.airflow.settings import settings_for
+    from vector_sync.state import StateStore
+
     monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_TEMPO", json.dumps({"options": {"jira_conn_id": "work_jira"}}))
-    assert TempoHook().get_conn().jira_conn_id == "work_jira"
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state.migrate()
+    assert build_source("tempo", settings_for("tempo"), state).client.jira_conn_id == "work_jira"
+    assert TempoHook().get_conn().jira_conn_id == "jira_default"
     monkeypatch.setenv("AIRFLOW_CONN_TEMPO_DEFAULT", json.dumps({"conn_type": "tempo", "host": "api.eu.tempo.io"}))
     with pytest.raises(FatalError, match="token"):
         TempoHook().get_conn()

@@ -4,8 +4,8 @@ Tempo has no Airflow provider. Connection fields: password = Tempo API token, ho
 (default ``https://api.tempo.io``; regional ``https://api.eu.tempo.io`` or
 ``https://api.us.tempo.io`` where the data lives); extras ``timeout_s`` and ``total_retries``
 (optional). Worklogs name issues and people only by id, so the client also holds a Jira client,
-built by ``JiraHook`` from the connection named by the tempo option ``jira_conn_id``
-(default ``jira_default``; Variable ``vector_sync_tempo`` overrides it).
+built by ``JiraHook`` from the connection ``jira_conn_id`` (the tempo option of that name,
+which the caller passes in; default ``jira_default``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ class TempoHook(BaseHook):
     conn_type = "tempo"
     hook_name = "Tempo"
 
-    def __init__(self, tempo_conn_id: str = default_conn_name, jira_conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, tempo_conn_id: str = default_conn_name, jira_conn_id: str = JiraHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tempo_conn_id = tempo_conn_id
-        self._jira_conn_id = jira_conn_id
+        self.jira_conn_id = jira_conn_id
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -43,16 +43,6 @@ class TempoHook(BaseHook):
                 "extra": '{"timeout_s": 120, "total_retries": 5}',
             },
         }
-
-    @property
-    def jira_conn_id(self) -> str:
-        """The Jira connection: the constructor's, else the tempo option ``jira_conn_id``."""
-        if self._jira_conn_id:
-            return self._jira_conn_id
-        from vector_sync.airflow_adapter import settings_for  # reads the Variable at run time
-        from vector_sync.specs import spec
-
-        return str(settings_for("tempo").option("jira_conn_id") or spec("tempo").settings.option("jira_conn_id"))
 
     def get_conn(self) -> TempoClient:
         """A new client; raises ``FatalError`` when a connection is missing or has no token."""

@@ -8,7 +8,7 @@ through the same library calls as the CLI, so ``GET /api/status`` is byte for by
 Airflow's own ``/api/v2/dags/{dag_id}/dagRuns`` as the logged-in user, so Airflow decides
 who may trigger what.
 
-Search runs as the signed-in user's email (``vector_sync.web.identity``): without one, public
+Search runs as the signed-in user's email (``vector_sync.airflow.web.identity``): without one, public
 items only. Only admins may search as someone else, and each such search is in Airflow's audit
 log. The app serves no OpenAPI docs (they would load from a CDN and list the API to anyone).
 """
@@ -38,8 +38,8 @@ from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
 from airflow.api_fastapi.logging.decorators import action_logging
 
-from vector_sync.web import URL_PREFIX
-from vector_sync.web.identity import Identity, as_email, identity_of
+from vector_sync.airflow.web import URL_PREFIX
+from vector_sync.airflow.web.identity import Identity, as_email, identity_of
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Backends:
 
 
 def _default_runtime() -> Any:
-    from vector_sync.airflow_adapter import Runtime
+    from vector_sync.airflow.backends import Runtime
 
     return Runtime()
 
@@ -314,8 +314,12 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         from vector_sync.sources import registered_sources
         from vector_sync.status import all_status
 
+        from vector_sync.airflow.schedule import metadata_schedules
+
         b = cache.get()
-        return _json([row.to_json() for row in all_status(registered_sources(), b.state, b.store)])
+        names = registered_sources()
+        schedules = metadata_schedules(names, datetime.now(timezone.utc))
+        return _json([row.to_json() for row in all_status(names, b.state, b.store, schedules)])
 
     @app.get("/api/runs")
     def runs(

@@ -1,14 +1,8 @@
-"""The operations page and JSON API mounted in Airflow's API server (see plugins/).
-
-This module stays import-light: the plugin imports it in every Airflow process that loads
-plugins (task runners too), and only the API server needs ``vector_sync.web.app``.
-"""
+"""What the plugin mounts: the app, built on its first request (see the package docstring)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
-
-URL_PREFIX = "/vector-sync"
 
 
 class BuiltOnFirstRequest:
@@ -29,10 +23,10 @@ class BuiltOnFirstRequest:
 
 
 def lazy_app() -> BuiltOnFirstRequest:
-    """What the plugin mounts: ``vector_sync.web.app.create_app()``, built on first use."""
+    """What the plugin mounts: ``vector_sync.airflow.web.app.create_app()``, built on first use."""
 
     def build() -> Any:
-        from vector_sync.web.app import create_app
+        from vector_sync.airflow.web.app import create_app
 
         return create_app()
 

@@ -22,7 +22,7 @@ intervals later (hours for the hourly sources), and the skipped interval is neve
 - :func:`repair_replays` (server context): gives each such manual run the logical date of the
   interval it covers (its ``data_interval_start``), or none when that date is taken; run ids,
   task instances, logs and XComs stay. ``make up`` and ``make demo`` run it;
-  ``python -m vector_sync.schedule --repair`` does it by hand.
+  ``python -m vector_sync.airflow.schedule --repair`` does it by hand.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any, Iterable
 log = logging.getLogger(__name__)
 
 OK, STUCK, PAUSED = "ok", "stuck", "paused"
-REPAIR_COMMAND = "python -m vector_sync.schedule --repair"  # `make up` and `make demo` run it too
+REPAIR_COMMAND = "python -m vector_sync.airflow.schedule --repair"  # `make up` and `make demo` run it too
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def sync_dag_id(source: str) -> str:
 
 def assess_sources(sources: Iterable[str], facts: dict[str, ScheduleFacts], now: datetime) -> dict[str, dict[str, Any]]:
     """Per source, :func:`assess` of its sync DAG (sources whose DAG Airflow does not know: none)."""
-    from vector_sync.airflow_adapter import parse_time_settings
+    from vector_sync.airflow.settings import parse_time_settings
 
     out = {}
     for source in sources:
@@ -278,7 +278,7 @@ def repair_summary(changes: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vector_sync.schedule", description="Each sync DAG's schedule; --repair frees logical dates that block it.")
+    parser = argparse.ArgumentParser(prog="python -m vector_sync.airflow.schedule", description="Each sync DAG's schedule; --repair frees logical dates that block it.")
     parser.add_argument("--repair", action="store_true", help="move manual runs off the logical dates scheduled runs need")
     parser.add_argument("--dry-run", action="store_true", help="with --repair: print what would change")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 SANDBOX_URL = "http://127.0.0.1:8765"
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "airflow_settings.yaml"
+DEFAULT_FILE = Path(__file__).resolve().parents[3] / "airflow_settings.yaml"
 
 
 def read_settings(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:

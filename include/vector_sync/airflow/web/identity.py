@@ -42,9 +42,9 @@ def read_identities() -> tuple[dict[str, Any], str | None]:
     Read on every call (one indexed row in the API server, well under a millisecond), so a
     removed entry stops applying at once; never raises, and never echoes the value.
     """
-    from vector_sync.airflow_adapter import _raw_variable
+    from vector_sync.airflow.settings import raw_variable
 
-    raw = _raw_variable(IDENTITIES_VARIABLE)
+    raw = raw_variable(IDENTITIES_VARIABLE)
     if raw in (None, ""):
         return {}, None
     try:

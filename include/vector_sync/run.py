@@ -1,0 +1,67 @@
+"""One whole run in this process, over ready backends: every step of a window
+(``sync_window``), a prune (``prune_source``) or a permission pass (``permissions_source``).
+
+The CLI, the sandbox's demo, the benchmarks and the tests call these; inside Airflow the same
+steps run as separate tasks (``vector_sync.airflow.tasks``). Nothing here imports Airflow: the
+backends come in ready (``vector_sync.airflow.backends.Runtime`` builds them from connections).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from vector_sync.embedders.base import Embedder
+from vector_sync.models import Window
+from vector_sync.sources.base import Source
+from vector_sync.state import StateStore
+from vector_sync.stores.base import VectorStore
+
+
+class Backends(Protocol):
+    """What a run needs besides its source: built on first use, so a dry run never
+    connects to the vector store."""
+
+    @property
+    def state(self) -> StateStore: ...
+
+    def embedder(self) -> Embedder: ...
+
+    def store(self) -> VectorStore: ...
+
+    def staging_root(self) -> Any: ...
+
+
+def sync_window(
+    source: Source, window: Window, backends: Backends, run_id: str | None = None, dry_run: bool = False, force: bool = False
+) -> dict[str, Any]:
+    """Run every step for one window outside the scheduler (``vector-sync sync``): fetch,
+    filter, embed, upsert, record. ``dry_run`` stages in a temporary folder and writes nothing
+    else; ``force`` re-embeds unchanged chunks (``vector-sync reindex``)."""
+    from vector_sync import pipeline
+    from vector_sync.staging import StagedRun, run_key
+
+    settings = source.settings
+    run_id = run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    key = run_key(run_id, window)
+    root = Path(tempfile.mkdtemp(prefix="vector-sync-dry-run-")) if dry_run else backends.staging_root()
+    staged = StagedRun(root, source.name, key)
+    chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
+    store = None if dry_run else backends.store()
+    return pipeline.run_window(source, window, staged, backends.state, backends.embedder(), store, chunking, run_id, dry_run=dry_run, force=force)
+
+
+def prune_source(source: Source, backends: Backends, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    """List what still exists upstream and delete the rest (guarded, see vector_sync.prune)."""
+    from vector_sync.prune import prune
+
+    return prune(source, backends.state, backends.store(), max_share=source.settings.option("prune_max_share"), force=force, dry_run=dry_run)
+
+
+def permissions_source(source: Source, backends: Backends, dry_run: bool = False) -> dict[str, Any]:
+    """Re-read who may see the source's indexed items and update store and ledger in place."""
+    from vector_sync.permissions import sync_permissions
+
+    return sync_permissions(source, backends.state, None if dry_run else backends.store(), dry_run=dry_run)
