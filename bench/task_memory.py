@@ -69,20 +69,22 @@ def task_env(data: Path, sandbox_url: str) -> dict[str, str]:
     }
 
 
-def plan() -> dict:
+def plan():
+    """The plan a plan task would hand on: one conf window, one fetch part."""
     from vector_sync.models import Window
+    from vector_sync.protocol import RunPlan
     from vector_sync.staging import run_key
 
-    return {"source": SOURCE, "run_id": RUN_ID, "window": WINDOW, "window_mode": "conf",
-            "staging_key": run_key(RUN_ID, Window.from_json(WINDOW)), "started_at": ANCHOR.isoformat()}
+    window = Window.from_json(WINDOW)
+    return RunPlan(SOURCE, RUN_ID, window, "conf", run_key(RUN_ID, window), ANCHOR)
 
 
 def stage_documents(chunks: int) -> dict:
-    """Documents as one fetch partition stages them, until the chunker will make ``chunks``."""
+    """Documents as one fetch part stages them, until the chunker will make ``chunks``."""
     from vector_sync.airflow.backends import Runtime
-    from vector_sync.specs import source_settings
     from vector_sync.models import Document
-    from vector_sync.staging import DOCUMENTS, part
+    from vector_sync.specs import source_settings
+    from vector_sync.staging import Kind, StagedRun
 
     settings = source_settings(SOURCE)
     step = settings.chunk_tokens - settings.chunk_overlap_tokens
@@ -104,7 +106,7 @@ def stage_documents(chunks: int) -> dict:
                 projects=("MEM",), metadata={"status": rng.choice(["Open", "In Progress", "Done"])},
             ).to_json()
 
-    runtime.staged(SOURCE, plan()["staging_key"]).write(part(DOCUMENTS, 0), documents())
+    StagedRun(runtime.staging_root(), SOURCE, plan().staging_key).write(Kind.DOCUMENTS, 0, documents())
     return expected
 
 
@@ -113,17 +115,18 @@ def run_step(step: str, sandbox_url: str) -> dict:
     import airflow.sdk  # noqa: F401  (every task process has it)
 
     from vector_sync.airflow import tasks
+    from vector_sync.protocol import EmbedBatch, FetchPart
 
-    fetched = [{"plan": plan(), "part": 0, "counts": {}}]
+    fetched = [FetchPart(plan(), 0, {}, "0: whole window").to_json()]
     imported = rss_mb("VmRSS")
     started = time.perf_counter()
     if step == "filter":
         out = tasks.run_filter(SOURCE, fetched)
-        counts = {"batches": len(out), **out[0]["filter"]}
+        counts = {"batches": len(out), **EmbedBatch.from_json(out[0]).counts.as_dict()}
     else:
-        batch = {"plan": plan(), "batch": 0, "parts": [0], "counts": {}}
+        batch = EmbedBatch(plan(), 0, (0,)).to_json()
         if step == "embed":
-            counts = tasks.run_embed(SOURCE, batch)["counts"]
+            counts = EmbedBatch.from_json(tasks.run_embed(SOURCE, batch)).counts.as_dict()
         else:
             from pinecone import Pinecone
 
@@ -132,7 +135,7 @@ def run_step(step: str, sandbox_url: str) -> dict:
 
             pc = Pinecone(api_key=TOKEN, host=f"{sandbox_url.rstrip('/')}/pinecone")
             create_index(pc, "vector-sync", 1536)
-            counts = tasks.run_upsert(SOURCE, batch)["counts"]
+            counts = EmbedBatch.from_json(tasks.run_upsert(SOURCE, batch)).counts.as_dict()
     keep = ("batches", "kept", "documents", "chunks", "embedded", "tokens", "upserted", "deleted")
     return {"seconds": round(time.perf_counter() - started, 1), "import_rss_mb": imported, "peak_rss_mb": rss_mb("VmHWM"),
             **{k: v for k, v in counts.items() if k in keep}}

@@ -121,9 +121,11 @@ def test_a_replayed_long_window_fetches_in_named_time_slices(airflow_env, worksp
     """A 3-day replay (conf start/end) of Jira: one mapped fetch per day, each named after its
     slice in the UI, and together exactly the window's documents of active projects."""
     from airflow.models import TaskInstance
+    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     from vector_sync.models import Window
+    from vector_sync.protocol import EmbedBatch, FetchPart, StepCounts
 
     state, store = airflow_env
     window = Window(workspace.start - timedelta(hours=1), workspace.anchor)
@@ -132,6 +134,20 @@ def test_a_replayed_long_window_fetches_in_named_time_slices(airflow_env, worksp
     with create_session() as session:
         fetches = session.query(TaskInstance).filter_by(dag_id="vector_sync_jira", run_id=run.run_id, task_id="fetch").all()
         names = sorted((ti.map_index, ti.rendered_map_index) for ti in fetches)
+        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids="vector_sync_jira", key="return_value")).all()
+        xcoms = {(row.task_id, row.map_index): XComModel.deserialize_value(row) for row in rows}
+    # What the tasks handed each other: the protocol's records as plain JSON, whose counts add
+    # up to what the run recorded.
+    planned = [FetchPart.from_json(part) for part in xcoms[("plan", -1)]]
+    assert [part.index for part in planned] == [0, 1, 2]
+    assert {part.plan for part in planned} == {planned[0].plan} and planned[0].plan.window == window and planned[0].plan.window_mode == "conf"
+    fetched = [FetchPart.from_json(xcoms[("fetch", i)]) for i in range(3)]
+    upserted = [EmbedBatch.from_json(value) for (task, _), value in sorted(xcoms.items()) if task == "upsert"]
+    assert upserted and all(batch.parts == (0, 1, 2) for batch in upserted)
+    total = StepCounts.total([part.counts for part in fetched] + [batch.counts for batch in upserted]).numbers
+    recorded = state.runs.recent("jira", limit=1)[0]
+    assert (total["fetched"], total["filtered_out"], total["embedded"], total["upserted"]) == (recorded.fetched, recorded.filtered_out, recorded.embedded, recorded.upserted)
+    assert xcoms[("record", -1)]["parts"] == 3 and xcoms[("record", -1)]["batches"] == len(upserted)
     slices = window.slices(3)
     assert names == [(i, f"{i}: {s.start:%Y-%m-%d %H:%M} to {s.end:%Y-%m-%d %H:%M}") for i, s in enumerate(slices)]
     expected = {f"jira:{i.key}" for i in workspace.data("jira").updated_between(window.start, window.end) if i.project in ACTIVE}

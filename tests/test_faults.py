@@ -251,7 +251,7 @@ def test_state_db_restarted_mid_run(world, monkeypatch, tmp_path, pg_state_db):
     ones are refused (ALLOW_CONNECTIONS false) for OUTAGE_S, then it comes back. A real restart
     (pg_ctlcluster) would also break the other tests sharing this server, so it is simulated
     on this test's own database only."""
-    from vector_sync import staging
+    from vector_sync.staging import Kind, StagedRun
     from vector_sync.state import StateStore
 
     admin, url = pg_state_db
@@ -265,12 +265,12 @@ def test_state_db_restarted_mid_run(world, monkeypatch, tmp_path, pg_state_db):
     end = interval_end("jira")
     window = run_window("jira", end)
     expected = reference("jira", window, world.sandbox, tmp_path)
-    staging_root = tmp_path / "data" / "staging" / "jira"
+    staging_root = tmp_path / "data" / "staging"
     outage: dict[str, Any] = {}
 
     def restart_when_filtered() -> None:
         deadline = time.monotonic() + 120
-        while not list(staging_root.glob(f"*/{staging.FILTERED}")):
+        while not any(run.exists(Kind.FILTERED) for run in StagedRun.runs(staging_root, "jira")):
             if time.monotonic() > deadline:
                 return
             time.sleep(0.05)

@@ -39,7 +39,7 @@ class Numbers(Source):
             yield from self.fetch_partition(window, partition)
 
 
-def test_partitions_and_batches_land_every_document_once(tmp_path, monkeypatch):
+def test_parts_and_batches_land_every_document_once(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "DOCS_PER_EMBED_BATCH", 100)
     state = StateStore(f"sqlite:///{tmp_path / 's.db'}")
     state.migrate()
@@ -49,7 +49,7 @@ def test_partitions_and_batches_land_every_document_once(tmp_path, monkeypatch):
     window = Window(T0, T0 + timedelta(days=1))
     counts = pipeline.run_window(source, window, staged, state, HashingEmbedder(), store, pipeline.ChunkSettings(256, 16), "r1")
     assert counts["fetched"] == 451 and counts["duplicates"] == 1 and counts["kept"] == 450
-    assert staged.exists(staging.part(staging.FILTERED, 4)) and not staged.exists(staging.part(staging.FILTERED, 5))
+    assert staged.indexes(staging.Kind.FILTERED) == [0, 1, 2, 3, 4]
     assert {c.rsplit("#", 1)[0] for c in store.ids("jira:")} == {f"jira:N-{n}" for n in range(450)}
     assert counts["embedded"] == store.count("jira") == 450
     again = pipeline.run_window(source, window, staging.StagedRun(tmp_path / "staging", "jira", "k2"), state, HashingEmbedder(), store, pipeline.ChunkSettings(256, 16), "r2")
@@ -58,13 +58,13 @@ def test_partitions_and_batches_land_every_document_once(tmp_path, monkeypatch):
 
 def test_an_empty_window_still_has_one_batch(tmp_path):
     staged = staging.StagedRun(tmp_path, "jira", "k")
-    staged.write(staging.DOCUMENTS, [])
+    staged.write(staging.Kind.DOCUMENTS, 0, [])
     result = pipeline.filter_active_projects(staged, {}, True, max_batches=16)
     assert result["batches"] == [0] and result["kept"] == 0
 
 
 def test_batch_size_is_configurable(tmp_path):
     staged = staging.StagedRun(tmp_path, "jira", "k")
-    staged.write(staging.DOCUMENTS, [{"id": f"jira:N-{n}", "updated_at": "2026-11-20T00:00:00+00:00", "projects": []} for n in range(10)])
+    staged.write(staging.Kind.DOCUMENTS, 0, [{"id": f"jira:N-{n}", "updated_at": "2026-11-20T00:00:00+00:00", "projects": []} for n in range(10)])
     result = pipeline.filter_active_projects(staged, {}, True, max_batches=3, batch_docs=2)
     assert result["batches"] == [0, 1, 2] and result["kept"] == 10  # 4 + 4 + 2: never more than max_batches

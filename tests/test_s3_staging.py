@@ -23,7 +23,7 @@ from tests.sourcekit import FAST, Backends, sandbox_settings
 from vector_sync import pipeline, staging
 from vector_sync.specs import source_settings
 from vector_sync.models import Window
-from vector_sync.staging import StagedRun, run_key
+from vector_sync.staging import Kind, StagedRun, run_key
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +82,15 @@ def test_staged_run_round_trips_through_the_bucket(bucket, s3_endpoint):
     # Non-ASCII, a newline and a lone surrogate (a cut JSON escape): staged as they are.
     records = [{"id": "jira:SUBS-1", "text": "Größe — 日本語 ✓"}, {"id": "jira:SUBS-2", "text": "line\nbreak"}, {"id": "jira:SUBS-3", "text": "half \ud800 pair"}]
 
-    assert not staged.exists(staging.DOCUMENTS)
-    assert list(staged.read(staging.DOCUMENTS)) == []
-    assert staged.write(staging.DOCUMENTS, iter(records)) == 3
-    assert staged.exists(staging.DOCUMENTS) and not staged.exists(staging.VECTORS)
-    assert list(staged.read(staging.DOCUMENTS)) == records
+    assert not staged.exists(Kind.DOCUMENTS)
+    assert list(staged.read(Kind.DOCUMENTS)) == []
+    assert staged.write(Kind.DOCUMENTS, 0, iter(records)) == 3
+    assert staged.exists(Kind.DOCUMENTS) and not staged.exists(Kind.VECTORS)
+    assert list(staged.read(Kind.DOCUMENTS)) == records
     assert staged.uri == f"s3://aws_default@{bucket}/staging/jira/{key}"
 
     # The object really is in the bucket, as UTF-8 JSON lines.
-    object_key = f"staging/jira/{key}/{staging.DOCUMENTS}"
+    object_key = f"staging/jira/{key}/{StagedRun.file_name(Kind.DOCUMENTS)}"
     assert keys(s3_endpoint, bucket) == [object_key]
     body = s3_client(s3_endpoint).get_object(Bucket=bucket, Key=object_key)["Body"].read().decode("utf-8", errors="surrogatepass")
     assert [json.loads(line) for line in body.splitlines()] == records
@@ -98,16 +98,16 @@ def test_staged_run_round_trips_through_the_bucket(bucket, s3_endpoint):
     # Another worker (a fresh path from the same URL) reads it; a retry rewrites it whole.
     forget_object_stores()
     elsewhere = StagedRun(staging_root(), "jira", key)
-    assert list(elsewhere.read(staging.DOCUMENTS)) == records
-    assert elsewhere.write(staging.DOCUMENTS, records[:1]) == 1
-    assert list(staged.read(staging.DOCUMENTS)) == records[:1]
+    assert list(elsewhere.read(Kind.DOCUMENTS)) == records
+    assert elsewhere.write(Kind.DOCUMENTS, 0, records[:1]) == 1
+    assert list(staged.read(Kind.DOCUMENTS)) == records[:1]
 
 
 def test_packed_vectors_survive_the_round_trip(bucket):
     staged = StagedRun(staging_root(), "slack", "run-1")
     values = [0.1, -2.5, 3.0e-7, 1.0]
-    staged.write(staging.VECTORS, [{"id": "slack:C1:1#0", "values": staging.pack_vector(values)}])
-    (raw,) = staged.read(staging.VECTORS)
+    staged.write(Kind.VECTORS, 0, [{"id": "slack:C1:1#0", "values": staging.pack_vector(values)}])
+    (raw,) = staged.read(Kind.VECTORS)
     assert staging.unpack_vector(raw["values"]) == pytest.approx(values, rel=1e-6)
 
 
@@ -133,15 +133,16 @@ def test_a_jira_window_staged_on_s3_lands_the_same_vectors_as_file_staging(bucke
     for count in ("fetched", "kept", "chunks", "embedded", "upserted"):
         assert s3_counts[count] == file_counts[count], count
     assert s3_counts["embedded"] > 0
-    staged_files = {k.rsplit("/", 1)[-1] for k in keys(s3_endpoint, bucket, f"staging/jira/{key}/")}
-    assert {staging.DOCUMENTS, staging.FILTERED, staging.VECTORS, staging.LEDGER_PLAN} <= staged_files
+    on_the_bucket = StagedRun(staging_root(), "jira", key)
+    assert all(on_the_bucket.exists(kind) for kind in (Kind.DOCUMENTS, Kind.FILTERED, Kind.VECTORS, Kind.LEDGER_ROWS))
+    assert len(keys(s3_endpoint, bucket, f"staging/jira/{key}/")) >= 4
     assert on_s3.state.projects.known() == on_file.state.projects.known()
 
 
 def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endpoint, sandbox, monkeypatch, workspace, tmp_path):
-    """Every step (and every mapped partition or batch) is a task that may run on any machine:
+    """Every step (and every mapped fetch part or batch) is a task that may run on any machine:
     each call below gets a fresh path from the URL, as a task on another worker would; only the
-    staging key travels between them (XCom). Slack, for its several fetch partitions."""
+    staging key travels between them (XCom). Slack, for its several fetch parts."""
     settings = sandbox_settings(monkeypatch, sandbox)
     kit = Backends(tmp_path / "split", settings)
     reference = Backends(tmp_path / "reference", settings)
@@ -155,11 +156,11 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
         return StagedRun(staging_root(), "slack", key)
 
     source = kit.source("slack")
-    partitions = source.partitions(window)
-    assert len(partitions) > 1, "the sample should give Slack several fetch partitions"
-    fetched = pipeline.sum_counts(pipeline.fetch(source, window, on_a_fresh_worker(), part, i) for i, part in enumerate(partitions))
+    scopes = source.partitions(window)
+    assert len(scopes) > 1, "the sample should give Slack several fetch parts"
+    fetched = pipeline.sum_counts(pipeline.fetch(source, window, on_a_fresh_worker(), scope, part) for part, scope in enumerate(scopes))
     filtered = pipeline.filter_active_projects(
-        on_a_fresh_worker(), kit.state.projects.known(), source.keep_unmapped, parts=range(len(partitions)), max_batches=pipeline.MAX_BATCHES
+        on_a_fresh_worker(), kit.state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=pipeline.MAX_BATCHES
     )
     embedded = pipeline.sum_counts(pipeline.embed(on_a_fresh_worker(), kit.state, kit.embedder, chunking, batch=b) for b in filtered["batches"])
     upserted = pipeline.sum_counts(
@@ -167,8 +168,7 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
     )
     assert fetched["fetched"] >= filtered["kept"] > 0
     assert upserted["upserted"] == embedded["embedded"] == kit.store.count("slack") > 0
-    staged_files = {k.rsplit("/", 1)[-1] for k in keys(s3_endpoint, bucket, f"staging/slack/{key}/")}
-    assert staging.part(staging.DOCUMENTS, len(partitions) - 1) in staged_files
+    assert on_a_fresh_worker().indexes(Kind.DOCUMENTS) == list(range(len(scopes)))
 
     # The same vectors as all steps in one process on local staging.
     reference.run("slack", window)

@@ -19,8 +19,10 @@ from vector_sync.chunking import chunk_document
 from vector_sync.embedders.base import Embedder, pack_requests
 from vector_sync.models import Chunk, Document, VectorRecord, Window
 from vector_sync.permissions import apply_access, chunk_body_hash, document_access, document_body_hash
+from vector_sync.protocol import StepCounts
 from vector_sync.sources.base import Source
 from vector_sync.specs import COMMON_OPTIONS
+from vector_sync.staging import Kind
 from vector_sync.state import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerWrite, StateStore, SyncRun
 from vector_sync.stores.base import VectorStore
 
@@ -30,29 +32,30 @@ T = TypeVar("T")
 
 DOCS_PER_EMBED_BATCH = COMMON_OPTIONS["embed_batch_docs"].default  # documents per embed/upsert batch (a mapped task each in Airflow)...
 MAX_BATCHES = COMMON_OPTIONS["max_embed_batches"].default  # ...but never more batches than this: no thousands of tiny mapped tasks
-DOCS_PER_BATCH = 256  # ledger look-ups and chunking happen this many documents at a time...
-BATCH_TEXT_CHARS = 4_000_000  # ...or fewer, so a batch of long transcripts stays small in memory
+DOCS_PER_GROUP = 256  # within a batch, ledger look-ups and chunking happen this many documents at a time...
+GROUP_TEXT_CHARS = 4_000_000  # ...or fewer, so a group of long transcripts stays small in memory
 VECTORS_PER_UPSERT = 500  # records handed to the store per call (stores split further by their limits)
 
 
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def groups(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
     iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
+    while group := list(islice(iterator, size)):
+        yield group
 
 
-def batched_documents(raw_docs: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """Staged documents in batches bounded by count and by text size."""
-    batch: list[dict[str, Any]] = []
+def document_groups(raw_docs: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Staged documents in groups bounded by count and by text size."""
+    group: list[dict[str, Any]] = []
     chars = 0
     for raw in raw_docs:
-        batch.append(raw)
+        group.append(raw)
         chars += len(raw.get("text", ""))
-        if len(batch) >= DOCS_PER_BATCH or chars >= BATCH_TEXT_CHARS:
-            yield batch
-            batch, chars = [], 0
-    if batch:
-        yield batch
+        if len(group) >= DOCS_PER_GROUP or chars >= GROUP_TEXT_CHARS:
+            yield group
+            group, chars = [], 0
+    if group:
+        yield group
 
 
 @dataclass(frozen=True)
@@ -61,28 +64,29 @@ class ChunkSettings:
     overlap_tokens: int
 
 
-def fetch(source: Source, window: Window, staged: staging.StagedRun, partition: Mapping[str, Any] | None = None, index: int = 0) -> dict[str, Any]:
-    """Page through the source for ``window`` (one partition of it) and stage its documents
-    and removals; each partition writes its own files, so mapped fetches never collide."""
+def fetch(source: Source, window: Window, staged: staging.StagedRun, scope: Mapping[str, Any] | None = None, part: int = 0) -> dict[str, Any]:
+    """Page through the source for one part of ``window`` (``scope``: what the source's part
+    covers, see ``Source.partitions``; none: the whole window) and stage its documents and
+    removals; each part writes its own files, so mapped fetches never collide."""
     items = 0
-    partition = partition or {}
-    whole, window = window, source.partition_window(window, partition)
+    scope = scope or {}
+    whole, window = window, source.partition_window(window, scope)
 
     def documents() -> Iterator[dict[str, Any]]:
         nonlocal items
-        for doc in source.fetch_partition(window, partition):
+        for doc in source.fetch_partition(window, scope):
             items += source.items_in(doc)
             yield doc.to_json()
 
-    fetched = staged.write(staging.part(staging.DOCUMENTS, index), documents())
+    fetched = staged.write(Kind.DOCUMENTS, part, documents())
     # removed_ids runs after fetch so sources can report what they saw while paging. Removals
-    # are listed by time: a time slice lists its own; partitions cut another way (channels,
-    # work dates) leave the whole window's to the first partition.
-    listed = index == 0 or window != whole
-    removed = staged.write(staging.part(staging.REMOVED, index), ({"id": doc_id} for doc_id in source.removed_ids(window)) if listed else ())
+    # are listed by time: a time slice lists its own; parts cut another way (channels, work
+    # dates) leave the whole window's to part 0.
+    listed = part == 0 or window != whole
+    removed = staged.write(Kind.REMOVED, part, ({"id": doc_id} for doc_id in source.removed_ids(window)) if listed else ())
     skipped = dict(source.stats.skipped)
-    log.info("fetched %d documents, %d removed, skipped %s for %s", fetched, removed, skipped or "none", window)
-    return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped, "part": index}
+    log.info("fetched %d documents, %d removed, skipped %s for part %d of %s", fetched, removed, skipped or "none", part, window)
+    return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped, "part": part}
 
 
 def filter_active_projects(
@@ -97,17 +101,15 @@ def filter_active_projects(
     embed batches.
 
     A document with several projects stays when any of them is active. Duplicates of one id
-    (a source may meet an item twice while paging a moving list, or in two partitions) keep
+    (a source may meet an item twice while paging a moving list, or in two fetch parts) keep
     the latest version. The kept documents are split into ``batches`` (at least one, at most
     ``max_batches``, each of at least ``batch_docs``, default ``DOCS_PER_EMBED_BATCH``) that
     embed and upsert process as separate, mapped tasks.
     """
-    names = [staging.part(staging.DOCUMENTS, i) for i in parts]
-
     def all_docs() -> Iterator[tuple[int, dict[str, Any]]]:
         position = 0
-        for name in names:
-            for doc in staged.read(name):
+        for part in parts:
+            for doc in staged.read(Kind.DOCUMENTS, part):
                 yield position, doc
                 position += 1
 
@@ -135,7 +137,7 @@ def filter_active_projects(
     batches = 0
     stream = kept()
     while True:
-        written = staged.write(staging.part(staging.FILTERED, batches), islice(stream, size))
+        written = staged.write(Kind.FILTERED, batches, islice(stream, size))
         counts["kept"] += written
         if written or batches == 0:
             batches += 1
@@ -166,11 +168,11 @@ def embed(
     counts = {"documents": 0, "unchanged_documents": 0, "chunks": 0, "embedded": 0, "skipped_unchanged": 0, "tokens": 0, "empty": 0,
               "access_updated": 0}
     vectors: list[dict[str, Any]] = []
-    plans: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     stale: list[dict[str, Any]] = []
 
     def work() -> Iterator[None]:
-        for group in batched_documents(staged.read(staging.part(staging.FILTERED, batch))):
+        for group in document_groups(staged.read(Kind.FILTERED, batch)):
             docs = [Document.from_json(raw) for raw in group]
             ledger = state.ledger.entries([doc.id for doc in docs])
             changed: list[tuple[Document, str]] = []
@@ -181,7 +183,7 @@ def embed(
                 if entry and not entry.deleted and entry.access is not None and entry.access != access:
                     # The index holds other access for this document (a permission pass or an
                     # upstream change): set it on every chunk, embedded again or not.
-                    plans.append(_access_plan(doc.id, access))
+                    rows.append(_access_row(doc.id, access))
                     counts["access_updated"] += 1
                 if not force and _document_unchanged(entry, digest, body, fingerprint):
                     counts["unchanged_documents"] += 1
@@ -209,7 +211,7 @@ def embed(
                         to_embed.append(chunk)
                 current = {chunk.id for chunk in chunks}
                 stale.extend({"id": chunk_id, "document_id": doc.id} for chunk_id in previous if chunk_id not in current)
-                plans.append(
+                rows.append(
                     {
                         "id": doc.id,
                         "source": doc.source,
@@ -242,13 +244,13 @@ def embed(
                 )
             yield None
 
-    # Stream: flush staged records after every batch so memory stays bounded by one batch.
-    with _Appender(staged, staging.part(staging.VECTORS, batch), vectors) as vec_out, _Appender(
-        staged, staging.part(staging.LEDGER_PLAN, batch), plans
-    ) as plan_out, _Appender(staged, staging.part(staging.STALE_CHUNKS, batch), stale) as stale_out:
+    # Stream: flush staged records after every group so memory stays bounded by one group.
+    with _Appender(staged, Kind.VECTORS, batch, vectors) as vec_out, _Appender(
+        staged, Kind.LEDGER_ROWS, batch, rows
+    ) as rows_out, _Appender(staged, Kind.STALE_CHUNKS, batch, stale) as stale_out:
         for _ in work():
             vec_out.flush()
-            plan_out.flush()
+            rows_out.flush()
             stale_out.flush()
     counts["stale_chunks"] = stale_out.count
     counts["cost_usd"] = embedder.cost_usd(counts["tokens"])
@@ -263,7 +265,7 @@ def upsert(
     """Write one batch's staged vectors, delete stale chunks (and, with batch 0, the chunks of
     documents removed upstream), then — only then — write the ledger."""
     upserted = 0
-    for group in batched(staged.read(staging.part(staging.VECTORS, batch)), VECTORS_PER_UPSERT):
+    for group in groups(staged.read(Kind.VECTORS, batch), VECTORS_PER_UPSERT):
         upserted += store.upsert(
             [
                 VectorRecord(
@@ -276,29 +278,29 @@ def upsert(
                 for raw in group
             ]
         )
-    stale_ids = [raw["id"] for raw in staged.read(staging.part(staging.STALE_CHUNKS, batch))]
-    removed_docs = [raw["id"] for i in (removed_parts if batch == 0 else ()) for raw in staged.read(staging.part(staging.REMOVED, i))]
+    stale_ids = [raw["id"] for raw in staged.read(Kind.STALE_CHUNKS, batch)]
+    removed_docs = [raw["id"] for part in (removed_parts if batch == 0 else ()) for raw in staged.read(Kind.REMOVED, part)]
     removed_chunk_ids = list(state.ledger.chunk_hashes(removed_docs)) if removed_docs else []
     deleted = store.delete(stale_ids + removed_chunk_ids) if (stale_ids or removed_chunk_ids) else 0
 
     synced_at = datetime.now(timezone.utc)
     access_updated = 0
-    for all_plans in batched(staged.read(staging.part(staging.LEDGER_PLAN, batch)), 1000):
+    for all_rows in groups(staged.read(Kind.LEDGER_ROWS, batch), 1000):
         # Access first (store, then ledger), so the ledger rows written next find it in place.
         regranted: dict[Access, list[str]] = {}
-        for plan in all_plans:
-            if plan.get("access_only"):
-                regranted.setdefault(Access.normal(plan["access_type"], plan["access_list"]), []).append(plan["id"])
+        for row in all_rows:
+            if row.get("access_only"):
+                regranted.setdefault(Access.normal(row["access_type"], row["access_list"]), []).append(row["id"])
         for access, doc_ids in regranted.items():
             apply_access(store, state, doc_ids, access)
             access_updated += len(doc_ids)
-        plans = [plan for plan in all_plans if not plan.get("access_only")]
-        batch_ids = {plan["id"] for plan in plans}
+        rows = [row for row in all_rows if not row.get("access_only")]
+        batch_ids = {row["id"] for row in rows}
         state.ledger.write(
             source,
-            documents=[_ledger_write(plan) for plan in plans],
-            chunks=[ChunkWrite(chunk[0], plan["id"], chunk[1], plan["fingerprint"], chunk[2] if len(chunk) > 2 else None)
-                    for plan in plans for chunk in plan["chunks"]],
+            documents=[_ledger_write(row) for row in rows],
+            chunks=[ChunkWrite(chunk[0], row["id"], chunk[1], row["fingerprint"], chunk[2] if len(chunk) > 2 else None)
+                    for row in rows for chunk in row["chunks"]],
             removed_chunk_ids=[chunk_id for chunk_id in stale_ids if chunk_id.rsplit("#", 1)[0] in batch_ids],
             synced_at=synced_at,
         )
@@ -370,27 +372,28 @@ def _chunk_unchanged(previous: ChunkState | None, chunk_hash: str, body: str, fi
     return previous.body_hash == body if previous.body_hash else previous.content_hash == chunk_hash
 
 
-def _access_plan(doc_id: str, access: Access) -> dict[str, Any]:
+def _access_row(doc_id: str, access: Access) -> dict[str, Any]:
     return {"id": doc_id, "access_only": True, "access_type": access.type, "access_list": list(access.emails)}
 
 
-def _ledger_write(plan: Mapping[str, Any]) -> LedgerWrite:
-    access = Access.normal(plan["access_type"], plan["access_list"]) if "access_type" in plan else None
-    return LedgerWrite(plan["id"], plan["content_hash"], plan["chunk_count"], plan["fingerprint"],
-                       datetime.fromisoformat(plan["updated_at"]), plan.get("body_hash"), access)
+def _ledger_write(row: Mapping[str, Any]) -> LedgerWrite:
+    access = Access.normal(row["access_type"], row["access_list"]) if "access_type" in row else None
+    return LedgerWrite(row["id"], row["content_hash"], row["chunk_count"], row["fingerprint"],
+                       datetime.fromisoformat(row["updated_at"]), row.get("body_hash"), access)
 
 
 class _Appender:
     """Writes a list's items to a staged JSONL file whenever flushed, then empties the list."""
 
-    def __init__(self, staged: staging.StagedRun, name: str, buffer: list[dict[str, Any]]) -> None:
+    def __init__(self, staged: staging.StagedRun, kind: Kind, batch: int, buffer: list[dict[str, Any]]) -> None:
         self.staged = staged
-        self.name = name
+        self.kind = kind
+        self.batch = batch
         self.buffer = buffer
         self.count = 0
 
     def __enter__(self) -> "_Appender":
-        self.handle = self.staged.open(self.name, "w")
+        self.handle = self.staged.open(self.kind, self.batch, "w")
         return self
 
     def flush(self) -> None:
@@ -421,9 +424,9 @@ def run_window(
 ) -> dict[str, Any]:
     """Every step in order, in this process: the CLI's replays, benchmarks and tests."""
     started_at = datetime.now(timezone.utc)
-    partitions = source.partitions(window)
-    counts: dict[str, Any] = sum_counts(fetch(source, window, staged, partition, i) for i, partition in enumerate(partitions))
-    filtered = filter_active_projects(staged, state.projects.known(), source.keep_unmapped, parts=range(len(partitions)), max_batches=MAX_BATCHES)
+    scopes = source.partitions(window)
+    counts: dict[str, Any] = sum_counts(fetch(source, window, staged, scope, part) for part, scope in enumerate(scopes))
+    filtered = filter_active_projects(staged, state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=MAX_BATCHES)
     counts.update({k: v for k, v in filtered.items() if k not in ("batches", "parts")})
     embedded = [embed(staged, state, embedder, chunking, dry_run=dry_run, force=force, batch=b) for b in filtered["batches"]]
     counts.update(sum_counts(embedded))
@@ -436,19 +439,5 @@ def run_window(
 
 
 def sum_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Add up the numeric counts of mapped steps (partitions, batches); merge skip reasons."""
-    total: dict[str, Any] = {}
-    for result in results:
-        for key, value in result.items():
-            if key in ("part", "batch"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                if isinstance(value, dict):
-                    merged = total.setdefault(key, {})
-                    for reason, n in value.items():
-                        merged[reason] = merged.get(reason, 0) + n
-                else:
-                    total.setdefault(key, value)
-                continue
-            total[key] = total.get(key, 0) + value
-    return total
+    """Add up the counts of several parts or batches (``protocol.StepCounts``), flat."""
+    return StepCounts.total(StepCounts.of(result) for result in results).as_dict()

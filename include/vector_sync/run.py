@@ -41,16 +41,20 @@ def sync_window(
     filter, embed, upsert, record. ``dry_run`` stages in a temporary folder and writes nothing
     else; ``force`` re-embeds unchanged chunks (``vector-sync reindex``)."""
     from vector_sync import pipeline
-    from vector_sync.staging import StagedRun, run_key
+    from vector_sync.staging import StagedRun
 
     settings = source.settings
     run_id = run_id or f"cli__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    key = run_key(run_id, window)
-    root = Path(tempfile.mkdtemp(prefix="vector-sync-dry-run-")) if dry_run else backends.staging_root()
-    staged = StagedRun(root, source.name, key)
     chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
-    store = None if dry_run else backends.store()
-    return pipeline.run_window(source, window, staged, backends.state, backends.embedder(), store, chunking, run_id, dry_run=dry_run, force=force)
+
+    def run(root: Any, store: VectorStore | None) -> dict[str, Any]:
+        staged = StagedRun.for_run(root, source.name, run_id, window)
+        return pipeline.run_window(source, window, staged, backends.state, backends.embedder(), store, chunking, run_id, dry_run=dry_run, force=force)
+
+    if dry_run:  # writes nothing outside a temporary folder, removed afterwards
+        with tempfile.TemporaryDirectory(prefix="vector-sync-dry-run-") as folder:
+            return run(Path(folder), None)
+    return run(backends.staging_root(), backends.store())
 
 
 def prune_source(source: Source, backends: Backends, force: bool = False, dry_run: bool = False) -> dict[str, Any]:

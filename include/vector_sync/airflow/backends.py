@@ -98,11 +98,6 @@ class Runtime:
 
         return ObjectStoragePath(self.config.staging_url)
 
-    def staged(self, source: str, key: str) -> Any:
-        from vector_sync.staging import StagedRun
-
-        return StagedRun(self.staging_root(), source, key)
-
     def source(self, name: str, settings: SourceSettings | None = None) -> Source:
         """Source ``name`` built from its connection, with ``settings`` or its Variable's."""
         return build_source(name, settings or settings_for(name), self.state)

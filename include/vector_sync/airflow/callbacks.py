@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping
 from vector_sync import alerts
 from vector_sync.alerts import Alert, AlertSettings
 from vector_sync.models import Window
+from vector_sync.protocol import RunPlan
 
 from vector_sync.airflow.backends import Runtime
 from vector_sync.airflow.settings import alert_settings, connection_secrets, settings_or_defaults
@@ -239,14 +240,14 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
         log.error("could not send the failure alert of %s.%s: %s", dag_id, task_id, scrub(str(exc), secrets))
 
 
-def announce_recovery(name: str, ref: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-    """After a successful record step that resolved open failures: post "recovered", with the
-    windows still failed (they keep ``last_sync`` back until cleared)."""
+def announce_recovery(plan: RunPlan, result: Mapping[str, Any]) -> None:
+    """After a successful record step (``result``) that resolved open failures: post
+    "recovered", with the windows still failed (they keep ``last_sync`` back until cleared)."""
+    name = plan.source
     resolved = int(result.get("resolved_failures") or 0)
     if resolved <= 0:
         return
     try:
-        window = Window.from_json(ref["window"])
         try:
             failed = [tuple(w) for w in Runtime().state.runs.failed_windows(name)]
         except Exception:
@@ -254,9 +255,9 @@ def announce_recovery(name: str, ref: Mapping[str, Any], result: Mapping[str, An
         deliver(
             alerts.recovered_alert(
                 source=name,
-                run_id=ref.get("run_id", ""),
-                window_start=window.start,
-                window_end=window.end,
+                run_id=plan.run_id,
+                window_start=plan.window.start,
+                window_end=plan.window.end,
                 resolved=resolved,
                 last_sync=result.get("last_sync"),
                 failed_windows=failed,

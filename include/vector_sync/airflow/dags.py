@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from vector_sync.alerts import minutes
 
-from vector_sync.airflow.callbacks import announce_recovery, deadline_missed, on_task_failure
+from vector_sync.airflow.callbacks import deadline_missed, on_task_failure
 from vector_sync.airflow.settings import check_configuration, parse_time_settings
 from vector_sync.airflow.tasks import fail_fast, materialize, run_embed, run_fetch, run_filter, run_plan, run_record, run_upsert
 from vector_sync.airflow.windows import ReplayRefused, replay_interval
@@ -36,7 +36,7 @@ RETRY_DEFAULTS: dict[str, Any] = {
 # Retry-After, 5xx, resets); a task retry covers an outage longer than that, so the steps
 # that call remote APIs get more tries, the local steps fewer and sooner.
 TASK_RETRIES: dict[str, dict[str, Any]] = {
-    "plan": {"retries": 5},  # lists partitions through the source API
+    "plan": {"retries": 5},  # lists the fetch parts through the source API
     "fetch": {"retries": 5},  # the source API: the flakiest dependency
     "filter_active_projects": {"retries": 1, "retry_delay": timedelta(seconds=10)},  # state DB only
     "embed": {"retries": 4},  # embeddings API
@@ -180,7 +180,7 @@ def build_source_dag(name: str) -> Any:
             checked()
             return run_plan(name, context)
 
-        @task(task_id="fetch", pool=settings.pool, map_index_template="{{ task.op_kwargs['part'].get('label', task.op_kwargs['part']['part']) }}", **TASK_RETRIES["fetch"])
+        @task(task_id="fetch", pool=settings.pool, map_index_template="{{ task.op_kwargs['part']['label'] }}", **TASK_RETRIES["fetch"])
         def fetch(part: dict[str, Any]) -> dict[str, Any]:
             checked()
             return run_fetch(name, part)
@@ -203,11 +203,9 @@ def build_source_dag(name: str) -> Any:
         @task(task_id="record", **TASK_RETRIES["record"])
         def record(fetched: list[dict[str, Any]], upserted: list[dict[str, Any]]) -> dict[str, Any]:
             checked()
-            result = run_record(name, materialize(fetched), materialize(upserted))
-            announce_recovery(name, result, result)
-            return result
+            return run_record(name, materialize(fetched), materialize(upserted))
 
-        # Fetch partitions and embed/upsert batches are mapped tasks: several workers share one
+        # Fetch parts and embed/upsert batches are mapped tasks: several workers share one
         # window, and a failed batch retries alone (its upsert never re-fetches or re-embeds).
         fetched = fetch.expand(part=plan())
         upserted = upsert.expand(batch=embed.expand(batch=filter_active_projects(fetched)))

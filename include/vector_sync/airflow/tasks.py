@@ -1,7 +1,8 @@
 """The bodies of a sync DAG's tasks: plan, fetch, filter_active_projects, embed, upsert, record.
 
 Each builds its backends (``Runtime``), calls one step of ``vector_sync.pipeline`` and returns
-a small reference for the next task (XCom); bulk data stays in staging. ``fail_fast`` turns a
+the next task's record of ``vector_sync.protocol`` as JSON (XCom): the plan's fetch parts,
+then embed batches; bulk data stays in staging (``StagedRun``). ``fail_fast`` turns a
 bad setting or a missing connection into a failure without retries.
 """
 
@@ -13,9 +14,11 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping
 
 from vector_sync.errors import FatalError
-from vector_sync.models import Window, parse_time
+from vector_sync.protocol import EmbedBatch, FetchPart, RunPlan, StepCounts
+from vector_sync.staging import StagedRun, run_key
 
 from vector_sync.airflow.backends import Runtime, build_source
+from vector_sync.airflow.callbacks import announce_recovery
 from vector_sync.airflow.settings import settings_for
 from vector_sync.airflow.windows import resolve_window
 
@@ -40,14 +43,15 @@ def materialize(results: Any) -> list[Any]:
     """The mapped tasks' results as a list. Indexing by length: iterating Airflow's lazy
     sequence probes one offset past the end and logs a spurious "XCom not found" error."""
     return [results[i] for i in range(len(results))]
-# A run's tasks hand each other small refs: the plan (window, staging key), then per fetch
-# partition and per embed batch only indexes and counts. Bulk data stays in staging.
+
+
+def _staged(runtime: Runtime, plan: RunPlan) -> StagedRun:
+    """The run's staging folder, which every task finds from the plan's key alone."""
+    return StagedRun(runtime.staging_root(), plan.source, plan.staging_key)
 
 
 def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Choose the window and split its fetch into partitions (one mapped fetch task each)."""
-    from vector_sync.staging import run_key
-
+    """Choose the window and split its fetch into parts (one mapped fetch task each)."""
     with fail_fast():
         runtime = Runtime()
         settings = settings_for(name)
@@ -56,84 +60,86 @@ def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         run_id = context["run_id"]
         log.info("source %s: window %s .. %s (%s)", name, window.start.isoformat(), window.end.isoformat(), mode)
         source = build_source(name, settings, runtime.state)
-        partitions = source.partitions(window)
-    plan = {"source": name, "run_id": run_id, "window": window.to_json(), "window_mode": mode, "staging_key": run_key(run_id, window), "started_at": now.isoformat()}
-    return [
-        {"plan": plan, "part": index, "partition": partition, "label": f"{index}: {source.partition_label(partition)}"}
-        for index, partition in enumerate(partitions)
-    ]
+        scopes = source.partitions(window)
+    plan = RunPlan(name, run_id, window, mode, run_key(run_id, window), now)
+    return [FetchPart(plan, index, scope, f"{index}: {source.partition_label(scope)}").to_json() for index, scope in enumerate(scopes)]
 
 
-def run_fetch(name: str, part: dict[str, Any]) -> dict[str, Any]:
-    """One partition of the window, staged under its own file names."""
+def run_fetch(name: str, part: Mapping[str, Any]) -> dict[str, Any]:
+    """One part of the window's fetch, staged under its own file names."""
     from vector_sync import pipeline
 
-    plan = part["plan"]
+    fetch_part = FetchPart.from_json(part)
     with fail_fast():
         runtime = Runtime()
         source = build_source(name, settings_for(name), runtime.state)
-        counts = pipeline.fetch(source, Window.from_json(plan["window"]), runtime.staged(name, plan["staging_key"]), part["partition"], part["part"])
-    return {"plan": plan, "part": part["part"], "counts": counts}
+        counts = pipeline.fetch(source, fetch_part.plan.window, _staged(runtime, fetch_part.plan), fetch_part.scope, fetch_part.index)
+    return fetch_part.fetched(StepCounts.of(counts)).to_json()
 
 
-def run_filter(name: str, fetched: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge the partitions, drop inactive projects, cut the rest into embed batches."""
+def run_filter(name: str, fetched: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Merge the fetch parts, drop inactive projects, cut the rest into embed batches."""
     from vector_sync import pipeline
     from vector_sync.sources import source_class
 
-    plan = fetched[0]["plan"]
-    parts = sorted(item["part"] for item in fetched)
+    parts = [FetchPart.from_json(item) for item in fetched]
+    plan = parts[0].plan
+    indexes = tuple(sorted(part.index for part in parts))
     with fail_fast():
         runtime = Runtime()
         settings = settings_for(name)
         # Options "embed_batch_docs" / "max_embed_batches" size the mapped embed/upsert tasks.
         result = pipeline.filter_active_projects(
-            runtime.staged(name, plan["staging_key"]),
+            _staged(runtime, plan),
             runtime.state.projects.known(),
             source_class(name).keep_unmapped,
-            parts=parts,
+            parts=indexes,
             max_batches=settings.option("max_embed_batches"),
             batch_docs=settings.option("embed_batch_docs"),
         )
-    counts = {k: v for k, v in result.items() if k not in ("batches", "parts")}
-    return [{"plan": plan, "batch": batch, "parts": parts, "filter": counts} for batch in result["batches"]]
+    # Batch 0 carries the filter's counts: the run's counts are then the sum over batches.
+    filtered = StepCounts.of(result)
+    return [EmbedBatch(plan, index, indexes, filtered if index == 0 else StepCounts()).to_json() for index in result["batches"]]
 
 
-def run_embed(name: str, batch: dict[str, Any]) -> dict[str, Any]:
+def run_embed(name: str, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """Chunk and embed one batch (only what changed), staging its vectors and ledger rows."""
     from vector_sync import pipeline
 
+    embed_batch = EmbedBatch.from_json(batch)
     with fail_fast():
         runtime = Runtime()
         settings = settings_for(name)
         chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
-        counts = pipeline.embed(runtime.staged(name, batch["plan"]["staging_key"]), runtime.state, runtime.embedder(), chunking, batch=batch["batch"])
-    return {**batch, "counts": counts}
+        counts = pipeline.embed(_staged(runtime, embed_batch.plan), runtime.state, runtime.embedder(), chunking, batch=embed_batch.index)
+    return embed_batch.add(StepCounts.of(counts)).to_json()
 
 
-def run_upsert(name: str, batch: dict[str, Any]) -> dict[str, Any]:
+def run_upsert(name: str, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """Write one batch's vectors to the store, then its ledger rows."""
     from vector_sync import pipeline
 
+    embed_batch = EmbedBatch.from_json(batch)
     with fail_fast():
         runtime = Runtime()
         counts = pipeline.upsert(
-            runtime.staged(name, batch["plan"]["staging_key"]), runtime.state, runtime.store(), name, batch=batch["batch"], removed_parts=batch["parts"]
+            _staged(runtime, embed_batch.plan), runtime.state, runtime.store(), name, batch=embed_batch.index, removed_parts=embed_batch.parts
         )
-    return {**batch, "counts": {**batch["counts"], **counts}}
+    return embed_batch.add(StepCounts.of(counts)).to_json()
 
 
-def run_record(name: str, fetched: list[dict[str, Any]], upserted: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum the partitions' and batches' counts into the run's metrics and status."""
+def run_record(name: str, fetched: list[Mapping[str, Any]], upserted: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Sum the parts' and batches' counts into the run's metrics and status; announce a
+    recovery when the run resolved open failures."""
     from vector_sync import pipeline
 
-    plan = fetched[0]["plan"]
-    counts = pipeline.sum_counts(item["counts"] for item in fetched)
-    if upserted:
-        counts.update(upserted[0]["filter"])
-        counts.update(pipeline.sum_counts(item["counts"] for item in upserted))
+    parts = [FetchPart.from_json(item) for item in fetched]
+    batches = [EmbedBatch.from_json(item) for item in upserted]
+    plan = parts[0].plan
+    counts = StepCounts.total([part.counts for part in parts] + [batch.counts for batch in batches]).as_dict()
     with fail_fast():
         runtime = Runtime()
-        result = pipeline.record(runtime.state, name, plan["run_id"], Window.from_json(plan["window"]), parse_time(plan["started_at"]), counts)
+        result = pipeline.record(runtime.state, name, plan.run_id, plan.window, plan.started_at, counts)
     log.info("source %s synced: %s", name, {k: counts.get(k) for k in ("fetched", "filtered_out", "chunks", "embedded", "skipped_unchanged", "upserted", "deleted", "errors", "tokens")})
-    return {**plan, **{k: v for k, v in counts.items() if not isinstance(v, dict)}, **result, "partitions": len(fetched), "batches": len(upserted)}
-
-
+    announce_recovery(plan, result)
+    return {**plan.to_json(), **{k: v for k, v in counts.items() if not isinstance(v, dict)}, **result, "parts": len(parts), "batches": len(batches)}

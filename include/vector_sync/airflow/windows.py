@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from vector_sync.config import SourceSettings
 from vector_sync.models import Window, parse_time
+from vector_sync.protocol import FetchPart
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ def failed_window(context: Mapping[str, Any], settings: SourceSettings, last_syn
     if getattr(task_instance, "task_id", "") != "plan":
         try:
             parts = task_instance.xcom_pull(task_ids="plan")
-            if parts and parts[0].get("plan", {}).get("window"):
-                return Window.from_json(parts[0]["plan"]["window"])
+            if parts:
+                return FetchPart.from_json(parts[0]).plan.window
         except Exception:
             log.debug("no plan result to read the window from", exc_info=True)
     return resolve_window(context, settings, last_sync, now)[0]
