@@ -16,7 +16,7 @@ from vector_sync.config import source_settings
 from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, Window
 from vector_sync.slack_text import mrkdwn_to_text
-from vector_sync.sources.slack import SlackSource, channel_projects, make_client, pace
+from vector_sync.sources.slack import MethodPacer, SlackSource, channel_projects, make_client, pace
 
 TOKEN = "sandbox-token"
 NOISE = {"channel_join", "channel_leave", "channel_topic"}  # the event subtypes the sample contains
@@ -331,10 +331,9 @@ def test_unpaced_methods_and_default_options_are_not_held(make_source, box, work
 def test_pacing_a_client_twice_wraps_it_once(box):
     client = make_client(box.simulator("slack").api_url, TOKEN)
     first = pace(client, {"conversations.history": 60})
-    send = client._perform_urllib_http_request_internal
     second = pace(client, {"conversations.history": 60, "users.info": 120})
 
-    assert second is first and client._perform_urllib_http_request_internal is send
+    assert second is first and [h for h in client.retry_handlers if isinstance(h, MethodPacer)] == [first]
     assert set(first.limiters) == {"conversations.history", "users.info"}
     assert first.limiters["users.info"].rate_per_s == 2
     pace(client, {})

@@ -88,7 +88,7 @@ def make_client(
     )
 
 
-def _credentials_checked(conn_id: str):
+def notion_errors(conn_id: str):
     """A rejected token (401) fails at once; notion-client does not retry it. A 403
     ``restricted_resource`` is a page not shared with the integration, handled where it is read."""
     return credentials_checked(conn_id, "Notion", APIResponseError, lambda exc: (exc.status, None, f"HTTP {exc.status} {exc}"),
@@ -125,7 +125,7 @@ class NotionSource(Source):
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield a document per page edited in ``[start, end)``; trashed ones go to ``removed_ids``."""
         trashed: list[str] = []
-        with _credentials_checked(self.settings.conn_id):
+        with notion_errors(self.settings.conn_id):
             pages = self._changed_pages(window, trashed)
             # Search pages are pulled lazily, so they overlap the workers' content reads.
             for document in prefetch(self._document, pages, ahead=self.workers * 4, workers=self.workers, name="notion"):
@@ -138,7 +138,7 @@ class NotionSource(Source):
         """Ids of trashed pages edited in the window (remembered by ``fetch``, else searched)."""
         if window not in self._trashed:
             trashed: list[str] = []
-            with _credentials_checked(self.settings.conn_id):
+            with notion_errors(self.settings.conn_id):
                 for _page in self._changed_pages(window, trashed):
                     pass
             self._trashed[window] = trashed
@@ -154,7 +154,7 @@ class NotionSource(Source):
             page = self._call(self.client.search, **body)
             return page.get("results") or [], page.get("next_cursor") if page.get("has_more") else None
 
-        with _credentials_checked(self.settings.conn_id):
+        with notion_errors(self.settings.conn_id):
             for page in follow_tokens(search_page, what="Notion search (live ids)"):
                 if isinstance(page, dict) and page.get("id") and page.get("object", "page") == "page" \
                         and not (page.get("in_trash") or page.get("archived")):
@@ -163,7 +163,7 @@ class NotionSource(Source):
     def confirm_gone(self, ids: list[str]) -> list[str]:
         """The ids whose page answers 404 (object_not_found) or is in the trash; each candidate
         costs one ``GET /v1/pages/{id}`` under the shared limiter, ``workers`` at a time."""
-        with _credentials_checked(self.settings.conn_id):
+        with notion_errors(self.settings.conn_id):
             verdicts = list(prefetch(self._is_gone, ids, ahead=self.workers * 4, workers=self.workers, name="notion"))
         return [doc_id for doc_id, gone in zip(ids, verdicts) if gone]
 
