@@ -11,7 +11,8 @@ import pytest
 
 from sandbox import build_sandbox
 from sandbox.server import Fault, RateLimiter
-from sandbox.slack import BOT_USER_ID, DOMAIN, ts_time
+from sandbox.slack import DOMAIN, ts_time
+from tests.sourcekit import slack_expected_ids as expected_ids
 from vector_sync.config import source_settings
 from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, Window
@@ -58,24 +59,6 @@ def quarter(workspace, k: int) -> Window:
     """The k-th 15-minute schedule interval before the anchor (k = 1: the last one)."""
     end = workspace.anchor - QUARTER * (k - 1)
     return Window(end - QUARTER, end)
-
-
-def expected_ids(data, window: Window, lookback=timedelta(days=14), include_bots=True) -> set[str]:
-    """An independent reading of the sample: threads and messages whose last activity is in the window."""
-    ids = set()
-    for channel in data.channels:
-        if channel["is_archived"] or (channel["is_private"] and BOT_USER_ID not in data.members[channel["id"]]):
-            continue
-        for message in data.history[channel["id"]]:
-            posted = ts_time(message["ts"])
-            if not window.start - lookback <= posted <= window.end or message.get("subtype") in NOISE:
-                continue
-            if not include_bots and message.get("subtype") == "bot_message":
-                continue
-            stamps = [message["ts"], message.get("latest_reply"), (message.get("edited") or {}).get("ts")]
-            if window.contains(max(ts_time(s) for s in stamps if s)):
-                ids.add(f"slack:{channel['id']}:{message['ts']}")
-    return ids
 
 
 def by_id(documents) -> dict[str, Document]:
