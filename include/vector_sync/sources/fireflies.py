@@ -29,10 +29,8 @@ request) from the oldest indexed meeting on, and derives access exactly as fetch
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta
-from operator import itemgetter
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import requests
 
