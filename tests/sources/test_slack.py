@@ -317,6 +317,8 @@ def test_pacing_a_client_twice_wraps_it_once(box):
     second = pace(client, {"conversations.history": 60, "users.info": 120})
 
     assert second is first and [h for h in client.retry_handlers if isinstance(h, MethodPacer)] == [first]
+    # The 5xx and dropped-connection retries take their slot from the same pacer.
+    assert all(getattr(h, "pacer", first) is first for h in client.retry_handlers) and len(client.retry_handlers) == 3
     assert set(first.limiters) == {"conversations.history", "users.info"}
     assert first.limiters["users.info"].rate_per_s == 2
     pace(client, {})

@@ -14,7 +14,8 @@ the limit instead of bursting into 429s and sleeping ``Retry-After``.
 
 The limiters live in ``MethodPacer``, the client's 429 handler (a ``RateLimitErrorRetryHandler``
 in the SDK's public ``retry_handlers``): the source takes a slot before every request it
-sends, first pages and cursor pages alike, and a retry after ``Retry-After`` takes one too.
+sends, first pages and cursor pages alike, and every retry (429, 5xx, a dropped connection)
+takes one after its handler's wait.
 The SDK's handler stays the safety net when other clients share the app's quota.
 ``SlackReader`` is how the source calls: paced, cursor pages followed, people cached.
 """
@@ -48,6 +49,25 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
 # when more members than this are unknown: a workspace's people in a few requests.
 _USERS_LIST_MIN_UNKNOWN = 20
 _USERS_PAGE_SIZE = 200
+
+
+class _PacedRetries:
+    """A retry handler whose retries, after its own wait, take their method's pacing slot."""
+
+    pacer: "MethodPacer | None" = None
+
+    def prepare_for_next_attempt(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> None:
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)  # type: ignore[misc]
+        if self.pacer is not None:
+            self.pacer.acquire(api_method(request.url))
+
+
+class PacedServerErrorRetryHandler(_PacedRetries, ServerErrorRetryHandler):
+    """The SDK's 500/503 retries, paced."""
+
+
+class PacedConnectionErrorRetryHandler(_PacedRetries, ConnectionErrorRetryHandler):
+    """The SDK's retries of a dropped connection, paced."""
 
 
 class MethodPacer(RateLimitErrorRetryHandler):
@@ -88,6 +108,12 @@ class MethodPacer(RateLimitErrorRetryHandler):
         super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
         self.acquire(api_method(request.url))
 
+    def pace_retries_of(self, handlers: list[RetryHandler]) -> None:
+        """Let the client's other handlers' retries (5xx, dropped connections) take a slot too."""
+        for handler in handlers:
+            if isinstance(handler, _PacedRetries):
+                handler.pacer = self
+
     @property
     def waited_s(self) -> float:
         return sum(limiter.waited_s for limiter in self.limiters.values())
@@ -100,9 +126,9 @@ def retry_handlers(max_retries: int = DEFAULT_MAX_RETRIES) -> list[RetryHandler]
     listed again here.
     """
     return [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        PacedConnectionErrorRetryHandler(max_retry_count=max_retries),
         MethodPacer(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
+        PacedServerErrorRetryHandler(max_retry_count=max_retries),
     ]
 
 
@@ -126,13 +152,14 @@ def pace(client: WebClient, method_rpm: Mapping[str, float] | None) -> MethodPac
     pacer = next((h for h in handlers if isinstance(h, MethodPacer)), None)
     if pacer is not None:
         pacer.configure(method_rpm or {})
-        return pacer
-    plain = next((i for i, h in enumerate(handlers) if isinstance(h, RateLimitErrorRetryHandler)), None)
-    if plain is None:
-        pacer = MethodPacer(method_rpm=method_rpm)
-        handlers.insert(0, pacer)
     else:
-        pacer = handlers[plain] = MethodPacer(handlers[plain].max_retry_count, method_rpm)
+        plain = next((i for i, h in enumerate(handlers) if isinstance(h, RateLimitErrorRetryHandler)), None)
+        if plain is None:
+            pacer = MethodPacer(method_rpm=method_rpm)
+            handlers.insert(0, pacer)
+        else:
+            pacer = handlers[plain] = MethodPacer(handlers[plain].max_retry_count, method_rpm)
+    pacer.pace_retries_of(handlers)
     return pacer
 
 
