@@ -1,17 +1,22 @@
 """The conformance suite: every registered source passes it by being registered.
 
 Each source runs against the sandbox through its real client library, built from the
-connection in airflow_settings.yaml, exactly as in a DAG task.
+simulator's URL and token by the source's own factory (``tests.sourcekit.sandbox_client``):
+no Airflow here, as in the CLI and the sandbox.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from datetime import timedelta
 
 import pytest
 
 from sandbox.server import Fault
-from tests.sourcekit import Backends, sandbox_settings
+from tests.conftest import ROOT
+from tests.sourcekit import Backends
 from vector_sync.models import Window
 from vector_sync.sources import registered_sources
 from vector_sync.sources.base import DEFAULT_MAX_PARTITIONS
@@ -20,9 +25,8 @@ SOURCES = registered_sources()
 
 
 @pytest.fixture()
-def kit(sandbox, monkeypatch, tmp_path):
-    settings = sandbox_settings(monkeypatch, sandbox)
-    return Backends(tmp_path, settings)
+def kit(sandbox, tmp_path):
+    return Backends(tmp_path, sandbox=sandbox)
 
 
 def whole_sample(workspace) -> Window:
@@ -112,3 +116,30 @@ def test_paging_terminates_with_bounded_requests(name, kit, sandbox, workspace):
     docs = list(kit.source(name).fetch(whole_sample(workspace)))
     calls = sandbox.log.count(api=name)
     assert 0 < calls <= 10 * len(docs) + 50, f"{calls} requests for {len(docs)} documents"
+
+
+def test_the_suite_builds_every_source_without_airflow(tmp_path):
+    """Its path to a source (``Backends(sandbox=...)``, ``sourcekit.sandbox_source``) builds
+    each client from a URL and a token with the source's own factory: in a fresh interpreter,
+    every source fetches and Airflow is never imported."""
+    code = textwrap.dedent("""
+        import sys
+        from datetime import timedelta
+        from pathlib import Path
+
+        from sandbox import build_sandbox
+        from sandbox.workspace import Workspace
+        from tests.conftest import ANCHOR
+        from tests.sourcekit import Backends
+        from vector_sync.models import Window
+        from vector_sync.sources import registered_sources
+
+        with build_sandbox(Workspace(anchor=ANCHOR)) as box:
+            kit = Backends(Path(sys.argv[1]), sandbox=box)
+            for name in registered_sources():
+                assert list(kit.source(name).fetch(Window(ANCHOR - timedelta(hours=6), ANCHOR))), name
+        print(sorted(m for m in sys.modules if m == "airflow" or m.startswith("airflow.")))
+    """)
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -72,15 +72,15 @@ def test_wrong_credentials_fail_at_once_and_are_recorded(airflow_env, monkeypatc
 
 
 @pytest.mark.parametrize("name", [n for n in registered_sources()])
-def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypatch, sandbox):
+def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypatch, sandbox, workspace):
     """Two consecutive scheduled intervals, then the last one cleared and re-run: the index
-    holds exactly the documents the source yields for those windows (minus inactive
-    projects), chunk ids match the ledger, status and runs are recorded, nothing re-embeds."""
+    holds exactly the sample's documents changed in those windows (minus inactive projects),
+    read from the workspace's ground truth, never from the source under test; chunk ids match
+    the ledger, status and runs are recorded, nothing re-embeds."""
     from airflow.serialization.encoders import coerce_to_core_timetable
 
     from sandbox.demo import last_intervals
-    from tests.sourcekit import FAST
-    from vector_sync.airflow.backends import build_source
+    from tests.sourcekit import FAST, ground_truth, kept
     from vector_sync.specs import source_settings
     from vector_sync.models import Window
 
@@ -93,14 +93,11 @@ def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypat
         run = dag.test(logical_date=end, run_after=end)
         assert str(run.state) == "success", f"{name} run ending {end} failed"
 
-    settings = source_settings(name, FAST.get(name))
-    known = state.projects.known()
-    expected: set[str] = set()
+    overlap = source_settings(name).overlap
+    truth: dict[str, tuple[str, ...]] = {}
     for start, end in intervals:
-        source = build_source(name, settings, state)
-        for doc in source.fetch(Window(start, end).widened(settings.overlap)):
-            if any(known.get(p) for p in doc.projects) or (not doc.projects and source.keep_unmapped):
-                expected.add(doc.id)
+        truth.update(ground_truth(name, workspace, sandbox, Window(start, end).widened(overlap)))
+    expected = {doc_id for doc_id, projects in truth.items() if kept(projects)}
     assert expected, f"the sample has no {name} activity in the last two intervals"
     docs = stored_documents(store, name)
     assert set(docs) == expected

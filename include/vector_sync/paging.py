@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from vector_sync.errors import VectorSyncError
+from vector_sync.sources.prefetch import prefetch
 
 T = TypeVar("T")
 
@@ -40,7 +41,8 @@ def follow_tokens(fetch_page: Callable[[str | None], tuple[Sequence[T], str | No
 
 
 def follow_offsets(
-    fetch_page: Callable[[int], tuple[Sequence[T], int | None]], *, page_size: int, start: int = 0
+    fetch_page: Callable[[int], tuple[Sequence[T], int | None]], *, page_size: int, start: int = 0,
+    read_ahead: bool = False,
 ) -> Iterator[T]:
     """Yield items of every page of an offset API (``startAt``/``offset``/``skip``).
 
@@ -49,15 +51,31 @@ def follow_offsets(
             API reports one (``None`` otherwise: then a short page ends the listing).
         page_size: the page size asked for, to recognise the last page without a total.
         start: the first offset (items before it were already read elsewhere).
+        read_ahead: ask for the next page (on a worker thread) while this one is consumed.
+            The requests are exactly the sequential ones, one in flight at a time, so
+            ``fetch_page`` must be safe to call from another thread.
     """
-    offset = start
-    while True:
+    following: list[int | None] = [start]  # the next offset; None once the listing ended
+
+    def offsets() -> Iterator[int]:
+        while following[0] is not None:
+            yield following[0]
+
+    def read(offset: int) -> Sequence[T]:
         items, total = fetch_page(offset)
-        yield from items
-        offset += len(items)
-        if not items:  # an empty page never advances: stop even if the total says more
-            return
-        if total is not None and offset >= total:
-            return
-        if total is None and len(items) < page_size:
-            return
+        after = offset + len(items)
+        # An empty page never advances: stop even if the total says more.
+        last = not items or (after >= total if total is not None else len(items) < page_size)
+        following[0] = None if last else after
+        return items
+
+    if not read_ahead:
+        for items in map(read, offsets()):
+            yield from items
+        return
+    pages = prefetch(read, offsets(), ahead=1, name="next-page", wait_on_close=False)
+    try:
+        for items in pages:
+            yield from items
+    finally:  # a consumer that stops early does not wait for a page it will not read
+        pages.close()

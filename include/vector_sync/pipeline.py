@@ -21,6 +21,7 @@ from vector_sync.models import Chunk, Document, VectorRecord, Window
 from vector_sync.permissions import apply_access, chunk_body_hash, document_access, document_body_hash
 from vector_sync.protocol import StepCounts
 from vector_sync.sources.base import Source
+from vector_sync.sources.projects import is_kept
 from vector_sync.specs import COMMON_OPTIONS
 from vector_sync.staging import Kind
 from vector_sync.state import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerWrite, StateStore, SyncRun
@@ -128,8 +129,7 @@ def filter_active_projects(
             if position not in winners:
                 counts["duplicates"] += 1
                 continue
-            projects = doc.get("projects") or []
-            if any(known_projects.get(key) is True for key in projects) or (not projects and keep_unmapped):
+            if is_kept(doc.get("projects") or [], known_projects, keep_unmapped):
                 yield doc
             else:
                 counts["filtered_out"] += 1

@@ -24,11 +24,11 @@ from vector_sync.sources.fireflies import (
     FirefliesQueryError,
     FirefliesRateLimited,
     FirefliesSource,
-    SkipTranscript,
-    _reading_ahead,
     make_client,
     to_document,
 )
+from vector_sync.paging import follow_offsets
+from vector_sync.sources.projects import ProjectTagger
 
 GRAPHQL = "/graphql"
 
@@ -131,19 +131,19 @@ def test_reading_ahead_asks_exactly_what_sequential_paging_asks():
             asked.append(skip)
             return list(range(skip, min(skip + 5, count))), None
 
-        assert list(_reading_ahead(fetch_page, 5)) == list(range(count))  # none lost, none twice
+        assert list(follow_offsets(fetch_page, page_size=5, read_ahead=True)) == list(range(count))  # none lost, none twice
         assert asked == expected
 
 
 def test_reading_ahead_raises_the_next_pages_error_after_this_pages_items():
     def fetch_page(skip):
         if skip == 5:
-            raise FirefliesRateLimited("too_many_requests", "slow down", 200)
+            raise FirefliesRateLimited(200, "slow down", "too_many_requests")
         return list(range(skip, skip + 5)), None
 
     seen = []
     with pytest.raises(FirefliesRateLimited):
-        for item in _reading_ahead(fetch_page, 5):
+        for item in follow_offsets(fetch_page, page_size=5, read_ahead=True):
             seen.append(item)
     assert seen == [0, 1, 2, 3, 4]
 
@@ -157,7 +157,7 @@ def test_reading_ahead_stops_without_waiting_for_a_page_nobody_reads():
             release.wait(10)  # a slow next page
         return list(range(skip, skip + 5)), None
 
-    pages = _reading_ahead(fetch_page, 5)
+    pages = follow_offsets(fetch_page, page_size=5, read_ahead=True)
     assert next(pages) == 0
     assert _eventually(lambda: asked == [0, 5])
     started = time.monotonic()
@@ -275,7 +275,7 @@ def test_tolerates_list_action_items_string_keywords_and_string_times():
         "summary": {"overview": ["Line one.", "Line two."], "action_items": ["**Dana Reyes**", "- send notes"],
                     "keywords": "Subscriptions, exports"},
     }
-    doc = to_document(raw, {"SUBS": "Subscriptions", "BC": None})
+    doc = to_document(raw, ProjectTagger(names={"SUBS": "Subscriptions", "BC": None}))
     assert doc.projects == ("BC", "SUBS")
     assert doc.access_type == "shared" and doc.access_list == ("dana.reyes@example.com", "luis.ortega@example.com")
     assert [s.text for s in doc.segments[1:]] == ["Luis Ortega [00:00]: First. Second."]
@@ -285,8 +285,9 @@ def test_tolerates_list_action_items_string_keywords_and_string_times():
     broken = [({"id": "x"}, "malformed transcript"), ({**raw, "date": "soon"}, "malformed transcript"),
               ({**raw, "sentences": [], "summary": None}, "empty transcript"), ("nope", "malformed transcript")]
     for item, reason in broken:
-        with pytest.raises(SkipTranscript, match=reason):
-            to_document(item, {})
+        stats = FetchStats()
+        assert to_document(item, ProjectTagger(), stats) is None
+        assert stats.skipped == {reason: 1}
 
 
 def test_malformed_transcripts_are_skipped_and_counted(workspace):

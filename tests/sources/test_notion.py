@@ -16,7 +16,7 @@ from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import Window, parse_time
 from vector_sync.ratelimit import RateLimiter
-from vector_sync.sources.notion import NotionSource, ProjectRule, make_client
+from vector_sync.sources.notion import NotionSource, make_client, project_tagger
 
 TOKEN = "sandbox-token"
 PROJECTS = [{"key": "SUBS", "name": "Subscriptions", "is_active": True},
@@ -216,13 +216,13 @@ def test_parents_are_retrieved_once(sandbox, workspace, data):
 
 
 def test_project_rule():
-    rule = ProjectRule.from_options({"project_keys": ["SUBS", "BC"], "projects": PROJECTS})
+    rule = project_tagger({"project_keys": ["SUBS", "BC"], "projects": PROJECTS})
     assert rule("BC-12 rollout", "Engineering") == ("BC",)
     assert rule("Runbook", "Engineering / Subscriptions / Runbook") == ("SUBS",)
     assert rule("Archive migration notes") == ("ARCH",)
     assert rule("abc subs bcd", "ABC") == ()  # keys are whole words in capitals
-    assert ProjectRule.from_options({})("SUBS and BC plans / Notes") == ("BC", "SUBS")  # fallback
-    assert ProjectRule.from_options({"project_keys": ["SUBS"]})("BC plan") == ()
+    assert project_tagger({})("SUBS and BC plans / Notes") == ("BC", "SUBS")  # fallback
+    assert project_tagger({"project_keys": ["SUBS"]})("BC plan") == ()
 
 
 # ---------------------------------------------------------------- throughput and limits

@@ -11,12 +11,13 @@ import pytest
 
 from sandbox import build_sandbox
 from sandbox.server import Fault, RateLimiter
-from sandbox.slack import BOT_USER_ID, DOMAIN, ts_time
+from sandbox.slack import DOMAIN, ts_time
+from tests.sourcekit import slack_expected_ids as expected_ids
 from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, Window
 from vector_sync.slack_text import mrkdwn_to_text
-from vector_sync.sources.slack import SlackSource, channel_projects, make_client, pace
+from vector_sync.sources.slack import MethodPacer, SlackSource, channel_projects, make_client, pace
 
 TOKEN = "sandbox-token"
 NOISE = {"channel_join", "channel_leave", "channel_topic"}  # the event subtypes the sample contains
@@ -58,24 +59,6 @@ def quarter(workspace, k: int) -> Window:
     """The k-th 15-minute schedule interval before the anchor (k = 1: the last one)."""
     end = workspace.anchor - QUARTER * (k - 1)
     return Window(end - QUARTER, end)
-
-
-def expected_ids(data, window: Window, lookback=timedelta(days=14), include_bots=True) -> set[str]:
-    """An independent reading of the sample: threads and messages whose last activity is in the window."""
-    ids = set()
-    for channel in data.channels:
-        if channel["is_archived"] or (channel["is_private"] and BOT_USER_ID not in data.members[channel["id"]]):
-            continue
-        for message in data.history[channel["id"]]:
-            posted = ts_time(message["ts"])
-            if not window.start - lookback <= posted <= window.end or message.get("subtype") in NOISE:
-                continue
-            if not include_bots and message.get("subtype") == "bot_message":
-                continue
-            stamps = [message["ts"], message.get("latest_reply"), (message.get("edited") or {}).get("ts")]
-            if window.contains(max(ts_time(s) for s in stamps if s)):
-                ids.add(f"slack:{channel['id']}:{message['ts']}")
-    return ids
 
 
 def by_id(documents) -> dict[str, Document]:
@@ -331,10 +314,11 @@ def test_unpaced_methods_and_default_options_are_not_held(make_source, box, work
 def test_pacing_a_client_twice_wraps_it_once(box):
     client = make_client(box.simulator("slack").api_url, TOKEN)
     first = pace(client, {"conversations.history": 60})
-    send = client._perform_urllib_http_request_internal
     second = pace(client, {"conversations.history": 60, "users.info": 120})
 
-    assert second is first and client._perform_urllib_http_request_internal is send
+    assert second is first and [h for h in client.retry_handlers if isinstance(h, MethodPacer)] == [first]
+    # The 5xx and dropped-connection retries take their slot from the same pacer.
+    assert all(getattr(h, "pacer", first) is first for h in client.retry_handlers) and len(client.retry_handlers) == 3
     assert set(first.limiters) == {"conversations.history", "users.info"}
     assert first.limiters["users.info"].rate_per_s == 2
     pace(client, {})

@@ -14,9 +14,7 @@ from typing import Any
 from airflow.providers.slack.hooks.slack import SlackHook
 from slack_sdk import WebClient
 
-from vector_sync.sources.slack import check_credentials, retry_handlers
-
-_DEFAULT_MAX_RETRIES = 5
+from vector_sync.sources.slack_client import DEFAULT_MAX_RETRIES, check_credentials, retry_handlers
 
 
 class SlackClientHook(SlackHook):
@@ -26,7 +24,7 @@ class SlackClientHook(SlackHook):
         self,
         slack_conn_id: str = SlackHook.default_conn_name,
         *,
-        max_retries: int = _DEFAULT_MAX_RETRIES,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retry_handlers", retry_handlers(max_retries))

@@ -3,6 +3,10 @@ only implemented sources are registered (no placeholder DAGs)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any, Iterable
+
+from vector_sync.config import SourceSettings
 from vector_sync.sources.base import Source
 from vector_sync.specs import REGISTRY, load
 
@@ -15,3 +19,14 @@ def source_class(name: str) -> type[Source]:
     if name not in REGISTRY:
         raise ValueError(f"source '{name}' is not registered; registered: {', '.join(REGISTRY)}")
     return load(REGISTRY[name].source)
+
+
+def with_projects(settings: SourceSettings, projects: Iterable[Any]) -> SourceSettings:
+    """``settings`` whose options list the known projects (``key``, ``name``, ``is_active``
+    records), which the sources' ``ProjectTagger`` looks for in text."""
+    projects = list(projects)
+    return replace(settings, options={
+        **settings.options,
+        "project_keys": [p.key for p in projects],
+        "projects": [{"key": p.key, "name": p.name, "is_active": p.is_active} for p in projects],
+    })

@@ -1,7 +1,13 @@
-"""The source interface: one class per API, one generator per window."""
+"""The source interface: one class per API, one generator per window.
+
+The converter contract every source follows: ``to_document(raw, ...) -> Document | None``,
+where ``None`` means the item was skipped, already counted with its reason in the run's
+``FetchStats`` (``skipped``) and logged. A malformed item never fails a run.
+"""
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -10,6 +16,8 @@ from typing import Any, ClassVar, Iterator, Mapping
 from vector_sync.config import SourceSettings
 from vector_sync.models import Document, FetchStats, Window
 from vector_sync.specs import COMMON_OPTIONS
+
+log = logging.getLogger(__name__)
 
 # Mapped fetch tasks per window at most (Slack's channel groups, the others' time slices).
 DEFAULT_MAX_PARTITIONS = COMMON_OPTIONS["max_partitions"].default
@@ -107,8 +115,15 @@ class Source(ABC):
 
     def live_span(self) -> tuple[datetime, datetime] | None:
         """The ``updated_at`` span ``live_ids`` covers (None: everything); older documents
-        are never pruned by a listing that does not reach them."""
-        return None
+        are never pruned by a listing that does not reach them.
+
+        ``[listing time - prune_history_days, listing time)`` for a source with that option
+        (Slack, Fireflies), None when it is null or the source has none."""
+        days = self.settings.option("prune_history_days")
+        if days is None:
+            return None
+        now = self.listing_time()
+        return now - timedelta(days=float(days)), now
 
     def confirm_gone(self, ids: list[str]) -> list[str]:
         """Of ids missing from ``live_ids``, those really gone (default: trust the listing)."""
@@ -129,3 +144,21 @@ class Source(ABC):
         if self.listed_at is None:
             self.listed_at = datetime.now(timezone.utc)
         return self.listed_at
+
+
+def skipped(stats: FetchStats | None, reason: str, what: str, logger: logging.Logger = log) -> None:
+    """Count a skipped item under ``reason`` and log it (on the source's ``logger``); returns
+    None so a converter can end with ``return skipped(...)`` (the converter contract above)."""
+    logger.warning("Skipping %s: %s", what, reason)
+    if stats is not None:
+        stats.skip(reason)
+    return None
+
+
+def iso_millis(moment: datetime) -> str:
+    """``2026-11-20T12:00:00.000Z``: the UTC instant with milliseconds, as the plain-HTTP APIs take it."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def from_epoch_ms(epoch_ms: float) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)

@@ -11,17 +11,16 @@ queries missed projects, and filtering inactive projects is the pipeline's job
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping, Sequence
 
 from jira import JIRA, JIRAError
 
 from vector_sync.adf import adf_to_text
-from vector_sync.errors import CredentialsError
-from vector_sync.models import Document, MetadataValue, Window, parse_time
+from vector_sync.models import Document, FetchStats, MetadataValue, Window, parse_time
 from vector_sync.paging import follow_offsets, follow_tokens
-from vector_sync.sources.base import Source
+from vector_sync.sources.auth import credentials_checked
+from vector_sync.sources.base import Source, skipped
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,6 @@ _ALL_ISSUES_JQL = "created >= 0"
 # The jira library's ResilientSession sleeps min(this, 2 x Retry-After) per 429/503, and
 # 10 x 2^n s per connection error: the cap keeps a run's worst case at max_retries x this.
 _MAX_RETRY_DELAY_S = 30
-_AUTH_STATUSES = (401, 403)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -57,7 +55,7 @@ def make_client(
     Construction already calls ``serverInfo``, so rejected credentials surface here as
     ``CredentialsError`` (401/403 are not retried by the library: it fails at once).
     """
-    with _credentials_checked(conn_id):
+    with jira_errors(conn_id):
         client = JIRA(
             server=url,
             basic_auth=(email, token),
@@ -69,16 +67,28 @@ def make_client(
     return client
 
 
-@contextmanager
-def _credentials_checked(conn_id: str) -> Iterator[None]:
-    """Turn the API's 401/403 into ``CredentialsError``: retrying cannot fix a bad token."""
-    try:
-        yield
-    except JIRAError as exc:
-        if exc.status_code in _AUTH_STATUSES:
-            # exc.text is the server's message only: no headers, never the token.
-            raise CredentialsError(conn_id, "Jira", f"HTTP {exc.status_code} {exc.text or ''}".strip()) from None
-        raise
+def jira_errors(conn_id: str):
+    """A context in which the API's 401/403 become ``CredentialsError`` naming ``conn_id``
+    (``exc.text`` is the server's message only: no headers, never the token)."""
+    return credentials_checked(conn_id, "Jira", JIRAError, lambda exc: (exc.status_code, None, f"HTTP {exc.status_code} {exc.text or ''}"))
+
+
+def search_issues(client: JIRA, jql: str, fields: Sequence[str], page_size: int, *, use_post: bool = False) -> Iterator[dict]:
+    """Every issue ``jql`` finds, as JSON, following ``nextPageToken`` (a repeated one raises)."""
+
+    def fetch_page(token: str | None) -> tuple[list[dict], str | None]:
+        page = client.enhanced_search_issues(
+            jql,
+            nextPageToken=token,
+            maxResults=page_size,
+            fields=list(fields),  # the library rewrites this list in place
+            json_result=True,
+            use_post=use_post,
+        )
+        # The last page omits nextPageToken; isLast is checked too in case it is sent anyway.
+        return page.get("issues") or [], None if page.get("isLast") else page.get("nextPageToken")
+
+    return follow_tokens(fetch_page, what=f"Jira search {jql!r}")
 
 
 class JiraSource(Source):
@@ -92,38 +102,23 @@ class JiraSource(Source):
         jql = f"updated >= {_epoch_ms(window.start)} AND updated < {_epoch_ms(window.end)} ORDER BY updated ASC"
         page_size = int(self.settings.option("page_size"))
         site_url = self.client.server_url
-        with _credentials_checked(self.settings.conn_id):
-            for raw in self._search(jql, ISSUE_FIELDS, page_size):
-                document = _to_document(raw, self._comments(raw), site_url)
+        with jira_errors(self.settings.conn_id):
+            for raw in search_issues(self.client, jql, ISSUE_FIELDS, page_size):
+                document = _to_document(raw, self._comments(raw), site_url, self.stats)
                 if document is None:
-                    self.stats.skip("malformed issue")
-                elif window.contains(document.updated_at):
+                    continue
+                if window.contains(document.updated_at):
                     yield document
                 else:  # search is eventually consistent: the issue moved on since; next window
                     log.debug("Jira issue %s updated outside %s, left to its own window", document.id, window)
 
     def live_ids(self) -> Iterator[str]:
         """Yield ``jira:{KEY}`` for every issue the credentials can see, for pruning."""
-        with _credentials_checked(self.settings.conn_id):
-            for raw in self._search(_ALL_ISSUES_JQL, ("key",), _LIVE_IDS_PAGE_SIZE):
+        with jira_errors(self.settings.conn_id):
+            for raw in search_issues(self.client, _ALL_ISSUES_JQL, ("key",), _LIVE_IDS_PAGE_SIZE):
                 key = raw.get("key") if isinstance(raw, dict) else None
                 if key:
                     yield f"jira:{key}"
-
-    def _search(self, jql: str, fields: Sequence[str], page_size: int) -> Iterator[dict]:
-        def fetch_page(token: str | None) -> tuple[list[dict], str | None]:
-            page = self.client.enhanced_search_issues(
-                jql,
-                nextPageToken=token,
-                maxResults=page_size,
-                fields=list(fields),  # the library rewrites this list in place
-                json_result=True,
-            )
-            # The last page omits nextPageToken; isLast is checked too in case it is sent anyway.
-            next_token = None if page.get("isLast") else page.get("nextPageToken")
-            return page.get("issues") or [], next_token
-
-        return follow_tokens(fetch_page, what=f"Jira search {jql!r}")
 
     def _comments(self, raw: Any) -> list[dict]:
         """All comments of an issue: the embedded ones, or every page when they are cut short."""
@@ -158,19 +153,20 @@ class JiraSource(Source):
             return comments
 
 
-def _to_document(raw: Any, comments: Sequence[Mapping[str, Any]], site_url: str) -> Document | None:
-    """Build the issue's document, or ``None`` (with a warning) when the payload is unusable."""
+def _to_document(
+    raw: Any, comments: Sequence[Mapping[str, Any]], site_url: str, stats: FetchStats | None = None
+) -> Document | None:
+    """The issue's document; None (counted in ``stats``) when it has no key, no fields or
+    unparsable ``created``/``updated``."""
     key = raw.get("key") if isinstance(raw, dict) else None
     fields = raw.get("fields") if isinstance(raw, dict) else None
     if not isinstance(key, str) or not key or not isinstance(fields, dict):
-        log.warning("Skipping malformed Jira issue %s: no key or no fields", key or "?")
-        return None
+        return skipped(stats, "malformed issue", f"Jira issue {key or '?'} (no key or no fields)", log)
     try:
         updated_at = parse_time(fields["updated"])
         created_at = parse_time(fields["created"]) if fields.get("created") else None
     except (KeyError, TypeError, ValueError, AttributeError):
-        log.warning("Skipping malformed Jira issue %s: unparsable created/updated", key)
-        return None
+        return skipped(stats, "malformed issue", f"Jira issue {key} (unparsable created/updated)", log)
 
     summary = str(fields.get("summary") or "").strip()
     title = f"{key}: {summary}" if summary else key

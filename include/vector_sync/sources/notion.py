@@ -17,24 +17,23 @@ trashed page is gone.
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections import deque
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from notion_client import APIErrorCode, APIResponseError, Client
 from notion_client.client import RetryOptions
 
 from vector_sync.config import SourceSettings
-from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, FetchStats, MetadataValue, Segment, Window, parse_time
-from vector_sync.notion_blocks import SUPPORTED_TYPES, notion_url, property_lines, render_blocks, rich_text
+from vector_sync.notion_blocks import SUPPORTED_TYPES, notion_url, property_lines, render_blocks
 from vector_sync.paging import follow_tokens
 from vector_sync.ratelimit import RateLimiter
+from vector_sync.sources.auth import credentials_checked
 from vector_sync.sources.base import Source
+from vector_sync.sources.notion_ancestry import UNREADABLE, Ancestry, page_title
+from vector_sync.sources.prefetch import prefetch
+from vector_sync.sources.projects import KEY_PATTERN, ProjectTagger
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +51,6 @@ _NEWEST_FIRST = {"direction": "descending", "timestamp": "last_edited_time"}
 _OLDEST_FIRST = {"direction": "ascending", "timestamp": "last_edited_time"}
 # Their content is their own document (found by search): the parent keeps one line naming them.
 _OWN_DOCUMENTS = frozenset({"child_page", "child_database"})
-# A page's parent is often not shared with the integration (403/404): the breadcrumb ends there.
-_UNREADABLE = frozenset({APIErrorCode.ObjectNotFound, APIErrorCode.RestrictedResource})
-_MAX_ANCESTORS = 32  # guards against a parent cycle
-_KEY_WORD = r"[A-Z][A-Z0-9]{1,9}"  # what a project key looks like (SUBS, BC, ARCH)
 
 
 class ReadClient(Client):
@@ -93,15 +88,18 @@ def make_client(
     )
 
 
-@contextmanager
-def _credentials_checked(conn_id: str) -> Iterator[None]:
-    """A rejected token fails at once (notion-client does not retry 401)."""
-    try:
-        yield
-    except APIResponseError as exc:
-        if exc.code == APIErrorCode.Unauthorized:
-            raise CredentialsError(conn_id, "Notion", f"HTTP {exc.status} {exc}") from None
-        raise
+def notion_errors(conn_id: str):
+    """A rejected token (401) fails at once; notion-client does not retry it. A 403
+    ``restricted_resource`` is a page not shared with the integration, handled where it is read."""
+    return credentials_checked(conn_id, "Notion", APIResponseError, lambda exc: (exc.status, None, f"HTTP {exc.status} {exc}"),
+                               statuses=(401,))
+
+
+def project_tagger(options: Mapping[str, Any]) -> ProjectTagger:
+    """Keys and names of the known projects in a page's title and breadcrumb; with none
+    known, any word shaped like a key (option ``project_key_pattern``)."""
+    pattern = options.get("project_key_pattern") or KEY_PATTERN
+    return ProjectTagger.from_options(options, fallback=rf"(?<![A-Za-z0-9])({pattern})(?![A-Za-z0-9])")
 
 
 class NotionSource(Source):
@@ -119,7 +117,7 @@ class NotionSource(Source):
         self.max_depth = int(option("max_depth"))
         self.page_size = int(option("page_size"))
         self.block_page_size = int(option("block_page_size"))
-        self.projects = ProjectRule.from_options(settings.options)
+        self.projects = project_tagger(settings.options)
         self.ancestry = Ancestry(self._call, self.client)
         self._trashed: dict[Window, list[str]] = {}
         self._stats_lock = threading.Lock()
@@ -127,15 +125,12 @@ class NotionSource(Source):
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield a document per page edited in ``[start, end)``; trashed ones go to ``removed_ids``."""
         trashed: list[str] = []
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="notion")
-        try:
-            with _credentials_checked(self.settings.conn_id):
-                pages = self._changed_pages(window, trashed)
-                for document in _ordered_map(pool, self._document, pages, in_flight=self.workers * 4):
-                    if document is not None:
-                        yield document
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        with notion_errors(self.settings.conn_id):
+            pages = self._changed_pages(window, trashed)
+            # Search pages are pulled lazily, so they overlap the workers' content reads.
+            for document in prefetch(self._document, pages, ahead=self.workers * 4, workers=self.workers, name="notion"):
+                if document is not None:
+                    yield document
         self._trashed[window] = trashed
         log.info("Notion %s: %d trashed pages, limiter waited %.1f s", window, len(trashed), self.limiter.waited_s)
 
@@ -143,7 +138,7 @@ class NotionSource(Source):
         """Ids of trashed pages edited in the window (remembered by ``fetch``, else searched)."""
         if window not in self._trashed:
             trashed: list[str] = []
-            with _credentials_checked(self.settings.conn_id):
+            with notion_errors(self.settings.conn_id):
                 for _page in self._changed_pages(window, trashed):
                     pass
             self._trashed[window] = trashed
@@ -159,7 +154,7 @@ class NotionSource(Source):
             page = self._call(self.client.search, **body)
             return page.get("results") or [], page.get("next_cursor") if page.get("has_more") else None
 
-        with _credentials_checked(self.settings.conn_id):
+        with notion_errors(self.settings.conn_id):
             for page in follow_tokens(search_page, what="Notion search (live ids)"):
                 if isinstance(page, dict) and page.get("id") and page.get("object", "page") == "page" \
                         and not (page.get("in_trash") or page.get("archived")):
@@ -168,8 +163,8 @@ class NotionSource(Source):
     def confirm_gone(self, ids: list[str]) -> list[str]:
         """The ids whose page answers 404 (object_not_found) or is in the trash; each candidate
         costs one ``GET /v1/pages/{id}`` under the shared limiter, ``workers`` at a time."""
-        with _credentials_checked(self.settings.conn_id), ThreadPoolExecutor(self.workers, thread_name_prefix="notion") as pool:
-            verdicts = list(_ordered_map(pool, self._is_gone, ids, in_flight=self.workers * 4))
+        with notion_errors(self.settings.conn_id):
+            verdicts = list(prefetch(self._is_gone, ids, ahead=self.workers * 4, workers=self.workers, name="notion"))
         return [doc_id for doc_id, gone in zip(ids, verdicts) if gone]
 
     def _is_gone(self, doc_id: str) -> bool:
@@ -227,7 +222,7 @@ class NotionSource(Source):
         try:
             blocks = self._block_tree(page["id"], depth=1)
         except APIResponseError as exc:
-            if exc.code not in _UNREADABLE:
+            if exc.code not in UNREADABLE:
                 raise
             # Trashed or unshared between search and this read: the next window sees its new state.
             self._skip("page vanished")
@@ -262,109 +257,7 @@ class NotionSource(Source):
             self.stats.skip(reason, count)
 
 
-class Ancestry:
-    """Titles and parents of pages, data sources, databases and blocks, each retrieved once.
-
-    Search results seed it, so parents edited recently cost no request. Concurrent workers
-    asking for the same parent wait for one request (single flight) instead of each sending it.
-    """
-
-    def __init__(self, call: Callable[..., Any], client: Client) -> None:
-        self._call = call
-        self._retrieve = {
-            "page_id": client.pages.retrieve,
-            "data_source_id": client.data_sources.retrieve,
-            "database_id": client.databases.retrieve,
-            "block_id": client.blocks.retrieve,
-        }
-        self._nodes: dict[str, Future] = {}
-        self._lock = threading.Lock()
-
-    def remember(self, page: Mapping[str, Any]) -> None:
-        done: Future = Future()
-        done.set_result((page_title(page), page.get("parent")))
-        with self._lock:
-            self._nodes.setdefault(str(page["id"]), done)
-
-    def titles(self, parent: Any) -> list[str]:
-        """Titles from the top-most readable ancestor down to the direct parent."""
-        titles: list[str] = []
-        seen: set[str] = set()
-        while isinstance(parent, Mapping) and parent.get("type") in self._retrieve and len(seen) < _MAX_ANCESTORS:
-            kind = parent["type"]
-            node_id = str(parent.get(kind) or "")
-            if not node_id or node_id in seen:
-                break
-            seen.add(node_id)
-            title, parent = self._node(kind, node_id)
-            if title and (not titles or titles[-1] != title):  # a data source and its database share a name
-                titles.append(title)
-        return titles[::-1]
-
-    def _node(self, kind: str, node_id: str) -> tuple[str, Any]:
-        with self._lock:
-            future = self._nodes.get(node_id)
-            owner = future is None
-            if owner:
-                future = self._nodes[node_id] = Future()
-        if owner:
-            try:
-                future.set_result(self._fetch(kind, node_id))
-            except BaseException as exc:
-                future.set_exception(exc)
-        return future.result()
-
-    def _fetch(self, kind: str, node_id: str) -> tuple[str, Any]:
-        try:
-            obj = self._call(self._retrieve[kind], node_id)
-        except APIResponseError as exc:
-            if exc.code in _UNREADABLE:
-                return "", None
-            raise
-        if kind == "block_id":  # blocks have no title: climb on to the page holding them
-            return "", obj.get("parent")
-        if kind == "data_source_id":  # a data source's own parent is its database: skip a level
-            return rich_text(obj.get("title")), obj.get("database_parent") or obj.get("parent")
-        if kind == "database_id":
-            return rich_text(obj.get("title")), obj.get("parent")
-        return page_title(obj), obj.get("parent")
-
-
-class ProjectRule:
-    """Which projects a page belongs to, from its title and breadcrumb.
-
-    A key of option ``project_keys`` written as a word (``SUBS``, ``BC-12``), or a project's
-    name (option ``projects``: ``[{"key", "name"}]``) as a phrase, case-insensitively. With no
-    keys configured, any word shaped like a key (``project_key_pattern``) counts.
-    """
-
-    def __init__(self, keys: Iterable[str], names: Mapping[str, str], pattern: str = _KEY_WORD) -> None:
-        # Keys match case-sensitively (a key is written in capitals); names in any case.
-        self.rules = [(key, _word(re.escape(key), 0)) for key in dict.fromkeys(k for k in keys if k)]
-        self.rules += [(key, _word(re.escape(name), re.IGNORECASE)) for key, name in names.items() if name]
-        self.pattern = _word(f"({pattern})", 0)
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> "ProjectRule":
-        projects = [p for p in options.get("projects") or [] if isinstance(p, Mapping) and p.get("key")]
-        names = {str(p["key"]): str(p.get("name") or "") for p in projects}
-        names.update(options.get("project_names") or {})
-        keys = [*(options.get("project_keys") or []), *names]
-        return cls(keys, names, options.get("project_key_pattern") or _KEY_WORD)
-
-    def __call__(self, *texts: str) -> tuple[str, ...]:
-        text = " / ".join(texts)
-        if not self.rules:  # no projects known: take what looks like a key
-            return tuple(sorted(set(self.pattern.findall(text))))
-        return tuple(dict.fromkeys(key for key, rule in self.rules if rule.search(text)))
-
-
-def _word(pattern: str, flags: int) -> re.Pattern:
-    """``pattern`` not glued to letters or digits on either side (``SUBS-12`` holds ``SUBS``)."""
-    return re.compile(rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])", flags)
-
-
-def _to_document(page: Mapping[str, Any], sections: list, ancestors: list[str], projects: ProjectRule) -> Document:
+def _to_document(page: Mapping[str, Any], sections: list, ancestors: list[str], projects: ProjectTagger) -> Document:
     """The page's document: intro (title, properties, text before the first heading) + sections."""
     page_id = str(page["id"])
     edited = _time(page, "last_edited_time")
@@ -409,28 +302,8 @@ def _to_document(page: Mapping[str, Any], sections: list, ancestors: list[str], 
     )
 
 
-def page_title(page: Mapping[str, Any]) -> str:
-    """The page's title property (whichever property has ``type == "title"``)."""
-    for prop in (page.get("properties") or {}).values():
-        if isinstance(prop, Mapping) and prop.get("type") == "title":
-            return rich_text(prop.get("title")).strip() or "Untitled"
-    return "Untitled"
-
-
 def _time(obj: Any, key: str) -> datetime | None:
     try:
         return parse_time(obj[key])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-
-
-def _ordered_map(pool: Executor, func: Callable[[Any], Any], items: Iterable[Any], *, in_flight: int) -> Iterator[Any]:
-    """``pool.map`` that pulls ``items`` lazily (search pages overlap content reads) and keeps
-    at most ``in_flight`` results waiting, yielding them in input order."""
-    pending: deque[Future] = deque()
-    for item in items:
-        pending.append(pool.submit(func, item))
-        while len(pending) >= in_flight:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()

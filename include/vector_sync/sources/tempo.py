@@ -21,22 +21,21 @@ the older ``/papertrail/1/events/deleted/types/worklog`` is deprecated in the v4
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Iterable, Iterator
 
 import requests
-from jira import JIRA, JIRAError
+from jira import JIRA
 
 from vector_sync.config import SourceSettings
-from vector_sync.errors import CredentialsError, FatalError, VectorSyncError
-from vector_sync.http import make_session
+from vector_sync.errors import FatalError
 from vector_sync.models import Document, FetchStats, MetadataValue, Window, parse_time
 from vector_sync.paging import follow_tokens
-from vector_sync.sources.base import Source
-from vector_sync.sources.jira import _credentials_checked
+from vector_sync.sources import jsonapi
+from vector_sync.sources.base import Source, iso_millis, skipped
+from vector_sync.sources.jira_names import IssueInfo, JiraNames
+from vector_sync.sources.projects import names_of
 
 log = logging.getLogger(__name__)
 
@@ -45,101 +44,41 @@ API_BASE = "https://api.tempo.io"
 SERVICE = "Tempo"
 WORKLOGS_PATH = "/4/worklogs"
 PAPERTRAIL_PATH = "/4/papertrail/search"
-ISSUE_FIELDS = ("summary", "project")
-_AUTH_STATUSES = (401, 403)
-# Jira names an id it does not know in its 400: "An issue with key '99001' does not exist...".
-_QUOTED_NUMBER = re.compile(r"'(\d+)'")
 
 
-class TempoError(VectorSyncError):
+class TempoError(jsonapi.ApiError):
     """Tempo answered with an error that a later retry may not see (5xx, 429 past retries)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"Tempo HTTP {status}: {message}")
-        self.status = status
+    service = SERVICE
 
 
-class TempoRequestError(TempoError, FatalError):
+class TempoRequestError(TempoError, jsonapi.ApiRequestError):
     """Tempo refused the request's parameters (400): retrying cannot help."""
 
 
-@dataclass
-class TempoClient:
+class TempoClient(jsonapi.JsonApiClient):
     """Tempo's base URL and session, and the Jira client that names issues and people."""
 
-    session: requests.Session
-    jira: JIRA
-    base_url: str = API_BASE
-    conn_id: str = "tempo_default"
-    jira_conn_id: str = "jira_default"
+    service = SERVICE
+    default_url = API_BASE
+    error = TempoError
+    request_error = TempoRequestError
 
-    def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self._call("GET", path_or_url, params=params)
-
-    def post(self, path: str, body: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self._call("POST", path, params=params, json=dict(body))
-
-    def url(self, path_or_url: str) -> str:
-        """``path`` below the base URL; an absolute link (``metadata.next``) keeps its path and
-        query but is sent to our base URL's host, so the token never goes to another host."""
-        base = urlsplit(self.base_url)
-        if "://" not in path_or_url:
-            return self.base_url.rstrip("/") + "/" + path_or_url.lstrip("/")
-        link = urlsplit(path_or_url)
-        return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
-
-    def _call(self, method: str, path_or_url: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.session.request(method, self.url(path_or_url), **kwargs)
-        if response.ok:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                return body
-            raise TempoError(response.status_code, f"not a JSON object: {response.text[:200]!r}")
-        message = _error_message(response)
-        if response.status_code in _AUTH_STATUSES:
-            raise CredentialsError(self.conn_id, SERVICE, f"HTTP {response.status_code} {message}".strip())
-        if response.status_code == 400:
-            raise TempoRequestError(400, f"{method} {urlsplit(response.url).path}: {message}")
-        raise TempoError(response.status_code, f"{method} {urlsplit(response.url).path}: {message}")
-
-
-def _error_message(response: requests.Response) -> str:
-    """Tempo's ``{"errors": [{"message"}]}`` (or ``{"message"}``) as one line; never headers."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list):
-            return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
-        if body.get("message"):
-            return str(body["message"])
-    return str(body)[:200]
+    def __init__(self, session: requests.Session, base_url: str | None = None, conn_id: str = "tempo_default",
+                 *, jira: JIRA, jira_conn_id: str = "jira_default") -> None:
+        super().__init__(session, base_url, conn_id)
+        self.jira = jira
+        self.jira_conn_id = jira_conn_id
 
 
 def make_client(
-    base_url: str | None,
-    token: str,
-    jira: JIRA,
-    *,
-    conn_id: str = "tempo_default",
-    jira_conn_id: str = "jira_default",
-    session: requests.Session | None = None,
-    **session_options: Any,
+    base_url: str | None, token: str, jira: JIRA, *, conn_id: str = "tempo_default",
+    jira_conn_id: str = "jira_default", session: requests.Session | None = None, **session_options: Any,
 ) -> TempoClient:
-    """A client for Tempo at ``base_url`` (default: the global host) with a bearer ``token``.
-
-    ``session_options`` go to ``make_session`` (``total_retries``, ``timeout_s``...).
-    """
-    if not token:
-        raise FatalError(f"connection '{conn_id}' has no Tempo API token: set its password")
-    session = session or make_session(**session_options)
-    session.headers["Authorization"] = f"Bearer {token}"
-    return TempoClient(session, jira, (base_url or API_BASE).rstrip("/"), conn_id, jira_conn_id)
+    """A client for Tempo at ``base_url`` (default: the global host) with a bearer ``token``;
+    ``session_options`` go to ``make_session`` (``total_retries``, ``timeout_s``...)."""
+    return jsonapi.make_client(TempoClient, base_url, token, conn_id=conn_id, session=session,
+                               client_options={"jira": jira, "jira_conn_id": jira_conn_id}, **session_options)
 
 
 @dataclass(frozen=True)
@@ -157,13 +96,6 @@ class Worklog:
     jira_worklog_id: str | None = None  # only Tempo v3 sent it; used for the link when present
 
 
-@dataclass(frozen=True)
-class IssueInfo:
-    key: str
-    summary: str
-    project_key: str
-
-
 class TempoSource(Source):
     """Worklogs created or edited within a window, named with their Jira issue and author."""
 
@@ -172,10 +104,9 @@ class TempoSource(Source):
 
     def __init__(self, client: TempoClient, settings: SourceSettings, stats: FetchStats | None = None) -> None:
         super().__init__(client, settings, stats)
-        # Caches for the run (a source object lives for one task).
-        self._issues: dict[int, IssueInfo | None] = {}  # None: Jira does not know the id
-        self._authors: dict[str, str] = {}
-        self._project_names = _project_names(settings.options)
+        # Issues and people named through Jira, cached for the run (a source lives for one task).
+        self.names = JiraNames(client.jira, client.jira_conn_id)
+        self._project_names = names_of(settings.options)
 
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield one document per worklog with ``updatedAt`` in ``[start, end)``."""
@@ -215,27 +146,25 @@ class TempoSource(Source):
         pending: list[Worklog] = []
         unknown: dict[int, None] = {}  # ordered set of ids waiting for a search
         for raw in self._listing(first, last, window.start):
-            worklog = parse_worklog(raw)
+            worklog = parse_worklog(raw, self.stats)
             if worklog is None:
-                log.warning("Skipping malformed Tempo worklog %s", raw.get("tempoWorklogId", "?") if isinstance(raw, dict) else "?")
-                self.stats.skip("malformed worklog")
                 continue
             if not window.contains(worklog.updated_at):  # updatedFrom: seconds, no upper bound
                 continue
-            if worklog.issue_id in self._issues:
+            if worklog.issue_id in self.names.issues:
                 yield from self._documents([worklog])
                 continue
             pending.append(worklog)
             unknown[worklog.issue_id] = None
             if len(unknown) >= batch:
-                self._resolve(list(unknown)[:batch])
-                unknown = {i: None for i in unknown if i not in self._issues}
-                ready = [w for w in pending if w.issue_id in self._issues]
-                pending = [w for w in pending if w.issue_id not in self._issues]
+                self.names.resolve(list(unknown)[:batch])
+                unknown = {i: None for i in unknown if i not in self.names.issues}
+                ready = [w for w in pending if w.issue_id in self.names.issues]
+                pending = [w for w in pending if w.issue_id not in self.names.issues]
                 yield from self._documents(ready)
         ids = list(unknown)
         for start in range(0, len(ids), batch):
-            self._resolve(ids[start:start + batch])
+            self.names.resolve(ids[start:start + batch])
         yield from self._documents(pending)
 
     def removed_ids(self, window: Window) -> Iterator[str]:
@@ -247,7 +176,7 @@ class TempoSource(Source):
         if start >= window.end:
             log.info("Tempo keeps deletions for 180 days: none listed for %s (pruning finds them)", window)
             return
-        body = {"entityType": ["worklog"], "action": ["Deleted"], "from": _instant(start), "to": _instant(window.end)}
+        body = {"entityType": ["worklog"], "action": ["Deleted"], "from": iso_millis(start), "to": iso_millis(window.end)}
         size = int(self.settings.option("deleted_page_size"))
 
         def fetch_page(token: str | None) -> tuple[list[Any], str | None]:
@@ -316,70 +245,22 @@ class TempoSource(Source):
     def _documents(self, worklogs: Iterable[Worklog]) -> Iterator[Document]:
         site = self.client.jira.server_url
         for worklog in worklogs:
-            issue = self._issues.get(worklog.issue_id)
-            if issue is None:
-                log.warning("Skipping Tempo worklog %s: Jira has no issue %s (deleted or hidden)", worklog.id, worklog.issue_id)
-                self.stats.skip("unresolvable issue")
+            issue = self.names.issues.get(worklog.issue_id)
+            if issue is None:  # deleted, or hidden from the Jira user: never guessed
+                skipped(self.stats, "unresolvable issue", f"Tempo worklog {worklog.id} (Jira has no issue {worklog.issue_id})", log)
                 continue
-            author = self._author(worklog.account_id)
+            author = self.names.author(worklog.account_id)
             yield to_document(worklog, issue, author, site, self._project_names.get(issue.project_key))
 
-    def _resolve(self, issue_ids: list[int]) -> None:
-        """Look up ``issue_ids`` with one JQL search; ids Jira does not know resolve to None.
 
-        Jira answers 400 naming the ids it does not know: those are dropped and the search
-        repeated (one extra request per report). A 400 naming none of them is a real error.
-        """
-        remaining = list(issue_ids)
-        with _credentials_checked(self.client.jira_conn_id):
-            while remaining:
-                try:
-                    found = list(self._search(f"id in ({', '.join(map(str, remaining))})", len(remaining)))
-                except JIRAError as exc:
-                    named = _named_ids(exc, remaining) if exc.status_code == 400 else set()
-                    if not named:
-                        raise
-                    self._issues.update(dict.fromkeys(named))
-                    remaining = [i for i in remaining if i not in named]
-                    continue
-                for raw in found:
-                    issue_id, info = _issue_info(raw)
-                    if issue_id is not None:
-                        self._issues[issue_id] = info
-                for issue_id in remaining:  # not returned: hidden from this Jira user
-                    self._issues.setdefault(issue_id, None)
-                return
+def parse_worklog(raw: Any, stats: FetchStats | None = None) -> Worklog | None:
+    """The worklog's fields; None (counted in ``stats``) when the payload is unusable.
 
-    def _search(self, jql: str, size: int) -> Iterator[dict]:
-        def fetch_page(token: str | None) -> tuple[list[dict], str | None]:
-            page = self.client.jira.enhanced_search_issues(
-                jql, nextPageToken=token, maxResults=size, fields=list(ISSUE_FIELDS), json_result=True, use_post=True
-            )
-            return page.get("issues") or [], None if page.get("isLast") else page.get("nextPageToken")
-
-        return follow_tokens(fetch_page, what="Jira issue lookup")
-
-    def _author(self, account_id: str) -> str:
-        """The person's display name, asked once per person and run."""
-        if not account_id:
-            return "Unknown user"
-        if account_id not in self._authors:
-            with _credentials_checked(self.client.jira_conn_id):
-                try:
-                    name = self.client.jira.user(account_id).displayName
-                except JIRAError as exc:
-                    if exc.status_code != 404:
-                        raise
-                    name = None
-            # A deleted or hidden account keeps its id, so hours still add up per person.
-            self._authors[account_id] = str(name) if name else f"User {account_id}"
-        return self._authors[account_id]
-
-
-def parse_worklog(raw: Any) -> Worklog | None:
-    """The worklog's fields, or ``None`` when the payload is unusable."""
+    The first half of the converter: the document needs the issue and author, resolved
+    through Jira in batches (``TempoSource._documents``)."""
+    what = f"Tempo worklog {raw.get('tempoWorklogId', '?') if isinstance(raw, dict) else '?'}"
     if not isinstance(raw, dict):
-        return None
+        return skipped(stats, "malformed worklog", what, log)
     try:
         issue_id = int(raw["issue"]["id"])
         seconds = int(raw["timeSpentSeconds"])
@@ -397,7 +278,7 @@ def parse_worklog(raw: Any) -> Worklog | None:
             jira_worklog_id=str(raw["jiraWorklogId"]) if raw.get("jiraWorklogId") else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError):
-        return None
+        return skipped(stats, "malformed worklog", what, log)
 
 
 def to_document(worklog: Worklog, issue: IssueInfo, author: str, site_url: str, project_name: str | None = None) -> Document:
@@ -451,34 +332,3 @@ def format_duration(seconds: int) -> str:
     return f"{hours}h" if hours else f"{rest}m"
 
 
-def _issue_info(raw: Any) -> tuple[int | None, IssueInfo | None]:
-    try:
-        issue_id = int(raw["id"])
-        key = str(raw["key"])
-    except (KeyError, TypeError, ValueError):
-        return None, None
-    fields = raw.get("fields") if isinstance(raw.get("fields"), dict) else {}
-    project = fields.get("project") if isinstance(fields.get("project"), dict) else {}
-    project_key = str(project.get("key") or key.rsplit("-", 1)[0])
-    return issue_id, IssueInfo(key, str(fields.get("summary") or "").strip(), project_key)
-
-
-def _named_ids(exc: JIRAError, ids: Iterable[int]) -> set[int]:
-    """The ids of ``ids`` that Jira's error messages name (one message per unknown value)."""
-    messages = [exc.text or ""]
-    try:
-        body = exc.response.json() if exc.response is not None else {}
-        messages += [str(m) for m in body.get("errorMessages") or []]
-    except (ValueError, AttributeError):
-        pass
-    quoted = {int(n) for m in messages for n in _QUOTED_NUMBER.findall(m)}
-    return quoted & set(ids)
-
-
-def _project_names(options: Mapping[str, Any]) -> dict[str, str]:
-    """``{key: name}`` from option ``projects`` ([{key, name}], filled from the projects table)."""
-    return {str(p["key"]): str(p["name"]) for p in options.get("projects") or [] if isinstance(p, Mapping) and p.get("key") and p.get("name")}
-
-
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
