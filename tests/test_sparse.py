@@ -13,13 +13,17 @@ import pytest
 from tests.statekit import backend, pg_database, store  # noqa: F401 - fixtures
 from vector_sync.sparse import (
     B,
+    IDENTITY_BOOST,
     K1,
     MAX_NONZERO,
+    TITLE_FIELD,
     CollectionStats,
     count_terms,
     document_vector,
     dot,
+    identity_index,
     idf,
+    query_field_terms,
     query_terms,
     query_vector,
     term_index,
@@ -98,6 +102,20 @@ def test_identifiers_are_terms_of_their_own_and_their_parts():
     q = query_vector(query_terms("SUBS-123"), df, stats.chunk_count)
     scores = [dot(q, d) for d in docs]
     assert scores[0] == max(scores) and scores[0] > 2 * max(scores[1:])
+
+
+def test_titles_and_identities_are_fields_without_length_normalisation():
+    short = count_terms("SUBS-123 logged 2h", identity="4201", title="Worklog on SUBS-123")
+    long = count_terms("SUBS-123 Invoice PDF export times out " + "details " * 200, identity="SUBS-123", title="SUBS-123 Invoice PDF export times out")
+    issue_id, title_term = identity_index("subs-123"), term_index(TITLE_FIELD + "invoice")
+    assert issue_id in long.fields and issue_id in long.frequencies and issue_id not in short.frequencies
+    assert title_term in long.fields and long.length == len(terms("SUBS-123 Invoice PDF export times out " + "details " * 200))
+    weights = dict(zip(*document_vector(long, 10.0)))
+    assert weights[issue_id] == weights[title_term] == pytest.approx(1 / (1 + K1))  # b = 0: not shrunk by the length
+    assert weights[term_index("invoice")] < 1 / (1 + K1)  # the body term is
+    fields = query_field_terms("ＳＵＢＳ-123 invoice")
+    assert fields[identity_index("SUBS-123")] == IDENTITY_BOOST and fields[term_index(TITLE_FIELD + "invoice")] == 1.0
+    assert identity_index("") is None
 
 
 def test_odd_unicode():

@@ -20,6 +20,13 @@ Terms: NFKC-normalised, case-folded word runs (``\\w+``, any script); identifier
 ``-``, ``_`` or ``.`` (``SUBS-123``, ``invoice.pdf``, ``v2.3.1``) are a term of their own *and*
 their parts, so an exact identifier outranks chunks holding its pieces apart. Scripts written
 without spaces (Han, kana) are split per character. A short English stop list is dropped.
+Two more fields make titles and identifiers count (BM25F-style: a field's terms are terms of
+their own, with their own document frequency, and no length normalisation, b = 0): the
+chunk's *title* terms, and one *identity* term, its document's native id (``SUBS-123`` for
+``jira:SUBS-123``). Without them a short worklog quoting an issue's key or title outranks the
+long issue itself (BM25 favours short chunks); with them the issue also matches in its title
+and identity fields. A query adds the title-field form of each of its terms and the identity
+form of each of its word runs, keeping only those the collection has.
 Each term maps to a uint32 index by a stable hash (BLAKE2b, 4 bytes): no vocabulary to keep,
 the same index in every process; a collision (one in ~4 billion per pair) only merges two terms.
 """
@@ -33,7 +40,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 # BM25's usual constants (Robertson & Zaragoza; Lucene's defaults).
 K1 = 1.2
@@ -48,6 +55,12 @@ _WORD = re.compile(r"\w+(?:[-_.]\w+)*")
 _PART = re.compile(r"[^\W_]+|_+")
 # Han, Hiragana, Katakana: no spaces between words, so each character is a term.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# BM25F weight of the identity field: a query word that *is* a document's id says which
+# document is meant more strongly than any mention of it does (measured: README).
+IDENTITY_BOOST = 3.0
+# Prefixes of the title and identity fields: a control character, which no text term contains.
+TITLE_FIELD = "\x1ft:"
+IDENTITY_FIELD = "\x1fid:"
 STOPWORDS = frozenset(
     "a an and are as at be but by do does did for from has have had how i if in into is it its "
     "of on or our so that the their them then there these they this to was we were what when "
@@ -116,15 +129,33 @@ def term_index(term: str) -> int:
 
 
 class TermCounts(NamedTuple):
-    """A chunk's terms as the statistics count them: its length and term index -> frequency."""
+    """A chunk's terms as the statistics count them: its text's length, term index ->
+    frequency (title and identity fields included), and which indices are field terms
+    (weighted without length normalisation)."""
 
     length: int
     frequencies: dict[int, int]
+    fields: frozenset[int] = frozenset()
 
 
-def count_terms(text: str) -> TermCounts:
+def identity_index(native_id: str) -> int | None:
+    """The identity term of a document's native id (``SUBS-123``), None when it has none."""
+    key = unicodedata.normalize("NFKC", native_id or "").strip().casefold()
+    return term_index(IDENTITY_FIELD + key) if key else None
+
+
+def count_terms(text: str, identity: str | None = None, title: str | None = None) -> TermCounts:
+    """``text``'s terms, plus the title field's (``title``) and the identity term of a
+    document's native id (``identity``)."""
     found = terms(text)
-    return TermCounts(len(found), dict(Counter(term_index(t) for t in found)))
+    frequencies = dict(Counter(term_index(t) for t in found))
+    fields = {term_index(TITLE_FIELD + t) for t in terms(title or "")}
+    index = identity_index(identity) if identity else None
+    if index is not None:
+        fields.add(index)
+    for field in fields:
+        frequencies[field] = 1
+    return TermCounts(len(found), frequencies, frozenset(fields))
 
 
 @dataclass(frozen=True)
@@ -150,9 +181,9 @@ def document_vector(counts: TermCounts, average_length: float, k1: float = K1, b
         return None
     avgdl = average_length if average_length > 0 else float(counts.length or 1)
     norm = k1 * (1.0 - b + b * counts.length / avgdl)
-    items = sorted(counts.frequencies.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_NONZERO]
+    items = sorted(counts.frequencies.items(), key=lambda kv: (kv[0] not in counts.fields, -kv[1], kv[0]))[:MAX_NONZERO]
     items.sort()
-    return SparseVector([i for i, _ in items], [tf / (tf + norm) for _, tf in items])
+    return SparseVector([i for i, _ in items], [tf / (tf + (k1 if i in counts.fields else norm)) for i, tf in items])
 
 
 def idf(document_frequency: int, chunk_count: int) -> float:
@@ -166,9 +197,27 @@ def query_terms(text: str) -> list[int]:
     return sorted({term_index(t) for t in terms(text)})
 
 
-def query_vector(indices: Sequence[int], frequencies: Mapping[int, int], chunk_count: int) -> SparseVector | None:
-    """The query half of BM25: idf per query term, normalised to sum 1 (None: no terms)."""
-    weights = [(i, idf(frequencies.get(i, 0), chunk_count)) for i in sorted(set(indices))][:MAX_NONZERO]
+def query_field_terms(text: str) -> dict[int, float]:
+    """The field forms of a query and their boosts: each term in the title field (1), each
+    whole word run (``SUBS-123``, ``4201``) as an identity (``IDENTITY_BOOST``). Keep only
+    those the collection has (document frequency > 0) before weighting: the others match
+    nothing and would only dilute."""
+    normal = unicodedata.normalize("NFKC", text or "").casefold()
+    fields = {term_index(TITLE_FIELD + t): 1.0 for t in terms(text)}
+    for match in _WORD.finditer(normal):
+        index = identity_index(match.group()) if len(match.group()) <= MAX_TERM_CHARS else None
+        if index is not None:
+            fields[index] = IDENTITY_BOOST
+    return fields
+
+
+def query_vector(
+    indices: Sequence[int], frequencies: Mapping[int, int], chunk_count: int, boosts: Mapping[int, float] | None = None
+) -> SparseVector | None:
+    """The query half of BM25: idf per query term (times its field's boost, BM25F's field
+    weight), normalised to sum 1 (None: no terms)."""
+    boosts = boosts or {}
+    weights = [(i, idf(frequencies.get(i, 0), chunk_count) * boosts.get(i, 1.0)) for i in sorted(set(indices))][:MAX_NONZERO]
     total = sum(w for _, w in weights)
     if not weights or total <= 0:
         return None
@@ -181,6 +230,3 @@ def dot(query: SparseVector, document: SparseVector) -> float:
     return sum(v * weights.get(i, 0.0) for i, v in zip(query.indices, query.values))
 
 
-def distinct(counts: Iterable[TermCounts]) -> set[int]:
-    """Every term index occurring in ``counts``."""
-    return {i for c in counts for i in c.frequencies}
