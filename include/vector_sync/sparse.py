@@ -86,14 +86,18 @@ def terms(text: str) -> list[str]:
     if not text:
         return []
     normal = unicodedata.normalize("NFKC", text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")).casefold()
+    unspaced = _UNSPACED.search(normal) is not None
     out: list[str] = []
-    for match in _WORD.finditer(normal):
-        word = match.group()
+    for word in _WORD.findall(normal):
+        if word.isalnum() and not unspaced:  # the common case: one plain word
+            if word not in STOPWORDS and len(word) <= MAX_TERM_CHARS:
+                out.append(word)
+            continue
         parts = [p for p in _PART.findall(word) if p.strip("_")]
         if len(parts) > 1 or (parts and parts[0] != word):
             _add(out, word)
         for part in parts:
-            if _UNSPACED.search(part):
+            if unspaced and _UNSPACED.search(part):
                 for piece in _split_unspaced(part):
                     _add(out, piece)
             else:
