@@ -403,6 +403,16 @@ def test_a_cosine_index_serves_dense_only_and_says_how_to_fix_it(pc, state, box)
         ask(plain, "SUBS-12", "keyword")
 
 
+def test_a_sparse_only_index_is_refused_before_any_write(pc, state, box):
+    from pinecone import ServerlessSpec
+
+    model = pc.create_index(name="keywords", vector_type="sparse", metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    box.log.reset()
+    with pytest.raises(FatalError, match="is a sparse index"):
+        PineconeStore(pc.Index(host=model.host), bm25=state.bm25).upsert(NOISE)
+    assert box.log.count("pinecone", path=r"/vectors/upsert$") == 0
+
+
 def test_query_arguments_are_checked(hybrid):
     hybrid.upsert(NOISE)
     with pytest.raises(ValueError, match="mode must be one of"):

@@ -365,6 +365,12 @@ class PineconeStore(VectorStore):
     def _check_index_dimension(self, dim: int) -> None:
         """Refuse to write vectors of the wrong width before the first write, with a clear message."""
         stats = self._index_shape()
+        if getattr(stats, "vector_type", None) == "sparse":
+            raise FatalError(
+                f"Pinecone index at {getattr(self.index, 'host', '?')} is a sparse index (vector_type sparse): vector-sync "
+                "writes dense vectors with their BM25 sparse values into one dense index of metric dotproduct. Point "
+                "setting 'index' of Variable vector_sync_config at such an index."
+            )
         if stats.dimension is not None and int(stats.dimension) != dim:
             raise FatalError(
                 f"Pinecone index at {getattr(self.index, 'host', '?')} holds {stats.dimension}-dimensional vectors, "
