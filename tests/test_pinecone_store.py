@@ -403,6 +403,22 @@ def test_a_cosine_index_serves_dense_only_and_says_how_to_fix_it(pc, state, box)
         ask(plain, "SUBS-12", "keyword")
 
 
+def test_a_rare_word_in_a_long_repetitive_chunk_is_found_first(hybrid):
+    """Issue #17's first finding, on Pinecone: the hashing embedder's buckets let a page's
+    repeated words cancel a rare one; BM25 does not."""
+    steps = [f"Step {n} of the runbook: check the dashboard, then restart the billing worker." for n in range(140)]
+    chunks = [doc("runbook", "Failover runbook", source="notion")]
+    for part in range(7):
+        body = steps[part * 20 : (part + 1) * 20]
+        if part == 4:
+            body.insert(11, "Toggle: escalation > on-call: the code name for the standby cluster is Kestrelfall.")
+        chunks.append(VectorRecord(f"notion:runbook#{part + 1}", "notion:runbook", EMBEDDER.embed(["\n".join(body)])[0], "\n".join(body),
+                                   {**chunks[0].metadata, "chunk_index": part + 1}))
+    hybrid.upsert(chunks)
+    for mode in ("keyword", "hybrid"):
+        assert ask(hybrid, "Kestrelfall", mode)[0].id == "notion:runbook#5", mode
+
+
 def test_a_sparse_only_index_is_refused_before_any_write(pc, state, box):
     from pinecone import ServerlessSpec
 

@@ -63,13 +63,13 @@ ENCODE_ROWS = 256  # records converted to request JSON at a time (bounds memory)
 DEFAULT_NAMESPACE_NAME = "__default__"  # how describe_index_stats names the "" namespace
 # Ids per update-by-filter ``{"document_id": {"$in": [...]}}`` when no scope field is given.
 UPDATE_FILTER_MAX_IDS = 1000
-# Metadata the filters and the pipeline rely on: never dropped to make room. ``channel_id``
-# selects a Slack channel's chunks in one update (vector_sync.permissions).
 # Weight of the dense score in hybrid search: alpha * dense + (1 - alpha) * BM25. Chosen by
 # measurement (README, "Keyword and hybrid search on Pinecone").
 HYBRID_ALPHA = 0.3
 SPARSE_METRIC = "dotproduct"  # the only metric Pinecone accepts sparse values with
 COLLECTION_MAX_CHARS = 255  # sparse_collections.collection
+# Metadata the filters and the pipeline rely on: never dropped to make room. ``channel_id``
+# selects a Slack channel's chunks in one update (vector_sync.permissions).
 FILTER_KEYS = frozenset({"source", "document_id", "projects", "access_type", "access_list", "timestamp_epoch", "chunk_index",
                          "channel_id"})
 
@@ -319,8 +319,8 @@ class PineconeStore(VectorStore):
         if metric != SPARSE_METRIC:
             raise ValueError(
                 f"{mode} search needs a sparse-dense Pinecone index (metric dotproduct); the index at "
-                f"{getattr(self.index, 'host', '?')} uses metric {metric or 'unknown'}. Create a dotproduct index "
-                "(vector-sync index create), point setting 'index' of Variable vector_sync_config at it and re-sync; "
+                f"{getattr(self.index, 'host', '?')} uses metric {metric or 'unknown'}. Create an index of metric dotproduct "
+                "(the default of stores.pinecone.create_index), point setting 'index' of Variable vector_sync_config at it and re-sync; "
                 "dense search keeps working on this one."
             )
 
