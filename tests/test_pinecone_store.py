@@ -450,3 +450,5 @@ def test_build_store_attaches_the_state_dbs_statistics(pc, tmp_path):
     store.upsert(TARGETS)
     assert StateStore(config.state_url).bm25.stats(store.collection).chunk_count == len(TARGETS)
     assert ask(store, "SUBS-123", "hybrid")[0].id == "jira:SUBS-123#0"
+    with pytest.raises(ValueError, match="'hybrid_alpha' of Variable vector_sync_config must be a number from 0 to 1"):
+        build_store(config.with_overrides({"options": {"hybrid_alpha": 1.5}}), store.index)

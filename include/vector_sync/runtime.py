@@ -104,6 +104,8 @@ def build_store(config: RuntimeConfig, index: Any = None, state: StateStore | No
         from vector_sync.stores.pinecone import HYBRID_ALPHA, PineconeStore  # type: ignore[import-not-found]
 
         bm25 = (state or _shared_state(config.state_url)).bm25
-        alpha = float(config.options.get("hybrid_alpha", HYBRID_ALPHA))
+        alpha = config.options.get("hybrid_alpha", HYBRID_ALPHA)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ValueError(f"setting 'hybrid_alpha' of Variable vector_sync_config must be a number from 0 to 1, got {alpha!r}")
         return PineconeStore(index, namespace=config.options.get("namespace", ""), bm25=bm25, alpha=alpha)
     raise ValueError(f"unknown store '{config.store}' (setting 'store' of Variable vector_sync_config): use lancedb or pinecone")
