@@ -31,7 +31,8 @@ vectors", "Query sparse-dense vectors", "Sparse indexes"; ``SparseValues`` in th
 - a dense index of metric ``dotproduct`` takes ``sparseValues`` beside ``values`` on upsert and
   ``sparseVector`` beside ``vector`` on query; the score is the dense dot product plus the sparse
   one. A dense index always needs ``vector`` (or ``id``) in a query; an all-zero ``vector`` is
-  accepted there (the alpha = 0 of the convex combination), while an upserted dense vector must
+  accepted there (the alpha = 0 of the convex combination; llama_index's sparse query mode
+  sends one, run-llama/llama_index#12967), while an upserted dense vector must
   have a non-zero value. Sparse values on an index of another metric are refused;
 - a sparse index (``vector_type: sparse``, metric dotproduct, no dimension; 2026-07: one
   ``sparse_vector`` field) takes records with ``sparseValues`` only and queries with
@@ -65,6 +66,8 @@ MAX_DIMENSION = 20_000
 MAX_SPARSE_NONZERO = 1000  # SparseValues.indices/values maxLength (spec); "Max non-zero values" (docs)
 MAX_SPARSE_TOP_K = 1000  # sparse indexes ("Max top_k value per query: 1000")
 MAX_SPARSE_INDEX = 2**32 - 1  # indices are uint32
+# The 400 message Pinecone answers for sparse values on a cosine or euclidean index, as users
+# quote it in public issues and troubleshooting notes.
 SPARSE_NOT_SUPPORTED = "Index configuration does not support sparse values - only indexes that are sparse or using dotproduct are supported"
 DEFAULT_NAMESPACE_NAME = "__default__"  # how stats name the "" namespace
 API_VERSIONS = ("2025-10", "2026-07")
