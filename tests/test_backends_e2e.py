@@ -22,11 +22,13 @@ def whole_sample(workspace) -> Window:
     return Window(workspace.start - timedelta(hours=1), workspace.anchor)
 
 
-def production(backends: Backends, sandbox) -> Backends:
-    """``backends`` switched to OpenAI + Pinecone, built on SDK clients pointed at the sandbox."""
+def production(backends: Backends, sandbox, bm25: bool = False) -> Backends:
+    """``backends`` switched to OpenAI + Pinecone, built on SDK clients pointed at the sandbox
+    (with ``bm25``, the BM25 statistics of keyword and hybrid search in the state DB)."""
     backends.embedder = OpenAIEmbedder(make_client(f"{sandbox.base_url('openai')}/v1", TOKEN, max_retries=2))
     pc = Pinecone(api_key=TOKEN, host=sandbox.base_url("pinecone"))
-    backends.store = PineconeStore(pc.Index(host=create_index(pc, INDEX, backends.embedder.dimensions)))
+    index = pc.Index(host=create_index(pc, INDEX, backends.embedder.dimensions))
+    backends.store = PineconeStore(index, bm25=backends.state.bm25 if bm25 else None)
     return backends
 
 
@@ -68,3 +70,22 @@ def test_a_model_switch_re_embeds_everything_once(sandbox, settings, workspace, 
     again = backends.run("jira", window)
     assert again["embedded"] == 0 and again["upserted"] == 0
     assert backends.embedder.requests_made == sandbox.log.count("openai", path="/v1/embeddings")
+
+
+def test_issue_keys_are_found_by_keyword_and_hybrid_search_on_pinecone(sandbox, settings, workspace, tmp_path):
+    """The production path's sparse-dense index (BM25 statistics in the state DB): each Jira
+    issue key, searched as typed, brings that issue first, before the worklogs quoting it."""
+    from vector_sync.search import search
+
+    prod = production(Backends(tmp_path, settings), sandbox, bm25=True)
+    for name in ("jira", "tempo"):  # worklogs quote issue keys: the competition
+        prod.run(name, whole_sample(workspace))
+    assert prod.store.modes == ("dense", "keyword", "hybrid")
+    stats = prod.state.bm25.stats(prod.store.collection)
+    assert stats.chunk_count == prod.store.count() > 0
+    keys = sorted({i.split(":", 1)[1].split("#")[0] for i in prod.store.ids("jira:")})
+    assert len(keys) >= 5
+    for mode in ("keyword", "hybrid"):
+        for key in keys:
+            hits = search(key, prod.embedder, prod.store, top_k=3, mode=mode)
+            assert hits[0].metadata["document_id"] == f"jira:{key}", (mode, key, [(h.id, round(h.score, 3)) for h in hits])

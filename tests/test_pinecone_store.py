@@ -12,10 +12,14 @@ from pinecone import Pinecone
 
 from sandbox.pinecone import PineconeSimulator
 from sandbox.server import Fault, Sandbox
+from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.errors import CredentialsError, FatalError
-from vector_sync.models import SearchFilter, VectorRecord
+from vector_sync.models import SEARCH_MODES, SearchFilter, VectorRecord
+from vector_sync.sparse import CollectionStats
+from vector_sync.state import StateStore
 from vector_sync.stores.lancedb import LanceDBStore
 from vector_sync.stores.pinecone import (
+    HYBRID_ALPHA,
     METADATA_MAX_BYTES,
     UPSERT_MAX_BYTES,
     PineconeStore,
@@ -85,11 +89,21 @@ def test_upsert_splits_by_size(store, box):
     assert store.count() == 150
 
 
-def test_values_travel_as_shortest_float32(store):
+def test_values_travel_as_shortest_float32(pc):
+    cosine = PineconeStore(pc.Index(host=create_index(pc, "cos", DIM, metric="cosine")), namespace="test")
+    rec = record(1)
+    cosine.upsert([rec])
+    values = fetched(cosine, [rec.id])[rec.id].values
+    assert np.array_equal(np.asarray(values, dtype=np.float32), np.asarray(rec.values, dtype=np.float32))
+
+
+def test_a_dotproduct_index_holds_unit_vectors(store):
     rec = record(1)
     store.upsert([rec])
-    values = fetched(store, [rec.id])[rec.id].values
-    assert np.array_equal(np.asarray(values, dtype=np.float32), np.asarray(rec.values, dtype=np.float32))
+    values = np.asarray(fetched(store, [rec.id])[rec.id].values, dtype=np.float32)
+    raw = np.asarray(rec.values, dtype=np.float32)
+    assert np.linalg.norm(values) == pytest.approx(1.0, abs=1e-6)
+    assert np.allclose(values, raw / np.linalg.norm(raw), atol=1e-7)
 
 
 def test_metadata_over_40kb_is_trimmed_at_a_character_boundary(store):
@@ -257,3 +271,184 @@ def test_rate_limited_upsert_is_retried_by_the_sdk(store, box):
 def test_missing_index_is_a_configuration_error():
     with pytest.raises(FatalError, match="pinecone_default"):
         PineconeStore(None)
+
+
+# --- keyword and hybrid search (sparse-dense, issue #17) --------------------------------------
+
+EMBEDDER = HashingEmbedder(dimensions=DIM * 8)
+
+
+@pytest.fixture()
+def state(tmp_path):
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as state:
+        state.migrate()
+        yield state
+
+
+@pytest.fixture()
+def hybrid(pc, state) -> PineconeStore:
+    return PineconeStore(pc.Index(host=create_index(pc, "hybrid", EMBEDDER.dimensions)), namespace="test", bm25=state.bm25)
+
+
+def doc(key: str, text: str, source: str = "jira", **metadata) -> VectorRecord:
+    base = {"source": source, "title": key, "url": f"https://example.com/{key}", "projects": ["SUBS"], "access_type": "all",
+            "access_list": [], "timestamp_epoch": 1_700_000_000, "chunk_index": 0}
+    return VectorRecord(f"{source}:{key}#0", f"{source}:{key}", EMBEDDER.embed([text])[0], text, {**base, **metadata})
+
+
+NOISE = [
+    doc("SUBS-12", "SUBS-12 Checkout redesign: the payment form shows the invoice preview"),
+    doc("SUBS-1234", "SUBS-1234 Invoice PDF export is slow for accounts with many invoices"),
+    doc("SUBS-99", "SUBS-99 Subscriptions: 123 customers were charged twice for their subscription plan"),
+    doc("BC-7", "BC-7 Billing console timeout when exporting invoices to PDF"),
+    doc("note", "Weekly sync: invoice export, PDF timeouts, subscriptions, checkout and the billing console", source="notion"),
+]
+TARGETS = [
+    doc("SUBS-123", "SUBS-123 Invoice PDF export times out"),
+    doc("runbook", "Step 12 of the runbook: when the worker logs ERR_PDF_RENDER_TIMEOUT restart it", source="notion"),
+]
+
+
+def ask(store: PineconeStore, text: str, mode: str, top_k: int = 10, flt: SearchFilter | None = None) -> list:
+    vector = EMBEDDER.embed([text])[0] if mode != "keyword" else None
+    return store.query(vector, top_k, flt, text=text, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+@pytest.mark.parametrize("query, expected", [("SUBS-123", "jira:SUBS-123#0"), ("ERR_PDF_RENDER_TIMEOUT", "notion:runbook#0"),
+                                             ("what does ERR_PDF_RENDER_TIMEOUT mean", "notion:runbook#0")])
+def test_an_exact_identifier_is_found_first(hybrid, mode, query, expected):
+    hybrid.upsert(NOISE + TARGETS)
+    assert hybrid.modes == SEARCH_MODES
+    hits = ask(hybrid, query, mode)
+    assert hits[0].id == expected, [(h.id, round(h.score, 3)) for h in hits]
+    assert hits[0].score > hits[1].score if len(hits) > 1 else True
+
+
+def test_keyword_scores_are_bm25_and_hybrid_the_convex_combination(hybrid):
+    hybrid.upsert(NOISE + TARGETS)
+    keyword = {h.id: h.score for h in ask(hybrid, "invoice export", "keyword")}
+    dense = {h.id: h.score for h in ask(hybrid, "invoice export", "dense")}
+    mixed = {h.id: h.score for h in ask(hybrid, "invoice export", "hybrid")}
+    assert set(keyword) == {"jira:SUBS-12#0", "jira:SUBS-1234#0", "notion:note#0", "jira:SUBS-123#0"}  # sharing a term
+    assert all(0 < score < 1 for score in keyword.values())
+    for chunk_id, score in mixed.items():
+        expected = HYBRID_ALPHA * dense[chunk_id] + (1 - HYBRID_ALPHA) * keyword.get(chunk_id, 0.0)
+        assert score == pytest.approx(expected, abs=1e-5), chunk_id
+    assert ask(hybrid, "zebra", "keyword") == [] and ask(hybrid, "the of and", "keyword") == []
+    assert [h.id for h in ask(hybrid, "the of and", "hybrid")] == [h.id for h in ask(hybrid, "the of and", "dense")]
+
+
+def test_statistics_follow_upserts_and_deletes(hybrid, state):
+    records = NOISE + TARGETS
+    hybrid.upsert(records)
+    first = state.bm25.stats(hybrid.collection)
+    assert first.chunk_count == len(records) and first.total_length > 0
+    hybrid.upsert(records[:3])  # re-upserted: counted once
+    assert state.bm25.stats(hybrid.collection) == first
+    sent = hybrid.index.fetch(ids=[TARGETS[0].id], namespace="test").vectors[TARGETS[0].id].sparse_values
+    assert sent is not None and len(sent.indices) == len(set(sent.indices)) > 0
+    hybrid.delete([TARGETS[0].id, "jira:never#0"])
+    after = state.bm25.stats(hybrid.collection)
+    assert after.chunk_count == len(records) - 1
+    assert [h.id for h in ask(hybrid, "SUBS-123", "keyword")][:1] != [TARGETS[0].id]
+    hybrid.delete([r.id for r in records])
+    assert state.bm25.stats(hybrid.collection) == CollectionStats() and hybrid.count() == 0
+
+
+RECORDS = [doc(f"ITEM-{i}", f"roadmap item {i} for {('jira', 'slack', 'notion')[i % 3]}", source=("jira", "slack", "notion")[i % 3],
+               projects=[("SUBS", "BC", "ARCH")[i % 3]], access_type="all" if i % 4 else "private",
+               access_list=["ana@example.com"] if i % 8 == 0 else [], timestamp_epoch=1_700_000_000 + i) for i in range(48)]
+
+
+@pytest.mark.parametrize("flt", [
+    None,
+    SearchFilter(sources=("slack",)),
+    SearchFilter(sources=("slack",), all_access=True),
+    SearchFilter(projects=("BC", "ARCH")),
+    SearchFilter(user="ana@example.com"),
+    SearchFilter(user="bob@example.com", sources=("jira", "notion")),
+    SearchFilter(since=datetime.fromtimestamp(1_700_000_010, timezone.utc), until=datetime.fromtimestamp(1_700_000_040.5, timezone.utc)),
+], ids=lambda f: repr(f)[:60])
+def test_every_mode_sees_exactly_the_permitted_set(hybrid, flt):
+    hybrid.upsert(RECORDS)
+    permitted = {h.id for h in ask(hybrid, "roadmap", "dense", 100, flt)}  # every record holds "roadmap"
+    assert permitted
+    assert {h.id for h in ask(hybrid, "roadmap", "keyword", 100, flt)} == permitted
+    assert {h.id for h in ask(hybrid, "roadmap", "hybrid", 100, flt)} == permitted
+
+
+def test_a_private_identifier_stays_private_in_hybrid_mode(hybrid):
+    secret = doc("C1-42", "SUBS-777 salary bands for the ops team", source="slack", access_type="private", access_list=["ana@example.com"])
+    hybrid.upsert(NOISE + [secret])
+    for mode in ("keyword", "hybrid"):
+        assert ask(hybrid, "SUBS-777", mode, flt=SearchFilter(user="ana@example.com"))[0].id == secret.id
+        assert secret.id not in {h.id for h in ask(hybrid, "SUBS-777", mode, flt=SearchFilter(user="bob@example.com"))}
+        assert secret.id not in {h.id for h in ask(hybrid, "SUBS-777", mode)}  # nobody named: public only
+
+
+def test_a_cosine_index_serves_dense_only_and_says_how_to_fix_it(pc, state, box):
+    cosine = PineconeStore(pc.Index(host=create_index(pc, "cos", EMBEDDER.dimensions, metric="cosine")), bm25=state.bm25)
+    cosine.upsert(NOISE)  # writes go on, dense only
+    assert box.log.status_count("pinecone", 400) == 0 and cosine.count() == len(NOISE)
+    assert state.bm25.stats(cosine.collection) == CollectionStats()
+    assert cosine.modes == ("dense",)
+    for mode in ("keyword", "hybrid"):
+        with pytest.raises(ValueError, match="metric dotproduct.*uses metric cosine"):
+            ask(cosine, "SUBS-12", mode)
+    assert ask(cosine, "SUBS-12", "dense")[0].id == "jira:SUBS-12#0"
+    plain = PineconeStore(pc.Index(host=create_index(pc, "plain", EMBEDDER.dimensions)))  # no statistics attached
+    assert plain.modes == ("dense",)
+    with pytest.raises(ValueError, match="BM25 statistics"):
+        ask(plain, "SUBS-12", "keyword")
+
+
+def test_a_rare_word_in_a_long_repetitive_chunk_is_found_first(hybrid):
+    """Issue #17's first finding, on Pinecone: the hashing embedder's buckets let a page's
+    repeated words cancel a rare one; BM25 does not."""
+    steps = [f"Step {n} of the runbook: check the dashboard, then restart the billing worker." for n in range(140)]
+    chunks = [doc("runbook", "Failover runbook", source="notion")]
+    for part in range(7):
+        body = steps[part * 20 : (part + 1) * 20]
+        if part == 4:
+            body.insert(11, "Toggle: escalation > on-call: the code name for the standby cluster is Kestrelfall.")
+        chunks.append(VectorRecord(f"notion:runbook#{part + 1}", "notion:runbook", EMBEDDER.embed(["\n".join(body)])[0], "\n".join(body),
+                                   {**chunks[0].metadata, "chunk_index": part + 1}))
+    hybrid.upsert(chunks)
+    for mode in ("keyword", "hybrid"):
+        assert ask(hybrid, "Kestrelfall", mode)[0].id == "notion:runbook#5", mode
+
+
+def test_a_sparse_only_index_is_refused_before_any_write(pc, state, box):
+    from pinecone import ServerlessSpec
+
+    model = pc.create_index(name="keywords", vector_type="sparse", metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    box.log.reset()
+    with pytest.raises(FatalError, match="is a sparse index"):
+        PineconeStore(pc.Index(host=model.host), bm25=state.bm25).upsert(NOISE)
+    assert box.log.count("pinecone", path=r"/vectors/upsert$") == 0
+
+
+def test_query_arguments_are_checked(hybrid):
+    hybrid.upsert(NOISE)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        hybrid.query(None, 3, text="x", mode="fuzzy")
+    with pytest.raises(ValueError, match="needs the query text"):
+        hybrid.query(None, 3, text="  ", mode="keyword")
+    with pytest.raises(ValueError, match="needs a query vector"):
+        hybrid.query(None, 3, text="invoice", mode="hybrid")
+    assert hybrid.query(None, 0, text="invoice", mode="keyword") == []
+
+
+def test_build_store_attaches_the_state_dbs_statistics(pc, tmp_path):
+    from vector_sync.runtime import RuntimeConfig, build_store
+
+    config = RuntimeConfig(state_url=f"sqlite:///{tmp_path / 'wired.db'}", staging_url="", store="pinecone",
+                           options={"namespace": "team", "hybrid_alpha": 0.4})
+    store = build_store(config, pc.Index(host=create_index(pc, "wired", EMBEDDER.dimensions)))
+    assert (store.namespace, store.alpha, store.modes) == ("team", 0.4, SEARCH_MODES)
+    store.upsert(TARGETS)
+    assert StateStore(config.state_url).bm25.stats(store.collection).chunk_count == len(TARGETS)
+    assert ask(store, "SUBS-123", "hybrid")[0].id == "jira:SUBS-123#0"
+    with pytest.raises(ValueError, match="'hybrid_alpha' of Variable vector_sync_config must be a number from 0 to 1"):
+        build_store(config.with_overrides({"options": {"hybrid_alpha": 1.5}}), store.index)

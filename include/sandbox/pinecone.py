@@ -24,6 +24,21 @@ stricter reading, so a client that sends nulls is caught; clients should drop th
 Errors: data plane ``rpcStatus`` (gRPC codes), control plane ``{"error": {"code", "message"},
 "status"}``; 401 for a wrong ``Api-Key``; 429 ``RESOURCE_EXHAUSTED`` with ``Retry-After``.
 Queries are exact (numpy) over the vectors passing the filter.
+
+Sparse vectors (issue #17), as the vendor documents them (docs.pinecone.io: "Upsert sparse-dense
+vectors", "Query sparse-dense vectors", "Sparse indexes"; ``SparseValues`` in the 2025-10 spec):
+
+- a dense index of metric ``dotproduct`` takes ``sparseValues`` beside ``values`` on upsert and
+  ``sparseVector`` beside ``vector`` on query; the score is the dense dot product plus the sparse
+  one. A dense index always needs ``vector`` (or ``id``) in a query; an all-zero ``vector`` is
+  accepted there (the alpha = 0 of the convex combination; llama_index's sparse query mode
+  sends one, run-llama/llama_index#12967), while an upserted dense vector must
+  have a non-zero value. Sparse values on an index of another metric are refused;
+- a sparse index (``vector_type: sparse``, metric dotproduct, no dimension; 2026-07: one
+  ``sparse_vector`` field) takes records with ``sparseValues`` only and queries with
+  ``sparseVector`` only, ``topK`` at most 1,000, and drops matches scoring 0;
+- ``SparseValues``: ``indices`` (uint32, unique) and ``values`` (finite numbers) of the same
+  length, 1 to 1,000 items each.
 """
 
 from __future__ import annotations
@@ -48,6 +63,12 @@ MAX_IDS_PER_REQUEST = 1000  # fetch and delete by ids
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 100
 MAX_DIMENSION = 20_000
+MAX_SPARSE_NONZERO = 1000  # SparseValues.indices/values maxLength (spec); "Max non-zero values" (docs)
+MAX_SPARSE_TOP_K = 1000  # sparse indexes ("Max top_k value per query: 1000")
+MAX_SPARSE_INDEX = 2**32 - 1  # indices are uint32
+# The 400 message Pinecone answers for sparse values on a cosine or euclidean index, as users
+# quote it in public issues and troubleshooting notes.
+SPARSE_NOT_SUPPORTED = "Index configuration does not support sparse values - only indexes that are sparse or using dotproduct are supported"
 DEFAULT_NAMESPACE_NAME = "__default__"  # how stats name the "" namespace
 API_VERSIONS = ("2025-10", "2026-07")
 DEFAULT_API_VERSION = "2025-10"
@@ -80,13 +101,15 @@ class Namespace:
         self.norms = np.zeros(16, dtype=np.float32)
         self.metadata: list[dict[str, Any] | None] = [None] * 16
         self.ids: list[str | None] = [None] * 16
+        self.sparse: list[dict[int, float] | None] = [None] * 16
         self.free: list[int] = []
         self.used = 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def upsert(self, vector_id: str, values: np.ndarray, metadata: dict[str, Any] | None) -> None:
+    def upsert(self, vector_id: str, values: np.ndarray, metadata: dict[str, Any] | None,
+               sparse: dict[int, float] | None = None) -> None:
         row = self.rows.get(vector_id)
         if row is None:
             row = self.free.pop() if self.free else self._append_row()
@@ -95,12 +118,14 @@ class Namespace:
         self.matrix[row] = values
         self.norms[row] = float(np.linalg.norm(values))
         self.metadata[row] = metadata or None
+        self.sparse[row] = sparse or None
 
     def delete(self, vector_id: str) -> None:
         row = self.rows.pop(vector_id, None)
         if row is not None:
             self.ids[row] = None
             self.metadata[row] = None
+            self.sparse[row] = None
             self.free.append(row)
 
     def _append_row(self) -> int:
@@ -110,14 +135,26 @@ class Namespace:
             self.norms = np.concatenate([self.norms, np.zeros(grow, dtype=np.float32)])
             self.metadata.extend([None] * grow)
             self.ids.extend([None] * grow)
+            self.sparse.extend([None] * grow)
         self.used += 1
         return self.used - 1
 
     def record(self, vector_id: str, values: bool = True, metadata: bool = True) -> dict[str, Any]:
         row = self.rows[vector_id]
         out: dict[str, Any] = {"id": vector_id, "values": self.matrix[row].tolist() if values else []}
+        if values and self.sparse[row]:
+            out["sparseValues"] = _sparse_out(self.sparse[row])
         if metadata and self.metadata[row]:
             out["metadata"] = self.metadata[row]
+        return out
+
+    def sparse_scores(self, rows: np.ndarray, query: dict[int, float]) -> np.ndarray:
+        """The sparse dot product of ``query`` with each row (0 for rows without sparse values)."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        for position, row in enumerate(rows):
+            stored = self.sparse[int(row)]
+            if stored:
+                out[position] = sum(weight * stored.get(index, 0.0) for index, weight in query.items())
         return out
 
 
@@ -131,6 +168,7 @@ class Index:
     deletion_protection: str = "disabled"
     tags: dict[str, str] | None = None
     describes_until_ready: int = 0
+    vector_type: str = "dense"  # or "sparse": no dimension, sparse values only
     namespaces: dict[str, Namespace] = field(default_factory=dict)
 
     @property
@@ -295,14 +333,14 @@ class PineconeSimulator(Simulator):
         if not isinstance(name, str) or not _INDEX_NAME.match(name):
             return _control_error(400, "Resource name must be 1-45 characters long, start and end with an alphanumeric "
                                        "character, and consist only of lower case alphanumeric characters or '-'.")
-        dimension, metric, cloud, region, problem = self._create_settings(body)
+        dimension, metric, vector_type, cloud, region, problem = self._create_settings(body)
         if problem:
             return _control_error(400, problem)
         with self.lock:
             if name in self.indexes:
                 return _control_error(409, f"Resource {name} already exists")
             index = self.indexes[name] = Index(
-                name=name, dimension=dimension, metric=metric, cloud=cloud, region=region,
+                name=name, dimension=dimension, metric=metric, vector_type=vector_type, cloud=cloud, region=region,
                 deletion_protection=str(body.get("deletion_protection") or "disabled"),
                 tags=body.get("tags") or None, describes_until_ready=self.describes_until_ready,
             )
@@ -336,33 +374,44 @@ class PineconeSimulator(Simulator):
             del self.indexes[index.name]
         return Response(202, b"", {"Content-Type": "text/plain"})
 
-    def _create_settings(self, body: dict[str, Any]) -> tuple[int, str, str, str, str | None]:
-        """(dimension, metric, cloud, region, problem) from a 2025-10 or 2026-07 create body."""
+    def _create_settings(self, body: dict[str, Any]) -> tuple[int, str, str, str, str, str | None]:
+        """(dimension, metric, vector type, cloud, region, problem) from a 2025-10 or 2026-07
+        create body. A sparse index has no dimension and metric dotproduct."""
         if "schema" in body or "deployment" in body:  # 2026-07
             fields = ((body.get("schema") or {}).get("fields") or {})
-            dense = [f for f in fields.values() if isinstance(f, dict) and f.get("type") == "dense_vector"]
-            if len(dense) != 1:
-                return 0, "", "", "", "the simulator supports exactly one dense_vector field"
-            dimension, metric = dense[0].get("dimension"), dense[0].get("metric") or "cosine"
+            vectors = [f for f in fields.values() if isinstance(f, dict) and f.get("type") in ("dense_vector", "sparse_vector")]
+            if len(vectors) != 1:
+                return 0, "", "", "", "", "the simulator supports exactly one dense_vector or sparse_vector field"
+            vector_type = "sparse" if vectors[0]["type"] == "sparse_vector" else "dense"
+            dimension, metric = vectors[0].get("dimension"), vectors[0].get("metric") or ("dotproduct" if vector_type == "sparse" else "cosine")
             deployment = body.get("deployment") or {}
             if deployment.get("deployment_type") != "managed":
-                return 0, "", "", "", "the simulator supports serverless (managed) indexes only"
+                return 0, "", "", "", "", "the simulator supports serverless (managed) indexes only"
             cloud, region = deployment.get("cloud"), deployment.get("region")
         else:  # 2025-10
-            dimension, metric = body.get("dimension"), body.get("metric") or "cosine"
+            vector_type = body.get("vector_type") or "dense"
+            if vector_type not in ("dense", "sparse"):
+                return 0, "", "", "", "", "vector_type must be one of dense, sparse"
+            dimension, metric = body.get("dimension"), body.get("metric") or ("dotproduct" if vector_type == "sparse" else "cosine")
             serverless = (body.get("spec") or {}).get("serverless")
             if not isinstance(serverless, dict):
-                return 0, "", "", "", "spec.serverless is required (the simulator serves serverless indexes only)"
+                return 0, "", "", "", "", "spec.serverless is required (the simulator serves serverless indexes only)"
             cloud, region = serverless.get("cloud"), serverless.get("region")
-            if body.get("vector_type", "dense") != "dense":
-                return 0, "", "", "", "the simulator supports dense indexes only"
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
-            return 0, "", "", "", f"dimension must be an integer between 1 and {MAX_DIMENSION}"
+        if vector_type == "sparse":
+            # db_control 2025-10: "If the 'vector_type' is 'sparse', the metric must be 'dotproduct'"
+            # and "the vector dimension should not be specified".
+            if dimension is not None:
+                return 0, "", "", "", "", "dimension should not be specified for a sparse index"
+            if metric != "dotproduct":
+                return 0, "", "", "", "", "a sparse index must use the dotproduct metric"
+            dimension = 0
+        elif isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
+            return 0, "", "", "", "", f"dimension must be an integer between 1 and {MAX_DIMENSION}"
         if metric not in METRICS:
-            return 0, "", "", "", f"metric must be one of {', '.join(METRICS)}"
+            return 0, "", "", "", "", f"metric must be one of {', '.join(METRICS)}"
         if not cloud or not region:
-            return 0, "", "", "", "cloud and region are required"
-        return dimension, metric, str(cloud), str(region), None
+            return 0, "", "", "", "", "cloud and region are required"
+        return dimension, metric, vector_type, str(cloud), str(region), None
 
     def _describe(self, index: Index, version: str) -> dict[str, Any]:
         status = {"ready": index.ready, "state": "Ready" if index.ready else "Initializing"}
@@ -372,7 +421,8 @@ class PineconeSimulator(Simulator):
                 "name": index.name,
                 "host": self.index_host(index.name),
                 "status": status,
-                "schema": {"fields": {"_values": {"type": "dense_vector", "dimension": index.dimension, "metric": index.metric}}},
+                "schema": {"fields": {"_sparse_values": {"type": "sparse_vector"}} if index.vector_type == "sparse"
+                           else {"_values": {"type": "dense_vector", "dimension": index.dimension, "metric": index.metric}}},
                 "deployment": {"deployment_type": "managed", "cloud": index.cloud, "region": index.region},
                 "read_capacity": read_capacity,
                 "deletion_protection": index.deletion_protection,
@@ -386,8 +436,10 @@ class PineconeSimulator(Simulator):
             "deletion_protection": index.deletion_protection,
             "spec": {"serverless": {"cloud": index.cloud, "region": index.region, "read_capacity": read_capacity}},
             "status": status,
-            "vector_type": "dense",
+            "vector_type": index.vector_type,
         }
+        if index.vector_type == "sparse":
+            del described["dimension"]
         if index.tags:
             described["tags"] = index.tags
         return described
@@ -410,27 +462,37 @@ class PineconeSimulator(Simulator):
         prepared = [self._vector(index, item) for item in vectors]
         with self.lock:
             namespace = index.namespace(body.get("namespace"), create=True)
-            for vector_id, values, metadata in prepared:
-                namespace.upsert(vector_id, values, metadata)
+            for vector_id, values, metadata, sparse in prepared:
+                namespace.upsert(vector_id, values, metadata, sparse)
             self.upserted_bytes += len(request.body)
         return {"upsertedCount": len(prepared)}
 
-    def _vector(self, index: Index, item: Any) -> tuple[str, np.ndarray, dict[str, Any] | None]:
+    def _vector(self, index: Index, item: Any) -> tuple[str, np.ndarray, dict[str, Any] | None, dict[int, float] | None]:
         if not isinstance(item, dict):
             raise BadRequest("each vector must be an object")
         vector_id = self._vector_id(item.get("id"))
         values = item.get("values")
-        # Type set, not a per-value loop: vectors have thousands of values.
-        if not isinstance(values, list) or not set(map(type, values)) <= {float, int}:
-            raise BadRequest(f"Vector {vector_id}: values must be an array of numbers")
-        if len(values) != index.dimension:
-            raise BadRequest(f"Vector dimension {len(values)} does not match the dimension of the index {index.dimension}")
-        if "sparseValues" in item:
-            raise BadRequest("Sparse vector values are not supported on this dense index (the simulator's scope)")
+        sparse = _sparse_values(item["sparseValues"], f"Vector {vector_id}: sparseValues") if item.get("sparseValues") is not None else None
+        if index.vector_type == "sparse":
+            if values:
+                raise BadRequest(f"Vector {vector_id}: a sparse index takes sparseValues only, not dense values")
+            if sparse is None:
+                raise BadRequest(f"Vector {vector_id}: sparseValues are required in a sparse index")
+            values = []
+        else:
+            # Type set, not a per-value loop: vectors have thousands of values.
+            if not isinstance(values, list) or not set(map(type, values)) <= {float, int}:
+                raise BadRequest(f"Vector {vector_id}: values must be an array of numbers")
+            if len(values) != index.dimension:
+                raise BadRequest(f"Vector dimension {len(values)} does not match the dimension of the index {index.dimension}")
+            if not any(values):
+                raise BadRequest(f"Dense vectors must contain at least one non-zero value. Vector ID '{vector_id}' contains only zeros")
+            if sparse is not None and index.metric != "dotproduct":
+                raise BadRequest(SPARSE_NOT_SUPPORTED)
         metadata = item.get("metadata")
         if metadata is not None:
             metadata = self._metadata(vector_id, metadata)
-        return vector_id, np.asarray(values, dtype=np.float32), metadata
+        return vector_id, np.asarray(values, dtype=np.float32), metadata, sparse
 
     def _metadata(self, vector_id: str, metadata: Any) -> dict[str, Any]:
         if not isinstance(metadata, dict):
@@ -467,10 +529,24 @@ class PineconeSimulator(Simulator):
 
     def _query(self, index: Index, body: dict[str, Any], request: Request) -> dict[str, Any]:
         top_k = body.get("topK")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-            raise BadRequest(f"topK must be an integer between 1 and {MAX_TOP_K}, got {json.dumps(top_k)}")
-        if body.get("queries") is not None or body.get("sparseVector") is not None:
-            raise BadRequest("only a dense 'vector' or an 'id' query is supported")
+        limit = MAX_SPARSE_TOP_K if index.vector_type == "sparse" else MAX_TOP_K
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limit:
+            raise BadRequest(f"topK must be an integer between 1 and {limit}, got {json.dumps(top_k)}")
+        if body.get("queries") is not None:
+            raise BadRequest("only a 'vector', 'sparseVector' or 'id' query is supported")
+        sparse = _sparse_values(body["sparseVector"], "sparseVector") if body.get("sparseVector") is not None else None
+        if index.vector_type == "sparse":
+            if body.get("vector") is not None or "id" in body:
+                raise BadRequest("a sparse index is queried with sparseVector only, not a dense vector or an id")
+            if sparse is None:
+                raise BadRequest("sparseVector is required to query a sparse index")
+        else:
+            if body.get("vector") is None and "id" not in body:
+                raise BadRequest("a dense index needs a vector or an id in every query (sparseVector only adds to it)")
+            if sparse is not None and index.metric != "dotproduct":
+                raise BadRequest(SPARSE_NOT_SUPPORTED)
+            if sparse is not None and body.get("vector") is None:
+                raise BadRequest("sparseVector goes with a dense vector, not with an id")
         flt = body.get("filter")
         predicate = None if flt is None or flt == {} else compile_filter(flt)
         namespace_name = body.get("namespace") or ""
@@ -480,13 +556,15 @@ class PineconeSimulator(Simulator):
                 if namespace is None or body["id"] not in namespace.rows:
                     return {"matches": [], "namespace": namespace_name, "usage": {"readUnits": 1}}
                 query = namespace.matrix[namespace.rows[body["id"]]].copy()
+            elif index.vector_type == "sparse":
+                query = np.zeros(0, dtype=np.float32)
             else:
                 query = self._query_vector(index, body.get("vector"))
             if namespace is None or not len(namespace):
                 return {"matches": [], "namespace": namespace_name, "usage": {"readUnits": 1}}
             rows = [row for vid, row in namespace.rows.items() if predicate is None or predicate(namespace.metadata[row] or {})]
             matches = self._rank(index, namespace, query, np.asarray(rows, dtype=np.intp), top_k,
-                                 bool(body.get("includeValues")), bool(body.get("includeMetadata")))
+                                 bool(body.get("includeValues")), bool(body.get("includeMetadata")), sparse)
         return {"matches": matches, "namespace": namespace_name, "usage": {"readUnits": max(1, len(matches) // 100)}}
 
     @staticmethod
@@ -499,7 +577,9 @@ class PineconeSimulator(Simulator):
 
     @staticmethod
     def _rank(index: Index, namespace: Namespace, query: np.ndarray, rows: np.ndarray, top_k: int,
-              include_values: bool, include_metadata: bool) -> list[dict[str, Any]]:
+              include_values: bool, include_metadata: bool, sparse: dict[int, float] | None = None) -> list[dict[str, Any]]:
+        """Exact ranking: cosine, euclidean or dot product, plus the sparse dot product on a
+        dotproduct index (a sparse index scores by that alone and drops zero scores)."""
         if rows.size == 0:
             return []
         vectors = namespace.matrix[rows]
@@ -507,16 +587,22 @@ class PineconeSimulator(Simulator):
             scores = np.linalg.norm(vectors - query, axis=1)
             order = np.argsort(scores, kind="stable")
         else:
-            scores = vectors @ query
+            scores = vectors @ query if index.vector_type == "dense" else np.zeros(len(rows), dtype=np.float32)
             if index.metric == "cosine":
                 denominator = namespace.norms[rows] * float(np.linalg.norm(query))
                 scores = np.divide(scores, denominator, out=np.zeros_like(scores), where=denominator > 0)
+            if sparse is not None:
+                scores = scores + namespace.sparse_scores(rows, sparse)
             order = np.argsort(-scores, kind="stable")
+            if index.vector_type == "sparse":
+                order = order[scores[order] > 0]
         matches = []
         for position in order[:top_k]:
             row = int(rows[position])
             match: dict[str, Any] = {"id": namespace.ids[row], "score": float(scores[position]),
                                      "values": namespace.matrix[row].tolist() if include_values else []}
+            if include_values and namespace.sparse[row]:
+                match["sparseValues"] = _sparse_out(namespace.sparse[row])
             if include_metadata and namespace.metadata[row]:
                 match["metadata"] = namespace.metadata[row]
             matches.append(match)
@@ -592,8 +678,9 @@ class PineconeSimulator(Simulator):
             if not isinstance(set_metadata, dict):
                 raise BadRequest("setMetadata must be an object")
             set_metadata = self._metadata(str(vector_id or "filter"), set_metadata)
-        if "sparseValues" in body:
-            raise BadRequest("Sparse vector values are not supported on this dense index (the simulator's scope)")
+        sparse = _sparse_values(body["sparseValues"], "sparseValues") if body.get("sparseValues") is not None else None
+        if sparse is not None and index.vector_type == "dense" and index.metric != "dotproduct":
+            raise BadRequest(SPARSE_NOT_SUPPORTED)
         if vector_id is not None:
             vector_id = self._vector_id(vector_id)
             if values is not None and (not isinstance(values, list) or not set(map(type, values)) <= {float, int}):
@@ -622,9 +709,11 @@ class PineconeSimulator(Simulator):
             for vid, metadata in merged.items():
                 row = namespace.rows[vid]
                 if values is not None:
-                    namespace.upsert(vid, np.asarray(values, dtype=np.float32), metadata)
+                    namespace.upsert(vid, np.asarray(values, dtype=np.float32), metadata, namespace.sparse[row])
                 else:
                     namespace.metadata[row] = metadata or None
+                if sparse is not None:
+                    namespace.sparse[row] = sparse
         return {} if predicate is None else {"matchedRecords": len(targets)}
 
     @route("GET", r"/data/(?P<index>[^/]+)/vectors/list")
@@ -660,14 +749,17 @@ class PineconeSimulator(Simulator):
             raise BadRequest("Serverless and starter indexes do not support describing index stats with metadata filtering.")
         with self.lock:
             namespaces = {(name or DEFAULT_NAMESPACE_NAME): {"vectorCount": len(ns)} for name, ns in index.namespaces.items() if len(ns)}
-        return {
+        stats = {
             "namespaces": namespaces,
             "dimension": index.dimension,
             "indexFullness": 0.0,
             "totalVectorCount": sum(ns["vectorCount"] for ns in namespaces.values()),
             "metric": index.metric,
-            "vectorType": "dense",
+            "vectorType": index.vector_type,
         }
+        if index.vector_type == "sparse":
+            del stats["dimension"]  # "Not specified if `sparse` index."
+        return stats
 
     # -- helpers
 
@@ -711,3 +803,30 @@ def _decode_token(token: str | None) -> str | None:
         return str(json.loads(base64.urlsafe_b64decode(token.encode("ascii")))["after"])
     except (ValueError, KeyError, TypeError):
         raise BadRequest("Invalid pagination token") from None
+
+
+def _sparse_values(raw: Any, what: str) -> dict[int, float]:
+    """A ``SparseValues`` object as ``index -> value``; :class:`BadRequest` as the spec demands:
+    an object with ``indices`` (unique uint32) and ``values`` (finite numbers) of one length,
+    1 to 1,000 items."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("indices"), list) or not isinstance(raw.get("values"), list):
+        raise BadRequest(f"{what} must be an object with 'indices' and 'values' arrays")
+    indices, values = raw["indices"], raw["values"]
+    if len(indices) != len(values):
+        raise BadRequest(f"{what}: indices and values must have the same length, got {len(indices)} indices and {len(values)} values")
+    if not indices:
+        raise BadRequest(f"{what}: indices and values must not be empty")
+    if len(indices) > MAX_SPARSE_NONZERO:
+        raise BadRequest(f"{what}: sparse vectors can have at most {MAX_SPARSE_NONZERO} non-zero values, got {len(indices)}")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_SPARSE_INDEX for i in indices):
+        raise BadRequest(f"{what}: indices must be integers between 0 and {MAX_SPARSE_INDEX}")
+    if len(set(indices)) != len(indices):
+        raise BadRequest(f"{what}: indices must be unique")
+    if not all(_is_number(v) and np.isfinite(v) for v in values):
+        raise BadRequest(f"{what}: values must be finite numbers")
+    return {int(i): float(v) for i, v in zip(indices, values)}
+
+
+def _sparse_out(stored: dict[int, float]) -> dict[str, list]:
+    ordered = sorted(stored.items())
+    return {"indices": [i for i, _ in ordered], "values": [v for _, v in ordered]}

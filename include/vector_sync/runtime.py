@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -72,6 +73,12 @@ def build_state(config: RuntimeConfig) -> StateStore:
     return state
 
 
+@lru_cache(maxsize=4)
+def _shared_state(url: str) -> StateStore:
+    """One migrated state store per URL and process (its engine is thread-safe)."""
+    return build_state(RuntimeConfig(state_url=url, staging_url=""))
+
+
 def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
     """The configured embedder; ``client`` is a ready ``openai.OpenAI`` for the openai one."""
     if config.embedder == "hashing":
@@ -85,14 +92,20 @@ def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
     raise ValueError(f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use hashing or openai")
 
 
-def build_store(config: RuntimeConfig, index: Any = None) -> VectorStore:
-    """The configured vector store; ``index`` is a ready Pinecone index for the pinecone one."""
+def build_store(config: RuntimeConfig, index: Any = None, state: StateStore | None = None) -> VectorStore:
+    """The configured vector store; ``index`` is a ready Pinecone index for the pinecone one,
+    whose BM25 statistics (keyword and hybrid search) live in ``state`` (default: the
+    configured state DB, one per process)."""
     if config.store == "lancedb":
         from vector_sync.stores.lancedb import LanceDBStore
 
         return LanceDBStore(config.lancedb_uri)
     if config.store == "pinecone":
-        from vector_sync.stores.pinecone import PineconeStore  # type: ignore[import-not-found]
+        from vector_sync.stores.pinecone import HYBRID_ALPHA, PineconeStore  # type: ignore[import-not-found]
 
-        return PineconeStore(index, namespace=config.options.get("namespace", ""))
+        bm25 = (state or _shared_state(config.state_url)).bm25
+        alpha = config.options.get("hybrid_alpha", HYBRID_ALPHA)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ValueError(f"setting 'hybrid_alpha' of Variable vector_sync_config must be a number from 0 to 1, got {alpha!r}")
+        return PineconeStore(index, namespace=config.options.get("namespace", ""), bm25=bm25, alpha=alpha)
     raise ValueError(f"unknown store '{config.store}' (setting 'store' of Variable vector_sync_config): use lancedb or pinecone")

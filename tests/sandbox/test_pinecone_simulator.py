@@ -257,3 +257,112 @@ def test_malformed_filters_are_refused(flt, host, data_spec):
     with pytest.raises(BadRequest):
         compile_filter(flt)
     assert_rpc_error(call(host, "POST", "/query", json={"vector": [1, 0, 0, 0], "topK": 1, "filter": flt}), 400, data_spec)
+
+
+# --- sparse-dense and sparse indexes (issue #17) ---------------------------------------------------
+
+SERVERLESS = {"serverless": {"cloud": "aws", "region": "us-east-1"}}
+
+
+def make_index(sim, name: str, **settings) -> str:
+    response = requests.post(f"{sim.control_url}/indexes", headers=V2025, timeout=10, json={"name": name, "spec": SERVERLESS, **settings})
+    assert response.status_code == 201, response.text
+    return response.json()["host"]
+
+
+def test_sparse_dense_upsert_and_query_follow_the_document(sim, data_spec):
+    host = make_index(sim, "hybrid", dimension=DIM, metric="dotproduct")
+    vectors = [
+        {"id": "a", "values": [1, 0, 0, 0], "sparseValues": {"indices": [10, 45], "values": [0.5, 0.5]}, "metadata": {"source": "jira"}},
+        {"id": "b", "values": [0, 1, 0, 0], "sparseValues": {"indices": [45, 4_294_967_295], "values": [0.2, 0.9]}},
+        {"id": "c", "values": [0.5, 0.5, 0, 0]},  # dense only: a sparse-dense index takes it too
+    ]
+    request = {"vectors": vectors, "namespace": "ns"}
+    assert_valid(component(data_spec, "UpsertRequest"), request)
+    assert upsert(host, vectors, "ns").json() == {"upsertedCount": 3}
+    query = {"vector": [0.5, 0.1, 0, 0], "sparseVector": {"indices": [45, 4_294_967_295], "values": [1.0, 0.5]},
+             "topK": 3, "namespace": "ns", "includeValues": True}
+    assert_valid(component(data_spec, "QueryRequest"), query)
+    answer = call(host, "POST", "/query", json=query)
+    assert answer.status_code == 200, answer.text
+    assert_valid(schema_of(data_spec, "/query", "post", "200"), answer.json())
+    scores = {m["id"]: m["score"] for m in answer.json()["matches"]}
+    # dense dot product + sparse dot product (docs: "Query sparse-dense vectors")
+    assert scores == pytest.approx({"a": 0.5 + 0.5, "b": 0.1 + 0.2 + 0.45, "c": 0.3})
+    assert [m["id"] for m in answer.json()["matches"]] == ["a", "b", "c"]
+    assert answer.json()["matches"][0]["sparseValues"] == {"indices": [10, 45], "values": [0.5, 0.5]}
+    # alpha = 0 (keyword only): a zero dense vector is a valid query; dense-only records score 0
+    keyword = call(host, "POST", "/query", json={**query, "vector": [0, 0, 0, 0], "includeValues": False}).json()["matches"]
+    assert [(m["id"], round(m["score"], 6)) for m in keyword] == [("b", 0.65), ("a", 0.5), ("c", 0.0)]
+    fetched = call(host, "GET", "/vectors/fetch", params=[("ids", "b"), ("namespace", "ns")])
+    assert_valid(schema_of(data_spec, "/vectors/fetch", "get", "200"), fetched.json())
+    assert fetched.json()["vectors"]["b"]["sparseValues"] == {"indices": [45, 4_294_967_295], "values": [0.2, 0.9]}
+
+
+def test_sparse_values_are_refused_as_the_spec_limits_them(sim, host, data_spec):
+    hybrid = make_index(sim, "hybrid", dimension=DIM, metric="dotproduct")
+    dense = [1, 0, 0, 0]
+    bad = {
+        "the same length": {"indices": [1, 2], "values": [0.5]},
+        "must not be empty": {"indices": [], "values": []},
+        "at most 1000 non-zero values": {"indices": list(range(1001)), "values": [0.1] * 1001},
+        "between 0 and 4294967295": {"indices": [-1], "values": [0.1]},
+        "between 0 and 4294967295 ": {"indices": [2**32], "values": [0.1]},
+        "unique": {"indices": [3, 3], "values": [0.1, 0.2]},
+        "finite numbers": {"indices": [3], "values": ["x"]},
+        "'indices' and 'values' arrays": {"indices": [3]},
+    }
+    for fragment, sparse in bad.items():
+        assert_rpc_error(upsert(hybrid, [{"id": "v", "values": dense, "sparseValues": sparse}]), 400, data_spec, fragment.strip())
+        assert_rpc_error(call(hybrid, "POST", "/query", json={"vector": dense, "sparseVector": sparse, "topK": 1}), 400, data_spec, fragment.strip())
+    fits = {"indices": list(range(1000)), "values": [0.1] * 1000}
+    assert upsert(hybrid, [{"id": "v", "values": dense, "sparseValues": fits}]).status_code == 200
+    # cosine (the fixture's index): sparse values need dotproduct, on upsert and on query
+    assert_rpc_error(upsert(host, [{"id": "v", "values": dense, "sparseValues": {"indices": [1], "values": [1.0]}}]), 400, data_spec, "dotproduct")
+    assert_rpc_error(call(host, "POST", "/query", json={"vector": dense, "sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1}),
+                     400, data_spec, "dotproduct")
+    # a dense index needs a dense vector in every query, and a non-zero one in every record
+    assert_rpc_error(call(hybrid, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1}), 400, data_spec, "needs a vector")
+    assert_rpc_error(upsert(hybrid, [{"id": "z", "values": [0, 0, 0, 0], "sparseValues": fits}]), 400, data_spec, "at least one non-zero value")
+
+
+def test_a_sparse_index_scores_sparse_only(sim, control_spec, data_spec):
+    request = {"name": "keywords", "vector_type": "sparse", "metric": "dotproduct", "spec": SERVERLESS}
+    assert_valid(component(control_spec, "CreateIndexRequest"), request)
+    host = make_index(sim, "keywords", vector_type="sparse", metric="dotproduct")
+    described = requests.get(f"{sim.control_url}/indexes/keywords", headers=V2025, timeout=10).json()
+    assert_valid(schema_of(control_spec, "/indexes/{index_name}", "get", "200"), described)
+    assert described["vector_type"] == "sparse" and described["metric"] == "dotproduct" and "dimension" not in described
+    records = [{"id": "a", "sparseValues": {"indices": [1, 2], "values": [0.5, 0.2]}},
+               {"id": "b", "sparseValues": {"indices": [3], "values": [0.9]}}]
+    assert upsert(host, records).status_code == 200
+    answer = call(host, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [2.0]}, "topK": 5})
+    assert_valid(schema_of(data_spec, "/query", "post", "200"), answer.json())
+    assert [(m["id"], m["score"]) for m in answer.json()["matches"]] == [("a", 1.0)]  # zero scores are dropped
+    stats = call(host, "POST", "/describe_index_stats", json={}).json()
+    assert_valid(schema_of(data_spec, "/describe_index_stats", "post", "200"), stats)
+    assert stats["vectorType"] == "sparse" and "dimension" not in stats and stats["totalVectorCount"] == 2
+    assert_rpc_error(upsert(host, [{"id": "c", "values": [1.0, 0, 0, 0], "sparseValues": {"indices": [1], "values": [1.0]}}]), 400, data_spec, "sparseValues only")
+    assert_rpc_error(upsert(host, [{"id": "c", "values": []}]), 400, data_spec, "sparseValues are required")
+    assert_rpc_error(call(host, "POST", "/query", json={"vector": [1, 0, 0, 0], "topK": 1}), 400, data_spec, "sparseVector")
+    assert_rpc_error(call(host, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1001}), 400, data_spec, "1000")
+    for body in ({"name": "s2", "vector_type": "sparse", "metric": "cosine", "spec": SERVERLESS},
+                 {"name": "s3", "vector_type": "sparse", "dimension": 4, "spec": SERVERLESS}):
+        refused = requests.post(f"{sim.control_url}/indexes", headers=V2025, json=body, timeout=10)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "INVALID_ARGUMENT"
+
+
+def test_sdk_10_writes_and_queries_sparse_values(sim):
+    pc = Pinecone(api_key=TOKEN, host=sim.control_url)
+    pc.create_index(name="hybrid", dimension=DIM, metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    index = pc.Index(host=sim.index_host("hybrid"))
+    index.upsert(vectors=[{"id": "a", "values": [1.0, 0, 0, 0], "sparse_values": {"indices": [7], "values": [0.5]}},
+                          {"id": "b", "values": [0, 1.0, 0, 0]}])
+    hits = index.query(vector=[0.25, 0.5, 0, 0], sparse_vector={"indices": [7], "values": [1.0]}, top_k=2).matches
+    assert [(h.id, round(h.score, 6)) for h in hits] == [("a", 0.75), ("b", 0.5)]
+    assert index.fetch(ids=["a"]).vectors["a"].sparse_values.indices == [7]
+    model = pc.create_index(name="sparse", vector_type="sparse", metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    assert model.status.ready and sim.indexes["sparse"].vector_type == "sparse"
+    keywords = pc.Index(host=model.host)
+    keywords.upsert(vectors=[{"id": "k", "sparse_values": {"indices": [7, 9], "values": [0.5, 0.1]}}])
+    assert [(h.id, h.score) for h in keywords.query(sparse_vector={"indices": [9], "values": [2.0]}, top_k=3).matches] == [("k", pytest.approx(0.2))]

@@ -1,7 +1,8 @@
 """Sync state in SQL: one engine, its schema, and a repository per concern.
 
 ``StateStore`` is what callers hold: ``state.ledger`` (documents and chunks), ``state.runs``
-(runs, ``last_sync``, failures) and ``state.projects`` all share its engine.
+(runs, ``last_sync``, failures), ``state.projects`` and ``state.bm25`` (the BM25 statistics of
+Pinecone's sparse vectors) all share its engine.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from vector_sync.state.bm25 import TermStatsRepository
 from vector_sync.state.ledger import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerRepository, LedgerWrite
 from vector_sync.state.projects import Project, ProjectRepository
 from vector_sync.state.runs import MAX_ERROR_CHARS, FailedWindow, RunRepository, SyncFailure, SyncRun
@@ -54,6 +56,7 @@ class StateStore:
         self.ledger = LedgerRepository(self.engine)
         self.runs = RunRepository(self.engine)
         self.projects = ProjectRepository(self.engine)
+        self.bm25 = TermStatsRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""

@@ -177,6 +177,35 @@ chunks_table = sa.Table(
 )
 
 
+# BM25 statistics of a sparse-dense collection (one Pinecone index namespace): the chunk count
+# and summed length, each term's document frequency, and each chunk's term set, so a delete or
+# a re-upsert (which carry only ids, or the new text) can take the old terms back out exactly.
+sparse_collections_table = sa.Table(
+    "sparse_collections",
+    metadata,
+    sa.Column("collection", sa.String(255), primary_key=True),
+    sa.Column("chunk_count", sa.BigInteger, nullable=False, default=0, server_default=_ZERO),
+    sa.Column("total_length", sa.BigInteger, nullable=False, default=0, server_default=_ZERO),
+)
+
+sparse_terms_table = sa.Table(
+    "sparse_terms",
+    metadata,
+    sa.Column("collection", sa.String(255), primary_key=True),
+    sa.Column("term", sa.BigInteger, primary_key=True, autoincrement=False),  # uint32: beyond PostgreSQL's integer
+    sa.Column("df", sa.BigInteger, nullable=False),
+)
+
+sparse_chunks_table = sa.Table(
+    "sparse_chunks",
+    metadata,
+    sa.Column("collection", sa.String(255), primary_key=True),
+    sa.Column("chunk_id", sa.String(600), primary_key=True),
+    sa.Column("length", sa.Integer, nullable=False),
+    sa.Column("terms", sa.LargeBinary, nullable=False),  # sorted distinct term indices, uint32 little-endian
+)
+
+
 # --- engine ----------------------------------------------------------------------------
 
 
@@ -224,6 +253,18 @@ def unique(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def dialect_insert(conn: Connection) -> Any:
+    """The dialect's ``insert`` construct, which has ``on_conflict_do_update``."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - configuration error
+        raise NotImplementedError(f"state store supports sqlite and postgresql, not {dialect}")
+    return insert
+
+
 def upsert(
     conn: Connection,
     table: sa.Table,
@@ -240,13 +281,7 @@ def upsert(
     """
     if not rows:
         return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - configuration error
-        raise NotImplementedError(f"state store supports sqlite and postgresql, not {dialect}")
+    insert = dialect_insert(conn)
     deduped = list({tuple(row[k] for k in keys): row for row in rows}.values())
     columns = list(deduped[0])
     update = [c for c in (update if update is not None else columns) if c not in keys]

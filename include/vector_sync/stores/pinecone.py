@@ -10,6 +10,17 @@ lists of str, and no nulls) plus ``document_id`` and the chunk text under ``text
 would break the 40 KB budget is cut at a character boundary and marked with ``text_truncated``
 and ``text_length`` (the full length in characters).
 
+Keyword and hybrid search (issue #17) use Pinecone's sparse-dense vectors in the same index:
+with a BM25 statistics repository attached (``bm25``, the state DB's ``TermStatsRepository``)
+and an index of metric ``dotproduct``, every record also carries ``sparse_values``, its BM25
+document weights (``vector_sync.sparse``), and the collection's statistics move with each
+upsert and delete. A query then sends the dense vector scaled by ``alpha`` and the BM25 query
+weights scaled by ``1 - alpha`` (the convex combination Pinecone documents); "keyword" is
+``alpha = 0`` (a zero dense vector: a dense index always takes one). Dense values are written
+unit-length on a dotproduct index, so the dense part of a score is the cosine it was before.
+On an index of another metric, keyword and hybrid search are refused with the fix (never a
+silent dense answer), writes stay dense-only (logged once) and ``modes`` says ``("dense",)``.
+
 ``count(source)`` lists ids by the prefix ``"{source}:"`` (ids are ``{source}:{native id}#{n}``)
 because serverless indexes refuse a filter on ``describe_index_stats``; ``count()`` uses the
 namespace's stats. The index dimension is checked once, before the first write, against
@@ -32,8 +43,9 @@ import numpy as np
 import orjson  # the pinecone SDK's own JSON encoder: request sizes are measured with it
 from pinecone import errors as pinecone_errors
 
+from vector_sync import sparse
 from vector_sync.errors import CredentialsError, FatalError
-from vector_sync.models import Hit, MetadataValue, SearchFilter, VectorRecord, utc
+from vector_sync.models import SEARCH_MODES, Hit, MetadataValue, SearchFilter, VectorRecord, utc
 from vector_sync.stores.base import VectorStore
 from vector_sync.tokens import sanitize
 
@@ -51,6 +63,11 @@ ENCODE_ROWS = 256  # records converted to request JSON at a time (bounds memory)
 DEFAULT_NAMESPACE_NAME = "__default__"  # how describe_index_stats names the "" namespace
 # Ids per update-by-filter ``{"document_id": {"$in": [...]}}`` when no scope field is given.
 UPDATE_FILTER_MAX_IDS = 1000
+# Weight of the dense score in hybrid search: alpha * dense + (1 - alpha) * BM25. Chosen by
+# measurement (README, "Keyword and hybrid search on Pinecone").
+HYBRID_ALPHA = 0.3
+SPARSE_METRIC = "dotproduct"  # the only metric Pinecone accepts sparse values with
+COLLECTION_MAX_CHARS = 255  # sparse_collections.collection
 # Metadata the filters and the pipeline rely on: never dropped to make room. ``channel_id``
 # selects a Slack channel's chunks in one update (vector_sync.permissions).
 FILTER_KEYS = frozenset({"source", "document_id", "projects", "access_type", "access_list", "timestamp_epoch", "chunk_index",
@@ -71,6 +88,9 @@ class PineconeStore(VectorStore):
         metadata_max_bytes: int = METADATA_MAX_BYTES,
         concurrency: int = DEFAULT_CONCURRENCY,
         conn_id: str = "pinecone_default",
+        bm25: Any = None,
+        collection: str | None = None,
+        alpha: float = HYBRID_ALPHA,
     ) -> None:
         if index is None:
             raise FatalError(f"no Pinecone index: define the connection '{conn_id}' and the index name")
@@ -84,7 +104,13 @@ class PineconeStore(VectorStore):
         self.conn_id = conn_id
         self.requests_made = 0  # upsert and delete requests, for benchmarks
         self.bytes_sent = 0  # upsert request bytes
-        self._checked_dimension: int | None = None
+        self.bm25 = bm25  # TermStatsRepository, or None: dense only
+        self.collection = collection or _collection_name(str(getattr(index, "host", "") or ""), self.namespace)
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"hybrid alpha must be between 0 and 1, got {alpha}")
+        self.alpha = float(alpha)
+        self._shape: Any = None  # describe_index_stats, read once: dimension and metric
+        self._warned_dense_only = False
         self._lock = threading.Lock()
         envelope: dict[str, Any] = {"vectors": []}
         if self.namespace:
@@ -104,8 +130,9 @@ class PineconeStore(VectorStore):
             return 0
         dim = self._check_records(unique)
         self._check_index_dimension(dim)
+        sparse_values = self._document_vectors(unique)
         with _Sender(self._send_upsert, self.concurrency) as sender:
-            for packed in self._pack(self._payloads(unique)):
+            for packed in self._pack(self._payloads(unique, sparse_values)):
                 sender.submit(packed)
         return len(unique)
 
@@ -115,6 +142,9 @@ class PineconeStore(VectorStore):
         with _Sender(self._send_delete, self.concurrency) as sender:
             for start in range(0, len(ids), DELETE_MAX_IDS):
                 sender.submit(ids[start : start + DELETE_MAX_IDS])
+        if ids and self._sparse_ready():
+            # After the index: a failure here is retried with the delete, which is idempotent.
+            self.bm25.apply(self.collection, deleted=ids)
         return len(ids)
 
     def query(
@@ -126,29 +156,52 @@ class PineconeStore(VectorStore):
         text: str | None = None,
         mode: str = "dense",
     ) -> list[Hit]:
-        """Nearest chunks passing ``flt``; score is the index metric's (cosine similarity)."""
+        """The best chunks passing ``flt`` (filtered by Pinecone, in every mode), best first.
+
+        Scores: "dense" the cosine similarity; "keyword" the BM25 score normalised to [0, 1)
+        (only chunks sharing a term with ``text``); "hybrid" ``alpha * dense + (1 - alpha) *
+        keyword``. Raises ValueError for an unknown mode, a missing vector or text, and for
+        keyword/hybrid where the index cannot hold sparse values (the message names the fix).
+        """
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+        if mode != "keyword" and vector is None:
+            raise ValueError(f"{mode} search needs a query vector")
         if mode != "dense":
-            raise ValueError(f"{type(self).__name__} does not support {mode!r} search yet")
-        if vector is None:
-            raise ValueError("dense search needs a query vector")
+            self._require_sparse(mode)
+            if not text or not text.strip():
+                raise ValueError(f"{mode} search needs the query text")
         if top_k <= 0:
             return []
-        query = np.asarray(vector, dtype=np.float32)
-        if self.dimensions is not None and query.shape != (self.dimensions,):
-            raise ValueError(f"query vector has {query.size} dimensions, the store expects {self.dimensions}")
-        if not np.isfinite(query).all() or not query.any():
-            raise ValueError("query vector must be finite and non-zero")
+        dense = self._query_dense(vector) if vector is not None and mode != "keyword" else None
+        sparse_query = self._query_sparse(text) if mode != "dense" else None
+        if mode == "keyword":
+            if sparse_query is None:
+                return []  # nothing in the text a keyword index could match
+            dense = [0.0] * int(self._index_shape().dimension or self.dimensions or 0)
+        elif mode == "hybrid":
+            dense = [v * self.alpha for v in dense]
+            sparse_query = sparse_query.scaled(1.0 - self.alpha) if sparse_query is not None else None
         with self._errors():
             response = self.index.query(
-                vector=_compact(query[None, :])[0],
+                vector=dense,
+                sparse_vector=sparse_query.as_dict() if sparse_query is not None else None,
                 top_k=min(int(top_k), QUERY_MAX_TOP_K),
                 namespace=self.namespace,
                 filter=build_filter(flt),
                 include_metadata=True,
             )
         hits = [_hit(match) for match in response.matches]
+        if mode == "keyword":
+            hits = [h for h in hits if h.score > 0]  # the zero dense part scores every chunk 0
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The search modes this store serves: all three on a dotproduct index with BM25
+        statistics attached, else "dense" only (asks the index once)."""
+        return SEARCH_MODES if self._sparse_ready() else ("dense",)
 
     def count(self, source: str | None = None) -> int:
         """Vectors in the namespace; for one source, by listing its ids (see module doc)."""
@@ -227,28 +280,103 @@ class PineconeStore(VectorStore):
                 raise ValueError(f"vector of {part[int(np.argmax(bad))].id} is zero or not finite")
         return dim
 
-    def _payloads(self, records: Sequence[VectorRecord]) -> Iterator[tuple[dict[str, Any], int]]:
-        """(request record, its JSON bytes), encoded ENCODE_ROWS at a time."""
+    def _payloads(
+        self, records: Sequence[VectorRecord], sparse_values: Sequence[sparse.SparseVector | None] | None = None
+    ) -> Iterator[tuple[dict[str, Any], int]]:
+        """(request record, its JSON bytes), encoded ENCODE_ROWS at a time. On a dotproduct
+        index the dense values are written unit-length (see the module doc)."""
+        unit = self._index_shape().metric == SPARSE_METRIC
         for start in range(0, len(records), ENCODE_ROWS):
             part = records[start : start + ENCODE_ROWS]
-            values = _compact(np.asarray([r.values for r in part], dtype=np.float32))
-            for record, vector in zip(part, values):
-                payload = {"id": record.id, "values": vector, "metadata": self.metadata_for(record)}
+            matrix = np.asarray([r.values for r in part], dtype=np.float32)
+            if unit:
+                matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+            values = _compact(matrix)
+            for offset, (record, vector) in enumerate(zip(part, values)):
+                payload: dict[str, Any] = {"id": record.id, "values": vector, "metadata": self.metadata_for(record)}
+                weights = sparse_values[start + offset] if sparse_values else None
+                if weights is not None:
+                    payload["sparse_values"] = weights.as_dict()
                 yield payload, len(orjson.dumps(payload))
+
+    # --- sparse (BM25) --------------------------------------------------------------------
+
+    def _index_shape(self) -> Any:
+        """``describe_index_stats`` of the index, read once (dimension and metric never change)."""
+        if self._shape is None:
+            with self._errors():
+                self._shape = self.index.describe_index_stats()
+        return self._shape
+
+    def _sparse_ready(self) -> bool:
+        return self.bm25 is not None and self._index_shape().metric == SPARSE_METRIC
+
+    def _require_sparse(self, mode: str) -> None:
+        if self.bm25 is None:
+            raise ValueError(f"{mode} search on Pinecone needs the BM25 statistics of the state DB: build the store "
+                             "with vector_sync.runtime.build_store (or pass bm25=state.bm25)")
+        metric = self._index_shape().metric
+        if metric != SPARSE_METRIC:
+            raise ValueError(
+                f"{mode} search needs a sparse-dense Pinecone index (metric dotproduct); the index at "
+                f"{getattr(self.index, 'host', '?')} uses metric {metric or 'unknown'}. Create an index of metric dotproduct "
+                "(the default of stores.pinecone.create_index), point setting 'index' of Variable vector_sync_config at it and re-sync; "
+                "dense search keeps working on this one."
+            )
+
+    def _document_vectors(self, records: Sequence[VectorRecord]) -> list[sparse.SparseVector | None] | None:
+        """BM25 document weights per record, after counting the records in the collection's
+        statistics (before the write: counting is idempotent per chunk id, so a failed write
+        that is retried counts nothing twice, and the weights use statistics that include the
+        records themselves). None when the index takes no sparse values."""
+        if not self._sparse_ready():
+            if self.bm25 is not None and not self._warned_dense_only:
+                self._warned_dense_only = True
+                log.warning("Pinecone index at %s uses metric %s: writing dense vectors only, keyword and hybrid search "
+                            "need a dotproduct index", getattr(self.index, "host", "?"), self._index_shape().metric)
+            return None
+        counts = {r.id: sparse.count_terms(r.text, identity=_native_id(r.document_id), title=str(r.metadata.get("title") or ""))
+                  for r in records}
+        stats = self.bm25.apply(self.collection, written=counts)
+        return [sparse.document_vector(counts[r.id], stats.average_length) for r in records]
+
+    def _query_sparse(self, text: str | None) -> sparse.SparseVector | None:
+        """BM25 query weights from the collection's current statistics."""
+        indices = sparse.query_terms(text or "")
+        fields = sparse.query_field_terms(text or "")
+        if not indices and not fields:
+            return None
+        frequencies = self.bm25.document_frequencies(self.collection, [*indices, *fields])
+        indices += [i for i in fields if frequencies.get(i)]  # only titles and ids that exist
+        if not indices:
+            return None
+        return sparse.query_vector(indices, frequencies, self.bm25.stats(self.collection).chunk_count, boosts=fields)
+
+    def _query_dense(self, vector: Sequence[float]) -> list[float]:
+        query = np.asarray(vector, dtype=np.float32)
+        if self.dimensions is not None and query.shape != (self.dimensions,):
+            raise ValueError(f"query vector has {query.size} dimensions, the store expects {self.dimensions}")
+        if not np.isfinite(query).all() or not query.any():
+            raise ValueError("query vector must be finite and non-zero")
+        if self._index_shape().metric == SPARSE_METRIC:
+            query = query / np.linalg.norm(query)
+        return _compact(query[None, :])[0]
 
     def _check_index_dimension(self, dim: int) -> None:
         """Refuse to write vectors of the wrong width before the first write, with a clear message."""
-        if self._checked_dimension == dim:
-            return
-        with self._errors():
-            stats = self.index.describe_index_stats()
+        stats = self._index_shape()
+        if getattr(stats, "vector_type", None) == "sparse":
+            raise FatalError(
+                f"Pinecone index at {getattr(self.index, 'host', '?')} is a sparse index (vector_type sparse): vector-sync "
+                "writes dense vectors with their BM25 sparse values into one dense index of metric dotproduct. Point "
+                "setting 'index' of Variable vector_sync_config at such an index."
+            )
         if stats.dimension is not None and int(stats.dimension) != dim:
             raise FatalError(
                 f"Pinecone index at {getattr(self.index, 'host', '?')} holds {stats.dimension}-dimensional vectors, "
                 f"the embedder produces {dim}: the embedder (or its dimensions) changed. Use an index of that "
                 "dimension (setting 'index' of Variable vector_sync_config) and re-sync."
             )
-        self._checked_dimension = dim
 
     def _pack(self, payloads: Iterator[tuple[dict[str, Any], int]]) -> Iterator[tuple[list[dict[str, Any]], int]]:
         """Greedy, in order: a request closes when one more record would break a cap.
@@ -475,6 +603,22 @@ def _hit(match: Any) -> Hit:
     )
 
 
+def _native_id(document_id: str) -> str:
+    """``SUBS-123`` of ``jira:SUBS-123``: what people type to name the document."""
+    return document_id.split(":", 1)[1] if ":" in document_id else document_id
+
+
+def _collection_name(host: str, namespace: str) -> str:
+    """The BM25 statistics' key for one namespace of one index: its host (unique per index and
+    project) and namespace, hashed when longer than the column."""
+    name = f"{host.split('://', 1)[-1].rstrip('/')}/{namespace}"
+    if len(name) <= COLLECTION_MAX_CHARS:
+        return name
+    import hashlib
+
+    return f"{name[:200]}#{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
 def _message(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc)
 
@@ -486,15 +630,18 @@ def create_index(
     pc: Any,
     name: str,
     dimension: int,
-    metric: str = "cosine",
+    metric: str = SPARSE_METRIC,
     cloud: str = "aws",
     region: str = "us-east-1",
     timeout_s: int = 300,
 ) -> str:
     """Create the serverless index ``name`` unless it exists; returns its data-plane host.
 
-    A new index is waited for (the SDK polls ``describe`` until ``status.ready``, up to
-    ``timeout_s``); an existing one must have ``dimension`` (:func:`check_dimension`).
+    The default metric is dotproduct: the one sparse-dense (keyword and hybrid) search needs;
+    the store writes unit vectors to it, so dense scores equal cosine. A new index is waited
+    for (the SDK polls ``describe`` until ``status.ready``, up to ``timeout_s``); an existing one
+    must have ``dimension`` (:func:`check_dimension`); one of another metric is kept, with a
+    warning that it serves dense search only.
     """
     from pinecone import ServerlessSpec
 
@@ -520,7 +667,22 @@ def check_dimension(pc: Any, name: str, dimension: int) -> str:
             f"Pinecone index '{name}' has dimension {actual}, the embedder produces {dimension}: "
             "use an index of that dimension (or the matching embedder) before writing"
         )
+    metric = index_metric(model)
+    if metric != SPARSE_METRIC:
+        log.warning("Pinecone index '%s' uses metric %s: dense search only; keyword and hybrid search need a "
+                    "dotproduct index (create one under a new name and re-sync)", name, metric)
     return str(model.host)
+
+
+def index_metric(model: Any) -> str | None:
+    """The dense metric of a described index (SDK 10: ``schema.fields``; older: ``metric``)."""
+    fields = getattr(getattr(model, "schema", None), "fields", None) or {}
+    for spec in fields.values():
+        if type(spec).__name__ == "DenseVectorField":
+            return getattr(spec, "metric", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return getattr(model, "metric", None)
 
 
 def index_dimension(model: Any) -> int | None:
