@@ -1,0 +1,106 @@
+"""Offline semantic embedder: WordLlama's ``l2_supercat`` static token embeddings.
+
+A text's vector is the mean of its tokens' vectors (256 dimensions, taken from the Llama 2
+family's input embeddings and trained for similarity), L2-normalised. It knows that "charge",
+"bill" and "invoice" are near each other, which the hashing embedder cannot, and still needs
+no network, no GPU and no torch: the weights (~16 MB) and the tokenizer ship inside the
+``wordllama`` wheel and are read from the installed package only.
+
+Why not ``WordLlama.load()`` as documented: its loader looks for the tokenizer under
+``wordllama/tokenizer/`` while the wheel installs it under ``wordllama/tokenizers/``; not
+finding it there, it would download from Hugging Face. Pointing ``cache_dir`` at the package's
+own folder makes its cache lookup (``<cache_dir>/tokenizers/``) land on the bundled file, and
+``disable_download=True`` turns any other miss into an error instead of a request.
+
+Pooling is done here rather than with ``WordLlamaInference.embed``: that pads every batch of
+64 texts to its longest and materialises ``64 x longest x 256`` floats, 500 MB for a batch
+holding one 8,000-token text. Summing each text's token rows in slices keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from vector_sync.embedders.base import Embedder
+from vector_sync.tokens import sanitize
+
+CONFIG = "l2_supercat"
+DIMENSIONS = 256  # the only width whose weights ship in the wheel (64 and 128 are truncations of it)
+# Token rows summed at once for one text: 8,192 x 256 float32 = 8 MB.
+_SLICE_TOKENS = 8192
+
+_LOCK = threading.Lock()
+_MODELS: dict[tuple[str, int], Any] = {}
+
+
+def package_dir() -> Path:
+    """The installed ``wordllama`` package folder, which holds ``weights/`` and ``tokenizers/``."""
+    import wordllama
+
+    return Path(wordllama.__file__).resolve().parent
+
+
+def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> Any:
+    """The ``WordLlamaInference`` for ``config``, loaded once per process from the wheel's files.
+
+    Raises:
+        FileNotFoundError: the weights or tokenizer are not inside the installed package
+            (nothing is downloaded).
+    """
+    key = (config, dim)
+    with _LOCK:
+        if key not in _MODELS:
+            from wordllama import WordLlama
+
+            _MODELS[key] = WordLlama.load(config=config, dim=dim, cache_dir=package_dir(), disable_download=True)
+        return _MODELS[key]
+
+
+class WordLlamaEmbedder(Embedder):
+    """Semantic static embeddings, offline; ``fingerprint`` = ``wordllama:l2_supercat:256``."""
+
+    provider = "wordllama"
+    usd_per_million_tokens = 0.0
+
+    def __init__(self, config: str = CONFIG, dimensions: int = DIMENSIONS) -> None:
+        super().__init__()
+        self.model = config
+        self.dimensions = int(dimensions)
+        model = load_model(config, self.dimensions)
+        self._vectors: np.ndarray = model.embedding  # (vocabulary, dimensions) float32
+        # The inference object pads batches; a private copy encodes texts one by one, unpadded.
+        self._tokenizer = model.tokenizer.__class__.from_str(model.tokenizer.to_str())
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+
+    def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in order. Raises ``ValueError`` on an empty or whitespace-only text."""
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts, not a single string")
+        for row, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"cannot embed an empty text (input {row})")
+        matrix = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([sanitize(t) for t in texts], add_special_tokens=False)
+        vocabulary = self._vectors.shape[0]
+        tokens = 0
+        for row, encoding in enumerate(encodings):
+            ids = np.asarray(encoding.ids, dtype=np.int64)
+            ids = ids[ids < vocabulary]
+            tokens += len(ids)
+            for start in range(0, len(ids), _SLICE_TOKENS):
+                matrix[row] += self._vectors[ids[start : start + _SLICE_TOKENS]].sum(axis=0)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        # Only a text the tokenizer maps to nothing (none known so far) has no direction: give it a
+        # fixed one rather than a zero vector, whose cosine is undefined.
+        empty = norms[:, 0] == 0
+        matrix[empty, 0] = 1.0
+        norms[empty] = 1.0
+        matrix /= norms
+        self.tokens_used += tokens
+        self.requests_made += 1
+        return matrix
