@@ -49,8 +49,8 @@ def no_network(monkeypatch):
 
 
 def test_identity_and_the_default(embedder):
-    assert (embedder.provider, embedder.model, embedder.dimensions) == ("wordllama", "l2_supercat", 256)
-    assert embedder.fingerprint == "wordllama:l2_supercat:256" != HashingEmbedder().fingerprint
+    assert (embedder.provider, embedder.model, embedder.dimensions) == ("wordllama", "l2_supercat+title", 256)
+    assert embedder.fingerprint == "wordllama:l2_supercat+title:256" != HashingEmbedder().fingerprint
     assert embedder.usd_per_million_tokens == 0
     default = build_embedder(RuntimeConfig(state_url="sqlite://", staging_url="file:///tmp"))
     assert isinstance(default, WordLlamaEmbedder)
@@ -64,6 +64,15 @@ def test_a_paraphrase_scores_above_an_unrelated_text(embedder, query, answer, un
     if query == PARAPHRASES[0][0]:
         h = HashingEmbedder().embed_matrix([query, answer])
         assert float(h[0] @ h[1]) == 0.0
+
+
+def test_the_title_line_of_a_long_chunk_still_counts(embedder):
+    title = "Partial refund button disabled"
+    body = "Status: In Progress. Steps: open the console, export the ledger, compare totals. " * 40
+    query, chunk, plain = embedder.embed_matrix([title, f"{title}\n{body}", f"{body}\n{title}"])
+    # Chunks start with their document's title line: it weighs as much as the 600 words after it.
+    assert float(query @ chunk) > 0.7
+    assert float(query @ chunk) > float(query @ plain) + 0.2
 
 
 def test_vectors_are_unit_length_deterministic_and_batch_independent(embedder):
@@ -141,7 +150,7 @@ def test_a_switch_from_hashing_re_embeds_once(sandbox, workspace, monkeypatch, t
         backends.run("jira", window)
     backends.store = LanceDBStore(str(tmp_path / "lancedb"), table="chunks_wordllama")
     switched = backends.run("jira", window)
-    assert switched["fingerprint"] == "wordllama:l2_supercat:256"
+    assert switched["fingerprint"] == "wordllama:l2_supercat+title:256"
     assert switched["embedded"] == switched["chunks"] == hashed["chunks"]
     again = backends.run("jira", window)
     assert again["embedded"] == 0 and again["upserted"] == 0

@@ -12,6 +12,13 @@ finding it there, it would download from Hugging Face. Pointing ``cache_dir`` at
 own folder makes its cache lookup (``<cache_dir>/tokenizers/``) land on the bundled file, and
 ``disable_download=True`` turns any other miss into an error instead of a request.
 
+Titles count: every chunk starts with its document's title line (``chunking``), and averaged
+into a 400-token Jira description or transcript the title all but vanishes, so a worklog that
+quotes an issue's title outranks the issue. A text's vector is therefore the sum of two unit
+vectors, its whole text and its first line, normalised; a one-line query is unchanged by it.
+On bench/search_quality.py (dense, LanceDB) this took paraphrase recall@5 from 0.01 to 0.24
+and exact-identifier recall@5 from 0.15 to 0.39.
+
 Pooling is done here rather than with ``WordLlamaInference.embed``: that pads every batch of
 64 texts to its longest and materialises ``64 x longest x 256`` floats, 500 MB for a batch
 holding one 8,000-token text. Summing each text's token rows in slices keeps memory flat.
@@ -30,6 +37,8 @@ from vector_sync.tokens import sanitize
 
 CONFIG = "l2_supercat"
 DIMENSIONS = 256  # the only width whose weights ship in the wheel (64 and 128 are truncations of it)
+# Weight of the first (title) line's unit vector beside the whole text's. Part of the fingerprint.
+TITLE_WEIGHT = 1.0
 # Token rows summed at once for one text: 8,192 x 256 float32 = 8 MB.
 _SLICE_TOKENS = 8192
 
@@ -61,14 +70,15 @@ def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> Any:
 
 
 class WordLlamaEmbedder(Embedder):
-    """Semantic static embeddings, offline; ``fingerprint`` = ``wordllama:l2_supercat:256``."""
+    """Semantic static embeddings, offline; ``fingerprint`` = ``wordllama:l2_supercat+title:256``."""
 
     provider = "wordllama"
     usd_per_million_tokens = 0.0
 
     def __init__(self, config: str = CONFIG, dimensions: int = DIMENSIONS) -> None:
         super().__init__()
-        self.model = config
+        # The pooling is part of what a vector means: a change to it must re-embed, like a new model.
+        self.model = f"{config}+title"
         self.dimensions = int(dimensions)
         model = load_model(config, self.dimensions)
         self._vectors: np.ndarray = model.embedding  # (vocabulary, dimensions) float32
@@ -84,23 +94,33 @@ class WordLlamaEmbedder(Embedder):
         for row, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"cannot embed an empty text (input {row})")
-        matrix = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([sanitize(t) for t in texts], add_special_tokens=False)
+        texts = [sanitize(t) for t in texts]
+        whole, tokens = self._pool(texts)
+        titles, _ = self._pool([t.strip().split("\n", 1)[0] for t in texts])
+        matrix = _unit(_unit(whole) + TITLE_WEIGHT * _unit(titles))
+        self.tokens_used += tokens
+        self.requests_made += 1
+        return matrix
+
+    def _pool(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """Each text's summed token vectors (a mean up to scale), and the tokens read."""
+        sums = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         vocabulary = self._vectors.shape[0]
         tokens = 0
-        for row, encoding in enumerate(encodings):
+        for row, encoding in enumerate(self._tokenizer.encode_batch(texts, add_special_tokens=False)):
             ids = np.asarray(encoding.ids, dtype=np.int64)
             ids = ids[ids < vocabulary]
             tokens += len(ids)
             for start in range(0, len(ids), _SLICE_TOKENS):
-                matrix[row] += self._vectors[ids[start : start + _SLICE_TOKENS]].sum(axis=0)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        # Only a text the tokenizer maps to nothing (none known so far) has no direction: give it a
-        # fixed one rather than a zero vector, whose cosine is undefined.
-        empty = norms[:, 0] == 0
-        matrix[empty, 0] = 1.0
-        norms[empty] = 1.0
-        matrix /= norms
-        self.tokens_used += tokens
-        self.requests_made += 1
-        return matrix
+                sums[row] += self._vectors[ids[start : start + _SLICE_TOKENS]].sum(axis=0)
+        return sums, tokens
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1. A row with no direction (a text the tokenizer maps to nothing,
+    none known so far) gets a fixed one rather than zeros, whose cosine is undefined."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    empty = norms[:, 0] == 0
+    matrix[empty, 0] = 1.0
+    norms[empty] = 1.0
+    return matrix / norms
