@@ -21,7 +21,8 @@ and exact-identifier recall@5 from 0.15 to 0.39.
 
 Pooling is done here rather than with ``WordLlamaInference.embed``: that pads every batch of
 64 texts to its longest and materialises ``64 x longest x 256`` floats, 500 MB for a batch
-holding one 8,000-token text. Summing each text's token rows in slices keeps memory flat.
+holding one 8,000-token text, and keeps a float32 copy of the float16 weights. Summing each
+text's token rows in slices keeps memory flat (bench/run.py's sync lines stay under 500 MB).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ DIMENSIONS = 256  # the only width whose weights ship in the wheel (64 and 128 a
 TITLE_WEIGHT = 1.0
 # Token rows summed at once for one text: 8,192 x 256 float32 = 8 MB.
 _SLICE_TOKENS = 8192
+# Texts tokenized per call: 2,048 encodings of 400 tokens held at once cost ~75 MB.
+_ENCODE_TEXTS = 64
 
 _LOCK = threading.Lock()
 _MODELS: dict[tuple[str, int], Any] = {}
@@ -53,8 +56,12 @@ def package_dir() -> Path:
     return Path(wordllama.__file__).resolve().parent
 
 
-def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> Any:
-    """The ``WordLlamaInference`` for ``config``, loaded once per process from the wheel's files.
+def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> tuple[np.ndarray, Any]:
+    """``(token vectors, tokenizer)`` for ``config``, loaded once per process from the wheel's files.
+
+    The files are found by WordLlama's own resolver (package folder, then ``cache_dir``, with
+    downloads disabled); the weights stay float16 as shipped (16 MB instead of 32 MB as float32:
+    the sums are taken in float32).
 
     Raises:
         FileNotFoundError: the weights or tokenizer are not inside the installed package
@@ -63,9 +70,24 @@ def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> Any:
     key = (config, dim)
     with _LOCK:
         if key not in _MODELS:
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
             from wordllama import WordLlama
 
-            _MODELS[key] = WordLlama.load(config=config, dim=dim, cache_dir=package_dir(), disable_download=True)
+            uri = getattr(WordLlama._wordllama, config)
+            paths = {
+                kind: WordLlama.resolve_file(
+                    config_name=config, model_uri=uri, dim=dim, binary=False, file_type=kind,
+                    cache_dir=package_dir(), disable_download=True,
+                )
+                for kind in ("weights", "tokenizer")
+            }
+            with safe_open(str(paths["weights"]), framework="np") as weights:
+                vectors = weights.get_tensor("embedding.weight")
+            tokenizer = Tokenizer.from_file(str(paths["tokenizer"]))
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            _MODELS[key] = (vectors, tokenizer)
         return _MODELS[key]
 
 
@@ -80,12 +102,7 @@ class WordLlamaEmbedder(Embedder):
         # The pooling is part of what a vector means: a change to it must re-embed, like a new model.
         self.model = f"{config}+title"
         self.dimensions = int(dimensions)
-        model = load_model(config, self.dimensions)
-        self._vectors: np.ndarray = model.embedding  # (vocabulary, dimensions) float32
-        # The inference object pads batches; a private copy encodes texts one by one, unpadded.
-        self._tokenizer = model.tokenizer.__class__.from_str(model.tokenizer.to_str())
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
+        self._vectors, self._tokenizer = load_model(config, self.dimensions)  # (vocabulary, dimensions) float16
 
     def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in order. Raises ``ValueError`` on an empty or whitespace-only text."""
@@ -107,12 +124,15 @@ class WordLlamaEmbedder(Embedder):
         sums = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         vocabulary = self._vectors.shape[0]
         tokens = 0
-        for row, encoding in enumerate(self._tokenizer.encode_batch(texts, add_special_tokens=False)):
-            ids = np.asarray(encoding.ids, dtype=np.int64)
-            ids = ids[ids < vocabulary]
-            tokens += len(ids)
-            for start in range(0, len(ids), _SLICE_TOKENS):
-                sums[row] += self._vectors[ids[start : start + _SLICE_TOKENS]].sum(axis=0)
+        for first in range(0, len(texts), _ENCODE_TEXTS):
+            # Encodings carry each token's string and offsets too: a few at a time, not 2,048.
+            encodings = self._tokenizer.encode_batch(texts[first : first + _ENCODE_TEXTS], add_special_tokens=False)
+            for row, encoding in enumerate(encodings, first):
+                ids = np.asarray(encoding.ids, dtype=np.int64)
+                ids = ids[ids < vocabulary]
+                tokens += len(ids)
+                for start in range(0, len(ids), _SLICE_TOKENS):
+                    sums[row] += self._vectors[ids[start : start + _SLICE_TOKENS]].sum(axis=0, dtype=np.float32)
         return sums, tokens
 
 
