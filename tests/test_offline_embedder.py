@@ -154,3 +154,14 @@ def test_a_switch_from_hashing_re_embeds_once(sandbox, workspace, monkeypatch, t
     assert switched["embedded"] == switched["chunks"] == hashed["chunks"]
     again = backends.run("jira", window)
     assert again["embedded"] == 0 and again["upserted"] == 0
+
+
+def test_the_mapped_weights_equal_the_safetensors_reading():
+    from safetensors import safe_open
+
+    path = wordllama.package_dir() / "weights" / "l2_supercat_256.safetensors"
+    with safe_open(str(path), framework="np") as weights:
+        expected = weights.get_tensor("embedding.weight")
+    mapped = wordllama.map_tensor(path, "embedding.weight")
+    assert mapped.shape == expected.shape == (32000, 256) and mapped.dtype == expected.dtype
+    assert np.array_equal(np.asarray(mapped), expected)
