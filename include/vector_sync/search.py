@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 CANDIDATES_PER_HIT = 4
 # Pinecone caps top_k at 10,000; stay well below when widening the candidate set.
 MAX_CANDIDATES = 2_000
+# A longer query is a pasted page: only its start is searched (about 1,000 tokens, well inside
+# every embedder's input limit; the keyword index reads fewer still, see keyword_text).
+MAX_QUERY_CHARS = 4_000
 
 _WORD = re.compile(r"\w+")
 
@@ -71,6 +74,9 @@ def search(
         log.info("%s does not serve hybrid search; searching by vector alone", type(store).__name__)
         mode = "dense"
     text = query.strip()
+    if len(text) > MAX_QUERY_CHARS:
+        log.info("The query has %d characters; searching its first %d", len(text), MAX_QUERY_CHARS)
+        text = text[:MAX_QUERY_CHARS]
     vector = None if mode == "keyword" else embedder.embed([text])[0]
     wanted = min(top_k * CANDIDATES_PER_HIT, MAX_CANDIDATES)
     while True:

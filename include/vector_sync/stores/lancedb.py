@@ -1,8 +1,10 @@
 """Embedded vector store on LanceDB (the default without credentials).
 
 One table of chunks; the filterable fields are real columns (so filters run as a SQL prefilter
-before the exact cosine search) and the full flat metadata rides along as JSON. The table is
-created on the first upsert, with that batch's vector dimension.
+before the exact cosine search and the full-text search, in every search mode) and the full
+flat metadata rides along as JSON. The table is created on the first upsert, with that batch's
+vector dimension; its full-text indexes (title, text) and filter-column indexes with the first
+write after it (see ``TEXT_INDEX_MAX_UNINDEXED_ROWS`` for how they stay current).
 
 Writers of a table on a local disk take turns (an exclusive ``flock`` on a file beside it):
 Lance detects concurrent updates of existing rows but not two ``merge_insert`` calls that both
@@ -127,7 +129,7 @@ class LanceDBStore(VectorStore):
                 self._retry(
                     lambda: table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
                 )
-        self._keep_text_index_current()
+        self._keep_indexes_current()
         return len(unique)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -227,14 +229,14 @@ class LanceDBStore(VectorStore):
             with self._writing():
                 result = self._retry(lambda: table.update(where=predicate, values_sql=values))
             updated += int(getattr(result, "rows_updated", 0) or 0)
-        self._keep_text_index_current()  # updated rows are rewritten, outside the indexes
+        self._keep_indexes_current()  # updated rows are rewritten, outside the indexes
         return updated
 
     # --- maintenance ----------------------------------------------------------------------
 
     def optimize(self, keep_versions_for: timedelta = KEEP_VERSIONS_FOR) -> None:
-        """Compact small fragments left by many upserts, bring the full-text indexes up to
-        date (creating them on a table written before they existed) and drop old versions.
+        """Compact small fragments left by many upserts, bring the indexes up to date
+        (creating them on a table written before they existed) and drop old versions.
 
         Every upsert/delete commits a new version; without this, reads slow down and disk use
         grows with the number of runs. Versions younger than ``keep_versions_for`` are kept, so
@@ -246,15 +248,15 @@ class LanceDBStore(VectorStore):
                 self._retry(lambda: _create_indexes(table))
                 self._retry(lambda: table.optimize(cleanup_older_than=keep_versions_for))
 
-    def _keep_text_index_current(self) -> None:
-        """After a write: create missing full-text indexes; past
-        ``TEXT_INDEX_MAX_UNINDEXED_ROWS`` unindexed rows, fold them in (``optimize``)."""
+    def _keep_indexes_current(self) -> None:
+        """After a write: create missing indexes; past ``TEXT_INDEX_MAX_UNINDEXED_ROWS`` rows
+        outside the full-text indexes, fold them in (``optimize``)."""
         table = self._open()
         if table is None:
             return
         with self._writing():
             if self._retry(lambda: _create_indexes(table)) >= TEXT_INDEX_MAX_UNINDEXED_ROWS:
-                log.info("Updating the full-text indexes of LanceDB table '%s'", self.table_name)
+                log.info("Updating the indexes of LanceDB table '%s'", self.table_name)
                 self._retry(lambda: table.optimize(cleanup_older_than=KEEP_VERSIONS_FOR))
 
     # --- internals ------------------------------------------------------------------------
