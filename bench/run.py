@@ -128,7 +128,7 @@ def main() -> int:
     from vector_sync.sources import registered_sources
 
     limited = [n for n, plan in PLANS.items() if plan.get("rate_limit")]
-    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", "task_memory", "permissions", *limited, "cluster"]
+    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", "task_memory", "permissions", "search_latency", "search_quality", *limited, "cluster"]
     lines = []
     for name in names:
         if name in SCRIPTS:
@@ -149,6 +149,8 @@ SCRIPTS = {
     "backends": ("backends.py", "50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum"),
     "task_memory": ("task_memory.py", "one 100,000-chunk batch through the filter, embed and upsert tasks; peak RSS per task < 500 MB"),
     "permissions": ("permissions.py", "Slack permission pass: 50 private channels x 2,000 indexed items, membership changed in 5; requests ~ 1 per private channel, 0 embeddings"),
+    "search_latency": ("search_latency.py", "200 mixed queries (dense, keyword, hybrid) on 100,000 LanceDB chunks; hybrid p95 < 150 ms"),
+    "search_quality": ("search_quality.py", "90 labelled queries over the sandbox workspace; hybrid + offline default: recall@5 >= 0.90, exact ids in the top 3, paraphrase recall@5 >= 0.75"),
     "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
 }
 

@@ -101,3 +101,18 @@ def test_counts_tokens_and_requests():
 def test_odd_unicode_is_embedded():
     (vector,) = HashingEmbedder().embed(["lone \ud800 surrogate \x00 nul"])
     assert np.isfinite(vector).all() and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_chosen_by_name_not_by_default():
+    from vector_sync.runtime import RuntimeConfig, build_embedder
+
+    config = RuntimeConfig(state_url="sqlite://", staging_url="file:///tmp", embedder="hashing", hashing_dimensions=128)
+    embedder = build_embedder(config)
+    assert isinstance(embedder, HashingEmbedder) and embedder.fingerprint == "hashing:lexical-v1:128"
+    assert RuntimeConfig(state_url="sqlite://", staging_url="file:///tmp").embedder == "wordllama"
+
+
+def test_a_paraphrase_without_shared_words_is_invisible():
+    # Why it is no longer the default: meaning without shared words scores exactly nothing.
+    query, answer = HashingEmbedder().embed(["money back to a client", "Partial refund button disabled"])
+    assert cosine(query, answer) == 0.0

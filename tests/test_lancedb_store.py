@@ -8,8 +8,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vector_sync.models import SearchFilter, VectorRecord
-from vector_sync.stores.lancedb import LanceDBStore, where_clause
+from vector_sync.models import SEARCH_MODES, SearchFilter, VectorRecord
+from vector_sync.stores import lancedb as lancedb_store
+from vector_sync.stores.base import keyword_text
+from vector_sync.stores.lancedb import LanceDBStore, fuse_ranks, where_clause
 
 DAY = 86_400
 T0 = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
@@ -249,6 +251,126 @@ def test_second_handle_sees_writes_of_the_first(tmp_path):
     assert reader.count() == 1
     writer.upsert([record("slack:b#0", [0.0, 1.0])])
     assert ids_of(reader.query([0.0, 1.0], top_k=1)) == ["slack:b#0"]
+
+
+# --- keyword and hybrid -------------------------------------------------------------------
+
+
+def keyword_ids(store: LanceDBStore, text: str, **flt) -> list[str]:
+    return ids_of(store.query(None, top_k=10, flt=SearchFilter(**flt), text=text, mode="keyword"))
+
+
+def test_keyword_search_ranks_by_words_in_title_and_text(store):
+    store.upsert(
+        [
+            record("jira:A#0", [1.0, 0.0], text="Checkout copy tweaks", title="A: Refund flow"),
+            record("notion:p#0", [1.0, 0.0], text="The refund flow for annual plans"),
+            record("slack:c#0", [1.0, 0.0], text="lunch?"),
+        ]
+    )
+    # The title match (boosted) first, the body match second; stemming: "refunds" finds "refund".
+    assert keyword_ids(store, "refunds flow") == ["jira:A#0", "notion:p#0"]
+    hits = store.query(None, top_k=10, text="refunds flow", mode="keyword")
+    assert hits[0].score > hits[1].score > 0
+    assert keyword_ids(store, "the") == []  # stop words alone match nothing
+
+
+def test_a_chunk_is_findable_by_keyword_right_after_each_write(store, monkeypatch):
+    monkeypatch.setattr(lancedb_store, "TEXT_INDEX_MAX_UNINDEXED_ROWS", 20)
+    store.upsert([record(f"jira:K-{n}#0", [1.0, n / 50], text=f"routine note code{n}") for n in range(30)])
+    table = store._open()
+    assert {i.columns[0] for i in table.list_indices() if i.index_type == "FTS"} == {"title", "text"}
+    assert all(table.index_stats(f"{c}_idx").num_unindexed_rows == 0 for c in ("title", "text"))  # folded in
+
+    store.upsert([record("jira:K-3#0", [1.0, 0.5], text="renamed to Kestrel")])  # outside the index for now
+    assert table.index_stats("text_idx").num_unindexed_rows == 1
+    assert keyword_ids(store, "kestrel") == ["jira:K-3#0"]
+    assert keyword_ids(store, "code3") == [] and keyword_ids(store, "code2") == ["jira:K-2#0"]  # the replaced text is gone
+    store.delete(["jira:K-3#0", "jira:K-4#0"])
+    assert keyword_ids(store, "kestrel") == [] and "jira:K-4#0" not in keyword_ids(store, "routine")
+    store.optimize()
+    assert keyword_ids(store, "kestrel") == [] and "jira:K-4#0" not in keyword_ids(store, "routine")
+    assert len(keyword_ids(store, "routine")) == 10
+
+
+def test_an_access_change_keeps_keyword_search_current(store, monkeypatch):
+    monkeypatch.setattr(lancedb_store, "TEXT_INDEX_MAX_UNINDEXED_ROWS", 1)
+    store.upsert([record("slack:G1#0", [1.0, 0.0], text="Zanzibar plan", access_type="private", access_list=("amy@example.com",))])
+    assert keyword_ids(store, "zanzibar") == []
+    assert store.update_access(["slack:G1"], "all", []) == 1
+    assert keyword_ids(store, "zanzibar") == ["slack:G1#0"]
+    store.update_access(["slack:G1"], "private", ["amy@example.com"])
+    assert keyword_ids(store, "zanzibar") == [] and keyword_ids(store, "zanzibar", user="amy@example.com") == ["slack:G1#0"]
+
+
+def test_a_table_written_before_the_keyword_index_gets_one(tmp_path):
+    uri = str(tmp_path / "old")
+    old = LanceDBStore(uri)
+    old.upsert([record("jira:A#0", [1.0, 0.0], text="legacy words")])
+    table = old._open()
+    for index in list(table.list_indices()):
+        table.drop_index(index.name)
+    assert keyword_ids(LanceDBStore(uri), "legacy") == ["jira:A#0"]  # found without the index (flat)
+    LanceDBStore(uri).optimize()
+    assert {i.columns[0] for i in old._open().list_indices()} == {"title", "text", *lancedb_store.FILTER_INDEXES}
+    assert keyword_ids(LanceDBStore(uri), "legacy") == ["jira:A#0"]
+
+
+def test_hybrid_fuses_both_rankings_inside_the_filter(filtered):
+    filtered.upsert([record("jira:apollo#0", [0.0, 0.0, 0.0, 1.0], text="Apollo launch checklist", projects=("APOLLO",))])
+    hits = filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10, flt=SearchFilter(projects=("APOLLO",)), text="apollo launch", mode="hybrid")
+    # Only APOLLO chunks in either leg: by vector public (1), zeus (2), apollo (3, orthogonal);
+    # by words apollo alone (1). Fused: apollo 1/61 + 1/63, public 1/61, zeus 1/62.
+    assert ids_of(hits) == ["jira:apollo#0", "slack:public#0", "jira:zeus#0"]
+    assert [h.score for h in hits] == pytest.approx([1 / 61 + 1 / 63, 1 / 61, 1 / 62])
+    private = filtered.query([0.7, 0.3, 0.0, 0.0], top_k=10, text="some text", mode="hybrid")
+    assert "slack:dm#0" not in ids_of(private)  # no user: public only, in both legs
+
+
+def test_fuse_ranks_sums_reciprocal_ranks_and_prefers_keyword_matches_on_ties():
+    def rows(*ids):
+        return [(1.0, {"id": i}) for i in ids]
+
+    fused = fuse_ranks(rows("a", "b", "c"), rows("c", "x"), k=60)
+    assert [row["id"] for _, row in fused] == ["c", "a", "x", "b"]  # x and b tie at 1/62
+    assert fused[0][0] == pytest.approx(1 / 63 + 1 / 61)
+    # b and z tie at 1/61, a and x at 1/62: the keyword match first each time.
+    assert [row["id"] for _, row in fuse_ranks(rows("b", "a"), rows("z", "x"), k=60)] == ["z", "b", "x", "a"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['title:foo AND (bar OR "baz', "*", "\x00\x07 zebra \ud800", "a" * 100_000, "🦓 zèbre ｚｅｂｒａ", "-NOT +must ~fuzzy^2 [1 TO 5]",
+     "SELECT * FROM chunks; DROP TABLE chunks; --", "' OR 1=1 --"],
+)
+def test_keyword_and_hybrid_never_raise_on_what_users_type(store, query):
+    store.upsert([record("jira:Z#0", [1.0, 0.0], text="the zebra crossing")])
+    for mode in ("keyword", "hybrid"):
+        try:
+            hits = store.query([1.0, 0.0], top_k=5, text=query, mode=mode)
+        except ValueError as exc:
+            assert mode == "keyword" and "no words" in str(exc)
+            continue
+        assert all(h.id == "jira:Z#0" for h in hits)
+    assert store.count() == 1
+
+
+def test_keyword_text_keeps_words_only():
+    assert keyword_text('title:"SUBS-123" AND (refund*)') == "title SUBS 123 AND refund"
+    assert keyword_text("ｚｅｂｒａ Zebra zebra_crossing") == "zebra crossing"
+    assert len(keyword_text(" ".join(f"w{n}" for n in range(500))).split()) == 64
+    assert keyword_text("x" * 41 + " ok") == "ok"  # longer than any indexed token
+    with pytest.raises(ValueError, match="no words"):
+        keyword_text(" -- ** !? ")
+
+
+def test_modes_and_missing_inputs_are_refused(store):
+    assert LanceDBStore.modes == SEARCH_MODES
+    store.upsert([record("jira:A#0", [1.0, 0.0], text="words")])
+    with pytest.raises(ValueError, match="needs a query vector"):
+        store.query(None, top_k=5, text="words", mode="hybrid")
+    with pytest.raises(ValueError, match="search mode"):
+        store.query([1.0, 0.0], top_k=5, text="words", mode="sparse")
 
 
 WRITER = """

@@ -1,7 +1,7 @@
 """Where things live and which backends run, without importing Airflow.
 
-The embedded default needs no credentials: SQLite state, LanceDB and the hashing embedder
-under one data folder. Production swaps in Postgres, Pinecone and OpenAI; the Airflow
+The embedded default needs no credentials: SQLite state, LanceDB and the offline semantic
+embedder (WordLlama, weights inside its wheel) under one data folder. Production swaps in Postgres, Pinecone and OpenAI; the Airflow
 adapter decides that from which connections exist and hands a finished ``RuntimeConfig``
 to the code here.
 """
@@ -43,7 +43,7 @@ def data_dir() -> Path:
 class RuntimeConfig:
     state_url: str
     staging_url: str
-    embedder: str = "hashing"  # hashing | openai
+    embedder: str = "wordllama"  # wordllama (offline, semantic) | hashing (offline, lexical) | openai
     store: str = "lancedb"  # lancedb | pinecone
     lancedb_uri: str = ""
     hashing_dimensions: int = 384
@@ -81,6 +81,10 @@ def _shared_state(url: str) -> StateStore:
 
 def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
     """The configured embedder; ``client`` is a ready ``openai.OpenAI`` for the openai one."""
+    if config.embedder == "wordllama":
+        from vector_sync.embedders.wordllama import WordLlamaEmbedder
+
+        return WordLlamaEmbedder()
     if config.embedder == "hashing":
         from vector_sync.embedders.hashing import HashingEmbedder
 
@@ -89,7 +93,7 @@ def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
         from vector_sync.embedders.openai import OpenAIEmbedder  # type: ignore[import-not-found]
 
         return OpenAIEmbedder(client, **{k: v for k, v in config.options.items() if k in ("model", "dimensions")})
-    raise ValueError(f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use hashing or openai")
+    raise ValueError(f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use wordllama, hashing or openai")
 
 
 def build_store(config: RuntimeConfig, index: Any = None, state: StateStore | None = None) -> VectorStore:

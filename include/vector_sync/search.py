@@ -1,20 +1,47 @@
-"""Query -> hits, one per document: used by the CLI and the Airflow plugin."""
+"""Query -> hits, one per document, ranked for work content: used by the CLI and the plugin."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 
 from vector_sync.embedders.base import Embedder
 from vector_sync.models import SEARCH_MODES, Hit, SearchFilter
 from vector_sync.stores.base import VectorStore
 
+log = logging.getLogger(__name__)
+
 # Chunks fetched per wanted hit: several chunks of one document often rank together, and
 # only the best of them is shown.
 CANDIDATES_PER_HIT = 4
 # Pinecone caps top_k at 10,000; stay well below when widening the candidate set.
 MAX_CANDIDATES = 2_000
+# A longer query is a pasted page: only its start is searched (about 1,000 tokens, well inside
+# every embedder's input limit; the keyword index reads fewer still, see keyword_text).
+MAX_QUERY_CHARS = 4_000
 
 _WORD = re.compile(r"\w+")
+
+# Work-content ranking (see rank_for_work). A title that holds every word of the query adds
+# half of the best candidate's relevance; a partial share counts cubed (2 of 3 words: 0.15,
+# 1 of 3: 0.02), so one shared word ("Deploy runbook" for "deploy failed on friday") barely
+# moves a document.
+TITLE_WEIGHT = 0.5
+TITLE_SHARE_POWER = 3
+# A primary artifact outranks a secondary mention whose relevance is at most this much higher:
+# "they match equally", read with a margin, since scores of equal matches rarely tie exactly.
+PRIMARY_MARGIN = 0.02
+# Sources whose documents mention work recorded elsewhere: a worklog quotes its issue's
+# title, a message discusses an issue, a page or a meeting. Jira issues, Notion pages and
+# Fireflies meetings are the primary artifacts.
+SECONDARY_SOURCES = frozenset({"tempo", "slack"})
+# Words too common to say what a title is about (the title share ignores them).
+_STOP_WORDS = frozenset(
+    "a an and are as at be but by can did do does for from has have how i in is it its me my no not of on or our "
+    "out so that the their them there this to us was we were what when where which who why will with you your".split()
+)
+_TITLE_TERM = re.compile(r"[^\W_]+")
 
 
 def search(
@@ -23,15 +50,17 @@ def search(
     store: VectorStore,
     flt: SearchFilter | None = None,
     top_k: int = 10,
-    mode: str = "dense",
+    mode: str = "hybrid",
 ) -> list[Hit]:
-    """The ``top_k`` best documents for ``query``: each document's best chunk, best first.
+    """The ``top_k`` best documents for ``query``, ranked by ``rank_for_work``.
 
     ``mode`` is one of ``SEARCH_MODES`` (see ``VectorStore.query``); "keyword" never calls
-    the embedder.
+    the embedder. "hybrid" (the default) runs as "dense" on a store that does not serve it
+    (``VectorStore.modes``), with a note in the log.
 
     Raises:
-        ValueError: ``query`` is empty, ``top_k`` is not positive or ``mode`` is unknown.
+        ValueError: ``query`` is empty, ``top_k`` is not positive, ``mode`` is unknown or
+            not served by ``store``, or a keyword search's query has no words.
     """
     if not query or not query.strip():
         raise ValueError("search query is empty")
@@ -39,7 +68,15 @@ def search(
         raise ValueError(f"top_k must be positive, got {top_k}")
     if mode not in SEARCH_MODES:
         raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+    if mode not in store.modes:
+        if mode != "hybrid":
+            raise ValueError(f"{type(store).__name__} serves {', '.join(store.modes)} search, not {mode}")
+        log.info("%s does not serve hybrid search; searching by vector alone", type(store).__name__)
+        mode = "dense"
     text = query.strip()
+    if len(text) > MAX_QUERY_CHARS:
+        log.info("The query has %d characters; searching its first %d", len(text), MAX_QUERY_CHARS)
+        text = text[:MAX_QUERY_CHARS]
     vector = None if mode == "keyword" else embedder.embed([text])[0]
     wanted = min(top_k * CANDIDATES_PER_HIT, MAX_CANDIDATES)
     while True:
@@ -47,8 +84,59 @@ def search(
         best = best_per_document(chunks)
         # Fewer documents than asked although the store had more chunks: widen and ask again.
         if len(best) >= top_k or len(chunks) < wanted or wanted >= MAX_CANDIDATES:
-            return best[:top_k]
+            return rank_for_work(best, text)[:top_k]
         wanted = min(wanted * 4, MAX_CANDIDATES)
+
+
+def rank_for_work(hits: list[Hit], query: str) -> list[Hit]:
+    """Order one hit per document the way work content is looked for; scores become the rank's.
+
+    The store ranks chunks by meaning and words, but not by what a title says or what kind of
+    thing a document is. For each document (its best chunk), best first:
+
+    - relevance: its store score as a share of the best candidate's (0..1; scores at or
+      below 0 count as 0), so the rule is the same whether the store ranked by cosine,
+      BM25 or fused ranks;
+    - plus ``TITLE_WEIGHT`` x (the share of the query's words found in the title) to the
+      power ``TITLE_SHARE_POWER``, so a title match is worth more than a body match: the Jira issue "Invoice PDF export times
+      out" before the worklogs whose text quotes that title;
+    - plus ``PRIMARY_MARGIN`` for a primary artifact (a Jira issue, Notion page or meeting),
+      so when it and a secondary mention (a worklog, a Slack message,
+      ``SECONDARY_SOURCES``) match equally, the primary one comes first.
+
+    Ties keep the store's order. The filter and the access rule were applied by the store.
+    """
+    if not hits:
+        return []
+    top = max(hit.score for hit in hits)
+    words = _query_terms(query)
+    ranked = []
+    for order, hit in enumerate(hits):
+        relevance = max(hit.score, 0.0) / top if top > 0 else 0.0
+        title = _title_share(words, hit.title)
+        primary = hit.source not in SECONDARY_SOURCES
+        score = relevance + TITLE_WEIGHT * title**TITLE_SHARE_POWER + (PRIMARY_MARGIN if primary else 0.0)
+        ranked.append((-score, order, dataclasses.replace(hit, score=round(score, 6))))
+    ranked.sort(key=lambda entry: entry[:2])
+    return [entry[2] for entry in ranked]
+
+
+def _terms(text: str) -> list[str]:
+    """Lower-case words with a plain English plural folded ("exports" -> "export")."""
+    words = (w.casefold() for w in _TITLE_TERM.findall(text))
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+
+
+def _query_terms(query: str) -> set[str]:
+    terms = set(_terms(query))
+    content = terms - _STOP_WORDS
+    return content or terms
+
+
+def _title_share(words: set[str], title: str) -> float:
+    if not words or not title:
+        return 0.0
+    return len(words & set(_terms(title))) / len(words)
 
 
 def best_per_document(hits: list[Hit]) -> list[Hit]:

@@ -1,1 +1,2 @@
-"""Embedders: text -> vectors. ``hashing`` (offline, lexical) and ``openai`` (production)."""
+"""Embedders: text -> vectors. ``wordllama`` (offline, semantic: the default), ``hashing``
+(offline, lexical) and ``openai`` (production)."""

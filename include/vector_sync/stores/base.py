@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from abc import ABC, abstractmethod
-from typing import Iterator, Mapping, Sequence
+from typing import ClassVar, Iterator, Mapping, Sequence
 
 from vector_sync.models import Hit, SearchFilter, VectorRecord
+from vector_sync.tokens import sanitize
+
+# Keyword query hygiene (see keyword_text). A query is a question, not a document: past these
+# bounds the extra words only cost time. Index tokenizers drop longer tokens (LanceDB: 40).
+KEYWORD_MAX_CHARS = 2_000
+KEYWORD_MAX_TERMS = 64
+KEYWORD_MAX_TERM_CHARS = 40
+# Letters and digits only: every query-syntax character (quotes, colons, brackets, operators,
+# wildcards) and the underscore (tokenizers split on it too) separates words.
+_KEYWORD_TERM = re.compile(r"[^\W_]+")
+
+
+def keyword_text(text: str | None) -> str:
+    """``text`` reduced to what a keyword index can match: its distinct words, space-separated.
+
+    User text may hold query syntax, quotes, control characters, odd unicode or a whole pasted
+    page; none of it may reach an index's query parser. NFKC folds look-alike characters
+    (full-width letters, ligatures), words are runs of letters and digits, the first
+    ``KEYWORD_MAX_TERMS`` distinct ones (case-insensitively) are kept, in order.
+
+    Raises:
+        ValueError: nothing searchable is left (only punctuation or symbols).
+    """
+    cleaned = unicodedata.normalize("NFKC", sanitize(str(text or "")[: KEYWORD_MAX_CHARS * 2]))[:KEYWORD_MAX_CHARS]
+    terms: dict[str, str] = {}
+    for match in _KEYWORD_TERM.finditer(cleaned):
+        term = match.group()
+        if len(term) <= KEYWORD_MAX_TERM_CHARS:
+            terms.setdefault(term.casefold(), term)
+        if len(terms) == KEYWORD_MAX_TERMS:
+            break
+    if not terms:
+        raise ValueError(f"the query {str(text or '')[:80]!r} has no words to match by keyword")
+    return " ".join(terms.values())
 
 
 class VectorStore(ABC):
     """Upsert by id, delete by ids, query with metadata filters."""
 
     dimensions: int | None = None
+    # The search modes (models.SEARCH_MODES) this store's query serves; search() falls back
+    # from "hybrid" to "dense" on a store without it.
+    modes: ClassVar[tuple[str, ...]] = ("dense",)
 
     def common_dimension(self, records: Sequence[VectorRecord]) -> int:
         """The records' one vector dimension; ValueError before any write when they mix
@@ -49,7 +88,9 @@ class VectorStore(ABC):
         ``mode`` is one of ``models.SEARCH_MODES``: "dense" ranks by ``vector``; "keyword" ranks
         ``text`` against chunk text and title with a keyword index (``vector`` may be None);
         "hybrid" fuses both inside the store. ``flt`` (sources, projects, dates, the access
-        rule) is applied inside the store's query in every mode, never after it.
+        rule) is applied inside the store's query in every mode, never after it. ``text`` is
+        cleaned with ``keyword_text``; when nothing is left, "keyword" raises ValueError and
+        "hybrid" ranks by ``vector`` alone.
         Raises ValueError for a mode the store does not support or a missing vector/text.
         """
 

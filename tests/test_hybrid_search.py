@@ -1,0 +1,207 @@
+"""Keyword and hybrid search end to end on a real LanceDB (no mocks): what people ask for is
+found first, work content is ranked the way it is looked for, and the filters and the access
+rule let exactly the same documents through in every mode."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.sourcekit import Backends, sandbox_settings
+from vector_sync.chunking import chunk_document
+from vector_sync.embedders.hashing import HashingEmbedder
+from vector_sync.models import SEARCH_MODES, Document, SearchFilter, VectorRecord, Window
+from vector_sync.search import search
+from vector_sync.stores.lancedb import LanceDBStore
+
+UPDATED = datetime(2026, 11, 2, tzinfo=timezone.utc)
+CODE_NAME = "Bluefinch"
+
+
+def doc(id: str, title: str, text: str, **kwargs) -> Document:
+    return Document(id=id, source=id.split(":")[0], title=title, text=text, url=f"https://example.com/{id}", updated_at=UPDATED, **kwargs)
+
+
+def index(store: LanceDBStore, embedder: HashingEmbedder, docs: list[Document]) -> None:
+    """Chunk (the pipeline's defaults: 512 tokens, 64 overlap), embed and upsert."""
+    chunks = [c for d in docs for c in chunk_document(d)]
+    vectors = embedder.embed([c.text for c in chunks])
+    store.upsert([VectorRecord(c.id, c.document_id, v, c.text, c.metadata) for c, v in zip(chunks, vectors)])
+
+
+def document_ids(hits) -> list[str]:
+    return [h.metadata["document_id"] for h in hits]
+
+
+def runbook() -> Document:
+    """Issue #17's page: 140 near-identical steps, the code name two toggles deep in one."""
+    lines = ["On-call runbook for the Subscriptions service."]
+    for n in range(1, 141):
+        lines.append(f"Step {n} of the runbook: check the service dashboard and the runbook alerts.")
+        if n == 97:
+            lines += ["▸ Escalation", "    ▸ Break-glass access", f"        Ask for the {CODE_NAME} credentials in the vault."]
+    return doc("notion:runbook", "Runbook", "\n".join(lines))
+
+
+@pytest.fixture()
+def workspace_index(tmp_path):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    index(
+        store,
+        embedder,
+        [
+            runbook(),
+            doc("jira:SUBS-1", "SUBS-1: Runbook alerts are noisy", "The runbook alerts fire on every deploy; check the dashboard."),
+            doc("slack:C1:1", "#ops: dashboard is red", "The service dashboard is red again, check step 4 of the runbook."),
+            doc("fireflies:m1", "Weekly ops review", "We reviewed the runbook and the on-call rota."),
+        ],
+    )
+    return embedder, store
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_a_rare_word_in_a_long_repetitive_page_is_found_first(workspace_index, mode):
+    embedder, store = workspace_index
+    chunks = [c for c in chunk_document(runbook()) if CODE_NAME in c.text]
+    assert len(chunk_document(runbook())) > 3 and len(chunks) == 1  # one chunk of many holds it
+
+    hits = search(CODE_NAME.lower(), embedder, store, top_k=5, mode=mode)
+    assert hits[0].id == chunks[0].id  # the page, by the chunk that holds the word (its snippet)
+    assert document_ids(hits).count("notion:runbook") == 1
+
+
+def test_the_rare_word_query_survives_what_people_type_around_it(workspace_index):
+    embedder, store = workspace_index
+    pasted = f"{CODE_NAME} " + "lorem ipsum dolor sit amet " * 4_000  # 100,000 characters
+    for query in [f'"{CODE_NAME}"', f"where are the {CODE_NAME} credentials?", f"title:{CODE_NAME} AND (", "ＢＬＵＥＦＩＮＣＨ", pasted]:
+        hits = search(query, embedder, store, top_k=3)  # the default mode: hybrid
+        assert hits[0].metadata["document_id"] == "notion:runbook", query[:80]
+
+
+@pytest.fixture()
+def demo(sandbox, monkeypatch, tmp_path, workspace):
+    """The demo's Jira issues and Tempo worklogs, synced from the sandbox by the pipeline."""
+    kit = Backends(tmp_path, sandbox_settings(monkeypatch, sandbox))
+    window = Window(workspace.start - timedelta(hours=1), workspace.anchor)
+    for name in ("jira", "tempo"):
+        kit.run(name, window)
+    return kit
+
+
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_the_demo_query_puts_the_issue_before_worklogs_quoting_it(demo, mode):
+    query = "invoice PDF export times out"
+    hits = search(query, demo.embedder, demo.store, SearchFilter(projects=("BC",)), top_k=20, mode=mode)
+    # The sample's issue is "BC-n: Invoice PDF export times out for enterprise accounts".
+    assert hits[0].source == "jira" and query.lower() in hits[0].title.lower(), [h.title for h in hits]
+    quoting = [h for h in hits if h.source == "tempo" and query.lower() in h.text.lower()]
+    assert quoting, ("worklogs quoting the issue's title are found too, after it", [(h.title, h.score) for h in hits])
+    assert hits[0].score > max(h.score for h in quoting)
+
+
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_a_primary_artifact_comes_before_a_secondary_mention_that_matches_equally(tmp_path, mode):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    body = "The invoice PDF export times out for accounts with many invoices."
+    # The same words in title and body (the message's channel is #bc-7); the message is indexed
+    # first and its id sorts first: neither order nor id decides.
+    index(store, embedder, [doc("slack:C1:2", "#bc-7: Invoice PDF export times out", body)])
+    index(store, embedder, [doc("tempo:9", "Worklog: Dana Reyes on BC-7 (2026-11-02)", f"Dana Reyes logged 1h on BC-7 {body}")])
+    index(store, embedder, [doc("jira:BC-7", "BC-7: Invoice PDF export times out", body)])
+    hits = search("invoice PDF export times out", embedder, store, top_k=3, mode=mode)
+    assert document_ids(hits)[:2] == ["jira:BC-7", "slack:C1:2"]
+
+
+def _permission_sample() -> list[Document]:
+    """Every document holds the query word, so each mode's permitted set is all it may see."""
+    day = timedelta(days=1)
+
+    def item(id: str, when: int, **kwargs) -> Document:
+        return Document(id=id, source=id.split(":")[0], title=f"Rollout note {id}", text=f"The rollout of {id} went fine.",
+                        url=f"https://example.com/{id}", updated_at=UPDATED,
+                        metadata={"timestamp_epoch": int((UPDATED + when * day).timestamp())}, **kwargs)
+
+    return [
+        item("jira:SUBS-1", 0, projects=("SUBS",)),
+        item("jira:BC-1", 1, projects=("BC",)),
+        item("notion:p1", 2, projects=("SUBS", "BC")),
+        item("slack:C1:1", 3, projects=("SUBS",)),
+        item("slack:G9:1", 4, projects=("SUBS",), access_type="private", access_list=("amy@example.com",)),
+        item("fireflies:m1", 5, access_type="shared", access_list=("bob@example.com", "amy@example.com")),
+        item("fireflies:m2", 6, access_type="shared", access_list=("carol@example.com",)),
+    ]
+
+
+FILTERS = [
+    SearchFilter(),
+    SearchFilter(user="amy@example.com"),
+    SearchFilter(user="Bob@Example.com", sources=("fireflies", "jira")),
+    SearchFilter(user="outsider@example.com"),
+    SearchFilter(all_access=True),
+    SearchFilter(all_access=True, projects=("SUBS",)),
+    SearchFilter(user="amy@example.com", projects=("SUBS",), sources=("slack",)),
+    SearchFilter(all_access=True, since=UPDATED + timedelta(days=2), until=UPDATED + timedelta(days=5)),
+]
+
+
+def _permitted(d: Document, flt: SearchFilter) -> bool:
+    """Ground truth, from the documents and SearchFilter's documented rule."""
+    stamp = datetime.fromtimestamp(d.metadata["timestamp_epoch"], timezone.utc)
+    visible = flt.all_access or d.access_type == "all" or (flt.user is not None and flt.user in d.access_list)
+    return (
+        visible
+        and (not flt.sources or d.source in flt.sources)
+        and (not flt.projects or bool(set(d.projects) & set(flt.projects)))
+        and (flt.since is None or stamp >= flt.since)
+        and (flt.until is None or stamp < flt.until)
+    )
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=range(len(FILTERS)))
+def test_filters_and_access_let_the_same_documents_through_in_every_mode(tmp_path, flt):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    sample = _permission_sample()
+    index(store, embedder, sample)
+    expected = {d.id for d in sample if _permitted(d, flt)}
+    for mode in SEARCH_MODES:
+        assert set(document_ids(search("rollout", embedder, store, flt, top_k=50, mode=mode))) == expected, mode
+
+
+def test_no_private_chunk_leaks_through_the_keyword_leg(tmp_path):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    index(store, embedder, [
+        doc("slack:G9:1", "#exec: Zanzibar acquisition", "Zanzibar acquisition terms.", access_type="private", access_list=("amy@example.com",)),
+        doc("jira:SUBS-2", "SUBS-2: Checkout copy", "Update the checkout copy."),
+    ])
+    for mode in SEARCH_MODES:
+        for flt in (None, SearchFilter(user="outsider@example.com"), SearchFilter(sources=("slack",))):
+            assert "slack:G9:1" not in document_ids(search("zanzibar acquisition", embedder, store, flt, mode=mode)), mode
+        assert document_ids(search("zanzibar", embedder, store, SearchFilter(user="amy@example.com"), mode=mode))[0] == "slack:G9:1"
+
+
+class DenseOnlyStore(LanceDBStore):
+    """A store that serves dense search only, as PineconeStore did before sparse vectors."""
+
+    modes = ("dense",)
+
+
+def test_hybrid_falls_back_to_dense_on_a_store_without_it(tmp_path, caplog):
+    embedder = HashingEmbedder()
+    full, dense_only = LanceDBStore(str(tmp_path / "db")), DenseOnlyStore(str(tmp_path / "db"))
+    index(full, embedder, [runbook(), doc("jira:SUBS-1", "SUBS-1: Runbook alerts", "Runbook alerts are noisy.")])
+    with caplog.at_level(logging.INFO, logger="vector_sync.search"):
+        hits = search("runbook alerts", embedder, dense_only)
+    assert "does not serve hybrid search" in caplog.text
+    assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in search("runbook alerts", embedder, full, mode="dense")]
+    with pytest.raises(ValueError, match="not keyword"):
+        search("runbook alerts", embedder, dense_only, mode="keyword")
+
+
+@pytest.mark.parametrize("query", ["?!", "***", '" "', "— … ☃", "\x00\x01"])
+def test_a_query_without_words_is_refused_by_keyword_and_served_densely_by_hybrid(workspace_index, query):
+    embedder, store = workspace_index
+    with pytest.raises(ValueError, match="no words to match by keyword"):
+        search(query, embedder, store, mode="keyword")
+    assert search(query, embedder, store, mode="hybrid")  # ranked by vector alone
