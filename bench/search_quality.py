@@ -60,8 +60,9 @@ def load_labels(folder: Path = LABELS) -> list[dict[str, Any]]:
 
 def sync_workspace(url: str, embedder: str, folder: Path) -> Any:
     """Sync every source's whole workspace with ``embedder`` into ``folder``; the Runtime."""
-    from vector_sync.airflow_adapter import Runtime, sync_window
-    from vector_sync.airflow_settings import projects_from, read_settings
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.airflow.bootstrap import projects_from, read_settings
+    from vector_sync.run import sync_window
     from vector_sync.models import Window
     from vector_sync.runtime import RuntimeConfig
 
@@ -76,7 +77,7 @@ def sync_workspace(url: str, embedder: str, folder: Path) -> Any:
     runtime.state.projects.upsert([(key, name, True) for key, name, _ in projects_from(read_settings())])
     window = Window(ANCHOR - timedelta(days=30), ANCHOR)
     for source in SOURCES:
-        counts = sync_window(source, window, run_id=f"quality-{embedder}", runtime=runtime)
+        counts = sync_window(runtime.source(source), window, runtime, run_id=f"quality-{embedder}")
         print(f"# {embedder}: {source} {counts['fetched']} documents, {counts['embedded']} chunks embedded", file=sys.stderr)
     return runtime
 
@@ -150,7 +151,7 @@ def main() -> int:
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="vector-sync-quality-airflow-")  # no DB: env connections
     with sandbox_server("--scale", "1") as url:
         os.environ["VECTOR_SYNC_SANDBOX_URL"] = url
-        from vector_sync.airflow_settings import export_connections, export_variables, read_settings
+        from vector_sync.airflow.bootstrap import export_connections, export_variables, read_settings
 
         # Notion's 3 requests/s pacing is measured elsewhere (notion_3rps); here it only waits.
         os.environ["AIRFLOW_VAR_VECTOR_SYNC_NOTION"] = json.dumps({"options": {"rps": None}})

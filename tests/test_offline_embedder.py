@@ -165,3 +165,19 @@ def test_the_mapped_weights_equal_the_safetensors_reading():
     mapped = wordllama.map_tensor(path, "embedding.weight")
     assert mapped.shape == expected.shape == (32000, 256) and mapped.dtype == expected.dtype
     assert np.array_equal(np.asarray(mapped), expected)
+
+
+def test_an_index_built_before_the_default_changed_keeps_its_embedder(monkeypatch, tmp_path):
+    """Upgrading must not break an embedded index of hashing vectors: its embedder stays."""
+    from vector_sync.models import VectorRecord
+    from vector_sync.runtime import embedded_config
+
+    monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path))
+    assert embedded_config().embedder == "wordllama"  # a fresh data folder: the semantic default
+    old = embedded_config().lancedb_uri
+    vector = HashingEmbedder().embed(["Invoice PDF export times out"])[0]
+    LanceDBStore(old).upsert([VectorRecord("jira:BC-1#0", "jira:BC-1", vector, "Invoice PDF export times out", {"source": "jira"})])
+    config = embedded_config()
+    assert config.embedder == "hashing"
+    # ... and writing more of its vectors keeps working.
+    assert build_embedder(config).dimensions == 384

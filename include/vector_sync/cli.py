@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from vector_sync.errors import FatalError
-from vector_sync.models import Hit, SearchFilter, Window, parse_time
+from vector_sync.models import SEARCH_MODES, Hit, SearchFilter, Window, parse_time
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers()
 
-    search = sub.add_parser("search", help="semantic search over the index")
+    search = sub.add_parser("search", help="search the index (keywords and meaning; see --mode)")
     search.add_argument("query")
     search.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
     search.add_argument("--project", action="append", default=[], help="only this project key (repeatable)")
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--since", help="date or ISO time, inclusive")
     search.add_argument("--until", help="date or ISO time, exclusive (a date means its end)")
     search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="hybrid (default: keywords and vectors fused), keyword or dense")
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=cmd_search)
 
@@ -173,7 +174,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         all_access=args.all_access,
     )
     runtime = _runtime()
-    hits = search(args.query, runtime.embedder(), runtime.store(), flt, top_k=args.top_k)
+    hits = search(args.query, runtime.embedder(), runtime.store(), flt, top_k=args.top_k, mode=args.mode)
     if args.json:
         print(json.dumps(_search_json(hits), indent=2, default=str))
         return 0
@@ -308,8 +309,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     name = args.name or config.options.get("index", "vector-sync")
     pc = runtime.pinecone_client()
     if args.action == "create":
-        host = create_index(pc, name, embedder.dimensions, metric="cosine", cloud=args.cloud, region=args.region)
-        print(f"index {name} ready at {host} ({embedder.dimensions} dimensions, cosine)")
+        host = create_index(pc, name, embedder.dimensions, metric="dotproduct", cloud=args.cloud, region=args.region)
+        print(f"index {name} ready at {host} ({embedder.dimensions} dimensions, dotproduct: dense and keyword vectors)")
     else:
         print(f"index {name}: {check_dimension(pc, name, embedder.dimensions)}")
     return 0

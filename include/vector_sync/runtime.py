@@ -57,14 +57,36 @@ class RuntimeConfig:
         return replace(self, **known, options={**self.options, **overrides.get("options", {}), **extra})
 
 
+# The offline embedders by vector size, to recognise what an embedded index was built with.
+OFFLINE_EMBEDDERS = {256: "wordllama", 384: "hashing"}
+
+
 def embedded_config() -> RuntimeConfig:
     """The no-credentials default, all under the data folder."""
     base = data_dir()
+    lancedb_uri = str(base / "lancedb")
     return RuntimeConfig(
         state_url=os.environ.get("VECTOR_SYNC_STATE_URL") or f"sqlite:///{base / 'vector_sync.db'}",
         staging_url=os.environ.get("VECTOR_SYNC_STAGING_URL") or (base / "staging").as_uri(),
-        lancedb_uri=str(base / "lancedb"),
+        embedder=built_with(lancedb_uri),
+        lancedb_uri=lancedb_uri,
     )
+
+
+def built_with(lancedb_uri: str) -> str:
+    """The offline embedder an existing embedded index was built with, else the default.
+
+    An index built before the default changed keeps its embedder: switching models re-embeds
+    the whole history, a step the operator takes (Variable ``vector_sync_config``
+    ``{"embedder": ...}`` on a fresh data folder), never a side effect of an upgrade that
+    would make every upsert fail on the old table's vector size.
+    """
+    default = RuntimeConfig.__dataclass_fields__["embedder"].default
+    if not Path(lancedb_uri).is_dir():
+        return default
+    from vector_sync.stores.lancedb import LanceDBStore
+
+    return OFFLINE_EMBEDDERS.get(LanceDBStore(lancedb_uri).stored_dimension() or 0, default)
 
 
 def build_state(config: RuntimeConfig) -> StateStore:

@@ -90,7 +90,7 @@ class Runtime:
         index = None
         if self.config.store == "pinecone":
             index = self.pinecone_client().Index(self.config.options.get("index", "vector-sync"))
-        return build_store(self.config, index)
+        return build_store(self.config, index, state=self.state)
 
     def staging_root(self) -> Any:
         """The staging root: an ``ObjectStoragePath`` (file://, s3://, gs://) shared by workers."""

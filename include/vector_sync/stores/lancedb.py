@@ -277,6 +277,11 @@ class LanceDBStore(VectorStore):
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def stored_dimension(self) -> int | None:
+        """The vector size of the existing table (the embedder it was built with), or None."""
+        table = self._open()
+        return None if table is None else self._table_dimension(table)
+
     def _open(self) -> Any:
         """The table, or ``None`` while nobody has written to it yet."""
         if self._table is None:

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -352,6 +352,7 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         since: str | None = Query(None, description="date or ISO time, inclusive"),
         until: str | None = Query(None, description="date or ISO time, exclusive (a date means its end)"),
         top_k: int = Query(10, ge=1, le=MAX_TOP_K),
+        mode: Literal["hybrid", "keyword", "dense"] = Query("hybrid", description="keywords and vectors fused, or one of them"),
     ) -> Response:
         """The CLI's ``search --json`` result as the caller's identity (or, for admins, ``user``'s),
         with ``identity``/``identity_note``; each hit also carries a one-line ``snippet``."""
@@ -377,7 +378,7 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
             if impersonating:
                 record_search_as(signed_in, view.email, q)
             b = cache.get()
-            hits = run_search(q, b.embedder, b.store, flt, top_k=top_k)
+            hits = run_search(q, b.embedder, b.store, flt, top_k=top_k, mode=mode)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         out = {**view.to_json(), **_search_json(hits)}
