@@ -46,6 +46,7 @@ up: setup
 	$(BIN)/python -m sandbox.standalone --port $(SANDBOX_PORT)
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	bash scripts/ensure-browser.sh && $(BIN)/python -m pytest -q
 
 bench: setup

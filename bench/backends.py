@@ -28,12 +28,11 @@ import resource
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
-from run import sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
 import numpy as np
+from run import sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
@@ -51,9 +50,11 @@ def sandbox_log(url: str) -> dict[str, int]:
 
 def vocabulary(rng: random.Random, size: int = 6_000) -> list[str]:
     """Word-like strings (common English words plus made-up terms, ids and numbers)."""
-    common = ("the a to of and in is for on that with as it be this are by we from at will was not have "
-              "deploy release billing customer invoice renewal incident review meeting sprint ticket team "
-              "api service database migration dashboard latency error fix test plan roadmap budget").split()
+    common = (
+        "the a to of and in is for on that with as it be this are by we from at will was not have "
+        "deploy release billing customer invoice renewal incident review meeting sprint ticket team "
+        "api service database migration dashboard latency error fix test plan roadmap budget"
+    ).split()
     syllables = ["ka", "lo", "mi", "ran", "tor", "vel", "sen", "dra", "qui", "zen", "pol", "ber", "nex", "ti", "sa"]
     words = list(common)
     while len(words) < size:

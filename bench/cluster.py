@@ -39,9 +39,10 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -62,7 +63,7 @@ class TaskMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="task-memory", daemon=True)
 
-    def __enter__(self) -> "TaskMemory":
+    def __enter__(self) -> TaskMemory:
         self._thread.start()
         return self
 
@@ -105,7 +106,21 @@ def sandbox_process(scale: int, latency_ms: float = 0.0) -> Iterator[str]:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "vector_sync.cli", "sandbox", "serve", "--port", str(port), "--scale", str(scale), "--anchor", ANCHOR.isoformat(), "--latency-ms", str(latency_ms)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vector_sync.cli",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--scale",
+        str(scale),
+        "--anchor",
+        ANCHOR.isoformat(),
+        "--latency-ms",
+        str(latency_ms),
+    ]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         import urllib.request
@@ -222,13 +237,17 @@ def run_mode(executor: str, args: argparse.Namespace, s3_endpoint: str, sources:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=90, help="sandbox workspace scale (default 90: about 100,000 chunks in all; 25: 28,000)")
+    parser.add_argument(
+        "--scale", type=int, default=90, help="sandbox workspace scale (default 90: about 100,000 chunks in all; 25: 28,000)"
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="task slots of LocalExecutor and of each Celery worker")
     parser.add_argument("--days", type=float, default=30, help="the window: ANCHOR - days .. ANCHOR (default 30: the whole workspace)")
     parser.add_argument("--dimensions", type=int, default=1536, help="the index dimension (OpenAI text-embedding-3-small: 1536)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the runs of one executor")
     parser.add_argument("--sources", nargs="*", help="default: every registered source")
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="added to every sandbox answer (default 50; remote APIs answer in 50-500 ms)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=50.0, help="added to every sandbox answer (default 50; remote APIs answer in 50-500 ms)"
+    )
     parser.add_argument("--modes", nargs="*", default=["LocalExecutor", "CeleryExecutor"], choices=["LocalExecutor", "CeleryExecutor"])
     args = parser.parse_args()
 
@@ -239,11 +258,21 @@ def main() -> int:
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="vector-sync-bench-cluster-") as tmp, s3_server() as s3_endpoint:
         for mode in args.modes:
-            print(f"# {mode}: scale {args.scale}, {', '.join(sources)}, {args.concurrency} slots{' x 2 workers' if mode == 'CeleryExecutor' else ''}", file=sys.stderr, flush=True)
+            print(
+                f"# {mode}: scale {args.scale}, {', '.join(sources)}, {args.concurrency} slots{' x 2 workers' if mode == 'CeleryExecutor' else ''}",
+                file=sys.stderr,
+                flush=True,
+            )
             results[mode] = run_mode(mode, args, s3_endpoint, sources, Path(tmp))
             print(f"# {mode}: {json.dumps(results[mode])}", file=sys.stderr, flush=True)
     local, celery = results.get("LocalExecutor"), results.get("CeleryExecutor")
-    line: dict[str, Any] = {"bench": "cluster", "scale": args.scale, "sources": sources, "concurrency": args.concurrency, "latency_ms": args.latency_ms}
+    line: dict[str, Any] = {
+        "bench": "cluster",
+        "scale": args.scale,
+        "sources": sources,
+        "concurrency": args.concurrency,
+        "latency_ms": args.latency_ms,
+    }
     if local:
         line["local_s"] = local["wall_s"]
     if celery:

@@ -38,10 +38,10 @@ def main() -> int:
     from sandbox import build_sandbox
     from sandbox.slack import BOT_USER_ID
     from sandbox.workspace import Workspace
-    from vector_sync.specs import source_settings
     from vector_sync.models import VectorRecord
     from vector_sync.permissions import sync_permissions
     from vector_sync.sources.slack import SlackSource, make_client
+    from vector_sync.specs import source_settings
     from vector_sync.state import Access, ChunkWrite, LedgerWrite, StateStore
     from vector_sync.stores.lancedb import LanceDBStore
 
@@ -68,13 +68,25 @@ def main() -> int:
         for cid in ids:
             access = Access.normal("private", [emails[u] for u in data.members[cid] if u in emails])
             docs = [f"slack:{cid}:{1_760_000_000 + n}.000100" for n in range(ITEMS)]
-            store.upsert([
-                VectorRecord(id=f"{d}#0", document_id=d, values=np.random.default_rng(n).random(DIM).tolist(), text=f"message {n}",
-                             metadata={"source": "slack", "channel_id": cid, "access_type": access.type, "access_list": list(access.emails)})
-                for n, d in enumerate(docs)
-            ])
-            state.ledger.write("slack", [LedgerWrite(d, "h", 1, "fp", base, "b", access) for d in docs],
-                               [ChunkWrite(f"{d}#0", d, "c", "fp", "cb") for d in docs], [], base)
+            store.upsert(
+                [
+                    VectorRecord(
+                        id=f"{d}#0",
+                        document_id=d,
+                        values=np.random.default_rng(n).random(DIM).tolist(),
+                        text=f"message {n}",
+                        metadata={"source": "slack", "channel_id": cid, "access_type": access.type, "access_list": list(access.emails)},
+                    )
+                    for n, d in enumerate(docs)
+                ]
+            )
+            state.ledger.write(
+                "slack",
+                [LedgerWrite(d, "h", 1, "fp", base, "b", access) for d in docs],
+                [ChunkWrite(f"{d}#0", d, "c", "fp", "cb") for d in docs],
+                [],
+                base,
+            )
         fill_s = time.perf_counter() - fill_started
 
         for cid in ids[:CHANGED]:  # one member leaves, someone else joins
@@ -97,16 +109,31 @@ def main() -> int:
         by_method = {m: box.log.count("slack", m) for m in ("conversations.list", "conversations.members", "users.list", "users.info")}
     line = {
         "bench": "permissions",
-        "channels": CHANNELS, "indexed_items": CHANNELS * ITEMS, "changed_channels": CHANGED,
-        "requests": requests, "seconds": round(seconds, 2), "embeddings": embeddings,
-        "updated_documents": result["updated_documents"], "changed_scopes": result["changed_scopes"],
+        "channels": CHANNELS,
+        "indexed_items": CHANNELS * ITEMS,
+        "changed_channels": CHANGED,
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "embeddings": embeddings,
+        "updated_documents": result["updated_documents"],
+        "changed_scopes": result["changed_scopes"],
         "store_commits": writes,
-        "second_pass": {"requests": again_requests, "seconds": round(again_seconds, 2), "changed_scopes": again["changed_scopes"],
-                        "store_commits": again_writes, "by_method": by_method},
+        "second_pass": {
+            "requests": again_requests,
+            "seconds": round(again_seconds, 2),
+            "changed_scopes": again["changed_scopes"],
+            "store_commits": again_writes,
+            "by_method": by_method,
+        },
         "fill_seconds": round(fill_s, 1),
     }
-    ok = (embeddings == 0 and result["changed_scopes"] == CHANGED and result["updated_documents"] == CHANGED * ITEMS
-          and again["changed_scopes"] == 0 and again_writes == 0)
+    ok = (
+        embeddings == 0
+        and result["changed_scopes"] == CHANGED
+        and result["updated_documents"] == CHANGED * ITEMS
+        and again["changed_scopes"] == 0
+        and again_writes == 0
+    )
     print(json.dumps(line))
     return 0 if ok else 1
 

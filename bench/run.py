@@ -21,9 +21,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -55,8 +55,10 @@ PLANS: dict[str, dict] = {
         "scale": 1,
         "rate_limit": "slack=50/60/5",
         "per_method": True,
-        "options": ['method_rpm={"conversations.history": 50, "conversations.replies": 50, "conversations.join": 50, '
-                    '"conversations.list": 50, "conversations.members": 50, "users.info": 50}'],
+        "options": [
+            'method_rpm={"conversations.history": 50, "conversations.replies": 50, "conversations.join": 50, '
+            '"conversations.list": 50, "conversations.members": 50, "users.info": 50}'
+        ],
         "target": "Tier 3 simulated (50 requests/min per method): within 1.5x of requests / limit, no 429s",
     },
     # Notion: an average of 3 requests/s, "some bursts beyond the average rate are allowed": a
@@ -108,7 +110,19 @@ def run_source(name: str, plan: dict, extra: list[str]) -> dict:
     limit = ["--rate-limit", plan["rate_limit"]] if plan.get("rate_limit") else []
     with sandbox_server("--scale", str(plan["scale"]), *limit, *plan.get("serve_args", []), *extra) as url:
         start = ANCHOR - timedelta(days=plan.get("days", 30))
-        cmd = [sys.executable, str(ROOT / "bench" / "sync_one.py"), source, "--sandbox-url", url, "--start", start.isoformat(), "--end", ANCHOR.isoformat(), "--label", plan.get("label", name)]
+        cmd = [
+            sys.executable,
+            str(ROOT / "bench" / "sync_one.py"),
+            source,
+            "--sandbox-url",
+            url,
+            "--start",
+            start.isoformat(),
+            "--end",
+            ANCHOR.isoformat(),
+            "--label",
+            plan.get("label", name),
+        ]
         for option in plan.get("options", []):
             cmd += ["--option", option]
         if plan.get("rate_limit"):
@@ -128,7 +142,15 @@ def main() -> int:
     from vector_sync.sources import registered_sources
 
     limited = [n for n, plan in PLANS.items() if plan.get("rate_limit")]
-    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + ["backends", "task_memory", "permissions", "search_latency", "search_quality", *limited, "cluster"]
+    names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + [
+        "backends",
+        "task_memory",
+        "permissions",
+        "search_latency",
+        "search_quality",
+        *limited,
+        "cluster",
+    ]
     lines = []
     for name in names:
         if name in SCRIPTS:
@@ -148,9 +170,15 @@ def main() -> int:
 SCRIPTS = {
     "backends": ("backends.py", "50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum"),
     "task_memory": ("task_memory.py", "one 100,000-chunk batch through the filter, embed and upsert tasks; peak RSS per task < 500 MB"),
-    "permissions": ("permissions.py", "Slack permission pass: 50 private channels x 2,000 indexed items, membership changed in 5; requests ~ 1 per private channel, 0 embeddings"),
+    "permissions": (
+        "permissions.py",
+        "Slack permission pass: 50 private channels x 2,000 indexed items, membership changed in 5; requests ~ 1 per private channel, 0 embeddings",
+    ),
     "search_latency": ("search_latency.py", "200 mixed queries (dense, keyword, hybrid) on 100,000 LanceDB chunks; hybrid p95 < 150 ms"),
-    "search_quality": ("search_quality.py", "90 labelled queries over the sandbox workspace; hybrid + offline default: recall@5 >= 0.90, exact ids in the top 3, paraphrase recall@5 >= 0.75"),
+    "search_quality": (
+        "search_quality.py",
+        "90 labelled queries over the sandbox workspace; hybrid + offline default: recall@5 >= 0.90, exact ids in the top 3, paraphrase recall@5 >= 0.75",
+    ),
     "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
 }
 

@@ -35,23 +35,65 @@ START = datetime(2026, 5, 1, tzinfo=timezone.utc)
 DAYS = 200
 
 PROJECTS = ["SUBS", "BC", "ARCH", "CORE", "MOB", "DATA"]
-PEOPLE = [f"{first} {last}" for first in ("Dana", "Ines", "Jonas", "Priya", "Malik", "Sofia", "Tomas", "Yuki")
-          for last in ("Reyes", "Chen", "Adeyemi", "Novak", "Haddad", "Larsen")]
-SUBJECTS = ["invoice PDF export", "partial refund button", "EU VAT ID validation", "proration on plan upgrades",
-            "dunning schedule", "checkout redesign", "webhook retries", "password reset email", "usage-based billing",
-            "annual plan discount", "tax report", "coupon codes", "payment method update", "trial expiry banner",
-            "SSO login", "audit log export", "data retention job", "search indexing lag", "mobile push tokens",
-            "CSV import", "rate limiter", "currency rounding", "subscription pause", "seat-based pricing"]
-PROBLEMS = ["times out", "fails for enterprise accounts", "shows the wrong total", "is slow on large accounts",
-            "breaks after the last deploy", "needs a design review", "double-charges some customers",
-            "drops events under load", "is missing translations", "returns a 500 error"]
-FILLER = ["We checked the logs and the dashboards.", "The fix is behind a feature flag for now.",
-          "Support asked for an update on the ticket.", "QA reproduced it on staging with a copy of the data.",
-          "The root cause is a missing index on the accounts table.", "Rolled back and opened a follow-up.",
-          "Customers on the annual plan are affected first.", "The runbook has the steps for on-call.",
-          "Finance wants the numbers before the month closes.", "Design shared new mockups in the channel.",
-          "We agreed to ship it in the next release train.", "The migration ran for two hours without errors.",
-          "Monitoring shows the error rate back to normal.", "A regression test now covers the edge case."]
+PEOPLE = [
+    f"{first} {last}"
+    for first in ("Dana", "Ines", "Jonas", "Priya", "Malik", "Sofia", "Tomas", "Yuki")
+    for last in ("Reyes", "Chen", "Adeyemi", "Novak", "Haddad", "Larsen")
+]
+SUBJECTS = [
+    "invoice PDF export",
+    "partial refund button",
+    "EU VAT ID validation",
+    "proration on plan upgrades",
+    "dunning schedule",
+    "checkout redesign",
+    "webhook retries",
+    "password reset email",
+    "usage-based billing",
+    "annual plan discount",
+    "tax report",
+    "coupon codes",
+    "payment method update",
+    "trial expiry banner",
+    "SSO login",
+    "audit log export",
+    "data retention job",
+    "search indexing lag",
+    "mobile push tokens",
+    "CSV import",
+    "rate limiter",
+    "currency rounding",
+    "subscription pause",
+    "seat-based pricing",
+]
+PROBLEMS = [
+    "times out",
+    "fails for enterprise accounts",
+    "shows the wrong total",
+    "is slow on large accounts",
+    "breaks after the last deploy",
+    "needs a design review",
+    "double-charges some customers",
+    "drops events under load",
+    "is missing translations",
+    "returns a 500 error",
+]
+FILLER = [
+    "We checked the logs and the dashboards.",
+    "The fix is behind a feature flag for now.",
+    "Support asked for an update on the ticket.",
+    "QA reproduced it on staging with a copy of the data.",
+    "The root cause is a missing index on the accounts table.",
+    "Rolled back and opened a follow-up.",
+    "Customers on the annual plan are affected first.",
+    "The runbook has the steps for on-call.",
+    "Finance wants the numbers before the month closes.",
+    "Design shared new mockups in the channel.",
+    "We agreed to ship it in the next release train.",
+    "The migration ran for two hours without errors.",
+    "Monitoring shows the error rate back to normal.",
+    "A regression test now covers the edge case.",
+]
 
 
 def chunk_text(rng: random.Random, n: int) -> tuple[str, str, dict]:
@@ -80,9 +122,16 @@ def chunk_text(rng: random.Random, n: int) -> tuple[str, str, dict]:
         body = f"{person} logged {rng.randint(1, 8)}h on {key} {subject.capitalize()} {problem} on {day:%Y-%m-%d}: {sentences(1)}"
     private = kind in ("slack", "fireflies") and rng.random() < 0.3
     members = sorted({f"{rng.choice(PEOPLE).split()[0].lower()}@example.com" for _ in range(5)})
-    metadata = {"source": kind, "title": title, "url": f"https://example.com/{kind}/{n}", "projects": [project],
-                "timestamp_epoch": int(day.timestamp()), "access_type": ("private" if kind == "slack" else "shared") if private else "all",
-                "access_list": members if private else [], "chunk_index": 0}
+    metadata = {
+        "source": kind,
+        "title": title,
+        "url": f"https://example.com/{kind}/{n}",
+        "projects": [project],
+        "timestamp_epoch": int(day.timestamp()),
+        "access_type": ("private" if kind == "slack" else "shared") if private else "all",
+        "access_list": members if private else [],
+        "chunk_index": 0,
+    }
     return title, f"{title}\n{body}", metadata
 
 
@@ -118,8 +167,12 @@ def main() -> int:
         for first in range(0, CHUNKS if not store.count() else 0, UPSERT_ROWS):
             rows = [chunk_text(rng, n) for n in range(first, min(first + UPSERT_ROWS, CHUNKS))]
             matrix = embedder.embed_matrix([text for _, text, _ in rows])
-            store.upsert([VectorRecord(f"{md['source']}:{first + i}#0", f"{md['source']}:{first + i}", matrix[i], text, md)
-                          for i, (_, text, md) in enumerate(rows)])
+            store.upsert(
+                [
+                    VectorRecord(f"{md['source']}:{first + i}#0", f"{md['source']}:{first + i}", matrix[i], text, md)
+                    for i, (_, text, md) in enumerate(rows)
+                ]
+            )
         rng = random.Random(18)
         build_s = time.perf_counter() - started
         assert store.count() == CHUNKS
@@ -136,11 +189,22 @@ def main() -> int:
             found += bool(hits)
         for mode, values in timings.items():
             values.sort()
-            print(json.dumps({
-                "bench": "search_latency", "chunks": CHUNKS, "mode": mode, "queries": len(values),
-                "p50_ms": round(statistics.median(values), 1), "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1),
-                "max_ms": round(values[-1], 1), "build_s": round(build_s, 1), "queries_with_hits": found,
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "bench": "search_latency",
+                        "chunks": CHUNKS,
+                        "mode": mode,
+                        "queries": len(values),
+                        "p50_ms": round(statistics.median(values), 1),
+                        "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1),
+                        "max_ms": round(values[-1], 1),
+                        "build_s": round(build_s, 1),
+                        "queries_with_hits": found,
+                    }
+                ),
+                flush=True,
+            )
     return 0
 
 

@@ -32,9 +32,10 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from run import ANCHOR, sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
@@ -62,8 +63,8 @@ def sync_workspace(url: str, embedder: str, folder: Path) -> Any:
     """Sync every source's whole workspace with ``embedder`` into ``folder``; the Runtime."""
     from vector_sync.airflow.backends import Runtime
     from vector_sync.airflow.bootstrap import projects_from, read_settings
-    from vector_sync.run import sync_window
     from vector_sync.models import Window
+    from vector_sync.run import sync_window
     from vector_sync.runtime import RuntimeConfig
 
     config = RuntimeConfig(

@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -101,9 +101,14 @@ def stage_documents(chunks: int) -> dict:
             expected["documents"] += 1
             expected["estimated_chunks"] += -(-(tokens - settings.chunk_overlap_tokens) // step)
             yield Document(
-                id=f"{SOURCE}:MEM-{n}", source=SOURCE, title=f"MEM-{n}: {text.sample(6)}", text=text.sample(round(tokens / 1.9)),
-                url=f"https://example.atlassian.net/browse/MEM-{n}", updated_at=ANCHOR - timedelta(minutes=n % 40_000),
-                projects=("MEM",), metadata={"status": rng.choice(["Open", "In Progress", "Done"])},
+                id=f"{SOURCE}:MEM-{n}",
+                source=SOURCE,
+                title=f"MEM-{n}: {text.sample(6)}",
+                text=text.sample(round(tokens / 1.9)),
+                url=f"https://example.atlassian.net/browse/MEM-{n}",
+                updated_at=ANCHOR - timedelta(minutes=n % 40_000),
+                projects=("MEM",),
+                metadata={"status": rng.choice(["Open", "In Progress", "Done"])},
             ).to_json()
 
     StagedRun(runtime.staging_root(), SOURCE, plan().staging_key).write(Kind.DOCUMENTS, 0, documents())
@@ -137,8 +142,12 @@ def run_step(step: str, sandbox_url: str) -> dict:
             create_index(pc, "vector-sync", 1536)
             counts = EmbedBatch.from_json(tasks.run_upsert(SOURCE, batch)).counts.as_dict()
     keep = ("batches", "kept", "documents", "chunks", "embedded", "tokens", "upserted", "deleted")
-    return {"seconds": round(time.perf_counter() - started, 1), "import_rss_mb": imported, "peak_rss_mb": rss_mb("VmHWM"),
-            **{k: v for k, v in counts.items() if k in keep}}
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "import_rss_mb": imported,
+        "peak_rss_mb": rss_mb("VmHWM"),
+        **{k: v for k, v in counts.items() if k in keep},
+    }
 
 
 def measure(args: argparse.Namespace, sandbox_url: str) -> dict:
@@ -160,8 +169,14 @@ def measure_in(data: Path, args: argparse.Namespace, sandbox_url: str) -> dict:
     chunks = steps["embed"].get("chunks", 0)
     assert steps["filter"]["batches"] == 1, steps["filter"]
     assert steps["upsert"]["upserted"] == steps["embed"]["embedded"] == chunks, steps
-    return {"bench": "task_memory", "chunks": chunks, "documents": staged["documents"],
-            "peak_task_rss_mb": max(s["peak_rss_mb"] for s in steps.values()), "steps": steps, "target": "< 500 MB per task for 100,000 chunks"}
+    return {
+        "bench": "task_memory",
+        "chunks": chunks,
+        "documents": staged["documents"],
+        "peak_task_rss_mb": max(s["peak_rss_mb"] for s in steps.values()),
+        "steps": steps,
+        "target": "< 500 MB per task for 100,000 chunks",
+    }
 
 
 def main() -> int:

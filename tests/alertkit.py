@@ -42,7 +42,7 @@ class Mail:
 class _SmtpHandler(socketserver.StreamRequestHandler):
     """RFC 5321's happy path: EHLO/HELO, MAIL, RCPT, DATA (dot-stuffed), RSET, NOOP, QUIT."""
 
-    server: "_SmtpServer"
+    server: _SmtpServer
 
     def reply(self, line: str) -> None:
         self.wfile.write((line + "\r\n").encode("ascii"))
@@ -125,11 +125,17 @@ class SmtpSink:
                 "conn_type": "smtp",
                 "host": "127.0.0.1",
                 "port": self.port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "vector-sync@example.com", "timeout": 5, "retry_limit": 0},
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "vector-sync@example.com",
+                    "timeout": 5,
+                    "retry_limit": 0,
+                },
             }
         )
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         self._thread.start()
         return self
 
@@ -239,7 +245,14 @@ def index_snapshot(store, state, source: str) -> dict[str, Any]:
     except (ValueError, FileNotFoundError):
         table = None
     if table is not None:
-        rows = table.search().where(f"starts_with(id, '{source}:')").select(["id", "text", "metadata_json", "vector"]).limit(None).to_arrow().to_pylist()
+        rows = (
+            table.search()
+            .where(f"starts_with(id, '{source}:')")
+            .select(["id", "text", "metadata_json", "vector"])
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
         vectors = {row["id"]: (row["text"], row["metadata_json"], tuple(round(v, 6) for v in row["vector"])) for row in rows}
     doc_ids = state.ledger.documents_of_source(source, include_deleted=True)
     ledger = {doc_id: (e.content_hash, e.chunk_count, e.fingerprint, e.deleted) for doc_id, e in state.ledger.entries(doc_ids).items()}

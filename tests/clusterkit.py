@@ -28,9 +28,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -107,7 +108,14 @@ def redis_broker(first_db: int = REDIS_DB) -> Iterator[str]:
 
 def postgres_connection_json(url: sa.URL) -> str:
     """``url`` as an Airflow postgres connection (``vector_sync_db``)."""
-    data = {"conn_type": "postgres", "host": url.host, "port": url.port or 5432, "login": url.username, "password": url.password, "schema": url.database}
+    data = {
+        "conn_type": "postgres",
+        "host": url.host,
+        "port": url.port or 5432,
+        "login": url.username,
+        "password": url.password,
+        "schema": url.database,
+    }
     return json.dumps({k: v for k, v in data.items() if v not in (None, "")})
 
 
@@ -122,7 +130,14 @@ def openai_connection_json(sandbox_url: str) -> str:
 
 
 def pinecone_connection_json(sandbox_url: str) -> str:
-    return json.dumps({"conn_type": "pinecone", "host": f"{sandbox_url.rstrip('/')}/pinecone", "password": SANDBOX_TOKEN, "extra": {"region": "us-east-1"}})
+    return json.dumps(
+        {
+            "conn_type": "pinecone",
+            "host": f"{sandbox_url.rstrip('/')}/pinecone",
+            "password": SANDBOX_TOKEN,
+            "extra": {"region": "us-east-1"},
+        }
+    )
 
 
 def sandbox_settings(sandbox_url: str) -> dict[str, list[dict[str, Any]]]:
@@ -154,7 +169,9 @@ def create_bucket(endpoint: str) -> str:
     import boto3
 
     name = f"vector-sync-{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
     client.create_bucket(Bucket=name)
     return name
 
@@ -162,7 +179,9 @@ def create_bucket(endpoint: str) -> str:
 def bucket_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
@@ -275,7 +294,9 @@ class Topology:
     def start(self, name: str, *args: str, extra_env: Mapping[str, str] | None = None) -> Proc:
         env, cwd = self.process_env(name, extra_env)
         log = cwd / "process.log"
-        popen = subprocess.Popen([str(BIN / "airflow"), *args], env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            [str(BIN / "airflow"), *args], env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -288,7 +309,10 @@ class Topology:
         with self.metadata.begin() as conn:
             conn.execute(
                 sa.text("INSERT INTO slot_pool (pool, slots, description, include_deferred) VALUES (:pool, :slots, :description, false)"),
-                [{"pool": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description", "")} for p in self.settings["pools"]],
+                [
+                    {"pool": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description", "")}
+                    for p in self.settings["pools"]
+                ],
             )
 
     def start_components(self) -> None:
@@ -299,8 +323,17 @@ class Topology:
             for worker in self.config.workers:
                 self.start(
                     worker,
-                    "celery", "worker", "--celery-hostname", worker, "--queues", self.queue,
-                    "--concurrency", str(self.config.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip",
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    worker,
+                    "--queues",
+                    self.queue,
+                    "--concurrency",
+                    str(self.config.concurrency),
+                    "--skip-serve-logs",
+                    "--without-mingle",
+                    "--without-gossip",
                     extra_env={
                         "PYTHONPATH": str(self.hooks),
                         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "vs_cluster_hooks.hostname",
@@ -383,7 +416,20 @@ class Topology:
             "start_date, end_date, id FROM task_instance WHERE run_id = ANY(:ids) ORDER BY dag_id, task_id, map_index",
             ids=list(runs.values()),
         )
-        keys = ("dag_id", "run_id", "task_id", "map_index", "state", "hostname", "queued_by_job_id", "external_executor_id", "try_number", "start_date", "end_date", "id")
+        keys = (
+            "dag_id",
+            "run_id",
+            "task_id",
+            "map_index",
+            "state",
+            "hostname",
+            "queued_by_job_id",
+            "external_executor_id",
+            "try_number",
+            "start_date",
+            "end_date",
+            "id",
+        )
         return [dict(zip(keys, row)) for row in rows if runs.get(row[0]) == row[1]]
 
     def log_files(self, ti: Mapping[str, Any]) -> dict[str, Path]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import yaml
 

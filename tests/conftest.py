@@ -26,8 +26,8 @@ os.environ["VECTOR_SYNC_SETTINGS_FILE"] = str(TEST_OUTPUT / "no-settings.yaml") 
 
 import pytest  # noqa: E402
 
-from sandbox import build_sandbox
-from sandbox.workspace import Workspace
+from sandbox import build_sandbox  # noqa: E402
+from sandbox.workspace import Workspace  # noqa: E402
 
 # The vendors' specs and recorded responses live beside the repo (../shared), never copied in.
 _VENDOR = Path("shared") / "reference" / "vendor"
@@ -42,7 +42,9 @@ def _vendor_dir() -> Path:
     if beside.is_dir():
         return beside
     try:
-        origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=10).stdout.strip()
+        origin = subprocess.run(
+            ["git", "-C", str(ROOT), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         origin = ""
     if origin and Path(origin).is_dir() and (Path(origin).resolve().parent / _VENDOR).is_dir():

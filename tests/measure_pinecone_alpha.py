@@ -33,12 +33,12 @@ def labelled_queries(store: PineconeStore) -> dict[str, list[tuple[str, str]]]:
     queries: dict[str, list[tuple[str, str]]] = {"exact": [], "title": []}
     for source in ("jira", "notion"):
         first = [i for i in store.ids(f"{source}:") if i.endswith("#0")]
-        for chunk_id, record in store.index.fetch(ids=first, namespace=store.namespace).vectors.items():
+        for record in store.index.fetch(ids=first, namespace=store.namespace).vectors.values():
             doc, title = record.metadata["document_id"], record.metadata["title"]
             key = doc.split(":", 1)[1]
             if source == "jira":
                 queries["exact"].append((key, doc))
-                title = title[len(key):] if title.startswith(key) else title
+                title = title[len(key) :] if title.startswith(key) else title
             queries["title"].append((title.strip(" :"), doc))
     return queries
 

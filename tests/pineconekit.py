@@ -80,8 +80,12 @@ def sim(box) -> PineconeSimulator:
 
 @pytest.fixture()
 def host(sim) -> str:
-    response = requests.post(f"{sim.control_url}/indexes", headers=V2025, timeout=10, json={
-        "name": "vs", "dimension": DIM, "metric": "cosine", "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}})
+    response = requests.post(
+        f"{sim.control_url}/indexes",
+        headers=V2025,
+        timeout=10,
+        json={"name": "vs", "dimension": DIM, "metric": "cosine", "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
+    )
     assert response.status_code == 201, response.text
     return response.json()["host"]
 

@@ -16,9 +16,9 @@ from typing import Any
 from tests.conftest import ROOT
 from vector_sync import pipeline
 from vector_sync.airflow.bootstrap import connection_json, projects_from, read_settings
-from vector_sync.specs import source_settings
 from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.models import Window, parse_time
+from vector_sync.specs import source_settings
 from vector_sync.staging import StagedRun, run_key
 from vector_sync.state import StateStore
 from vector_sync.stores.lancedb import LanceDBStore
@@ -48,15 +48,20 @@ def ground_truth(name: str, workspace: Any, sandbox: Any, window: Window) -> dic
         return {f"tempo:{w.id}": (w.project,) for w in data.updated_between(window.start, window.end, now) if w.project}
     if name == "fireflies":
         now = sandbox.simulator("fireflies").current_time()
-        return {f"fireflies:{t['id']}": data.projects[t["id"]] for t in data.transcripts
-                if window.contains(data.meeting_time(t)) and data.visible_at[t["id"]] <= now}
+        return {
+            f"fireflies:{t['id']}": data.projects[t["id"]]
+            for t in data.transcripts
+            if window.contains(data.meeting_time(t)) and data.visible_at[t["id"]] <= now
+        }
     if name == "slack":
         lookback = timedelta(days=float(source_settings("slack").option("lookback_days")))
-        return {doc_id: _channel_project(workspace, doc_id.split(":")[1], data)
-                for doc_id in slack_expected_ids(data, window, lookback)}
+        return {doc_id: _channel_project(workspace, doc_id.split(":")[1], data) for doc_id in slack_expected_ids(data, window, lookback)}
     if name == "notion":
-        return {f"notion:{p['id']}": _notion_projects(workspace, data, p) for p in data.pages.values()
-                if window.contains(parse_time(p["last_edited_time"])) and not p["in_trash"]}
+        return {
+            f"notion:{p['id']}": _notion_projects(workspace, data, p)
+            for p in data.pages.values()
+            if window.contains(parse_time(p["last_edited_time"])) and not p["in_trash"]
+        }
     raise ValueError(f"no ground truth for source '{name}'")
 
 
@@ -171,7 +176,11 @@ class Backends:
         self.sandbox = sandbox
         self.state = StateStore(f"sqlite:///{folder / 'state.db'}")
         self.state.migrate()
-        self.state.projects.upsert(projects_from(settings) if settings else [("SUBS", "Subscriptions", True), ("BC", "Billing Console", True), ("ARCH", "Archive Migration", False)])
+        self.state.projects.upsert(
+            projects_from(settings)
+            if settings
+            else [("SUBS", "Subscriptions", True), ("BC", "Billing Console", True), ("ARCH", "Archive Migration", False)]
+        )
         self.embedder = HashingEmbedder()
         self.store = LanceDBStore(str(folder / "lancedb"))
 

@@ -32,14 +32,32 @@ def records() -> list[VectorRecord]:
         for ts in ("1.0", "2.0"):
             for n in range(2):
                 doc_id = f"slack:{channel}:{ts}"
-                out.append(VectorRecord(
-                    id=f"{doc_id}#{n}", document_id=doc_id, values=np.random.default_rng(len(out)).standard_normal(DIM).tolist(),
-                    text=f"message {channel} {ts} {n}",
-                    metadata={"source": "slack", "channel_id": channel, "access_type": "private", "access_list": ["a@x.com", "b@x.com"],
-                              "title": "t", "chunk_index": n, "timestamp_epoch": 1_700_000_000},
-                ))
-    out.append(VectorRecord(id="fireflies:m1#0", document_id="fireflies:m1", values=[1.0] * DIM, text="meeting",
-                            metadata={"source": "fireflies", "meeting_id": "m1", "access_type": "all", "access_list": []}))
+                out.append(
+                    VectorRecord(
+                        id=f"{doc_id}#{n}",
+                        document_id=doc_id,
+                        values=np.random.default_rng(len(out)).standard_normal(DIM).tolist(),
+                        text=f"message {channel} {ts} {n}",
+                        metadata={
+                            "source": "slack",
+                            "channel_id": channel,
+                            "access_type": "private",
+                            "access_list": ["a@x.com", "b@x.com"],
+                            "title": "t",
+                            "chunk_index": n,
+                            "timestamp_epoch": 1_700_000_000,
+                        },
+                    )
+                )
+    out.append(
+        VectorRecord(
+            id="fireflies:m1#0",
+            document_id="fireflies:m1",
+            values=[1.0] * DIM,
+            text="meeting",
+            metadata={"source": "fireflies", "meeting_id": "m1", "access_type": "all", "access_list": []},
+        )
+    )
     return out
 
 
@@ -102,12 +120,19 @@ def test_simulator_update_matches_the_spec(host, data_spec):  # noqa: F811
     fetched = call(host, "GET", "/vectors/fetch", params=[("ids", "v1"), ("ids", "v2"), ("namespace", "ns")]).json()["vectors"]
     assert fetched["v1"]["metadata"] == {"source": "a", "keep": 1, "access_type": "private", "access_list": ["x@y.z"]}
     assert fetched["v2"]["metadata"] == {"source": "b", "keep": 2}
-    by_id = call(host, "POST", "/vectors/update", json={"id": "v2", "values": [0, 1.0, 0, 0], "setMetadata": {"keep": 9}, "namespace": "ns"})
+    by_id = call(
+        host, "POST", "/vectors/update", json={"id": "v2", "values": [0, 1.0, 0, 0], "setMetadata": {"keep": 9}, "namespace": "ns"}
+    )
     assert by_id.status_code == 200 and by_id.json() == {}
     assert call(host, "POST", "/vectors/update", json={"id": "missing", "setMetadata": {"keep": 1}, "namespace": "ns"}).status_code == 200
-    for bad in ({"id": "v1", "filter": {"source": {"$eq": "a"}}}, {}, {"filter": {}, "setMetadata": {"a": 1}},
-                {"filter": {"source": {"$eq": "a"}}, "values": [1, 0, 0, 0]}, {"filter": {"source": {"$eq": "a"}}, "setMetadata": {"a": None}},
-                {"filter": {"source": {"$bogus": 1}}, "setMetadata": {"a": 1}}):
+    for bad in (
+        {"id": "v1", "filter": {"source": {"$eq": "a"}}},
+        {},
+        {"filter": {}, "setMetadata": {"a": 1}},
+        {"filter": {"source": {"$eq": "a"}}, "values": [1, 0, 0, 0]},
+        {"filter": {"source": {"$eq": "a"}}, "setMetadata": {"a": None}},
+        {"filter": {"source": {"$bogus": 1}}, "setMetadata": {"a": 1}},
+    ):
         refused = call(host, "POST", "/vectors/update", json={**bad, "namespace": "ns"})
         assert refused.status_code == 400, bad
         assert_valid(component(data_spec, "rpcStatus"), refused.json())
@@ -139,4 +164,6 @@ def test_spec_of_update_request_is_what_the_sdk_sends(host):  # noqa: F811
     pc_index.upsert(vectors=[("v", [1.0, 0, 0, 0], {"source": "a"})], namespace="ns")
     answer = pc_index.update(filter={"source": {"$eq": "a"}}, set_metadata={"access_type": "all"}, namespace="ns")
     assert answer.matched_records == 1
-    assert requests.get(f"{host}/vectors/fetch", params=[("ids", "v"), ("namespace", "ns")], headers=V2025, timeout=10).json()["vectors"]["v"]["metadata"] == {"source": "a", "access_type": "all"}
+    assert requests.get(f"{host}/vectors/fetch", params=[("ids", "v"), ("namespace", "ns")], headers=V2025, timeout=10).json()["vectors"][
+        "v"
+    ]["metadata"] == {"source": "a", "access_type": "all"}

@@ -150,14 +150,20 @@ def test_rule_table_panel_status_date():
         "type": "table",
         "attrs": {"isNumberColumnEnabled": False, "layout": "default"},
         "content": [
-            {"type": "tableRow", "content": [
-                {"type": "tableHeader", "attrs": {}, "content": [para(text("Plan"))]},
-                {"type": "tableHeader", "attrs": {}, "content": [para(text("Price"))]},
-            ]},
-            {"type": "tableRow", "content": [
-                {"type": "tableCell", "attrs": {}, "content": [para(text("Pro")), para(text("(annual)"))]},
-                {"type": "tableCell", "attrs": {}, "content": [para(text("$10"))]},
-            ]},
+            {
+                "type": "tableRow",
+                "content": [
+                    {"type": "tableHeader", "attrs": {}, "content": [para(text("Plan"))]},
+                    {"type": "tableHeader", "attrs": {}, "content": [para(text("Price"))]},
+                ],
+            },
+            {
+                "type": "tableRow",
+                "content": [
+                    {"type": "tableCell", "attrs": {}, "content": [para(text("Pro")), para(text("(annual)"))]},
+                    {"type": "tableCell", "attrs": {}, "content": [para(text("$10"))]},
+                ],
+            },
         ],
     }
     value = doc(
@@ -170,32 +176,45 @@ def test_rule_table_panel_status_date():
             {"type": "date", "attrs": {"timestamp": "1795132800000"}},
         ),
     )
-    assert adf_to_text(value) == (
-        "---\n\nPlan | Price\nPro (annual) | $10\n\n[Warning] Freeze on Friday\n\n[IN REVIEW] due 2026-11-20"
-    )
+    assert adf_to_text(value) == ("---\n\nPlan | Price\nPro (annual) | $10\n\n[Warning] Freeze on Friday\n\n[IN REVIEW] due 2026-11-20")
 
 
 def test_media_renders_alt_or_a_placeholder():
     value = doc(
-        {"type": "mediaSingle", "attrs": {"layout": "center"}, "content": [
-            {"type": "media", "attrs": {"type": "file", "id": "f1", "collection": "", "alt": "checkout.png"}},
-        ]},
+        {
+            "type": "mediaSingle",
+            "attrs": {"layout": "center"},
+            "content": [
+                {"type": "media", "attrs": {"type": "file", "id": "f1", "collection": "", "alt": "checkout.png"}},
+            ],
+        },
         {"type": "mediaGroup", "content": [{"type": "media", "attrs": {"type": "file", "id": "f2", "collection": ""}}]},
-        {"type": "mediaSingle", "content": [
-            {"type": "media", "attrs": {"type": "external", "url": "https://x.example.com/a.png"}},
-        ]},
+        {
+            "type": "mediaSingle",
+            "content": [
+                {"type": "media", "attrs": {"type": "external", "url": "https://x.example.com/a.png"}},
+            ],
+        },
     )
     assert adf_to_text(value) == "[attachment: checkout.png]\n\n[attachment]\n\nhttps://x.example.com/a.png"
 
 
 def test_task_and_decision_lists():
-    tasks = {"type": "taskList", "attrs": {"localId": "t"}, "content": [
-        {"type": "taskItem", "attrs": {"localId": "1", "state": "DONE"}, "content": [text("migrate")]},
-        {"type": "taskItem", "attrs": {"localId": "2", "state": "TODO"}, "content": [text("announce")]},
-    ]}
-    decisions = {"type": "decisionList", "attrs": {"localId": "d"}, "content": [
-        {"type": "decisionItem", "attrs": {"localId": "3", "state": "DECIDED"}, "content": [text("use epoch ms")]},
-    ]}
+    tasks = {
+        "type": "taskList",
+        "attrs": {"localId": "t"},
+        "content": [
+            {"type": "taskItem", "attrs": {"localId": "1", "state": "DONE"}, "content": [text("migrate")]},
+            {"type": "taskItem", "attrs": {"localId": "2", "state": "TODO"}, "content": [text("announce")]},
+        ],
+    }
+    decisions = {
+        "type": "decisionList",
+        "attrs": {"localId": "d"},
+        "content": [
+            {"type": "decisionItem", "attrs": {"localId": "3", "state": "DECIDED"}, "content": [text("use epoch ms")]},
+        ],
+    }
     assert adf_to_text(doc(tasks, decisions)) == "- [x] migrate\n- [ ] announce\n\n- use epoch ms"
 
 
@@ -215,9 +234,17 @@ def test_unknown_nodes_render_their_children():
 
 
 def test_malformed_nodes_do_not_raise():
-    value = {"type": "doc", "content": [None, 3, {"type": "paragraph", "content": "oops"}, {"content": [text("x")]},
-                                        {"type": "heading", "attrs": "bad", "content": [text("h")]},
-                                        para({"type": "text"}, {"type": "date", "attrs": {"timestamp": "soon"}})]}
+    value = {
+        "type": "doc",
+        "content": [
+            None,
+            3,
+            {"type": "paragraph", "content": "oops"},
+            {"content": [text("x")]},
+            {"type": "heading", "attrs": "bad", "content": [text("h")]},
+            para({"type": "text"}, {"type": "date", "attrs": {"timestamp": "soon"}}),
+        ],
+    }
     assert adf_to_text(value) == "x\n\n# h"
 
 

@@ -71,8 +71,16 @@ def test_alert_settings_come_from_the_variable_and_a_broken_one_never_silences()
 def test_error_text_is_not_rendered_as_a_template(world):
     """An API error quoting ``{{ ... }}`` reaches Slack verbatim (notifiers get notify(), not Jinja)."""
     alert = alerts.failure_alert(
-        source="jira", dag_id="vector_sync_jira", task_id="fetch", run_id="r1", window_start=ANCHOR - JIRA_INTERVAL,
-        window_end=ANCHOR, error="JIRAError: field {{ summary }} is {% broken %}", try_number=1, max_tries=5, log_url=None,
+        source="jira",
+        dag_id="vector_sync_jira",
+        task_id="fetch",
+        run_id="r1",
+        window_start=ANCHOR - JIRA_INTERVAL,
+        window_end=ANCHOR,
+        error="JIRAError: field {{ summary }} is {% broken %}",
+        try_number=1,
+        max_tries=5,
+        log_url=None,
     )
     assert callbacks.deliver(alert) == ["slack", "email"]
     assert "{{ summary }} is {% broken %}" in slack_posts(world.sandbox)[-1]["text"]
@@ -102,7 +110,15 @@ def test_failure_alerts_once_after_the_last_retry_then_recovery_and_the_gap(worl
     assert len(posts) == 1, "one alert per failed task, not one per try"
     text = posts[0]["text"]
     window = f"{(ends[1] - JIRA_INTERVAL - JIRA_OVERLAP):%Y-%m-%d %H:%M:%S} UTC .. {ends[1]:%Y-%m-%d %H:%M:%S} UTC"
-    for expected in ("jira", "vector_sync_jira.plan", window, "2 of 2", "HTTP 500", "/dags/vector_sync_jira/runs/", "tasks/plan?try_number=2"):
+    for expected in (
+        "jira",
+        "vector_sync_jira.plan",
+        window,
+        "2 of 2",
+        "HTTP 500",
+        "/dags/vector_sync_jira/runs/",
+        "tasks/plan?try_number=2",
+    ):
         assert expected in text, expected
     assert posts[0]["via"] == "chat.postMessage" and posts[0]["channel"] == "C0ALERTS"
     mails = [m for m in world.smtp.mails if "failure" in m.subject]
@@ -162,14 +178,28 @@ def test_rejected_bot_token_fails_at_once_and_the_alert_falls_back_to_the_webhoo
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"overlap_minutes": 5,'), "Variable 'vector_sync_jira' is not valid JSON"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", "[1,2]"), "Variable 'vector_sync_jira' must be a JSON object"),
         (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"overlap_minute": 5}'), "unknown setting 'overlap_minute'"),
-        (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"options": {"page_sise": 50}}'), "unknown option 'page_sise' of source 'jira'"),
+        (
+            lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"options": {"page_sise": 50}}'),
+            "unknown option 'page_sise' of source 'jira'",
+        ),
         (
             lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_JIRA", '{"options": {"page_size": 0}}'),
             "option 'page_size' of source 'jira' must be an integer from 1 to 100 (Variable vector_sync_jira), got 0",
         ),
-        (lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", '{"embedder": "word2vec"}'), "setting 'embedder' of Variable vector_sync_config"),
+        (
+            lambda mp: mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", '{"embedder": "word2vec"}'),
+            "setting 'embedder' of Variable vector_sync_config",
+        ),
     ],
-    ids=["missing-connection", "variable-not-json", "variable-not-object", "unknown-setting", "unknown-option", "option-out-of-range", "unknown-backend"],
+    ids=[
+        "missing-connection",
+        "variable-not-json",
+        "variable-not-object",
+        "unknown-setting",
+        "unknown-option",
+        "option-out-of-range",
+        "unknown-backend",
+    ],
 )
 def test_bad_configuration_fails_at_once_naming_the_setting(world, monkeypatch, setup, named):
     setup(monkeypatch)
@@ -217,8 +247,20 @@ def test_a_prune_failure_alerts_without_marking_a_sync_window_failed(world):
 
     from vector_sync.airflow.callbacks import on_task_failure
 
-    ti = SimpleNamespace(dag_id="vector_sync_prune_jira", task_id="prune", run_id="scheduled__2026-11-22T03:00:00+00:00", try_number=3, max_tries=2, log_url="http://airflow/log")
-    context = {"dag": SimpleNamespace(dag_id=ti.dag_id), "ti": ti, "run_id": ti.run_id, "exception": RuntimeError("guard: 45% of jira would be deleted")}
+    ti = SimpleNamespace(
+        dag_id="vector_sync_prune_jira",
+        task_id="prune",
+        run_id="scheduled__2026-11-22T03:00:00+00:00",
+        try_number=3,
+        max_tries=2,
+        log_url="http://airflow/log",
+    )
+    context = {
+        "dag": SimpleNamespace(dag_id=ti.dag_id),
+        "ti": ti,
+        "run_id": ti.run_id,
+        "exception": RuntimeError("guard: 45% of jira would be deleted"),
+    }
     on_task_failure(context)
     (post,) = slack_posts(world.sandbox, alerts.FAILURE)
     assert "vector_sync_prune_jira.prune" in post["text"] and "45% of jira" in post["text"] and "3 of 3" in post["text"]
@@ -235,8 +277,8 @@ def test_every_source_dag_has_a_deadline_alert_and_tuned_retries(monkeypatch):
     from airflow.sdk.definitions.deadline import DagRunQueuedAtDeadline
 
     from vector_sync.airflow.dags import RETRY_DEFAULTS, TASK_RETRIES, build_source_dag
-    from vector_sync.specs import source_settings
     from vector_sync.sources import registered_sources
+    from vector_sync.specs import source_settings
 
     for name in registered_sources():
         dag = build_source_dag(name)
@@ -281,7 +323,12 @@ def test_deadline_callback_posts_and_emails_a_late_run(world):
     result = asyncio.run(callbacks.deadline_missed(_deadline_context("running"), source="jira", deadline_minutes=45))
     assert result == "alerted via slack, email"
     (post,) = slack_posts(world.sandbox, alerts.LATE)
-    for expected in ("jira: run not finished 45 min after it was queued", "scheduled__2026-11-20T11:30:00+00:00", "2026-11-20T11:30:00+00:00 .. 2026-11-20T12:00:00+00:00", "State then:* running"):
+    for expected in (
+        "jira: run not finished 45 min after it was queued",
+        "scheduled__2026-11-20T11:30:00+00:00",
+        "2026-11-20T11:30:00+00:00 .. 2026-11-20T12:00:00+00:00",
+        "State then:* running",
+    ):
         assert expected in post["text"], expected
     (mail,) = world.smtp.mails
     assert mail.subject.startswith("[vector-sync late] jira") and mail.recipients == [ALERT_EMAIL]
@@ -309,7 +356,9 @@ def test_sync_deadline_callback_uses_the_same_text(world):
 
 def test_without_a_bot_connection_alerts_use_the_webhook(world, monkeypatch):
     alert_env(monkeypatch, world.sandbox, None, bot=False)
-    alert = alerts.recovered_alert(source="jira", run_id="r", window_start=ANCHOR - JIRA_INTERVAL, window_end=ANCHOR, resolved=2, last_sync=ANCHOR)
+    alert = alerts.recovered_alert(
+        source="jira", run_id="r", window_start=ANCHOR - JIRA_INTERVAL, window_end=ANCHOR, resolved=2, last_sync=ANCHOR
+    )
     assert callbacks.deliver(alert) == ["slack_webhook"]
     assert [p["via"] for p in slack_posts(world.sandbox)] == ["webhook"]
     assert world.smtp.mails == []  # no recipients configured
@@ -327,10 +376,19 @@ def test_a_tempo_failure_shows_no_secret_of_any_connection_it_uses(world, monkey
     jira_password, openai_key = "Jira-Pa55w0rd-of-Dana", "opaque4f1b9c2e77d0"
     jira = json.loads(__import__("os").environ["AIRFLOW_CONN_JIRA_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({**jira, "password": jira_password}))
-    monkeypatch.setenv("AIRFLOW_CONN_OPENAI_DEFAULT", json.dumps({"conn_type": "openai", "host": "http://127.0.0.1:9/v1", "password": openai_key}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPENAI_DEFAULT", json.dumps({"conn_type": "openai", "host": "http://127.0.0.1:9/v1", "password": openai_key})
+    )
     monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", json.dumps({"embedder": "hashing"}))  # status must not call OpenAI
 
-    ti = SimpleNamespace(dag_id="vector_sync_tempo", task_id="fetch", run_id="scheduled__2026-11-22T10:00:00+00:00", try_number=6, max_tries=5, log_url="http://airflow/log")
+    ti = SimpleNamespace(
+        dag_id="vector_sync_tempo",
+        task_id="fetch",
+        run_id="scheduled__2026-11-22T10:00:00+00:00",
+        try_number=6,
+        max_tries=5,
+        log_url="http://airflow/log",
+    )
     error = RuntimeError(f"Jira look-up failed: basic auth dana@example.com {jira_password} refused; embedder key {openai_key} expired")
     on_task_failure({"dag": SimpleNamespace(dag_id=ti.dag_id), "ti": ti, "run_id": ti.run_id, "exception": error})
 

@@ -43,8 +43,8 @@ from tests.conftest import ANCHOR, ROOT
 from tests.processkit import Proc, free_port, http_ok, wait_for
 from vector_sync import alerts
 from vector_sync.airflow.bootstrap import connection_json, projects_from, read_settings
-from vector_sync.specs import source_settings
 from vector_sync.models import Window
+from vector_sync.specs import source_settings
 from vector_sync.state import StateStore
 
 pytestmark = pytest.mark.airflow
@@ -71,7 +71,12 @@ class Cluster:
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         log = self.home / f"{name}.log"
         popen = subprocess.Popen(
-            [str(BIN / "airflow"), *args], env=env or self.env, cwd=self.home, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True
+            [str(BIN / "airflow"), *args],
+            env=env or self.env,
+            cwd=self.home,
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
@@ -92,7 +97,8 @@ class Cluster:
 
     def runs(self, dag_id: str) -> list[tuple]:
         return self.query(
-            "SELECT run_id, run_type, state, backfill_id FROM dag_run WHERE dag_id = :dag_id ORDER BY logical_date NULLS LAST, id", dag_id=dag_id
+            "SELECT run_id, run_type, state, backfill_id FROM dag_run WHERE dag_id = :dag_id ORDER BY logical_date NULLS LAST, id",
+            dag_id=dag_id,
         )
 
     def stop(self) -> None:
@@ -164,7 +170,10 @@ def cluster(metadata_db, workspace, tmp_path_factory):
         with box.metadata.begin() as conn:  # the settings file's pools, as `vector-sync settings load` would
             conn.execute(
                 sa.text("INSERT INTO slot_pool (pool, slots, description, include_deferred) VALUES (:pool, :slots, :description, false)"),
-                [{"pool": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description", "")} for p in settings["pools"]],
+                [
+                    {"pool": p["pool_name"], "slots": int(p["pool_slot"]), "description": p.get("pool_description", "")}
+                    for p in settings["pools"]
+                ],
             )
         box.state.migrate()
         box.state.projects.upsert(projects_from(settings))
@@ -205,7 +214,15 @@ def test_make_backfill_runs_three_intervals_through_the_scheduler(cluster, tmp_p
     frm, to = FIRST.isoformat(), LAST.isoformat()
     started = time.monotonic()
     result = cluster.cli(
-        "make", "-s", "--no-print-directory", "-C", str(ROOT), "backfill", "SOURCE=jira", f"FROM={frm}", f"TO={to}",
+        "make",
+        "-s",
+        "--no-print-directory",
+        "-C",
+        str(ROOT),
+        "backfill",
+        "SOURCE=jira",
+        f"FROM={frm}",
+        f"TO={to}",
         f"AIRFLOW_HOME={cluster.home}",  # the Makefile's own home is .airflow
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -244,10 +261,16 @@ def test_make_backfill_runs_three_intervals_through_the_scheduler(cluster, tmp_p
     # The deadlines were missed and their callbacks ran (and chose silence) in the triggerer.
     fired = wait_for(
         "the backfill runs' deadline callbacks",
-        lambda: (rows := cluster.query(
-            "SELECT c.state FROM deadline d JOIN callback c ON c.id = d.callback_id JOIN dag_run r ON r.id = d.dagrun_id "
-            "WHERE r.run_type = 'backfill' AND d.missed"
-        )) and all(s in ("success", "failed") for (s,) in rows) and rows,
+        lambda: (
+            (
+                rows := cluster.query(
+                    "SELECT c.state FROM deadline d JOIN callback c ON c.id = d.callback_id JOIN dag_run r ON r.id = d.dagrun_id "
+                    "WHERE r.run_type = 'backfill' AND d.missed"
+                )
+            )
+            and all(s in ("success", "failed") for (s,) in rows)
+            and rows
+        ),
         60,
         cluster.procs,
     )
@@ -269,7 +292,11 @@ def test_deadline_alert_fires_through_the_triggerer_for_a_slow_run(cluster):
 
     state = wait_for(
         "the late run to finish",
-        lambda: (r := [s for run_id, _, s, _ in cluster.runs("vector_sync_jira") if run_id == "manual__late_run"]) and r[0] in ("success", "failed") and r[0],
+        lambda: (
+            (r := [s for run_id, _, s, _ in cluster.runs("vector_sync_jira") if run_id == "manual__late_run"])
+            and r[0] in ("success", "failed")
+            and r[0]
+        ),
         RUN_TIMEOUT_S,
         cluster.procs,
         interval_s=2,
@@ -305,16 +332,32 @@ def test_after_the_demo_and_dags_test_replays_every_sync_dag_gets_its_scheduled_
     # semantics it holds DATE, the next scheduled run's logical date: that run is skipped (a gap).
     now = datetime.now(timezone.utc)
     boundary = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % (SHORT.seconds // 60))
-    tests = [subprocess.Popen([str(BIN / "airflow"), "dags", "test", d, boundary.isoformat()], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for d in dag_ids]
+    tests = [
+        subprocess.Popen(
+            [str(BIN / "airflow"), "dags", "test", d, boundary.isoformat()],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for d in dag_ids
+    ]
     for dag_id, proc in zip(dag_ids, tests):
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"{dag_id}: {out[-3000:]}"
     future = (datetime.now(timezone.utc) + 5 * SHORT).isoformat()
     refused = cluster.cli(str(BIN / "airflow"), "dags", "test", "vector_sync_jira", future, env=env)
-    assert refused.returncode != 0 and "refusing to replay" in refused.stdout + refused.stderr, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert refused.returncode != 0 and "refusing to replay" in refused.stdout + refused.stderr, (
+        refused.stdout[-2000:] + refused.stderr[-2000:]
+    )
 
-    replayed = {d: cluster.query("SELECT max(data_interval_end) FROM dag_run WHERE dag_id = :d AND run_type = 'manual'", d=d)[0][0] for d in dag_ids}
-    held = cluster.query("SELECT dag_id, run_id FROM dag_run WHERE run_type = 'manual' AND logical_date IS NOT NULL AND logical_date <> data_interval_start")
+    replayed = {
+        d: cluster.query("SELECT max(data_interval_end) FROM dag_run WHERE dag_id = :d AND run_type = 'manual'", d=d)[0][0] for d in dag_ids
+    }
+    held = cluster.query(
+        "SELECT dag_id, run_id FROM dag_run WHERE run_type = 'manual' AND logical_date IS NOT NULL AND logical_date <> data_interval_start"
+    )
     assert held == [], "every replay holds its interval's start"
 
     started = datetime.now(timezone.utc)
@@ -328,12 +371,18 @@ def test_after_the_demo_and_dags_test_replays_every_sync_dag_gets_its_scheduled_
         found = {r[0]: r[1:] for r in rows}
         return found if len(found) == len(dag_ids) and all(r[1] in ("success", "failed") for r in found.values()) else None
 
-    runs = wait_for("a scheduled run of every sync DAG", first_scheduled, SHORT.total_seconds() + 60 + RUN_TIMEOUT_S, cluster.procs, interval_s=3)
+    runs = wait_for(
+        "a scheduled run of every sync DAG", first_scheduled, SHORT.total_seconds() + 60 + RUN_TIMEOUT_S, cluster.procs, interval_s=3
+    )
     for dag_id, (run_id, state, interval_start, queued_at) in runs.items():
         print(f"{dag_id}: {run_id} queued {(queued_at - started).total_seconds():.0f}s after the scheduler started")
         assert state == "success", f"{dag_id} {run_id}\n{scheduler.tail()}"
-        assert queued_at <= started + SHORT + timedelta(minutes=1), f"{dag_id}: first scheduled run queued at {queued_at}, scheduler started {started}"
-        assert interval_start == replayed[dag_id] == boundary, f"{dag_id}: the first scheduled run starts at {interval_start}, the replays ended at {replayed[dag_id]}"
+        assert queued_at <= started + SHORT + timedelta(minutes=1), (
+            f"{dag_id}: first scheduled run queued at {queued_at}, scheduler started {started}"
+        )
+        assert interval_start == replayed[dag_id] == boundary, (
+            f"{dag_id}: the first scheduled run starts at {interval_start}, the replays ended at {replayed[dag_id]}"
+        )
     # Until a DAG's first scheduled run, each parse makes the dag-processor propose the replayed
     # interval again (it counts only scheduled and backfill runs): one "run already exists" per
     # parse, and the scheduler moves past it at once. Reported, not asserted.

@@ -89,7 +89,8 @@ def test_search_is_fail_closed_without_a_user(cli_env, capsys):
     assert set(restricted) == {"slack", "fireflies"}, "the sample needs private Slack and restricted Fireflies items"
 
     for source, (doc_id, title, member) in restricted.items():
-        def found(*who: str) -> list[dict]:
+
+        def found(*who: str, title: str = title, source: str = source) -> list[dict]:
             return json.loads(run(capsys, "search", title, "--source", source, "--top-k", "100", "--json", *who))["hits"]
 
         public_view = found()

@@ -62,6 +62,8 @@ def source_options(name: str) -> dict:
     if name == "slack":
         options["max_partitions"] = SLACK_PARTITIONS
     return options
+
+
 STARTUP_TIMEOUT_S = 150
 RUN_TIMEOUT_S = 240
 
@@ -152,7 +154,9 @@ def test_every_source_syncs_across_two_celery_workers(cluster, workspace, tmp_pa
         assert ti["state"] == "success", ti
         assert ti["hostname"] in WORKERS, ti
         logs = topology.log_files(ti)
-        assert list(logs) == [ti["hostname"]], f"{ti['dag_id']}.{ti['task_id']}[{ti['map_index']}]: logs in {list(logs)}, hostname {ti['hostname']}"
+        assert list(logs) == [ti["hostname"]], (
+            f"{ti['dag_id']}.{ti['task_id']}[{ti['map_index']}]: logs in {list(logs)}, hostname {ti['hostname']}"
+        )
         assert celery_owner.get(ti["external_executor_id"]) == ti["hostname"], ti
         assert ti["queued_by_job_id"] is not None
         ran_on[ti["hostname"]][(ti["task_id"], ti["map_index"] >= 0)] += 1
@@ -182,7 +186,9 @@ def test_every_source_syncs_across_two_celery_workers(cluster, workspace, tmp_pa
     # (3) sync_runs: one success per source, for exactly the replayed window and run.
     for name in sources:
         rows = state.runs.recent(name)
-        assert [(r.run_id, r.status, r.window_start, r.window_end) for r in rows] == [(runs[f"vector_sync_{name}"], "success", window.start, window.end)], name
+        assert [(r.run_id, r.status, r.window_start, r.window_end) for r in rows] == [
+            (runs[f"vector_sync_{name}"], "success", window.start, window.end)
+        ], name
         assert rows[0].upserted == len(expected[name]), name
 
     # Data went through the bucket, and no process kept any of it on its own disk.

@@ -23,7 +23,14 @@ import pytest
 from tests.composekit import airflow_services, environment, interpolate, keys, load_compose, raw_compose, s3_server
 from tests.conftest import ROOT
 
-AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+}
 REQUIRED_SERVICES = {"postgres", "redis", "minio"} | AIRFLOW_SERVICES
 LONG_RUNNING = REQUIRED_SERVICES - {"airflow-init"}
 PRODUCT_CONNECTIONS = ("JIRA", "SLACK", "NOTION", "FIREFLIES", "TEMPO", "OPENAI", "PINECONE", "SMTP")
@@ -185,7 +192,7 @@ def test_healthchecks(compose):
     assert "8974/health" in " ".join(services["airflow-scheduler"]["healthcheck"]["test"])
     assert "DagProcessorJob" in " ".join(services["airflow-dag-processor"]["healthcheck"]["test"])
     assert "TriggererJob" in " ".join(services["airflow-triggerer"]["healthcheck"]["test"])
-    assert 'celery@${HOSTNAME}' in " ".join(services["airflow-worker"]["healthcheck"]["test"])  # $$ for the container's shell
+    assert "celery@${HOSTNAME}" in " ".join(services["airflow-worker"]["healthcheck"]["test"])  # $$ for the container's shell
     assert environment(services["airflow-scheduler"])["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"
 
 
@@ -199,7 +206,11 @@ def test_start_order(compose):
     assert conditions("airflow-init") == infra
     for name in LONG_RUNNING & AIRFLOW_SERVICES - {"airflow-worker"}:
         assert conditions(name) == {**infra, "airflow-init": "service_completed_successfully"}, name
-    assert conditions("airflow-worker") == {**infra, "airflow-init": "service_completed_successfully", "airflow-apiserver": "service_healthy"}
+    assert conditions("airflow-worker") == {
+        **infra,
+        "airflow-init": "service_completed_successfully",
+        "airflow-apiserver": "service_healthy",
+    }
     assert services["airflow-init"]["restart"] == "no"
     for name in LONG_RUNNING:
         assert services[name]["restart"] == "always", name
@@ -283,7 +294,13 @@ def _dist(line: str) -> str:
 
 def test_the_image_gets_every_runtime_package_and_no_test_tool():
     runtime = {_dist(line) for line in runtime_requirements()}
-    assert {"apache-airflow", "apache-airflow-providers-celery", "apache-airflow-providers-amazon", "apache-airflow-providers-fab", "apache-airflow-providers-postgres"} <= runtime
+    assert {
+        "apache-airflow",
+        "apache-airflow-providers-celery",
+        "apache-airflow-providers-amazon",
+        "apache-airflow-providers-fab",
+        "apache-airflow-providers-postgres",
+    } <= runtime
     assert not runtime & {"pytest", "moto", "selenium", "pytest-timeout"}
     assert "apache-airflow-providers-amazon[s3fs]" in " ".join(runtime_requirements())
 
@@ -395,7 +412,9 @@ def test_airflow_init_script_runs_against_postgres_and_s3(pg_databases, tmp_path
         }
 
         def run_init() -> str:
-            result = subprocess.run(["bash", "-c", ENTRYPOINT_STUB + script], env=run_env, capture_output=True, text=True, timeout=540, cwd=tmp_path)
+            result = subprocess.run(
+                ["bash", "-c", ENTRYPOINT_STUB + script], env=run_env, capture_output=True, text=True, timeout=540, cwd=tmp_path
+            )
             output = result.stdout + result.stderr
             assert result.returncode == 0, output[-4000:]
             return output

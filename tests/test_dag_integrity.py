@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import ROOT
-from vector_sync.specs import source_settings
 from vector_sync.sources import registered_sources
+from vector_sync.specs import source_settings
 
 OLD_SCHEDULES = {"slack": "*/15 * * * *", "jira": "*/30 * * * *", "fireflies": "0 * * * *", "notion": "15 * * * *", "tempo": "*/30 * * * *"}
 CHAIN = ["plan", "fetch", "filter_active_projects", "embed", "upsert", "record"]

@@ -81,8 +81,8 @@ def test_every_source_dag_lands_exactly_its_windows(name, airflow_env, monkeypat
 
     from sandbox.demo import last_intervals
     from tests.sourcekit import FAST, ground_truth, kept
-    from vector_sync.specs import source_settings
     from vector_sync.models import Window
+    from vector_sync.specs import source_settings
 
     state, store = airflow_env
     if name in FAST:  # request pacing is tested on its own; it only slows this test down
@@ -137,13 +137,20 @@ def test_a_replayed_long_window_fetches_in_named_time_slices(airflow_env, worksp
     # up to what the run recorded.
     planned = [FetchPart.from_json(part) for part in xcoms[("plan", -1)]]
     assert [part.index for part in planned] == [0, 1, 2]
-    assert {part.plan for part in planned} == {planned[0].plan} and planned[0].plan.window == window and planned[0].plan.window_mode == "conf"
+    assert (
+        {part.plan for part in planned} == {planned[0].plan} and planned[0].plan.window == window and planned[0].plan.window_mode == "conf"
+    )
     fetched = [FetchPart.from_json(xcoms[("fetch", i)]) for i in range(3)]
     upserted = [EmbedBatch.from_json(value) for (task, _), value in sorted(xcoms.items()) if task == "upsert"]
     assert upserted and all(batch.parts == (0, 1, 2) for batch in upserted)
     total = StepCounts.total([part.counts for part in fetched] + [batch.counts for batch in upserted]).numbers
     recorded = state.runs.recent("jira", limit=1)[0]
-    assert (total["fetched"], total["filtered_out"], total["embedded"], total["upserted"]) == (recorded.fetched, recorded.filtered_out, recorded.embedded, recorded.upserted)
+    assert (total["fetched"], total["filtered_out"], total["embedded"], total["upserted"]) == (
+        recorded.fetched,
+        recorded.filtered_out,
+        recorded.embedded,
+        recorded.upserted,
+    )
     assert xcoms[("record", -1)]["parts"] == 3 and xcoms[("record", -1)]["batches"] == len(upserted)
     slices = window.slices(3)
     assert names == [(i, f"{i}: {s.start:%Y-%m-%d %H:%M} to {s.end:%Y-%m-%d %H:%M}") for i, s in enumerate(slices)]

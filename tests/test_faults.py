@@ -24,24 +24,25 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pendulum
 import pytest
 import sqlalchemy as sa
 
 from sandbox.server import Fault
+from tests.alertkit import SmtpSink, first_failure, index_snapshot, make_world, slack_posts, source_dag, task_states
 from tests.clusterkit import PG_ADMIN_URL, postgres_database
-from tests.alertkit import SmtpSink, index_snapshot, make_world, slack_posts, first_failure, source_dag, task_states
 from tests.conftest import ANCHOR, ROOT
 from tests.sourcekit import Backends
 from vector_sync import alerts, pipeline
 from vector_sync.airflow.bootstrap import connection_json, read_settings
-from vector_sync.specs import source_settings
 from vector_sync.models import Document, Window
 from vector_sync.sources import registered_sources
 from vector_sync.sources.base import Source
+from vector_sync.specs import source_settings
 
 pytestmark = pytest.mark.airflow
 
@@ -76,7 +77,9 @@ def run_window(name: str, end: datetime) -> Window:
     from airflow.serialization.encoders import coerce_to_core_timetable
 
     settings = source_settings(name)
-    interval = coerce_to_core_timetable(CronDataIntervalTimetable(settings.schedule, timezone="UTC")).infer_manual_data_interval(run_after=pendulum.instance(end))
+    interval = coerce_to_core_timetable(CronDataIntervalTimetable(settings.schedule, timezone="UTC")).infer_manual_data_interval(
+        run_after=pendulum.instance(end)
+    )
     return Window(interval.start, interval.end).widened(settings.overlap)
 
 
@@ -202,7 +205,14 @@ def test_worker_killed_mid_upsert_then_cleared(world, workspace, tmp_path):
     expected = reference("jira", window, world.sandbox, tmp_path)
     marker = tmp_path / "killed-after"
     env = {**os.environ, "KILL_MARKER": str(marker), "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    worker = subprocess.Popen([sys.executable, "-c", _KILLABLE_RUN, end.isoformat()], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _KILLABLE_RUN, end.isoformat()],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():
@@ -276,10 +286,12 @@ def test_state_db_restarted_mid_run(world, monkeypatch, tmp_path, pg_state_db):
             time.sleep(0.05)
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
-            outage["terminated"] = len(conn.execute(
-                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
-                {"db": url.database},
-            ).fetchall())
+            outage["terminated"] = len(
+                conn.execute(
+                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+                    {"db": url.database},
+                ).fetchall()
+            )
             time.sleep(OUTAGE_S)
             conn.exec_driver_sql(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
         outage["done"] = True
@@ -324,13 +336,24 @@ class OddSource(Source):
         when = window.start + timedelta(minutes=1)
         base = dict(source="jira", url="https://example.com/x", updated_at=when, projects=("SUBS",))
         if self.unicode:
-            yield Document(id="jira:UNI-1", title="bad \ud83d emoji", text="caf\u00e9 \ud800 broken \x00 nul \ufeff bom \U0001f600 ok", **base)
+            yield Document(
+                id="jira:UNI-1", title="bad \ud83d emoji", text="caf\u00e9 \ud800 broken \x00 nul \ufeff bom \U0001f600 ok", **base
+            )
             return
         paragraph = "Subscriptions billing retries are capped at three attempts per invoice. "
-        yield Document(id="jira:BIG-1", title="A 1 MB message", text=(paragraph * 15_000)[: 1_000_000], **base)
+        yield Document(id="jira:BIG-1", title="A 1 MB message", text=(paragraph * 15_000)[:1_000_000], **base)
         yield Document(id="jira:EMPTY-1", title="", text="   \n\t  ", **base)
-        yield Document(id="jira:NULL-1", title=None, text="fields left null by the API", url=None, updated_at=when,  # type: ignore[arg-type]
-                       source="jira", projects=("SUBS", None), access_list=(None, "A@Example.com"), metadata={"status": None, "labels": []})
+        yield Document(
+            id="jira:NULL-1",
+            title=None,
+            text="fields left null by the API",
+            url=None,
+            updated_at=when,  # type: ignore[arg-type]
+            source="jira",
+            projects=("SUBS", None),
+            access_list=(None, "A@Example.com"),
+            metadata={"status": None, "labels": []},
+        )
 
 
 def _sync_twice(source: Source, tmp_path) -> tuple[Backends, dict, dict]:
@@ -339,7 +362,9 @@ def _sync_twice(source: Source, tmp_path) -> tuple[Backends, dict, dict]:
     settings = source_settings("jira")
     chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
     runs = [
-        pipeline.run_window(source, window, pipeline.staging.StagedRun(tmp_path / "staging", "jira", key), kit.state, kit.embedder, kit.store, chunking, key)
+        pipeline.run_window(
+            source, window, pipeline.staging.StagedRun(tmp_path / "staging", "jira", key), kit.state, kit.embedder, kit.store, chunking, key
+        )
         for key in ("odd-1", "odd-2")
     ]
     return kit, runs[0], runs[1]

@@ -41,9 +41,7 @@ def test_deterministic_across_processes():
     )
     # A different str-hash seed proves Python's randomised hash() plays no part.
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], input=json.dumps(TEXTS), capture_output=True, text=True, env=env, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(TEXTS), capture_output=True, text=True, env=env, check=True)
     assert json.loads(result.stdout) == here
 
 

@@ -24,7 +24,9 @@ def world(airflow_db, sandbox, monkeypatch, tmp_path):
 def synced(state, source: str, end: datetime, status: str = "success", minutes: int = 30) -> None:
     """A run of ``source`` over the window ending at ``end``, as the record step stores it."""
     window = Window(end - timedelta(minutes=minutes), end)
-    pipeline.record(state, source, f"scheduled__{end.isoformat()}", window, end, {}, status=status, error_message="boom" if status == "failed" else None)
+    pipeline.record(
+        state, source, f"scheduled__{end.isoformat()}", window, end, {}, status=status, error_message="boom" if status == "failed" else None
+    )
 
 
 def test_health_dag_checks_every_15_minutes():
@@ -58,7 +60,10 @@ def test_one_alert_per_incident_and_one_on_recovery(world):
     assert set(posts) == {"jira is stale", "fireflies is failed"}  # notion/tempo never ran: still in their grace period
     assert "Failed windows:" in posts["fireflies is failed"]["text"]
     assert "Stale after:* 60 min" in posts["jira is stale"]["text"]
-    assert sorted(m.subject for m in world.smtp.mails) == ["[vector-sync unhealthy] fireflies is failed", "[vector-sync unhealthy] jira is stale"]
+    assert sorted(m.subject for m in world.smtp.mails) == [
+        "[vector-sync unhealthy] fireflies is failed",
+        "[vector-sync unhealthy] jira is stale",
+    ]
     assert all(m.recipients == [ALERT_EMAIL] for m in world.smtp.mails)
 
     assert len(slack_posts(sandbox)) == len(check_at(2)) == 2, "still stale: no second alert"
@@ -76,8 +81,14 @@ def test_one_alert_per_incident_and_one_on_recovery(world):
 
 def _status(source: str, health: str, *, ran: bool = True) -> SourceStatus:
     return SourceStatus(
-        source=source, health=health, last_sync="2026-11-20T12:00:00+00:00" if ran else None, age_minutes=90.0 if ran else None,
-        stale_after_minutes=60.0, vectors=0, documents=0, last_run={"status": "success"} if ran else None,
+        source=source,
+        health=health,
+        last_sync="2026-11-20T12:00:00+00:00" if ran else None,
+        age_minutes=90.0 if ran else None,
+        stale_after_minutes=60.0,
+        vectors=0,
+        documents=0,
+        last_run={"status": "success"} if ran else None,
     )
 
 
@@ -118,11 +129,11 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
     """A manual run holding the logical date of vector_sync_jira's next scheduled run (what a
     demo run with Airflow's own dag.test semantics left behind) blocks it: the health DAG reads
     the schedule through the execution API and alerts once, naming the DAG, the run and the fix."""
-    from sqlalchemy import delete, select
-
     from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
     from vector_sync.airflow.health import build_health_dag
 
     sandbox = world.sandbox
@@ -141,7 +152,9 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
     from airflow.sdk import timezone as airflow_timezone
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-    latest = CronDataIntervalTimetable("*/30 * * * *", "UTC").infer_manual_data_interval(run_after=airflow_timezone.coerce_datetime(datetime.now(timezone.utc)))
+    latest = CronDataIntervalTimetable("*/30 * * * *", "UTC").infer_manual_data_interval(
+        run_after=airflow_timezone.coerce_datetime(datetime.now(timezone.utc))
+    )
     if (wait := 70 - (airflow_timezone.utcnow() - latest.end).total_seconds()) > 0:
         time.sleep(wait)  # the run is "due" a minute after its interval ends
     blocked = latest.start
@@ -152,10 +165,17 @@ def test_a_stuck_schedule_alerts_once_naming_the_dag_and_the_cause(world):
         model.is_paused = False  # as `make up` runs it (DAGS_ARE_PAUSED_AT_CREATION=False); a paused DAG is not stuck
         model.next_dagrun = blocked  # what the scheduler wants next (earlier tests' runs may have moved it)
         session.execute(delete(DagRun).where(DagRun.dag_id == "vector_sync_jira", DagRun.logical_date >= blocked - timedelta(minutes=30)))
-        session.add(DagRun(
-            dag_id="vector_sync_jira", run_id=run_id, logical_date=blocked, run_after=blocked,
-            data_interval=(blocked - timedelta(minutes=30), blocked), run_type="manual", state="success",
-        ))
+        session.add(
+            DagRun(
+                dag_id="vector_sync_jira",
+                run_id=run_id,
+                logical_date=blocked,
+                run_after=blocked,
+                data_interval=(blocked - timedelta(minutes=30), blocked),
+                run_type="manual",
+                state="success",
+            )
+        )
     try:
         posts = check_at(2)
         stuck = posts["jira is stuck"]["text"]

@@ -34,7 +34,13 @@ def test_base_url(fields, default_path, expected):
 
 
 def test_client_options_cast_the_extras_that_are_set():
-    options = client_options(conn(extra=json.dumps({"timeout_s": "12", "max_retries": 4, "notion_version": ""})), timeout_s=float, max_retries=int, notion_version=str, total_retries=int)
+    options = client_options(
+        conn(extra=json.dumps({"timeout_s": "12", "max_retries": 4, "notion_version": ""})),
+        timeout_s=float,
+        max_retries=int,
+        notion_version=str,
+        total_retries=int,
+    )
     assert options == {"timeout_s": 12.0, "max_retries": 4}
 
 
@@ -44,10 +50,17 @@ def test_a_missing_connection_names_what_to_add(monkeypatch):
         FirefliesHook("fireflies_missing").get_conn()
 
 
-@pytest.mark.parametrize(("hook", "env", "message"), [
-    (lambda: NotionHook("notion_blank"), "AIRFLOW_CONN_NOTION_BLANK", "'notion_blank' has no password \\(the integration token\\)"),
-    (lambda: TempoHook("tempo_blank", jira_conn_id="jira_default"), "AIRFLOW_CONN_TEMPO_BLANK", "'tempo_blank' has no password \\(the Tempo API token\\)"),
-])
+@pytest.mark.parametrize(
+    ("hook", "env", "message"),
+    [
+        (lambda: NotionHook("notion_blank"), "AIRFLOW_CONN_NOTION_BLANK", "'notion_blank' has no password \\(the integration token\\)"),
+        (
+            lambda: TempoHook("tempo_blank", jira_conn_id="jira_default"),
+            "AIRFLOW_CONN_TEMPO_BLANK",
+            "'tempo_blank' has no password \\(the Tempo API token\\)",
+        ),
+    ],
+)
 def test_a_connection_without_its_secret_fails_fast(monkeypatch, hook, env, message):
     monkeypatch.setenv(env, json.dumps({"conn_type": "http", "host": "https://api.example.com"}))
     with pytest.raises(FatalError, match=message):

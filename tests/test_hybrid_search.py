@@ -119,9 +119,16 @@ def _permission_sample() -> list[Document]:
     day = timedelta(days=1)
 
     def item(id: str, when: int, **kwargs) -> Document:
-        return Document(id=id, source=id.split(":")[0], title=f"Rollout note {id}", text=f"The rollout of {id} went fine.",
-                        url=f"https://example.com/{id}", updated_at=UPDATED,
-                        metadata={"timestamp_epoch": int((UPDATED + when * day).timestamp())}, **kwargs)
+        return Document(
+            id=id,
+            source=id.split(":")[0],
+            title=f"Rollout note {id}",
+            text=f"The rollout of {id} went fine.",
+            url=f"https://example.com/{id}",
+            updated_at=UPDATED,
+            metadata={"timestamp_epoch": int((UPDATED + when * day).timestamp())},
+            **kwargs,
+        )
 
     return [
         item("jira:SUBS-1", 0, projects=("SUBS",)),
@@ -171,10 +178,20 @@ def test_filters_and_access_let_the_same_documents_through_in_every_mode(tmp_pat
 
 def test_no_private_chunk_leaks_through_the_keyword_leg(tmp_path):
     embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
-    index(store, embedder, [
-        doc("slack:G9:1", "#exec: Zanzibar acquisition", "Zanzibar acquisition terms.", access_type="private", access_list=("amy@example.com",)),
-        doc("jira:SUBS-2", "SUBS-2: Checkout copy", "Update the checkout copy."),
-    ])
+    index(
+        store,
+        embedder,
+        [
+            doc(
+                "slack:G9:1",
+                "#exec: Zanzibar acquisition",
+                "Zanzibar acquisition terms.",
+                access_type="private",
+                access_list=("amy@example.com",),
+            ),
+            doc("jira:SUBS-2", "SUBS-2: Checkout copy", "Update the checkout copy."),
+        ],
+    )
     for mode in SEARCH_MODES:
         for flt in (None, SearchFilter(user="outsider@example.com"), SearchFilter(sources=("slack",))):
             assert "slack:G9:1" not in document_ids(search("zanzibar acquisition", embedder, store, flt, mode=mode)), mode

@@ -70,7 +70,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -86,7 +86,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_walk_sees_every_module_and_lazy_imports():
     """The checks below would pass vacuously if the walk missed modules or function bodies."""
     found = modules()
-    assert {"vector_sync.pipeline", "vector_sync.run", "vector_sync.airflow.dags", "vector_sync.hooks.tempo", "vector_sync.cli"} <= set(found)
+    assert {"vector_sync.pipeline", "vector_sync.run", "vector_sync.airflow.dags", "vector_sync.hooks.tempo", "vector_sync.cli"} <= set(
+        found
+    )
     # cli imports the layer only inside its commands
     assert "vector_sync.airflow.backends" in imported_names(found["vector_sync.cli"], "vector_sync.cli")
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]

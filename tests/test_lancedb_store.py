@@ -88,9 +88,7 @@ def test_upsert_same_id_replaces(store):
 
 
 def test_repeated_id_in_one_batch_keeps_the_last(store):
-    written = store.upsert(
-        [record("jira:K-1#0", [1.0, 0.0, 0.0, 0.0], text="old"), record("jira:K-1#0", [1.0, 0.0, 0.0, 0.0], text="new")]
-    )
+    written = store.upsert([record("jira:K-1#0", [1.0, 0.0, 0.0, 0.0], text="old"), record("jira:K-1#0", [1.0, 0.0, 0.0, 0.0], text="new")])
     assert written == 1 and store.count() == 1
     assert store.query([1.0, 0.0, 0.0, 0.0], top_k=1)[0].text == "new"
 
@@ -154,7 +152,9 @@ def search(store, **kwargs) -> list[str]:
 
 def test_filter_by_source(filtered):
     assert search(filtered, sources=("jira",)) == ["jira:hermes#0", "jira:zeus#0"]
-    assert search(filtered, sources=("jira", "slack"), all_access=True) == sorted(["jira:hermes#0", "jira:zeus#0", "slack:dm#0", "slack:public#0"])
+    assert search(filtered, sources=("jira", "slack"), all_access=True) == sorted(
+        ["jira:hermes#0", "jira:zeus#0", "slack:dm#0", "slack:public#0"]
+    )
     assert search(filtered, sources=("jira", "slack")) == sorted(["jira:hermes#0", "jira:zeus#0", "slack:public#0"])
     assert search(filtered, sources=("notion",)) == []
 
@@ -180,7 +180,9 @@ def test_private_chunk_visible_only_to_listed_users_case_insensitively(filtered)
     assert search(filtered, user="o'hara@example.com") == public
     assert search(filtered) == public  # no user: public items only (fail closed)
     assert search(filtered, all_access=True) == sorted(public + ["slack:dm#0"])  # the operator's explicit view
-    assert ids_of(filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10)) and "slack:dm#0" not in ids_of(filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10))
+    assert ids_of(filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10)) and "slack:dm#0" not in ids_of(
+        filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10)
+    )
 
 
 @pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
@@ -340,8 +342,16 @@ def test_fuse_ranks_sums_reciprocal_ranks_and_prefers_keyword_matches_on_ties():
 
 @pytest.mark.parametrize(
     "query",
-    ['title:foo AND (bar OR "baz', "*", "\x00\x07 zebra \ud800", "a" * 100_000, "🦓 zèbre ｚｅｂｒａ", "-NOT +must ~fuzzy^2 [1 TO 5]",
-     "SELECT * FROM chunks; DROP TABLE chunks; --", "' OR 1=1 --"],
+    [
+        'title:foo AND (bar OR "baz',
+        "*",
+        "\x00\x07 zebra \ud800",
+        "a" * 100_000,
+        "🦓 zèbre ｚｅｂｒａ",
+        "-NOT +must ~fuzzy^2 [1 TO 5]",
+        "SELECT * FROM chunks; DROP TABLE chunks; --",
+        "' OR 1=1 --",
+    ],
 )
 def test_keyword_and_hybrid_never_raise_on_what_users_type(store, query):
     store.upsert([record("jira:Z#0", [1.0, 0.0], text="the zebra crossing")])

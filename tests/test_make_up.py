@@ -76,10 +76,19 @@ def test_make_up_stops_every_airflow_process_within_15s(up_env, sig):
     # Ctrl-C reaches the foreground process: this one, since standalone.py keeps airflow apart).
     up = subprocess.Popen(
         [sys.executable, "-m", "sandbox.standalone", "--port", str(free_port())],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
-        wait_for("airflow standalone's components", lambda: _components(up.pid) == set(COMPONENTS), 180, [Proc("make up", up, tmp_path / "up.log")])
+        wait_for(
+            "airflow standalone's components",
+            lambda: _components(up.pid) == set(COMPONENTS),
+            180,
+            [Proc("make up", up, tmp_path / "up.log")],
+        )
         time.sleep(5)  # let them get going (the scheduler starts its executor)
         pids = [p.pid for p in _descendants(up.pid)]
         started = time.monotonic()

@@ -10,8 +10,15 @@ from vector_sync.notion_blocks import SUPPORTED_TYPES, blocks_to_markdown, prope
 
 
 def _rt(text, href=None, code=False):
-    return [{"type": "text", "text": {"content": text, "link": {"url": href} if href else None},
-             "annotations": {"code": code}, "plain_text": text, "href": href}]
+    return [
+        {
+            "type": "text",
+            "text": {"content": text, "link": {"url": href} if href else None},
+            "annotations": {"code": code},
+            "plain_text": text,
+            "href": href,
+        }
+    ]
 
 
 def _b(kind, text=None, children=(), **body):
@@ -44,7 +51,9 @@ def test_recorded_page_renders_every_readable_block(recorded):
         "Text",
         "Child page: Child page",
         "Child database: Child database",
-        "# Heading 1", "## Heading 2", "### Heading 3",
+        "# Heading 1",
+        "## Heading 2",
+        "### Heading 3",
         "- Bulleted list",
         "1. Numbered list",
         "- [ ]",  # the recorded to-do is empty and unchecked
@@ -105,16 +114,21 @@ def test_lists_nesting_and_numbering():
         _b("toggle", "More", [_b("quote", "Quoted\nTwo lines")]),
     ]
     assert blocks_to_markdown(blocks) == (
-        "1. One\n  - Nested\n    - [x] Deep\n2. Two\n\nBreak\n\n1. Again one\n\n- [ ] Open\n\n"
-        "▸ More\n  > Quoted\n  > Two lines"
+        "1. One\n  - Nested\n    - [x] Deep\n2. Two\n\nBreak\n\n1. Again one\n\n- [ ] Open\n\n▸ More\n  > Quoted\n  > Two lines"
     )
 
 
 def test_table_header_code_language_and_links():
-    table = _b("table", None, [
-        {"type": "table_row", "table_row": {"cells": [_rt("Plan"), _rt("Price")]}},
-        {"type": "table_row", "table_row": {"cells": [_rt("Pro"), _rt("25 | EUR")]}},
-    ], table_width=2, has_column_header=True)
+    table = _b(
+        "table",
+        None,
+        [
+            {"type": "table_row", "table_row": {"cells": [_rt("Plan"), _rt("Price")]}},
+            {"type": "table_row", "table_row": {"cells": [_rt("Pro"), _rt("25 | EUR")]}},
+        ],
+        table_width=2,
+        has_column_header=True,
+    )
     code = _b("code", "print(1)", language="python", caption=_rt("Example"))
     bookmark = _b("bookmark", url="https://status.example.com", caption=_rt("Status"))
     text = blocks_to_markdown([table, code, bookmark])
@@ -130,8 +144,15 @@ def test_rich_text_links_code_and_equations():
 
 
 def test_unknown_and_malformed_blocks_never_raise():
-    blocks = [None, {"type": 3}, {"no": "type"}, _b("ai_block"), _b("paragraph", "kept"),
-              {"type": "callout", "callout": "not a dict"}, {"type": "table", "table": {}, "children": [None]}]
+    blocks = [
+        None,
+        {"type": 3},
+        {"no": "type"},
+        _b("ai_block"),
+        _b("paragraph", "kept"),
+        {"type": "callout", "callout": "not a dict"},
+        {"type": "table", "table": {}, "children": [None]},
+    ]
     rendered = render_blocks(blocks)
     assert rendered.text == "kept"
     assert rendered.unsupported == {"ai_block": 1}
@@ -153,7 +174,12 @@ def test_database_row_properties():
         "Broken": "not a property",
     }
     assert property_lines(properties) == [
-        "Status: In progress", "Tags: billing, urgent", "Owner: Dana Reyes", "Due: 2026-11-20",
-        "Done: no", "Points: 3", "Ticket: INC-7",
+        "Status: In progress",
+        "Tags: billing, urgent",
+        "Owner: Dana Reyes",
+        "Due: 2026-11-20",
+        "Done: no",
+        "Points: 3",
+        "Ticket: INC-7",
     ]
     assert property_lines(None) == []

@@ -13,10 +13,10 @@ import pytest
 
 from tests.sourcekit import FAST, Backends, sandbox_settings
 from vector_sync import pipeline
-from vector_sync.specs import source_settings
 from vector_sync.models import SearchFilter, Window
 from vector_sync.permissions import supports_permissions, sync_permissions
 from vector_sync.sources import registered_sources, source_class
+from vector_sync.specs import source_settings
 from vector_sync.staging import StagedRun
 from vector_sync.state import Access
 
@@ -119,7 +119,9 @@ def test_slack_membership_and_privacy_changes_reach_old_items_without_embedding(
     for person in expected:
         assert {h.id for h in visible(kit, "slack", user=person) if channel_of(h) == PUBLIC} == {h.id for h in everything}
     ledger = kit.state.ledger.access_of_source("slack")
-    assert {access for doc_id, (access, _) in ledger.items() if doc_id.startswith(f"slack:{PUBLIC}:")} == {Access("private", tuple(expected))}
+    assert {access for doc_id, (access, _) in ledger.items() if doc_id.startswith(f"slack:{PUBLIC}:")} == {
+        Access("private", tuple(expected))
+    }
 
     # A second pass finds nothing to do and writes nothing.
     version = kit.store._open().version

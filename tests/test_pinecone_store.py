@@ -54,8 +54,16 @@ def store(box, pc) -> PineconeStore:
 
 def record(i: int, source: str = "jira", text: str | None = None, dim: int = DIM, **metadata) -> VectorRecord:
     rng = np.random.default_rng(i)
-    base = {"source": source, "title": f"Item {i}", "url": f"https://example.com/{i}", "projects": ["SUBS"],
-            "access_type": "all", "access_list": [], "timestamp_epoch": 1_700_000_000 + i, "chunk_index": 0}
+    base = {
+        "source": source,
+        "title": f"Item {i}",
+        "url": f"https://example.com/{i}",
+        "projects": ["SUBS"],
+        "access_type": "all",
+        "access_list": [],
+        "timestamp_epoch": 1_700_000_000 + i,
+        "chunk_index": 0,
+    }
     return VectorRecord(
         id=f"{source}:ITEM-{i}#0",
         document_id=f"{source}:ITEM-{i}",
@@ -194,13 +202,15 @@ def test_build_filter_is_the_pinecone_translation():
     since = datetime(2026, 1, 1, tzinfo=timezone.utc)
     until = datetime(2026, 1, 2, 0, 0, 0, 500_000, tzinfo=timezone.utc)
     flt = SearchFilter(sources=("jira", "slack"), projects=("SUBS",), user=" Ana@Example.com ", since=since, until=until)
-    assert build_filter(flt) == {"$and": [
-        {"source": {"$in": ["jira", "slack"]}},
-        {"projects": {"$in": ["SUBS"]}},
-        {"timestamp_epoch": {"$gte": 1767225600}},
-        {"timestamp_epoch": {"$lt": 1767312001}},
-        {"$or": [{"access_type": {"$eq": "all"}}, {"access_list": {"$in": ["ana@example.com"]}}]},
-    ]}
+    assert build_filter(flt) == {
+        "$and": [
+            {"source": {"$in": ["jira", "slack"]}},
+            {"projects": {"$in": ["SUBS"]}},
+            {"timestamp_epoch": {"$gte": 1767225600}},
+            {"timestamp_epoch": {"$lt": 1767312001}},
+            {"$or": [{"access_type": {"$eq": "all"}}, {"access_list": {"$in": ["ana@example.com"]}}]},
+        ]
+    }
     public = {"access_type": {"$eq": "all"}}
     assert build_filter(SearchFilter(sources=("jira",))) == {"$and": [{"source": {"$in": ["jira"]}}, public]}
     assert build_filter(SearchFilter()) == build_filter(None) == public  # fail closed: public items only
@@ -223,7 +233,13 @@ def test_hits_carry_text_and_metadata(store):
     rec = record(5, text="the deploy failed")
     store.upsert([rec, record(6)])
     best = store.query(rec.values, 1)[0]
-    assert (best.id, best.source, best.title, best.url, best.text) == (rec.id, "jira", "Item 5", "https://example.com/5", "the deploy failed")
+    assert (best.id, best.source, best.title, best.url, best.text) == (
+        rec.id,
+        "jira",
+        "Item 5",
+        "https://example.com/5",
+        "the deploy failed",
+    )
     assert best.score == pytest.approx(1.0, abs=1e-5)
     assert "text" not in best.metadata and best.metadata["document_id"] == rec.document_id
     with pytest.raises(ValueError):
@@ -232,9 +248,16 @@ def test_hits_carry_text_and_metadata(store):
 
 
 def test_filters_select_what_lancedb_selects(store, tmp_path):
-    records = [record(i, source=("jira", "slack", "notion")[i % 3], projects=[("SUBS", "BC", "ARCH")[i % 3]],
-                      access_type="all" if i % 4 else "private", access_list=["ana@example.com"] if i % 8 == 0 else [])
-               for i in range(60)]
+    records = [
+        record(
+            i,
+            source=("jira", "slack", "notion")[i % 3],
+            projects=[("SUBS", "BC", "ARCH")[i % 3]],
+            access_type="all" if i % 4 else "private",
+            access_list=["ana@example.com"] if i % 8 == 0 else [],
+        )
+        for i in range(60)
+    ]
     lance = LanceDBStore(str(tmp_path / "lancedb"))
     lance.upsert(records)
     store.upsert(records)
@@ -244,7 +267,9 @@ def test_filters_select_what_lancedb_selects(store, tmp_path):
         SearchFilter(projects=("BC", "ARCH")),
         SearchFilter(user="ana@example.com"),
         SearchFilter(user="bob@example.com", sources=("jira", "notion")),
-        SearchFilter(since=datetime.fromtimestamp(1_700_000_010, timezone.utc), until=datetime.fromtimestamp(1_700_000_040.5, timezone.utc)),
+        SearchFilter(
+            since=datetime.fromtimestamp(1_700_000_010, timezone.utc), until=datetime.fromtimestamp(1_700_000_040.5, timezone.utc)
+        ),
     ]
     for flt in filters:
         expected = {h.id for h in lance.query(records[0].values, 100, flt)}
@@ -291,8 +316,16 @@ def hybrid(pc, state) -> PineconeStore:
 
 
 def doc(key: str, text: str, source: str = "jira", **metadata) -> VectorRecord:
-    base = {"source": source, "title": key, "url": f"https://example.com/{key}", "projects": ["SUBS"], "access_type": "all",
-            "access_list": [], "timestamp_epoch": 1_700_000_000, "chunk_index": 0}
+    base = {
+        "source": source,
+        "title": key,
+        "url": f"https://example.com/{key}",
+        "projects": ["SUBS"],
+        "access_type": "all",
+        "access_list": [],
+        "timestamp_epoch": 1_700_000_000,
+        "chunk_index": 0,
+    }
     return VectorRecord(f"{source}:{key}#0", f"{source}:{key}", EMBEDDER.embed([text])[0], text, {**base, **metadata})
 
 
@@ -315,8 +348,14 @@ def ask(store: PineconeStore, text: str, mode: str, top_k: int = 10, flt: Search
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid"])
-@pytest.mark.parametrize("query, expected", [("SUBS-123", "jira:SUBS-123#0"), ("ERR_PDF_RENDER_TIMEOUT", "notion:runbook#0"),
-                                             ("what does ERR_PDF_RENDER_TIMEOUT mean", "notion:runbook#0")])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("SUBS-123", "jira:SUBS-123#0"),
+        ("ERR_PDF_RENDER_TIMEOUT", "notion:runbook#0"),
+        ("what does ERR_PDF_RENDER_TIMEOUT mean", "notion:runbook#0"),
+    ],
+)
 def test_an_exact_identifier_is_found_first(hybrid, mode, query, expected):
     hybrid.upsert(NOISE + TARGETS)
     assert hybrid.modes == SEARCH_MODES
@@ -356,20 +395,35 @@ def test_statistics_follow_upserts_and_deletes(hybrid, state):
     assert state.bm25.stats(hybrid.collection) == CollectionStats() and hybrid.count() == 0
 
 
-RECORDS = [doc(f"ITEM-{i}", f"roadmap item {i} for {('jira', 'slack', 'notion')[i % 3]}", source=("jira", "slack", "notion")[i % 3],
-               projects=[("SUBS", "BC", "ARCH")[i % 3]], access_type="all" if i % 4 else "private",
-               access_list=["ana@example.com"] if i % 8 == 0 else [], timestamp_epoch=1_700_000_000 + i) for i in range(48)]
+RECORDS = [
+    doc(
+        f"ITEM-{i}",
+        f"roadmap item {i} for {('jira', 'slack', 'notion')[i % 3]}",
+        source=("jira", "slack", "notion")[i % 3],
+        projects=[("SUBS", "BC", "ARCH")[i % 3]],
+        access_type="all" if i % 4 else "private",
+        access_list=["ana@example.com"] if i % 8 == 0 else [],
+        timestamp_epoch=1_700_000_000 + i,
+    )
+    for i in range(48)
+]
 
 
-@pytest.mark.parametrize("flt", [
-    None,
-    SearchFilter(sources=("slack",)),
-    SearchFilter(sources=("slack",), all_access=True),
-    SearchFilter(projects=("BC", "ARCH")),
-    SearchFilter(user="ana@example.com"),
-    SearchFilter(user="bob@example.com", sources=("jira", "notion")),
-    SearchFilter(since=datetime.fromtimestamp(1_700_000_010, timezone.utc), until=datetime.fromtimestamp(1_700_000_040.5, timezone.utc)),
-], ids=lambda f: repr(f)[:60])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        None,
+        SearchFilter(sources=("slack",)),
+        SearchFilter(sources=("slack",), all_access=True),
+        SearchFilter(projects=("BC", "ARCH")),
+        SearchFilter(user="ana@example.com"),
+        SearchFilter(user="bob@example.com", sources=("jira", "notion")),
+        SearchFilter(
+            since=datetime.fromtimestamp(1_700_000_010, timezone.utc), until=datetime.fromtimestamp(1_700_000_040.5, timezone.utc)
+        ),
+    ],
+    ids=lambda f: repr(f)[:60],
+)
 def test_every_mode_sees_exactly_the_permitted_set(hybrid, flt):
     hybrid.upsert(RECORDS)
     permitted = {h.id for h in ask(hybrid, "roadmap", "dense", 100, flt)}  # every record holds "roadmap"
@@ -412,8 +466,15 @@ def test_a_rare_word_in_a_long_repetitive_chunk_is_found_first(hybrid):
         body = steps[part * 20 : (part + 1) * 20]
         if part == 4:
             body.insert(11, "Toggle: escalation > on-call: the code name for the standby cluster is Kestrelfall.")
-        chunks.append(VectorRecord(f"notion:runbook#{part + 1}", "notion:runbook", EMBEDDER.embed(["\n".join(body)])[0], "\n".join(body),
-                                   {**chunks[0].metadata, "chunk_index": part + 1}))
+        chunks.append(
+            VectorRecord(
+                f"notion:runbook#{part + 1}",
+                "notion:runbook",
+                EMBEDDER.embed(["\n".join(body)])[0],
+                "\n".join(body),
+                {**chunks[0].metadata, "chunk_index": part + 1},
+            )
+        )
     hybrid.upsert(chunks)
     for mode in ("keyword", "hybrid"):
         assert ask(hybrid, "Kestrelfall", mode)[0].id == "notion:runbook#5", mode
@@ -422,7 +483,9 @@ def test_a_rare_word_in_a_long_repetitive_chunk_is_found_first(hybrid):
 def test_a_sparse_only_index_is_refused_before_any_write(pc, state, box):
     from pinecone import ServerlessSpec
 
-    model = pc.create_index(name="keywords", vector_type="sparse", metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    model = pc.create_index(
+        name="keywords", vector_type="sparse", metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1")
+    )
     box.log.reset()
     with pytest.raises(FatalError, match="is a sparse index"):
         PineconeStore(pc.Index(host=model.host), bm25=state.bm25).upsert(NOISE)
@@ -443,8 +506,9 @@ def test_query_arguments_are_checked(hybrid):
 def test_build_store_attaches_the_state_dbs_statistics(pc, tmp_path):
     from vector_sync.runtime import RuntimeConfig, build_store
 
-    config = RuntimeConfig(state_url=f"sqlite:///{tmp_path / 'wired.db'}", staging_url="", store="pinecone",
-                           options={"namespace": "team", "hybrid_alpha": 0.4})
+    config = RuntimeConfig(
+        state_url=f"sqlite:///{tmp_path / 'wired.db'}", staging_url="", store="pinecone", options={"namespace": "team", "hybrid_alpha": 0.4}
+    )
     store = build_store(config, pc.Index(host=create_index(pc, "wired", EMBEDDER.dimensions)))
     assert (store.namespace, store.alpha, store.modes) == ("team", 0.4, SEARCH_MODES)
     store.upsert(TARGETS)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from vector_sync import pipeline, staging
-from vector_sync.specs import source_settings
 from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.models import Document, Window
 from vector_sync.sources.base import Source
+from vector_sync.specs import source_settings
 from vector_sync.state import StateStore
 from vector_sync.stores.lancedb import LanceDBStore
 
@@ -30,7 +30,9 @@ class Numbers(Source):
 
     def fetch_partition(self, window, partition):
         for n in range(partition["residue"], self.count, self.parts):
-            yield Document(id=f"jira:N-{n}", source="jira", title=f"N-{n}", text=f"number {n} " * 5, url="", updated_at=T0 + timedelta(seconds=n))
+            yield Document(
+                id=f"jira:N-{n}", source="jira", title=f"N-{n}", text=f"number {n} " * 5, url="", updated_at=T0 + timedelta(seconds=n)
+            )
         if partition["residue"] == 0:  # a duplicate across partitions keeps the latest
             yield Document(id="jira:N-1", source="jira", title="N-1", text="older", url="", updated_at=T0 - timedelta(days=1))
 
@@ -52,7 +54,16 @@ def test_parts_and_batches_land_every_document_once(tmp_path, monkeypatch):
     assert staged.indexes(staging.Kind.FILTERED) == [0, 1, 2, 3, 4]
     assert {c.rsplit("#", 1)[0] for c in store.ids("jira:")} == {f"jira:N-{n}" for n in range(450)}
     assert counts["embedded"] == store.count("jira") == 450
-    again = pipeline.run_window(source, window, staging.StagedRun(tmp_path / "staging", "jira", "k2"), state, HashingEmbedder(), store, pipeline.ChunkSettings(256, 16), "r2")
+    again = pipeline.run_window(
+        source,
+        window,
+        staging.StagedRun(tmp_path / "staging", "jira", "k2"),
+        state,
+        HashingEmbedder(),
+        store,
+        pipeline.ChunkSettings(256, 16),
+        "r2",
+    )
     assert again["embedded"] == 0 and again["skipped_unchanged"] == 450
 
 
@@ -65,6 +76,8 @@ def test_an_empty_window_still_has_one_batch(tmp_path):
 
 def test_batch_size_is_configurable(tmp_path):
     staged = staging.StagedRun(tmp_path, "jira", "k")
-    staged.write(staging.Kind.DOCUMENTS, 0, [{"id": f"jira:N-{n}", "updated_at": "2026-11-20T00:00:00+00:00", "projects": []} for n in range(10)])
+    staged.write(
+        staging.Kind.DOCUMENTS, 0, [{"id": f"jira:N-{n}", "updated_at": "2026-11-20T00:00:00+00:00", "projects": []} for n in range(10)]
+    )
     result = pipeline.filter_active_projects(staged, {}, True, max_batches=3, batch_docs=2)
     assert result["batches"] == [0, 1, 2] and result["kept"] == 10  # 4 + 4 + 2: never more than max_batches

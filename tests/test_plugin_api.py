@@ -21,10 +21,10 @@ from sandbox.workspace import Workspace, floor_to_hour
 from tests.sourcekit import RESTRICTED_SOURCES, restricted_documents, sandbox_settings
 from vector_sync import pipeline
 from vector_sync.airflow.bootstrap import projects_from
-from vector_sync.models import Window
-from vector_sync.sources import registered_sources
 from vector_sync.airflow.web.app import SEARCH_AS_EVENT
 from vector_sync.airflow.web.identity import IDENTITIES_VARIABLE
+from vector_sync.models import Window
+from vector_sync.sources import registered_sources
 
 pytestmark = pytest.mark.airflow
 
@@ -70,9 +70,9 @@ class Env:
 def env(airflow_db, tmp_path_factory):
     """Jira and Fireflies synced from the sandbox (healthy), Slack synced then a failed run, the
     others never run; Airflow's API server app with the plugin; a JWT for each user."""
+    from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
-    from airflow.api_fastapi.app import create_app
     from vector_sync.airflow.backends import Runtime
     from vector_sync.run import sync_window
 
@@ -94,11 +94,20 @@ def env(airflow_db, tmp_path_factory):
         history = Window(workspace.start - timedelta(hours=1), now)
         sync_window(runtime.source("fireflies"), history, runtime, run_id=f"scheduled__{now.isoformat()}")
         slack_window = Window(now - timedelta(minutes=30), now - timedelta(minutes=15))
-        sync_window(runtime.source("slack"), Window(history.start, slack_window.start), runtime, run_id=f"scheduled__{slack_window.start.isoformat()}")
+        sync_window(
+            runtime.source("slack"),
+            Window(history.start, slack_window.start),
+            runtime,
+            run_id=f"scheduled__{slack_window.start.isoformat()}",
+        )
         slack_run_id = f"scheduled__{slack_window.end.isoformat()}"
         failed_at = datetime.now(timezone.utc)  # after the syncs: the newest Slack run
-        runtime.state.runs.record_failure("slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, failed_at)
-        pipeline.record(runtime.state, "slack", slack_run_id, slack_window, failed_at, {}, status="failed", error_message="SlackApiError: ratelimited")
+        runtime.state.runs.record_failure(
+            "slack", slack_run_id, "fetch", slack_window.start, slack_window.end, "SlackApiError: ratelimited", 4, failed_at
+        )
+        pipeline.record(
+            runtime.state, "slack", slack_run_id, slack_window, failed_at, {}, status="failed", error_message="SlackApiError: ratelimited"
+        )
         restricted = restricted_documents(runtime.state, Window(history.start, slack_window.start))
 
         app = create_app()
@@ -118,7 +127,9 @@ def env(airflow_db, tmp_path_factory):
 # ----------------------------------------------------------------------------- auth
 
 
-@pytest.mark.parametrize("path", ["/", "/api/status", "/api/runs", "/api/search?q=renewal", "/api/projects", "/api/me", "/static/dashboard.js"])
+@pytest.mark.parametrize(
+    "path", ["/", "/api/status", "/api/runs", "/api/search?q=renewal", "/api/projects", "/api/me", "/static/dashboard.js"]
+)
 def test_every_route_needs_a_login(env, path):
     assert env.get(path, user=None).status_code == 401
     assert env.get(path, user="viewer").status_code == 200
@@ -313,7 +324,9 @@ def test_search_filters_apply(env):
     assert env.get("/api/search", params={"q": query, "until": past}).json()["hits"] == []
     day = datetime.fromtimestamp(issue.updated_ms / 1000, timezone.utc).date().isoformat()
     on_day = env.get("/api/search", params={"q": query, "since": day, "until": day, "top_k": 20}).json()["hits"]
-    assert on_day and all(h["metadata"]["timestamp_epoch"] // 86400 * 86400 == datetime.fromisoformat(day + "T00:00:00+00:00").timestamp() for h in on_day)
+    assert on_day and all(
+        h["metadata"]["timestamp_epoch"] // 86400 * 86400 == datetime.fromisoformat(day + "T00:00:00+00:00").timestamp() for h in on_day
+    )
 
     # Jira items are visible to everyone: a user filter keeps them.
     assert env.get("/api/search", params={"q": query, "user": "someone@example.com"}).json()["hits"]
@@ -433,7 +446,9 @@ def test_a_viewer_may_not_search_as_someone_else(env, identities):
     member = member_of(env, "slack")
     refused = search_restricted(env, "slack", "viewer", user=member)
     assert refused.status_code == 403
-    assert refused.json()["detail"] == "only admins may search as another user; you search as nobody (public items only): leave the user out"
+    assert (
+        refused.json()["detail"] == "only admins may search as another user; you search as nobody (public items only): leave the user out"
+    )
     identities(json.dumps({"viewer": OUTSIDER}))
     refused = search_restricted(env, "slack", "viewer", user=member)
     assert refused.status_code == 403 and OUTSIDER in refused.json()["detail"]
@@ -480,6 +495,7 @@ def test_a_mapping_to_no_email_fails_closed(env, identities, mapped):
 def test_emails_come_from_the_user_record_or_the_name(env, identities):
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
     from vector_sync.airflow.web.identity import identity_of
 
     class EmailUser(BaseUser):  # what FAB's user record offers: an email
@@ -507,6 +523,7 @@ def test_a_name_that_looks_like_an_email_counts_only_where_the_operator_sets_nam
     """SimpleAuthManager's names come from the operator's config; under another manager a user
     may choose a name like a colleague's email, which must grant nothing."""
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+
     from vector_sync.airflow.web import identity
 
     class NamedUser(BaseUser):  # a record with a name and no email field
@@ -533,7 +550,17 @@ def test_no_api_docs_routes(env, path):
     assert "cdn" not in env.get("/", user="admin").text.lower()
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "/relative/junk", "//evil.example.com/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        " JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "/relative/junk",
+        "//evil.example.com/x",
+    ],
+)
 def test_a_stored_url_that_is_not_http_is_no_link(env, url):
     from vector_sync.cli import _search_json, hit_link
     from vector_sync.models import Hit, SearchFilter, VectorRecord
@@ -543,7 +570,13 @@ def test_a_stored_url_that_is_not_http_is_no_link(env, url):
     (model,) = b.store.query(b.embedder.embed([issue.key])[0], 1, SearchFilter(sources=("jira",)))
     title = "EVIL-1 Renewal dashboard crimson walrus"
     text = f"{title}: click the link for the crimson walrus report"
-    record = VectorRecord("jira:EVIL-1#0", "jira:EVIL-1", b.embedder.embed([text])[0], text, {**model.metadata, "url": url, "title": title, "document_id": "jira:EVIL-1", "issue_key": "EVIL-1"})
+    record = VectorRecord(
+        "jira:EVIL-1#0",
+        "jira:EVIL-1",
+        b.embedder.embed([text])[0],
+        text,
+        {**model.metadata, "url": url, "title": title, "document_id": "jira:EVIL-1", "issue_key": "EVIL-1"},
+    )
     b.store.upsert([record])
     try:
         response = env.get("/api/search", params={"q": text, "source": "jira", "top_k": 3})
@@ -557,7 +590,10 @@ def test_a_stored_url_that_is_not_http_is_no_link(env, url):
     # The CLI's text and JSON output share the check; meeting links keep their jump to the moment.
     hit = Hit("fireflies:m1#0", 1.0, "fireflies", "t", "x", url, {"start_time": 12})
     assert hit_link(hit) == "" and _search_json([hit])["hits"][0]["link"] == ""
-    assert hit_link(Hit("fireflies:m1#0", 1.0, "fireflies", "t", "x", "https://app.fireflies.ai/view/m1", {"start_time": 12.7})) == "https://app.fireflies.ai/view/m1?t=12"
+    assert (
+        hit_link(Hit("fireflies:m1#0", 1.0, "fireflies", "t", "x", "https://app.fireflies.ai/view/m1", {"start_time": 12.7}))
+        == "https://app.fireflies.ai/view/m1?t=12"
+    )
 
 
 def test_the_page_offers_as_user_to_admins_only(env):
@@ -566,4 +602,4 @@ def test_the_page_offers_as_user_to_admins_only(env):
     assert 'id="search-user"' not in viewer and 'name="user"' not in viewer and "As user" not in viewer
     assert 'id="search-identity"' in viewer  # where the page says whose view the hits are
     script = env.get("/static/dashboard.js").text
-    assert "safeHref(hit.link)" in script and 'href: hit.link' not in script
+    assert "safeHref(hit.link)" in script and "href: hit.link" not in script

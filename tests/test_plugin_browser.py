@@ -112,13 +112,18 @@ class Server:
 
     def api(self, path: str, token: str, method: str = "GET", body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
     def token(self, user: tuple[str, str]) -> str:
         request = urllib.request.Request(
-            self.url + "/auth/token", data=json.dumps({"username": user[0], "password": user[1]}).encode(), method="POST", headers={"Content-Type": "application/json"}
+            self.url + "/auth/token",
+            data=json.dumps({"username": user[0], "password": user[1]}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())["access_token"]
@@ -160,7 +165,11 @@ def start_api_server(folder: Path, port: int) -> tuple[subprocess.Popen, Path]:
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", "api-server", "--apps", "core", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            start_new_session=True,
         )
     return process, log
 
@@ -214,9 +223,16 @@ def browser(server, tmp_path_factory):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}", "--window-size=1400,2200",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,2200",
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
@@ -252,7 +268,11 @@ def sign_in(driver: Any, server: Server, user: tuple[str, str]) -> None:
     field.send_keys(user[0])
     driver.find_element(By.NAME, "password").send_keys(user[1])
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait(driver, lambda d: d.current_url.rstrip("/").endswith("/vector-sync") and d.find_elements(By.CSS_SELECTOR, "body[data-ready=true]"), "the dashboard after login")
+    wait(
+        driver,
+        lambda d: d.current_url.rstrip("/").endswith("/vector-sync") and d.find_elements(By.CSS_SELECTOR, "body[data-ready=true]"),
+        "the dashboard after login",
+    )
 
 
 # ----------------------------------------------------------------------------- tests
@@ -285,7 +305,9 @@ def test_dashboard_shows_every_source_with_its_health(browser, server):
     assert "wrong-token" not in browser.page_source and "sandbox-token" not in browser.page_source
     links = [a.get_attribute("href") for a in failing.find_elements(By.CSS_SELECTOR, ".failed-windows a.run-link")]
     failed_run = server.runs[FAILING_SOURCE][0]
-    assert links and links[0].endswith(f"/dags/vector_sync_{FAILING_SOURCE}/runs/{failed_run.run_id.replace(':', '%3A').replace('+', '%2B')}")
+    assert links and links[0].endswith(
+        f"/dags/vector_sync_{FAILING_SOURCE}/runs/{failed_run.run_id.replace(':', '%3A').replace('+', '%2B')}"
+    )
 
     healthy = tiles[SEARCH_SOURCE]
     vectors = int(healthy.find_element(By.CSS_SELECTOR, ".vectors").text.replace(",", ""))
@@ -328,11 +350,23 @@ def test_sync_now_creates_a_run_as_the_signed_in_user(browser, server):
     browser.get(server.url + "/vector-sync/")
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "body[data-ready=true]"), "the dashboard")
     browser.find_element(By.CSS_SELECTOR, f'.tile[data-source="{SEARCH_SOURCE}"] button.sync-now').click()
-    result = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'.tile[data-source="{SEARCH_SOURCE}"] .sync-result.ok a.run-link'), "the new run's link")[0]
+    result = wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'.tile[data-source="{SEARCH_SOURCE}"] .sync-result.ok a.run-link'),
+        "the new run's link",
+    )[0]
     run_id = result.text
     # A refresh redraws the tiles; the run stays there with its state from Airflow's API.
     browser.find_element(By.ID, "refresh").click()
-    wait(browser, lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, f'.tile[data-source="{SEARCH_SOURCE}"] .sync-result.ok a.run-link') if a.text == run_id and a != result], "the run after a refresh")
+    wait(
+        browser,
+        lambda d: [
+            a
+            for a in d.find_elements(By.CSS_SELECTOR, f'.tile[data-source="{SEARCH_SOURCE}"] .sync-result.ok a.run-link')
+            if a.text == run_id and a != result
+        ],
+        "the run after a refresh",
+    )
     assert browser.find_element(By.CSS_SELECTOR, f'.tile[data-source="{SEARCH_SOURCE}"] .sync-result').text.startswith("Run queued")
     browser.save_screenshot(str(SCREENSHOTS / "sync-now.png"))
 
@@ -377,7 +411,11 @@ def test_airflow_ui_links_to_the_page(browser, server):
 
     sign_in(browser, server, ADMIN)
     browser.get(server.url + "/")
-    link = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, 'nav a[href$="/plugin/vector-sync"], a[href$="/plugin/vector-sync"]'), "the nav link")[0]
+    link = wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, 'nav a[href$="/plugin/vector-sync"], a[href$="/plugin/vector-sync"]'),
+        "the nav link",
+    )[0]
     link.click()
     frame = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, 'iframe[src*="/vector-sync/"]'), "the page inside the UI")[0]
     browser.switch_to.frame(frame)
@@ -423,7 +461,10 @@ def test_search_as_another_user_is_for_admins_only(browser, server):
     sign_in(browser, server, VIEWER)
     assert browser.find_elements(By.ID, "search-user") == [] and "As user" not in browser.page_source
     ids, view = search()
-    assert meeting.id not in ids and view == "Public items only: no email known for user 'viewer': add it to the Variable vector_sync_identities"
+    assert (
+        meeting.id not in ids
+        and view == "Public items only: no email known for user 'viewer': add it to the Variable vector_sync_identities"
+    )
     browser.save_screenshot(str(SCREENSHOTS / "viewer-search.png"))
     # The API server reads the Variable from the metadata DB on each request.
     Variable.set("vector_sync_identities", json.dumps({VIEWER[0]: member}))

@@ -15,7 +15,14 @@ from vector_sync.staging import Kind, StagedRun, run_key
 
 T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WINDOW = Window(T0, T0 + timedelta(hours=6))
-PLAN = RunPlan("slack", "scheduled__2026-11-20T00:00:00+00:00", WINDOW, "interval", run_key("scheduled__2026-11-20T00:00:00+00:00", WINDOW), T0 + timedelta(hours=6, seconds=3))
+PLAN = RunPlan(
+    "slack",
+    "scheduled__2026-11-20T00:00:00+00:00",
+    WINDOW,
+    "interval",
+    run_key("scheduled__2026-11-20T00:00:00+00:00", WINDOW),
+    T0 + timedelta(hours=6, seconds=3),
+)
 FETCH_COUNTS = StepCounts.of({"fetched": 7, "items": 9, "removed": 1, "errors": 2, "skip_reasons": {"bot_message": 2}, "part": 1})
 
 
@@ -33,7 +40,9 @@ def as_xcom(value):
         FetchPart(PLAN, 1, {"channels": ["C01", "C02"]}, "1: 2 channels"),
         FetchPart(PLAN, 0, {}, "0: whole window", FETCH_COUNTS),
         EmbedBatch(PLAN, 2, (0, 1, 2)),
-        EmbedBatch(PLAN, 0, (0,), StepCounts.of({"kept": 3, "filtered_out": 1, "embedded": 4, "cost_usd": 0.25, "fingerprint": "hashing-384"})),
+        EmbedBatch(
+            PLAN, 0, (0,), StepCounts.of({"kept": 3, "filtered_out": 1, "embedded": 4, "cost_usd": 0.25, "fingerprint": "hashing-384"})
+        ),
     ],
     ids=lambda r: type(r).__name__,
 )
@@ -48,8 +57,15 @@ def test_step_counts_add_up_numbers_and_skip_reasons_and_keep_the_first_fact():
     again = StepCounts.of({"documents": 2, "tokens": 30, "cost_usd": 0.25, "fingerprint": "b", "batch": 1})
     total = StepCounts.total([FETCH_COUNTS, FETCH_COUNTS, embed, again])
     assert total.as_dict() == {
-        "fetched": 14, "items": 18, "removed": 2, "errors": 4, "skip_reasons": {"bot_message": 4},
-        "documents": 5, "tokens": 150, "cost_usd": 0.75, "fingerprint": "a",
+        "fetched": 14,
+        "items": 18,
+        "removed": 2,
+        "errors": 4,
+        "skip_reasons": {"bot_message": 4},
+        "documents": 5,
+        "tokens": 150,
+        "cost_usd": 0.75,
+        "fingerprint": "a",
     }
     assert "part" not in FETCH_COUNTS.numbers  # a step's own index is no count
     assert pipeline.sum_counts([{"fetched": 1, "part": 0}, {"fetched": 2, "part": 1}]) == {"fetched": 3}

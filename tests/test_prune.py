@@ -60,8 +60,15 @@ def test_reindex_reembeds_everything_once(kit, workspace):
 
     settings = source.settings
     forced = pipeline.run_window(
-        source, window, StagedRun(kit.folder / "staging", "jira", "reindex"), kit.state, kit.embedder, kit.store,
-        pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens), "reindex", force=True,
+        source,
+        window,
+        StagedRun(kit.folder / "staging", "jira", "reindex"),
+        kit.state,
+        kit.embedder,
+        kit.store,
+        pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens),
+        "reindex",
+        force=True,
     )
     assert forced["embedded"] == count and forced["skipped_unchanged"] == 0
     assert kit.store.count("jira") == count

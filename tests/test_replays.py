@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from vector_sync.airflow.dags import build_source_dag
-from vector_sync.airflow.windows import ReplayRefused, replay_interval
 from vector_sync.airflow.schedule import OK, PAUSED, STUCK, ScheduleFacts, assess
+from vector_sync.airflow.windows import ReplayRefused, replay_interval
 
 UTC = timezone.utc
 NOW = datetime(2026, 12, 6, 1, 47, tzinfo=UTC)
@@ -37,23 +37,52 @@ def facts(**kw) -> ScheduleFacts:
 
 
 def test_a_next_date_held_by_a_run_that_ends_there_is_stuck_once_due():
-    held = {"run_id": "manual__2026-12-06T01:30:00+00:00", "run_type": "manual", "data_interval_start": datetime(2026, 12, 6, 1, 0, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 30, tzinfo=UTC)}
+    held = {
+        "run_id": "manual__2026-12-06T01:30:00+00:00",
+        "run_type": "manual",
+        "data_interval_start": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 12, 6, 1, 30, tzinfo=UTC),
+    }
     blocked = facts(next_run=datetime(2026, 12, 6, 1, 30, tzinfo=UTC), holder=held, latest=held)
     assert assess(blocked, JIRA, datetime(2026, 12, 6, 2, 0, 30, tzinfo=UTC))["state"] == OK  # due 02:00: not a minute late
     out = assess(blocked, JIRA, datetime(2026, 12, 6, 2, 5, tzinfo=UTC))
     assert out["state"] == STUCK and "manual__2026-12-06T01:30:00+00:00" in out["cause"] and "--repair" in out["fix"]
-    assert assess(facts(next_run=blocked.next_run, holder=held, latest=held, active_runs=1), JIRA, datetime(2026, 12, 6, 2, 5, tzinfo=UTC))["state"] == OK
-    assert assess(facts(next_run=blocked.next_run, holder=held, latest=held, paused=True), JIRA, datetime(2026, 12, 6, 2, 5, tzinfo=UTC))["state"] == PAUSED
+    assert (
+        assess(facts(next_run=blocked.next_run, holder=held, latest=held, active_runs=1), JIRA, datetime(2026, 12, 6, 2, 5, tzinfo=UTC))[
+            "state"
+        ]
+        == OK
+    )
+    assert (
+        assess(facts(next_run=blocked.next_run, holder=held, latest=held, paused=True), JIRA, datetime(2026, 12, 6, 2, 5, tzinfo=UTC))[
+            "state"
+        ]
+        == PAUSED
+    )
 
 
 def test_a_replay_holding_its_own_start_lets_the_scheduler_move_on():
-    replay = {"run_id": "manual__x", "run_type": "manual", "data_interval_start": datetime(2026, 12, 6, 1, 0, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 30, tzinfo=UTC)}
-    out = assess(facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), holder=replay, latest=replay), JIRA, datetime(2026, 12, 6, 1, 55, tzinfo=UTC))
+    replay = {
+        "run_id": "manual__x",
+        "run_type": "manual",
+        "data_interval_start": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 12, 6, 1, 30, tzinfo=UTC),
+    }
+    out = assess(
+        facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), holder=replay, latest=replay),
+        JIRA,
+        datetime(2026, 12, 6, 1, 55, tzinfo=UTC),
+    )
     assert out["state"] == OK and out["due_at"] == "2026-12-06T02:00:00+00:00"
 
 
 def test_no_run_for_more_than_an_interval_past_due_is_stuck():
-    last = {"run_id": "scheduled__1", "run_type": "scheduled", "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC)}
+    last = {
+        "run_id": "scheduled__1",
+        "run_type": "scheduled",
+        "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+    }
     scheduled = facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), latest=last)
     assert assess(scheduled, JIRA, datetime(2026, 12, 6, 1, 59, tzinfo=UTC))["state"] == OK  # due 01:30, 29 min late
     out = assess(scheduled, JIRA, datetime(2026, 12, 6, 2, 1, tzinfo=UTC))
@@ -63,12 +92,22 @@ def test_no_run_for_more_than_an_interval_past_due_is_stuck():
 def test_no_run_without_a_scheduler_is_not_stuck_but_says_so():
     """No scheduler heartbeating (make demo alone, a test session): nothing is created, which
     is no fault of the schedule; a held date is still stuck (it will block the scheduler)."""
-    last = {"run_id": "scheduled__1", "run_type": "scheduled", "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC)}
+    last = {
+        "run_id": "scheduled__1",
+        "run_type": "scheduled",
+        "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+    }
     idle = facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), latest=last, scheduler_alive=False)
     out = assess(idle, JIRA, datetime(2026, 12, 6, 2, 1, tzinfo=UTC))
     assert out["state"] == OK and out["scheduler_alive"] is False
     assert "no scheduler is running" in out["cause"] and "make up" in out["fix"]
-    held = {"run_id": "manual__01:00", "run_type": "manual", "logical_date": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
-            "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC), "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC)}
+    held = {
+        "run_id": "manual__01:00",
+        "run_type": "manual",
+        "logical_date": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+        "data_interval_start": datetime(2026, 12, 6, 0, 30, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 12, 6, 1, 0, tzinfo=UTC),
+    }
     trapped = facts(next_run=datetime(2026, 12, 6, 1, 0, tzinfo=UTC), latest=held, holder=held, scheduler_alive=False)
     assert assess(trapped, JIRA, datetime(2026, 12, 6, 2, 1, tzinfo=UTC))["state"] == STUCK

@@ -21,8 +21,8 @@ from tests.composekit import environment, forget_object_stores, keys, load_compo
 from tests.conftest import ROOT
 from tests.sourcekit import FAST, Backends, sandbox_settings
 from vector_sync import pipeline, staging
-from vector_sync.specs import source_settings
 from vector_sync.models import Window
+from vector_sync.specs import source_settings
 from vector_sync.staging import Kind, StagedRun, run_key
 
 
@@ -80,7 +80,11 @@ def test_staged_run_round_trips_through_the_bucket(bucket, s3_endpoint):
     key = run_key("scheduled__2026-11-20T00:30:00+00:00", window)
     staged = StagedRun(root, "jira", key)  # mkdir is a no-op on object storage
     # Non-ASCII, a newline and a lone surrogate (a cut JSON escape): staged as they are.
-    records = [{"id": "jira:SUBS-1", "text": "Größe — 日本語 ✓"}, {"id": "jira:SUBS-2", "text": "line\nbreak"}, {"id": "jira:SUBS-3", "text": "half \ud800 pair"}]
+    records = [
+        {"id": "jira:SUBS-1", "text": "Größe — 日本語 ✓"},
+        {"id": "jira:SUBS-2", "text": "line\nbreak"},
+        {"id": "jira:SUBS-3", "text": "half \ud800 pair"},
+    ]
 
     assert not staged.exists(Kind.DOCUMENTS)
     assert list(staged.read(Kind.DOCUMENTS)) == []
@@ -162,9 +166,12 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
     filtered = pipeline.filter_active_projects(
         on_a_fresh_worker(), kit.state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=pipeline.MAX_BATCHES
     )
-    embedded = pipeline.sum_counts(pipeline.embed(on_a_fresh_worker(), kit.state, kit.embedder, chunking, batch=b) for b in filtered["batches"])
+    embedded = pipeline.sum_counts(
+        pipeline.embed(on_a_fresh_worker(), kit.state, kit.embedder, chunking, batch=b) for b in filtered["batches"]
+    )
     upserted = pipeline.sum_counts(
-        pipeline.upsert(on_a_fresh_worker(), kit.state, kit.store, "slack", batch=b, removed_parts=filtered["parts"]) for b in filtered["batches"]
+        pipeline.upsert(on_a_fresh_worker(), kit.state, kit.store, "slack", batch=b, removed_parts=filtered["parts"])
+        for b in filtered["batches"]
     )
     assert fetched["fetched"] >= filtered["kept"] > 0
     assert upserted["upserted"] == embedded["embedded"] == kit.store.count("slack") > 0
@@ -178,7 +185,8 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
     # nothing is fetched or embedded again and the index does not grow.
     ids = sorted(kit.store.ids("slack:"))
     again = pipeline.sum_counts(
-        pipeline.upsert(on_a_fresh_worker(), kit.state, kit.store, "slack", batch=b, removed_parts=filtered["parts"]) for b in filtered["batches"]
+        pipeline.upsert(on_a_fresh_worker(), kit.state, kit.store, "slack", batch=b, removed_parts=filtered["parts"])
+        for b in filtered["batches"]
     )
     assert again["upserted"] == upserted["upserted"]
     assert sorted(kit.store.ids("slack:")) == ids

@@ -12,11 +12,11 @@ import pytest
 
 from tests.statekit import backend, pg_database, store  # noqa: F401 - fixtures
 from vector_sync.sparse import (
-    B,
     IDENTITY_BOOST,
     K1,
     MAX_NONZERO,
     TITLE_FIELD,
+    B,
     CollectionStats,
     count_terms,
     document_vector,
@@ -96,7 +96,18 @@ def test_term_frequency_saturates_and_long_chunks_weigh_less():
 def test_identifiers_are_terms_of_their_own_and_their_parts():
     assert terms("Fix SUBS-123 now") == ["fix", "subs-123", "subs", "123", "now"]
     assert terms("ERR_PDF_TIMEOUT in invoice.pdf v2.3.1") == [
-        "err_pdf_timeout", "err", "pdf", "timeout", "invoice.pdf", "invoice", "pdf", "v2.3.1", "v2", "3", "1"]
+        "err_pdf_timeout",
+        "err",
+        "pdf",
+        "timeout",
+        "invoice.pdf",
+        "invoice",
+        "pdf",
+        "v2.3.1",
+        "v2",
+        "3",
+        "1",
+    ]
     assert terms("https://example.com/browse/SUBS-123.") == ["https", "example.com", "example", "com", "browse", "subs-123", "subs", "123"]
     docs, df, stats = encode(["SUBS-123 checkout broken", "SUBS-12 and 3 more subs issues", "SUBS-1234 checkout"])
     q = query_vector(query_terms("SUBS-123"), df, stats.chunk_count)
@@ -106,7 +117,9 @@ def test_identifiers_are_terms_of_their_own_and_their_parts():
 
 def test_titles_and_identities_are_fields_without_length_normalisation():
     short = count_terms("SUBS-123 logged 2h", identity="4201", title="Worklog on SUBS-123")
-    long = count_terms("SUBS-123 Invoice PDF export times out " + "details " * 200, identity="SUBS-123", title="SUBS-123 Invoice PDF export times out")
+    long = count_terms(
+        "SUBS-123 Invoice PDF export times out " + "details " * 200, identity="SUBS-123", title="SUBS-123 Invoice PDF export times out"
+    )
     issue_id, title_term = identity_index("subs-123"), term_index(TITLE_FIELD + "invoice")
     assert issue_id in long.fields and issue_id in long.frequencies and issue_id not in short.frequencies
     assert title_term in long.fields and long.length == len(terms("SUBS-123 Invoice PDF export times out " + "details " * 200))
@@ -191,7 +204,7 @@ def test_random_operations_equal_a_recount(store):
     rng = random.Random(17)
     words = [f"w{i}" for i in range(60)] + ["SUBS-123", "invoice", "ERR_PDF_TIMEOUT"]
     held: dict[str, str] = {}
-    for step in range(40):
+    for _ in range(40):
         written = {f"c{rng.randrange(30)}": " ".join(rng.choices(words, k=rng.randrange(1, 30))) for _ in range(rng.randrange(0, 6))}
         deleted = [f"c{rng.randrange(30)}" for _ in range(rng.randrange(0, 4))]
         store.bm25.apply("r", written={k: count_terms(v) for k, v in written.items()}, deleted=deleted)
@@ -228,4 +241,6 @@ def test_concurrent_writers_lose_no_increment(backend):
         expected, df = recount(texts)
         assert state.bm25.stats("shared") == expected
         assert state.bm25.document_frequencies("shared", [term_index("shared"), term_index("subs-3")]) == {
-            term_index("shared"): 100, term_index("subs-3"): 4}
+            term_index("shared"): 100,
+            term_index("subs-3"): 4,
+        }

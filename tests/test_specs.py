@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vector_sync.specs import source_settings
-from vector_sync.sources import registered_sources, source_class
 from vector_sync.airflow.backends import hook_class
-from vector_sync.specs import COMMON_OPTIONS, REGISTRY
+from vector_sync.sources import registered_sources, source_class
+from vector_sync.specs import COMMON_OPTIONS, REGISTRY, source_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +75,11 @@ def test_every_option_read_in_the_code_is_declared():
     "name, overrides, message",
     [
         ("jira", {"options": {"page_sise": 50}}, "unknown option 'page_sise' of source 'jira' (Variable vector_sync_jira); known: "),
-        ("jira", {"options": {"page_size": 0}}, "option 'page_size' of source 'jira' must be an integer from 1 to 100 (Variable vector_sync_jira), got 0"),
+        (
+            "jira",
+            {"options": {"page_size": 0}},
+            "option 'page_size' of source 'jira' must be an integer from 1 to 100 (Variable vector_sync_jira), got 0",
+        ),
         ("jira", {"options": {"page_size": 101}}, "must be an integer from 1 to 100"),
         ("jira", {"options": {"page_size": 2.5}}, "must be an integer from 1 to 100"),
         ("jira", {"options": {"page_size": True}}, "must be an integer from 1 to 100"),
@@ -89,11 +92,19 @@ def test_every_option_read_in_the_code_is_declared():
         ("tempo", {"options": {"page_size": 5001}}, "option 'page_size' of source 'tempo' must be an integer from 1 to 5000"),
         ("jira", {"options": {"permissions_schedule": "0 * * * *"}}, "unknown option 'permissions_schedule' of source 'jira'"),
         ("jira", {"options": [1, 2]}, "setting 'options' of source 'jira' must be a JSON object (Variable vector_sync_jira)"),
-        ("jira", {"overlap_minutes": -5}, "setting 'overlap_minutes' of source 'jira' (Variable vector_sync_jira) must be a number >= 0, got -5"),
+        (
+            "jira",
+            {"overlap_minutes": -5},
+            "setting 'overlap_minutes' of source 'jira' (Variable vector_sync_jira) must be a number >= 0, got -5",
+        ),
         ("jira", {"deadline_minutes": "soon"}, "setting 'deadline_minutes' of source 'jira'"),
         ("jira", {"chunk_tokens": 0}, "setting 'chunk_tokens' of source 'jira' (Variable vector_sync_jira) must be an integer >= 1"),
         ("jira", {"pool": ""}, "setting 'pool' of source 'jira' must be a non-empty string"),
-        ("jira", {"schedule": "every tuesday"}, "setting 'schedule' of source 'jira' must be a cron expression (UTC) (Variable vector_sync_jira)"),
+        (
+            "jira",
+            {"schedule": "every tuesday"},
+            "setting 'schedule' of source 'jira' must be a cron expression (UTC) (Variable vector_sync_jira)",
+        ),
         ("jira", {"options": {"prune_schedule": "x"}}, "option 'prune_schedule' of source 'jira' must be a cron expression (UTC)"),
     ],
 )

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from tests.statekit import backend, pg_database, store  # noqa: F401 - fixtures
 from vector_sync import state as state_mod
-from vector_sync.state import schema
 from vector_sync.state import (
     RUN_FAILED,
     RUN_SUCCESS,
@@ -33,6 +32,7 @@ from vector_sync.state import (
     StateStore,
     SyncRun,
     default_state_url,
+    schema,
 )
 
 TABLES = {"projects", "vector_sync_status", "sync_runs", "sync_failures", "documents", "chunks"}
@@ -133,9 +133,7 @@ def test_concurrent_migrate_from_processes(backend):
     url = backend.url_with().render_as_string(hide_password=False)
     include_dir = str(Path(state_mod.__file__).parents[2])  # include/vector_sync/state/__init__.py
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([include_dir, os.environ.get("PYTHONPATH", "")])}
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True, env=env) for _ in range(3)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True, env=env) for _ in range(3)]
     results = [(p.wait(120), p.stderr.read()) for p in procs]
     assert all(rc == 0 for rc, _ in results), results
     with backend.store() as s:
@@ -272,9 +270,19 @@ def test_record_run_upserts_on_source_run_and_window(store):
     running = run(0, status="running")
     first_id = store.runs.record(running)
     done = replace(
-        running, status=RUN_SUCCESS, finished_at=running.started_at + timedelta(seconds=90), duration_s=None,
-        fetched=10, filtered_out=2, chunks=30, embedded=25, skipped_unchanged=5, upserted=25, deleted=1,
-        tokens=1234, cost_usd=0.0025,
+        running,
+        status=RUN_SUCCESS,
+        finished_at=running.started_at + timedelta(seconds=90),
+        duration_s=None,
+        fetched=10,
+        filtered_out=2,
+        chunks=30,
+        embedded=25,
+        skipped_unchanged=5,
+        upserted=25,
+        deleted=1,
+        tokens=1234,
+        cost_usd=0.0025,
     )
     assert store.runs.record(done) == first_id  # retried record step: same row
     assert store.runs.record(done) == first_id
@@ -457,9 +465,7 @@ def test_concurrent_writers(backend):
     try:
         assert not errors, errors
         assert stores[0].ledger.document_count() == 4 * 10 * 50
-        assert {src: ls for src, ls in stores[0].runs.status_rows()} == {
-            src: window(9)[1] for src in ["slack", "jira", "notion", "tempo"]
-        }
+        assert {src: ls for src, ls in stores[0].runs.status_rows()} == {src: window(9)[1] for src in ["slack", "jira", "notion", "tempo"]}
     finally:
         for s in stores:
             s.close()

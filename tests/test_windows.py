@@ -25,8 +25,12 @@ INTERVAL = (datetime(2026, 11, 20, 11, 30, tzinfo=UTC), datetime(2026, 11, 20, 1
 JIRA = source_settings("jira", {"overlap_minutes": 5})
 
 
-def context(run_type: Any = "scheduled", conf: dict[str, Any] | None = None, user: str | None = "airflow",
-            interval: tuple[datetime, datetime] | None = INTERVAL) -> dict[str, Any]:
+def context(
+    run_type: Any = "scheduled",
+    conf: dict[str, Any] | None = None,
+    user: str | None = "airflow",
+    interval: tuple[datetime, datetime] | None = INTERVAL,
+) -> dict[str, Any]:
     """A task context as ``resolve_window`` reads it; no ``data_interval_*`` keys without ``interval``
     (Airflow 3 gives a run triggered without logical date none)."""
     out: dict[str, Any] = {"dag_run": SimpleNamespace(run_type=run_type, conf=conf or {}, triggering_user_name=user)}
@@ -46,7 +50,10 @@ def window_of(ctx: dict[str, Any], settings=JIRA, last_sync: datetime | None = L
 def test_conf_start_and_end_is_exactly_that_window_without_overlap():
     conf = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T06:30:00+00:00"}
     assert window_of(context("manual", conf, interval=None)) == (
-        datetime(2026, 11, 1, 0, 0, tzinfo=UTC), datetime(2026, 11, 2, 6, 30, tzinfo=UTC), "conf")
+        datetime(2026, 11, 1, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 6, 30, tzinfo=UTC),
+        "conf",
+    )
 
 
 def test_conf_window_wins_over_the_data_interval_and_last_sync():
@@ -58,7 +65,10 @@ def test_conf_window_wins_over_the_data_interval_and_last_sync():
 def test_conf_window_of_zero_width_is_kept():
     conf = {"start": "2026-10-01T00:00:00Z", "end": "2026-10-01T00:00:00Z"}
     assert window_of(context("manual", conf, interval=None)) == (
-        datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC), "conf")
+        datetime(2026, 10, 1, tzinfo=UTC),
+        datetime(2026, 10, 1, tzinfo=UTC),
+        "conf",
+    )
 
 
 def test_conf_window_ending_before_it_starts_is_a_clear_error():
@@ -67,18 +77,24 @@ def test_conf_window_ending_before_it_starts_is_a_clear_error():
         resolve_window(context("manual", conf, interval=None), JIRA, LAST_SYNC, NOW)
 
 
-@pytest.mark.parametrize("conf", [
-    {"start": "2026-10-01T00:00:00Z"},
-    {"end": "2026-10-01T00:00:00Z"},
-    {"start": "2026-10-01T00:00:00Z", "end": ""},
-    {"start": None, "end": "2026-10-01T00:00:00Z"},
-], ids=["start-only", "end-only", "empty-end", "null-start"])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"start": "2026-10-01T00:00:00Z"},
+        {"end": "2026-10-01T00:00:00Z"},
+        {"start": "2026-10-01T00:00:00Z", "end": ""},
+        {"start": None, "end": "2026-10-01T00:00:00Z"},
+    ],
+    ids=["start-only", "end-only", "empty-end", "null-start"],
+)
 def test_conf_with_only_one_bound_falls_through(conf):
     # A scheduled run keeps its interval; a triggered run without one catches up.
     assert window_of(context("scheduled", conf)) == (
-        datetime(2026, 11, 20, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
-    assert window_of(context("manual", conf, interval=None)) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+        datetime(2026, 11, 20, 11, 25, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
+    assert window_of(context("manual", conf, interval=None)) == (datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
 
 
 # ----------------------------------------------------------------------------- data interval
@@ -86,13 +102,19 @@ def test_conf_with_only_one_bound_falls_through(conf):
 
 def test_scheduled_run_syncs_its_interval_widened_by_the_overlap():
     assert window_of(context("scheduled")) == (
-        datetime(2026, 11, 20, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
+        datetime(2026, 11, 20, 11, 25, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
 
 
 def test_the_overlap_is_the_sources_own():
     late = source_settings("fireflies", {"overlap_minutes": 720})  # 12 h: transcripts arrive late
     assert window_of(context("scheduled"), settings=late) == (
-        datetime(2026, 11, 19, 23, 30, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
+        datetime(2026, 11, 19, 23, 30, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
     none = source_settings("jira", {"overlap_minutes": 0})
     assert window_of(context("scheduled"), settings=none) == (*INTERVAL, "interval")
 
@@ -100,12 +122,18 @@ def test_the_overlap_is_the_sources_own():
 def test_backfill_run_syncs_its_interval_not_up_to_now():
     old = (datetime(2026, 9, 1, 10, 0, tzinfo=UTC), datetime(2026, 9, 1, 10, 30, tzinfo=UTC))
     assert window_of(context("backfill", interval=old)) == (
-        datetime(2026, 9, 1, 9, 55, tzinfo=UTC), datetime(2026, 9, 1, 10, 30, tzinfo=UTC), "interval")
+        datetime(2026, 9, 1, 9, 55, tzinfo=UTC),
+        datetime(2026, 9, 1, 10, 30, tzinfo=UTC),
+        "interval",
+    )
 
 
 def test_interval_runs_ignore_last_sync_even_on_the_first_sync():
     assert window_of(context("scheduled"), last_sync=None) == (
-        datetime(2026, 11, 20, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
+        datetime(2026, 11, 20, 11, 25, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
 
 
 def test_run_without_dag_run_uses_its_interval():
@@ -116,7 +144,10 @@ def test_run_without_dag_run_uses_its_interval():
 def test_dag_test_run_replays_its_interval():
     # dag.test() / `airflow dags test DAG DATE`: a manual run, triggered by the DAG-test user.
     assert window_of(context("manual", user=DAG_TEST_USER)) == (
-        datetime(2026, 11, 20, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
+        datetime(2026, 11, 20, 11, 25, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
 
 
 def test_manual_run_with_an_interval_by_another_user_catches_up():
@@ -126,18 +157,23 @@ def test_manual_run_with_an_interval_by_another_user_catches_up():
 
 def test_manual_run_with_conf_window_interval_syncs_its_interval():
     assert window_of(context("manual", {"window": "interval"}, user="admin")) == (
-        datetime(2026, 11, 20, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
+        datetime(2026, 11, 20, 11, 25, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
 
 
 def test_conf_window_interval_without_an_interval_catches_up():
     assert window_of(context("manual", {"window": "interval"}, interval=None)) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+        datetime(2026, 11, 20, 9, 25, tzinfo=UTC),
+        NOW,
+        "catch_up",
+    )
 
 
 @pytest.mark.parametrize("run_type,user", [("manual", DAG_TEST_USER), ("manual", "admin"), ("scheduled", "airflow"), ("backfill", "admin")])
 def test_conf_window_catch_up_catches_up_whatever_the_run(run_type, user):
-    assert window_of(context(run_type, {"window": "catch_up"}, user=user)) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+    assert window_of(context(run_type, {"window": "catch_up"}, user=user)) == (datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
 
 
 def test_run_types_as_airflow_spells_them():
@@ -157,8 +193,7 @@ def test_run_types_as_airflow_spells_them():
 
 def test_manual_run_without_interval_catches_up_from_last_sync_minus_overlap_to_now():
     # UI "Trigger", `airflow dags trigger`, REST without logical date: no data interval at all.
-    assert window_of(context("manual", user="admin", interval=None)) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+    assert window_of(context("manual", user="admin", interval=None)) == (datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
 
 
 def test_interval_keys_present_but_none_catch_up():
@@ -169,28 +204,31 @@ def test_interval_keys_present_but_none_catch_up():
 def test_zero_width_interval_catches_up():
     instant = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     for run_type in ("scheduled", "backfill"):
-        assert window_of(context(run_type, interval=(instant, instant))) == (
-            datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+        assert window_of(context(run_type, interval=(instant, instant))) == (datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
 
 
 def test_first_sync_reaches_back_the_default_thirty_days():
-    assert window_of(context("manual", interval=None), last_sync=None) == (
-        datetime(2026, 10, 21, 12, 2, tzinfo=UTC), NOW, "catch_up")
+    assert window_of(context("manual", interval=None), last_sync=None) == (datetime(2026, 10, 21, 12, 2, tzinfo=UTC), NOW, "catch_up")
 
 
 def test_first_sync_reaches_back_initial_history_days_from_the_options():
     settings = source_settings("jira", {"overlap_minutes": 5, "options": {"initial_history_days": 2}})
     assert window_of(context("manual", interval=None), settings=settings, last_sync=None) == (
-        datetime(2026, 11, 18, 12, 2, tzinfo=UTC), NOW, "catch_up")
+        datetime(2026, 11, 18, 12, 2, tzinfo=UTC),
+        NOW,
+        "catch_up",
+    )
     half = source_settings("jira", {"overlap_minutes": 0, "options": {"initial_history_days": "0.5"}})  # JSON may give text
     assert window_of(context("manual", interval=None), settings=half, last_sync=None) == (
-        datetime(2026, 11, 20, 0, 7, tzinfo=UTC), NOW, "catch_up")
+        datetime(2026, 11, 20, 0, 7, tzinfo=UTC),
+        NOW,
+        "catch_up",
+    )
 
 
 def test_initial_history_days_only_applies_to_the_first_sync():
     settings = source_settings("jira", {"overlap_minutes": 5, "options": {"initial_history_days": 2}})
-    assert window_of(context("manual", interval=None), settings=settings) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+    assert window_of(context("manual", interval=None), settings=settings) == (datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
 
 
 # ----------------------------------------------------------------------------- time zones
@@ -211,18 +249,33 @@ def test_windows_are_plain_aware_utc_datetimes():
 def test_naive_datetimes_are_taken_as_utc():
     naive = (datetime(2026, 11, 20, 11, 30), datetime(2026, 11, 20, 12, 0))
     assert window_of(context("scheduled", interval=naive)) == (
-        datetime(2026, 11, 20, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "interval")
+        datetime(2026, 11, 20, 11, 25, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        "interval",
+    )
     assert window_of(context("manual", interval=None), last_sync=datetime(2026, 11, 20, 9, 30)) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+        datetime(2026, 11, 20, 9, 25, tzinfo=UTC),
+        NOW,
+        "catch_up",
+    )
     assert window_of(context("manual", interval=None), now=datetime(2026, 11, 20, 12, 7)) == (
-        datetime(2026, 11, 20, 9, 25, tzinfo=UTC), NOW, "catch_up")
+        datetime(2026, 11, 20, 9, 25, tzinfo=UTC),
+        NOW,
+        "catch_up",
+    )
 
 
 def test_conf_times_with_offsets_or_none_are_utc():
     conf = {"start": "2026-11-01T02:00:00+02:00", "end": "2026-11-01T06:00:00"}  # offset; naive taken as UTC
     assert window_of(context("manual", conf, interval=None)) == (
-        datetime(2026, 11, 1, 0, 0, tzinfo=UTC), datetime(2026, 11, 1, 6, 0, tzinfo=UTC), "conf")
+        datetime(2026, 11, 1, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 6, 0, tzinfo=UTC),
+        "conf",
+    )
     # Equal instants in different zones: zero width, not an error.
     same = {"start": "2026-11-01T02:00:00+02:00", "end": "2026-11-01T00:00:00Z"}
     assert window_of(context("manual", same, interval=None)) == (
-        datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC), "conf")
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 1, tzinfo=UTC),
+        "conf",
+    )

@@ -6,9 +6,9 @@ base URLs in their connections.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import import_module
-from typing import Iterable, Mapping
 
 from sandbox.server import RateLimiter, Sandbox
 from sandbox.workspace import Workspace, floor_to_hour

@@ -76,7 +76,13 @@ def trigger_windows(dag_id: str, windows: list[tuple[datetime, datetime]], stamp
     run_ids = []
     for n, (start, end) in enumerate(windows):
         run_id = f"manual__demo_{stamp}_{n}"
-        trigger_dag(dag_id, triggered_by=DagRunTriggeredByType.CLI, triggering_user_name="make demo", run_id=run_id, conf={"start": start.isoformat(), "end": end.isoformat()})
+        trigger_dag(
+            dag_id,
+            triggered_by=DagRunTriggeredByType.CLI,
+            triggering_user_name="make demo",
+            run_id=run_id,
+            conf={"start": start.isoformat(), "end": end.isoformat()},
+        )
         run_ids.append(run_id)
     return run_ids
 
@@ -90,9 +96,10 @@ def wait_for_runs(runs: dict[str, list[str]], timeout_s: float = 900) -> dict[st
     deadline = time.monotonic() + timeout_s
     while True:
         with create_session() as session:
-            states = {(d, r): str(state) for d, r, state in session.execute(
-                select(DagRun.dag_id, DagRun.run_id, DagRun.state).where(DagRun.dag_id.in_(list(runs)))
-            )}
+            states = {
+                (d, r): str(state)
+                for d, r, state in session.execute(select(DagRun.dag_id, DagRun.run_id, DagRun.state).where(DagRun.dag_id.in_(list(runs))))
+            }
         out = {d: [SimpleNamespace(run_id=r, state=states.get((d, r), "missing")) for r in ids] for d, ids in runs.items()}
         if time.monotonic() > deadline or all(run.state in ("success", "failed", "missing") for rs in out.values() for run in rs):
             return out
@@ -126,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         url = f"http://127.0.0.1:{args.port}"
         if not (live and sandbox_answers(url)):
-            print(f"cannot start the sandbox on port {args.port}: {exc}. Stop what uses it or run: make demo SANDBOX_PORT=<free port>", file=sys.stderr)
+            print(
+                f"cannot start the sandbox on port {args.port}: {exc}. Stop what uses it or run: make demo SANDBOX_PORT=<free port>",
+                file=sys.stderr,
+            )
             return 1
         box = None  # `make up`'s sandbox: same anchor file, same sample
     if args.port != 8765:  # the settings file points at 8765; follow the chosen port
@@ -159,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         results = wait_for_runs(results)
     failed = []
     for name, (dag, intervals, history) in plans.items():
-        print(f"\n{dag.dag_id}: history {history[0]:%Y-%m-%d %H:%M} .. {history[1]:%Y-%m-%d %H:%M}, then {len(intervals)} intervals up to {intervals[-1][1]:%H:%M} UTC")
+        print(
+            f"\n{dag.dag_id}: history {history[0]:%Y-%m-%d %H:%M} .. {history[1]:%Y-%m-%d %H:%M}, then {len(intervals)} intervals up to {intervals[-1][1]:%H:%M} UTC"
+        )
         if live:
             runs = results[dag.dag_id]
         else:

@@ -28,9 +28,10 @@ import random
 import re
 import string
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -58,7 +59,7 @@ from graphql import (
 from sandbox.server import Request, Response, Simulator, route
 from sandbox.workspace import Workspace
 
-SDL = '''
+SDL = """
 "ISO-8601 date-time, e.g. 2024-01-31T09:00:00.000Z"
 scalar DateTime
 
@@ -118,7 +119,7 @@ type Summary {
   short_overview: String
   meeting_type: String
 }
-'''
+"""
 
 # The transcripts query refuses larger pages.
 MAX_LIMIT = 50
@@ -155,38 +156,88 @@ class _Topic:
 
 
 _TOPICS = (
-    _Topic("SUBS sprint planning", "Planned the next Subscriptions sprint: trial-to-paid conversion and dunning.",
-           ("sprint planning", "dunning", "trial conversion"),
-           ("the dunning email copy", "trial conversion", "the plan picker", "proration"), ("SUBS",), ("SUBS",)),
-    _Topic("Billing Console design review", "Reviewed the invoice list and the new tax settings screens.",
-           ("invoices", "tax settings", "design review"),
-           ("the invoice table", "tax settings", "the empty states", "bulk actions"), ("BC",), ()),
-    _Topic("Archive Migration retro", "Looked back at the cold-storage cut-over and what to keep from the old jobs.",
-           ("retro", "cold storage"),
-           ("the cut-over", "the restore drill", "storage costs", "the old cron jobs"), ("ARCH",), ()),
-    _Topic("Weekly all-hands", "Company updates, hiring plans and the office move.",
-           ("all-hands", "hiring"),
-           ("the office move", "hiring", "the quarterly goals", "the offsite"), (), ()),
-    _Topic("Renewal pricing sync", "Agreed the renewal price points for SUBS annual plans and grandfathering rules.",
-           ("pricing", "renewals"),
-           ("annual plans", "grandfathering", "the price sheet", "discount codes"), (), ("SUBS",)),
-    _Topic("Invoice export deep dive", "Walked through CSV and PDF exports and the credit-note edge cases.",
-           ("Billing Console", "exports", "credit notes"),
-           ("the CSV export", "credit notes", "PDF rendering", "time zones"), (), ("BC",)),
-    _Topic("1:1 check-in", "Career goals and feedback on the last quarter.",
-           ("feedback",), ("the promotion plan", "feedback", "the conference talk"), (), (), one_on_one=True),
-    _Topic("Data retention and audit logs", "Which BC audit logs move to cold storage and which ARCH jobs retire.",
-           ("retention", "audit logs"),
-           ("audit logs", "retention windows", "the legal hold", "the export job"), (), ("BC", "ARCH")),
+    _Topic(
+        "SUBS sprint planning",
+        "Planned the next Subscriptions sprint: trial-to-paid conversion and dunning.",
+        ("sprint planning", "dunning", "trial conversion"),
+        ("the dunning email copy", "trial conversion", "the plan picker", "proration"),
+        ("SUBS",),
+        ("SUBS",),
+    ),
+    _Topic(
+        "Billing Console design review",
+        "Reviewed the invoice list and the new tax settings screens.",
+        ("invoices", "tax settings", "design review"),
+        ("the invoice table", "tax settings", "the empty states", "bulk actions"),
+        ("BC",),
+        (),
+    ),
+    _Topic(
+        "Archive Migration retro",
+        "Looked back at the cold-storage cut-over and what to keep from the old jobs.",
+        ("retro", "cold storage"),
+        ("the cut-over", "the restore drill", "storage costs", "the old cron jobs"),
+        ("ARCH",),
+        (),
+    ),
+    _Topic(
+        "Weekly all-hands",
+        "Company updates, hiring plans and the office move.",
+        ("all-hands", "hiring"),
+        ("the office move", "hiring", "the quarterly goals", "the offsite"),
+        (),
+        (),
+    ),
+    _Topic(
+        "Renewal pricing sync",
+        "Agreed the renewal price points for SUBS annual plans and grandfathering rules.",
+        ("pricing", "renewals"),
+        ("annual plans", "grandfathering", "the price sheet", "discount codes"),
+        (),
+        ("SUBS",),
+    ),
+    _Topic(
+        "Invoice export deep dive",
+        "Walked through CSV and PDF exports and the credit-note edge cases.",
+        ("Billing Console", "exports", "credit notes"),
+        ("the CSV export", "credit notes", "PDF rendering", "time zones"),
+        (),
+        ("BC",),
+    ),
+    _Topic(
+        "1:1 check-in",
+        "Career goals and feedback on the last quarter.",
+        ("feedback",),
+        ("the promotion plan", "feedback", "the conference talk"),
+        (),
+        (),
+        one_on_one=True,
+    ),
+    _Topic(
+        "Data retention and audit logs",
+        "Which BC audit logs move to cold storage and which ARCH jobs retire.",
+        ("retention", "audit logs"),
+        ("audit logs", "retention windows", "the legal hold", "the export job"),
+        (),
+        ("BC", "ARCH"),
+    ),
 )
 
 _LINES = (
-    "I think {s} needs another pass before Friday.", "Can we agree on {s} today?",
-    "{S} is mostly done and the tests are green.", "Let's park {s} until after the demo.",
-    "The customer asked about {s} again this week.", "I'll write up {s} in the ticket.",
-    "Does anyone have concerns about {s}?", "Yes, that works for me.", "Good point, let's do that.",
-    "We saw two regressions around {s} last week.", "Who owns {s} now?",
-    "I can pair with you on {s} tomorrow.", "Okay, moving on.", "Right, and {s} depends on that too.",
+    "I think {s} needs another pass before Friday.",
+    "Can we agree on {s} today?",
+    "{S} is mostly done and the tests are green.",
+    "Let's park {s} until after the demo.",
+    "The customer asked about {s} again this week.",
+    "I'll write up {s} in the ticket.",
+    "Does anyone have concerns about {s}?",
+    "Yes, that works for me.",
+    "Good point, let's do that.",
+    "We saw two regressions around {s} last week.",
+    "Who owns {s} now?",
+    "I can pair with you on {s} tomorrow.",
+    "Okay, moving on.",
+    "Right, and {s} depends on that too.",
 )
 _ACTIONS = ("send the notes on {s}", "open a ticket for {s}", "review {s}", "follow up on {s} with the customer")
 
@@ -236,8 +287,17 @@ def generate(ws: Workspace) -> FirefliesData:
     return FirefliesData(tuple(transcripts), visible_at, projects)
 
 
-def _transcript(rng: random.Random, ws: Workspace, i: int, used_ids: set[str], start: datetime, topic: _Topic,
-                minutes: int, privacy: str, summary_kind: str) -> dict[str, Any]:
+def _transcript(
+    rng: random.Random,
+    ws: Workspace,
+    i: int,
+    used_ids: set[str],
+    start: datetime,
+    topic: _Topic,
+    minutes: int,
+    privacy: str,
+    summary_kind: str,
+) -> dict[str, Any]:
     while True:
         tid = "".join(rng.choices(string.ascii_letters + string.digits, k=16))
         if tid not in used_ids:
@@ -286,15 +346,17 @@ def _sentences(rng: random.Random, speakers: list, minutes: int, topic: _Topic) 
         subject = rng.choice(topic.subjects)
         text = rng.choice(_LINES).format(s=subject, S=subject[0].upper() + subject[1:])
         start_s = round(index * slot_s, 2)
-        sentences.append({
-            "index": index,
-            "speaker_name": speakers[speaker_index].name,
-            "speaker_id": speaker_index,
-            "text": text,
-            "raw_text": text,
-            "start_time": start_s,
-            "end_time": round(start_s + slot_s * 0.92, 2),
-        })
+        sentences.append(
+            {
+                "index": index,
+                "speaker_name": speakers[speaker_index].name,
+                "speaker_id": speaker_index,
+                "text": text,
+                "raw_text": text,
+                "start_time": start_s,
+                "end_time": round(start_s + slot_s * 0.92, 2),
+            }
+        )
     return sentences
 
 
@@ -370,8 +432,14 @@ class _Root:
     def __init__(self, visible: list[dict[str, Any]]) -> None:
         self.visible = visible  # newest first
 
-    def transcripts(self, _info: Any, fromDate: datetime | None = None, toDate: datetime | None = None,
-                    limit: int | None = None, skip: int | None = None) -> list[dict[str, Any]]:
+    def transcripts(
+        self,
+        _info: Any,
+        fromDate: datetime | None = None,
+        toDate: datetime | None = None,
+        limit: int | None = None,
+        skip: int | None = None,
+    ) -> list[dict[str, Any]]:
         limit = MAX_LIMIT if limit is None else limit
         skip = skip or 0
         if limit > MAX_LIMIT or limit < 1:
@@ -381,7 +449,7 @@ class _Root:
         low = fromDate.timestamp() * 1000 if fromDate else float("-inf")
         high = toDate.timestamp() * 1000 if toDate else float("inf")
         matching = [t for t in self.visible if low <= t["date"] <= high]
-        return matching[skip:skip + limit]
+        return matching[skip : skip + limit]
 
     def transcript(self, _info: Any, id: str) -> dict[str, Any]:  # noqa: A002 - the API's argument name
         found = next((t for t in self.visible if t["id"] == id), None)
@@ -410,8 +478,7 @@ class FirefliesSimulator(Simulator):
     def current_time(self) -> datetime:
         return self.now if self.now is not None else datetime.now(timezone.utc)
 
-    def inject_error(self, code: str, times: int = 1, http_status: int = 200, message: str | None = None,
-                     match: str = "") -> None:
+    def inject_error(self, code: str, times: int = 1, http_status: int = 200, message: str | None = None, match: str = "") -> None:
         """Answer the next ``times`` authorized queries containing ``match`` with ``code``."""
         with self._injected_lock:
             self._injected.append([code, times, http_status, message, match])
@@ -421,8 +488,11 @@ class FirefliesSimulator(Simulator):
         now = self.current_time()
         visible_at = self.data.visible_at
         deleted, changes = self.deleted, self.changes
-        return [{**t, **changes[t["id"]]} if t["id"] in changes else t
-                for t in reversed(self.data.transcripts) if visible_at[t["id"]] <= now and t["id"] not in deleted]
+        return [
+            {**t, **changes[t["id"]]} if t["id"] in changes else t
+            for t in reversed(self.data.transcripts)
+            if visible_at[t["id"]] <= now and t["id"] not in deleted
+        ]
 
     def change_transcript(self, transcript_id: str, **fields: Any) -> None:
         """Change a meeting's fields for this simulator (e.g. ``privacy``, ``participants``):
@@ -475,7 +545,11 @@ class FirefliesSimulator(Simulator):
         except Exception:  # noqa: BLE001 - not for the fast path: graphql-core answers, errors included
             pass
         result = execute_sync(
-            SCHEMA, document, root_value=root, variable_values=variables, operation_name=body.get("operationName"),
+            SCHEMA,
+            document,
+            root_value=root,
+            variable_values=variables,
+            operation_name=body.get("operationName"),
         )
         if result.errors:
             return Response(200, {"data": None, "errors": [_execution_error(e) for e in result.errors]})

@@ -23,10 +23,11 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox import jql
@@ -70,8 +71,10 @@ QUERY_CACHE_SIZE = 256
 API = "{{api}}"
 
 SERVER_VERSION = (1001, 0, 0)
-GONE_MESSAGE = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
-                "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
+GONE_MESSAGE = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+    "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
 NOT_AUTHENTICATED = "Client must be authenticated to access this resource."
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 USER_NOT_FOUND = "Specified user does not exist or you do not have required permissions"
@@ -172,29 +175,58 @@ class JiraData:
 # Fictional content: per project, topics for summaries and sentences for bodies.
 _TOPICS = {
     "SUBS": [
-        "Proration on mid-cycle plan upgrades", "Renewal reminder emails sent twice",
-        "Trial-to-paid conversion drops the coupon", "Grace period for failed card payments",
-        "Seat-based pricing for team plans", "Annual downgrade keeps premium features",
-        "Webhook retries for subscription.updated", "Dunning schedule configuration",
-        "Pause subscription for up to 3 months", "Currency rounding on JPY renewals",
-        "Cancel-at-period-end flag ignored", "Plan change preview shows wrong tax",
+        "Proration on mid-cycle plan upgrades",
+        "Renewal reminder emails sent twice",
+        "Trial-to-paid conversion drops the coupon",
+        "Grace period for failed card payments",
+        "Seat-based pricing for team plans",
+        "Annual downgrade keeps premium features",
+        "Webhook retries for subscription.updated",
+        "Dunning schedule configuration",
+        "Pause subscription for up to 3 months",
+        "Currency rounding on JPY renewals",
+        "Cancel-at-period-end flag ignored",
+        "Plan change preview shows wrong tax",
     ],
     "BC": [
-        "Invoice PDF export times out", "Partial refund button disabled", "EU VAT ID validation",
-        "Credit note numbering gaps", "Search customers by billing email", "Usage charges chart",
-        "Payment method update form", "Ledger reconciliation report", "Audit log for manual adjustments",
-        "Dark mode for the invoice list", "Bulk retry of failed charges", "Export payouts to CSV",
+        "Invoice PDF export times out",
+        "Partial refund button disabled",
+        "EU VAT ID validation",
+        "Credit note numbering gaps",
+        "Search customers by billing email",
+        "Usage charges chart",
+        "Payment method update form",
+        "Ledger reconciliation report",
+        "Audit log for manual adjustments",
+        "Dark mode for the invoice list",
+        "Bulk retry of failed charges",
+        "Export payouts to CSV",
     ],
     "ARCH": [
-        "Move 2019 invoices to cold storage", "Checksum mismatch on archived attachments",
-        "Backfill customer ids in legacy records", "Retention policy for closed accounts",
-        "Archive job exceeds the maintenance window", "Read-only mode for archived workspaces",
-        "Glacier restore requests time out", "Legacy CSV export format", "Dedupe archived ledger entries",
+        "Move 2019 invoices to cold storage",
+        "Checksum mismatch on archived attachments",
+        "Backfill customer ids in legacy records",
+        "Retention policy for closed accounts",
+        "Archive job exceeds the maintenance window",
+        "Read-only mode for archived workspaces",
+        "Glacier restore requests time out",
+        "Legacy CSV export format",
+        "Dedupe archived ledger entries",
         "Verify row counts after the migration",
     ],
 }
-_QUALIFIERS = ["", "", "", " for enterprise accounts", " in the EU region", " after the pricing API cutover",
-               " on annual plans", " for reseller customers", " in the mobile checkout", " (follow-up)"]
+_QUALIFIERS = [
+    "",
+    "",
+    "",
+    " for enterprise accounts",
+    " in the EU region",
+    " after the pricing API cutover",
+    " on annual plans",
+    " for reseller customers",
+    " in the mobile checkout",
+    " (follow-up)",
+]
 _CONTEXT = [
     "Customers on the {plan} plan report that {symptom} since the {release} release.",
     "Support escalated {n} tickets this week where {symptom}.",
@@ -203,36 +235,66 @@ _CONTEXT = [
     "Reproduced in staging: {symptom} when the account has more than {n} seats.",
 ]
 _SYMPTOMS = {
-    "SUBS": ["the renewal date moves by one day", "the prorated credit is applied twice",
-             "trial accounts are charged before the trial ends", "the dunning email links to a dead page",
-             "seat counts do not match the invoice"],
-    "BC": ["the invoice total differs from the ledger", "refunds stay pending for days",
-           "the export spinner never stops", "tax lines are missing on credit notes",
-           "the customer search returns archived accounts"],
-    "ARCH": ["archived PDFs fail the checksum", "restores take longer than the SLA",
-             "legacy rows lose their customer id", "the migration job stalls at 80%",
-             "row counts differ between source and archive"],
+    "SUBS": [
+        "the renewal date moves by one day",
+        "the prorated credit is applied twice",
+        "trial accounts are charged before the trial ends",
+        "the dunning email links to a dead page",
+        "seat counts do not match the invoice",
+    ],
+    "BC": [
+        "the invoice total differs from the ledger",
+        "refunds stay pending for days",
+        "the export spinner never stops",
+        "tax lines are missing on credit notes",
+        "the customer search returns archived accounts",
+    ],
+    "ARCH": [
+        "archived PDFs fail the checksum",
+        "restores take longer than the SLA",
+        "legacy rows lose their customer id",
+        "the migration job stalls at 80%",
+        "row counts differ between source and archive",
+    ],
 }
 _PLANS = ["Starter", "Team", "Business", "Enterprise"]
 _RELEASES = ["2026.44", "2026.45", "2026.46", "billing-v3", "checkout-2"]
-_STEPS = ["Create a subscription on the {plan} plan in staging", "Upgrade to the next plan mid-cycle",
-          "Open the billing console as an admin", "Trigger the nightly invoice job",
-          "Export the invoice as PDF", "Compare the totals with the ledger", "Run the archive job for October",
-          "Restore one archived attachment"]
-_CRITERIA = ["Totals match the ledger to the cent", "A regression test covers the {plan} plan",
-             "The customer gets exactly one email", "Metrics show no failed charges for 24 h",
-             "The runbook is updated", "Row counts match after the migration"]
+_STEPS = [
+    "Create a subscription on the {plan} plan in staging",
+    "Upgrade to the next plan mid-cycle",
+    "Open the billing console as an admin",
+    "Trigger the nightly invoice job",
+    "Export the invoice as PDF",
+    "Compare the totals with the ledger",
+    "Run the archive job for October",
+    "Restore one archived attachment",
+]
+_CRITERIA = [
+    "Totals match the ledger to the cent",
+    "A regression test covers the {plan} plan",
+    "The customer gets exactly one email",
+    "Metrics show no failed charges for 24 h",
+    "The runbook is updated",
+    "Row counts match after the migration",
+]
 _CODE = [
-    ("python", "def prorate(amount_cents: int, days_left: int, days_in_cycle: int) -> int:\n"
-               "    return round(amount_cents * days_left / days_in_cycle)"),
+    (
+        "python",
+        "def prorate(amount_cents: int, days_left: int, days_in_cycle: int) -> int:\n"
+        "    return round(amount_cents * days_left / days_in_cycle)",
+    ),
     ("sql", "SELECT invoice_id, total_cents\nFROM invoices\nWHERE status = 'open' AND due_at < now();"),
     ("json", '{"event": "subscription.updated", "plan": "team", "seats": 12}'),
     ("bash", "make archive-verify MONTH=2019-10 DRY_RUN=1"),
     ("java", "BigDecimal credit = price.multiply(ratio).setScale(2, RoundingMode.HALF_EVEN);"),
 ]
-_LINKS = ["https://wiki.example.com/billing/proration", "https://status.example.com/incidents/4412",
-          "https://runbooks.example.com/archive/restore", "https://docs.example.com/api/subscriptions",
-          "https://grafana.example.com/d/billing-overview"]
+_LINKS = [
+    "https://wiki.example.com/billing/proration",
+    "https://status.example.com/incidents/4412",
+    "https://runbooks.example.com/archive/restore",
+    "https://docs.example.com/api/subscriptions",
+    "https://grafana.example.com/d/billing-overview",
+]
 _COMMENT_LINES = [
     "I can reproduce this on staging with a {plan} account.",
     "Root cause looks like the rounding in the proration step.",
@@ -245,8 +307,20 @@ _COMMENT_LINES = [
     "Blocked until the ledger reconciliation finishes.",
     "Added a regression test and updated the runbook.",
 ]
-_LABELS = ["billing", "proration", "dunning", "invoices", "tax", "migration", "archive", "customer-reported",
-           "tech-debt", "q4", "api", "ui"]
+_LABELS = [
+    "billing",
+    "proration",
+    "dunning",
+    "invoices",
+    "tax",
+    "migration",
+    "archive",
+    "customer-reported",
+    "tech-debt",
+    "q4",
+    "api",
+    "ui",
+]
 _TIME_ZONES = ["UTC", "Europe/Lisbon", "America/New_York", "Asia/Tokyo", "Europe/Berlin"]
 
 _CATEGORIES = {
@@ -254,8 +328,12 @@ _CATEGORIES = {
     "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow", "name": "In Progress"},
     "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
 }
-_STATUSES = [("10000", "To Do", "new"), ("3", "In Progress", "indeterminate"),
-             ("10001", "In Review", "indeterminate"), ("10002", "Done", "done")]
+_STATUSES = [
+    ("10000", "To Do", "new"),
+    ("3", "In Progress", "indeterminate"),
+    ("10001", "In Review", "indeterminate"),
+    ("10002", "Done", "done"),
+]
 _PRIORITIES = [("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"), ("5", "Lowest")]
 _ISSUE_TYPES = [("10001", "Task"), ("10002", "Bug"), ("10003", "Story")]
 _PROJECT_WEIGHTS = {"SUBS": 0.45, "BC": 0.35, "ARCH": 0.20}
@@ -281,26 +359,48 @@ def _user(person: Person, index: int) -> dict[str, Any]:
 
 def _project(index: int, key: str, name: str) -> dict[str, Any]:
     pid = str(10000 + index)
-    return {"self": f"{API}/project/{pid}", "id": pid, "key": key, "name": name,
-            "projectTypeKey": "software", "simplified": False, "avatarUrls": _avatars("project", pid)}
+    return {
+        "self": f"{API}/project/{pid}",
+        "id": pid,
+        "key": key,
+        "name": name,
+        "projectTypeKey": "software",
+        "simplified": False,
+        "avatarUrls": _avatars("project", pid),
+    }
 
 
 def _status(sid: str, name: str, category: str) -> dict[str, Any]:
     cat = _CATEGORIES[category]
-    return {"self": f"{API}/status/{sid}", "description": "", "iconUrl": "https://jira.example.com/images/status.png",
-            "name": name, "id": sid,
-            "statusCategory": {"self": f"{API}/statuscategory/{cat['id']}", **cat}}
+    return {
+        "self": f"{API}/status/{sid}",
+        "description": "",
+        "iconUrl": "https://jira.example.com/images/status.png",
+        "name": name,
+        "id": sid,
+        "statusCategory": {"self": f"{API}/statuscategory/{cat['id']}", **cat},
+    }
 
 
 def _priority(pid: str, name: str) -> dict[str, Any]:
-    return {"self": f"{API}/priority/{pid}", "iconUrl": f"https://jira.example.com/images/priority/{name.lower()}.svg",
-            "name": name, "id": pid}
+    return {
+        "self": f"{API}/priority/{pid}",
+        "iconUrl": f"https://jira.example.com/images/priority/{name.lower()}.svg",
+        "name": name,
+        "id": pid,
+    }
 
 
 def _issue_type(tid: str, name: str) -> dict[str, Any]:
-    return {"self": f"{API}/issuetype/{tid}", "id": tid, "description": f"A {name.lower()}.",
-            "iconUrl": f"https://jira.example.com/images/issuetype/{tid}.svg", "name": name, "subtask": False,
-            "hierarchyLevel": 0}
+    return {
+        "self": f"{API}/issuetype/{tid}",
+        "id": tid,
+        "description": f"A {name.lower()}.",
+        "iconUrl": f"https://jira.example.com/images/issuetype/{tid}.svg",
+        "name": name,
+        "subtask": False,
+        "hierarchyLevel": 0,
+    }
 
 
 # --- ADF builders (Atlassian Document Format, what v3 returns for rich text) --------------------
@@ -372,8 +472,7 @@ class _Writer:
 
     def fill(self, template: str, project: str) -> str:
         pick = self.pick
-        return template.format(plan=pick(_PLANS), release=pick(_RELEASES), n=self.between(2, 40),
-                               symptom=pick(_SYMPTOMS[project]))
+        return template.format(plan=pick(_PLANS), release=pick(_RELEASES), n=self.between(2, 40), symptom=pick(_SYMPTOMS[project]))
 
     def person(self) -> Person:
         return self.pick(self.people)
@@ -389,8 +488,14 @@ class _Writer:
         if r() < 0.4:
             blocks.append(_code(*self.pick(_CODE)))
         if r() < 0.5:
-            blocks.append(_para(_text("Background: "), _link("design notes", self.pick(_LINKS)), _text(" and "),
-                                {"type": "inlineCard", "attrs": {"url": self.pick(_LINKS)}}))
+            blocks.append(
+                _para(
+                    _text("Background: "),
+                    _link("design notes", self.pick(_LINKS)),
+                    _text(" and "),
+                    {"type": "inlineCard", "attrs": {"url": self.pick(_LINKS)}},
+                )
+            )
         return blocks
 
     def _comment_tail(self, project: str) -> list[dict[str, Any]]:
@@ -406,9 +511,14 @@ class _Writer:
     def description(self, project: str, key: str) -> dict[str, Any] | None:
         if self.random() < 0.08:
             return None  # Jira sends null for an empty description
-        lead = _para(_text(f"{key}: " + self.fill(self.pick(_CONTEXT), project) + " "),
-                     _text("Impact: ", {"type": "strong"}), _text(self.pick(("high", "medium", "low")), {"type": "em"}),
-                     _text(". "), _mention(self.person()), _text(" can you take a look?"))
+        lead = _para(
+            _text(f"{key}: " + self.fill(self.pick(_CONTEXT), project) + " "),
+            _text("Impact: ", {"type": "strong"}),
+            _text(self.pick(("high", "medium", "low")), {"type": "em"}),
+            _text(". "),
+            _mention(self.person()),
+            _text(" can you take a look?"),
+        )
         return _doc(lead, *self.pick(self.description_tails[project]))
 
     def comment_body(self, project: str) -> dict[str, Any]:
@@ -450,8 +560,9 @@ def _timeline(rng: Any, count: int, start_ms: int, anchor_ms: int) -> list[tuple
     return [(c, u) for c, u in times]
 
 
-def _comments(writer: _Writer, users: Mapping[str, dict], project: str, issue_id: int, created_ms: int,
-              updated_ms: int, count: int, next_id: int) -> tuple[dict[str, Any], ...]:
+def _comments(
+    writer: _Writer, users: Mapping[str, dict], project: str, issue_id: int, created_ms: int, updated_ms: int, count: int, next_id: int
+) -> tuple[dict[str, Any], ...]:
     r = writer.random
     span = updated_ms - created_ms
     stamps = sorted(created_ms + int(r() * span) for _ in range(count))
@@ -460,16 +571,18 @@ def _comments(writer: _Writer, users: Mapping[str, dict], project: str, issue_id
         author = users[writer.person().account_id]
         edited = stamp if r() < 0.85 else stamp + int(r() * (updated_ms - stamp))
         cid = str(next_id + offset)
-        out.append({
-            "self": f"{API}/issue/{issue_id}/comment/{cid}",
-            "id": cid,
-            "author": author,
-            "body": writer.comment_body(project),
-            "updateAuthor": author,
-            "created": format_time(stamp),
-            "updated": format_time(edited),
-            "jsdPublic": True,
-        })
+        out.append(
+            {
+                "self": f"{API}/issue/{issue_id}/comment/{cid}",
+                "id": cid,
+                "author": author,
+                "body": writer.comment_body(project),
+                "updateAuthor": author,
+                "created": format_time(stamp),
+                "updated": format_time(edited),
+                "jsdPublic": True,
+            }
+        )
     return tuple(out)
 
 
@@ -545,9 +658,14 @@ def malformed_issue(data: JiraData, ws: Workspace) -> JiraIssue:
     number = 1 + max((i.number for i in data.issues if i.project == project), default=0)
     updated = epoch_ms(ws.anchor - timedelta(minutes=45)) + 321
     base = data.issues[0].fields
-    fields = {"description": "this payload is deliberately broken", "status": base["status"],
-              "project": next(p for p in data.projects if p["key"] == project),
-              "created": "yesterday-ish", "updated": "not-a-date", "labels": None}
+    fields = {
+        "description": "this payload is deliberately broken",
+        "status": base["status"],
+        "project": next(p for p in data.projects if p["key"] == project),
+        "created": "yesterday-ish",
+        "updated": "not-a-date",
+        "labels": None,
+    }
     return JiraIssue(max(data.by_id) + 1, f"{project}-{number}", project, number, updated - 1, updated, fields)
 
 
@@ -608,8 +726,16 @@ _ID_ONLY = {"id", "key", "issuekey"}
 def field_definitions() -> list[dict[str, Any]]:
     out = []
     for fid, name, schema, clauses, navigable, orderable, searchable in _FIELD_DEFS:
-        item: dict[str, Any] = {"id": fid, "key": fid, "name": name, "custom": False, "orderable": orderable,
-                                "navigable": navigable, "searchable": searchable, "clauseNames": clauses}
+        item: dict[str, Any] = {
+            "id": fid,
+            "key": fid,
+            "name": name,
+            "custom": False,
+            "orderable": orderable,
+            "navigable": navigable,
+            "searchable": searchable,
+            "clauseNames": clauses,
+        }
         if schema:
             item["schema"] = schema
         out.append(item)
@@ -782,8 +908,7 @@ class JiraSimulator(Simulator):
         return {**comment, "body": adf_to_text(comment["body"])} if v2 else comment
 
     def _issue_json(self, issue: JiraIssue, wanted: Sequence[str], v2: bool, expand: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {"expand": _ISSUE_EXPAND, "id": str(issue.id), "self": f"{API}/issue/{issue.id}",
-                               "key": issue.key}
+        out: dict[str, Any] = {"expand": _ISSUE_EXPAND, "id": str(issue.id), "self": f"{API}/issue/{issue.id}", "key": issue.key}
         fields = {}
         for name in wanted:
             if name == "comment":
@@ -798,8 +923,13 @@ class JiraSimulator(Simulator):
 
     def _embedded_comments(self, issue: JiraIssue, v2: bool) -> dict[str, Any]:
         shown = issue.comments[:EMBEDDED_COMMENTS]
-        return {"comments": [self._comment_json(c, v2) for c in shown], "self": f"{API}/issue/{issue.id}/comment",
-                "maxResults": EMBEDDED_COMMENTS, "total": len(issue.comments), "startAt": 0}
+        return {
+            "comments": [self._comment_json(c, v2) for c in shown],
+            "self": f"{API}/issue/{issue.id}/comment",
+            "maxResults": EMBEDDED_COMMENTS,
+            "total": len(issue.comments),
+            "startAt": 0,
+        }
 
     # --- search ------------------------------------------------------------------------------
 
@@ -857,13 +987,12 @@ class JiraSimulator(Simulator):
         if size < 0:
             return self.error(400, "The maxResults parameter must be greater than or equal to 0.")
         size = min(size or SEARCH_DEFAULT_MAX_RESULTS, SEARCH_MAX_RESULTS_IDS if id_only else SEARCH_MAX_RESULTS_FIELDS)
-        page = found[offset:offset + size]
+        page = found[offset : offset + size]
         v2 = self._v2(request)
         if id_only and not expand:
             # The enhanced search's default (fields=id) answers bare ids; asking for the key adds it.
             with_key = bool({"key", "issuekey"} & set(field_tokens(params.get("fields"))))
-            issues = [{"id": str(i.id), "self": f"{API}/issue/{i.id}", "key": i.key} if with_key else
-                      {"id": str(i.id)} for i in page]
+            issues = [{"id": str(i.id), "self": f"{API}/issue/{i.id}", "key": i.key} if with_key else {"id": str(i.id)} for i in page]
         else:
             issues = [self._issue_json(i, wanted, v2, expand) for i in page]
         body: dict[str, Any] = {"issues": issues}
@@ -935,7 +1064,7 @@ class JiraSimulator(Simulator):
             return self.error(400, "orderBy parameter can take only the following values: created, -created, +created.")
         ordered = issue.comments[::-1] if order == "-created" else issue.comments
         v2 = self._v2(request)
-        page = [self._comment_json(c, v2) for c in ordered[start:start + size]]
+        page = [self._comment_json(c, v2) for c in ordered[start : start + size]]
         return self._ok(request, {"startAt": start, "maxResults": size, "total": len(issue.comments), "comments": page})
 
     # --- instance, users, projects -------------------------------------------------------------
@@ -943,18 +1072,21 @@ class JiraSimulator(Simulator):
     @route("GET", _V + r"/serverInfo")
     def server_info(self, request: Request) -> Response:
         base = self._base_url(request)
-        return Response(200, {
-            "baseUrl": base,
-            "displayUrl": base,
-            "version": ".".join(map(str, SERVER_VERSION)) + "-SNAPSHOT",
-            "versionNumbers": list(SERVER_VERSION),
-            "deploymentType": "Cloud",
-            "buildNumber": 100300,
-            "buildDate": "2026-11-02T03:14:15.000+0000",
-            "serverTime": format_time(epoch_ms(datetime.now(timezone.utc))),
-            "scmInfo": "9b1c5e0d3f5a4c2e8d7f6a5b4c3d2e1f0a9b8c7d",
-            "serverTitle": f"{COMPANY} Jira",
-        })
+        return Response(
+            200,
+            {
+                "baseUrl": base,
+                "displayUrl": base,
+                "version": ".".join(map(str, SERVER_VERSION)) + "-SNAPSHOT",
+                "versionNumbers": list(SERVER_VERSION),
+                "deploymentType": "Cloud",
+                "buildNumber": 100300,
+                "buildDate": "2026-11-02T03:14:15.000+0000",
+                "serverTime": format_time(epoch_ms(datetime.now(timezone.utc))),
+                "scmInfo": "9b1c5e0d3f5a4c2e8d7f6a5b4c3d2e1f0a9b8c7d",
+                "serverTitle": f"{COMPANY} Jira",
+            },
+        )
 
     @route("GET", _V + r"/field")
     def fields(self, request: Request) -> Response:
@@ -963,8 +1095,12 @@ class JiraSimulator(Simulator):
     @route("GET", _V + r"/myself")
     def myself(self, request: Request) -> Response:
         person = self._caller(request)
-        user = {**self.data.users[person.account_id], "timeZone": str(self.time_zone), "locale": "en_US",
-                "expand": "groups,applicationRoles"}
+        user = {
+            **self.data.users[person.account_id],
+            "timeZone": str(self.time_zone),
+            "locale": "en_US",
+            "expand": "groups,applicationRoles",
+        }
         return self._ok(request, user)
 
     def _caller(self, request: Request) -> Person:
@@ -987,8 +1123,13 @@ class JiraSimulator(Simulator):
         return self._ok(request, {**user, "locale": "en_US", "expand": "groups,applicationRoles"})
 
     def _project_json(self, project: dict[str, Any]) -> dict[str, Any]:
-        return {"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight", **project,
-                "style": "classic", "isPrivate": False, "properties": {}}
+        return {
+            "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+            **project,
+            "style": "classic",
+            "isPrivate": False,
+            "properties": {},
+        }
 
     @route("GET", _V + r"/project")
     def projects(self, request: Request) -> Response:
@@ -1001,11 +1142,18 @@ class JiraSimulator(Simulator):
             size = max(1, min(_int_param(request.arg("maxResults"), "maxResults", 50), 100))
         except jql.JqlError as exc:
             return self.error(400, str(exc))
-        values = self.data.projects[start:start + size]
-        return self._ok(request, {
-            "self": f"{API}/project/search?startAt={start}&maxResults={size}", "maxResults": size, "startAt": start,
-            "total": len(self.data.projects), "isLast": start + size >= len(self.data.projects),
-            "values": [self._project_json(p) for p in values]})
+        values = self.data.projects[start : start + size]
+        return self._ok(
+            request,
+            {
+                "self": f"{API}/project/search?startAt={start}&maxResults={size}",
+                "maxResults": size,
+                "startAt": start,
+                "total": len(self.data.projects),
+                "isLast": start + size >= len(self.data.projects),
+                "values": [self._project_json(p) for p in values],
+            },
+        )
 
     # --- mutations for tests -------------------------------------------------------------------
 
@@ -1041,11 +1189,19 @@ class JiraSimulator(Simulator):
             cid = str(self._comment_ids)
             self._comment_ids += 1
             stamp = format_time(epoch_ms(when))
-            comment = {"self": f"{API}/issue/{issue.id}/comment/{cid}", "id": cid, "author": user,
-                       "body": _doc(_para(_text(text))), "updateAuthor": user, "created": stamp, "updated": stamp,
-                       "jsdPublic": True}
-            new = dataclasses.replace(issue, comments=issue.comments + (comment,), updated_ms=epoch_ms(when),
-                                      fields={**issue.fields, "updated": stamp})
+            comment = {
+                "self": f"{API}/issue/{issue.id}/comment/{cid}",
+                "id": cid,
+                "author": user,
+                "body": _doc(_para(_text(text))),
+                "updateAuthor": user,
+                "created": stamp,
+                "updated": stamp,
+                "jsdPublic": True,
+            }
+            new = dataclasses.replace(
+                issue, comments=issue.comments + (comment,), updated_ms=epoch_ms(when), fields={**issue.fields, "updated": stamp}
+            )
             self._replace([new if i.id == issue.id else i for i in self._index.issues])
             return comment
 

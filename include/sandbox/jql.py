@@ -18,9 +18,10 @@ binds it to a :class:`Catalog` (which projects and issues exist) and returns a p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 # Jira refuses searches with no restriction ("ORDER BY updated" alone) on the enhanced search
 # endpoints; this is its wording.
@@ -31,14 +32,24 @@ MAX_ORDER_FIELDS = 7
 
 DATE_FIELDS = {"updated": "updated", "updateddate": "updated", "created": "created", "createddate": "created"}
 ISSUE_FIELDS = {"id", "key", "issuekey", "issue"}
-SORTABLE = {"updated": "updated", "updateddate": "updated", "created": "created", "createddate": "created",
-            "key": "key", "issuekey": "key", "issue": "key", "id": "id", "project": "project"}
+SORTABLE = {
+    "updated": "updated",
+    "updateddate": "updated",
+    "created": "created",
+    "createddate": "created",
+    "key": "key",
+    "issuekey": "key",
+    "issue": "key",
+    "id": "id",
+    "project": "project",
+}
 
 # Absolute date formats Jira accepts, most specific first. Minute precision: no seconds.
 _DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_DATE_HELP = ("Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', "
-              "or a period format e.g. '-5d', '4w 2d'.")
+_DATE_HELP = (
+    "Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+)
 
 _KEYWORDS = {"and", "or", "not", "in", "order", "by", "asc", "desc", "is", "empty", "null"}
 _TOKEN = re.compile(
@@ -108,8 +119,9 @@ def tokenize(text: str) -> list[Token]:
             return tokens + [Token("end", "", pos)]
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise _syntax(f"The character '{text[pos]}' is a reserved JQL character. You must enclose it in a "
-                          "string or use the escape instead.", pos)
+            raise _syntax(
+                f"The character '{text[pos]}' is a reserved JQL character. You must enclose it in a string or use the escape instead.", pos
+            )
         kind = match.lastgroup or "word"
         tokens.append(Token(kind, match.group(kind), match.start(kind)))
         pos = match.end()
@@ -194,8 +206,11 @@ class _Parser:
             raise _syntax("The operator 'IS' is not supported by the sandbox.", self.tok.pos)
         op = self.tok
         if op.kind != "op" or op.text not in ("=", "!=", ">", ">=", "<", "<=", "~", "!~"):
-            raise _syntax(f"Expecting operator but got '{op.text or '<EOF>'}'. Valid operators are: "
-                          "'=', '!=', '~', '!~', '<', '<=', '>', '>=', 'IN', 'NOT IN', 'IS', 'IS NOT'.", op.pos)
+            raise _syntax(
+                f"Expecting operator but got '{op.text or '<EOF>'}'. Valid operators are: "
+                "'=', '!=', '~', '!~', '<', '<=', '>', '>=', 'IN', 'NOT IN', 'IS', 'IS NOT'.",
+                op.pos,
+            )
         self.take()
         return Compare(name, op.text, (self.value(),))
 
@@ -335,18 +350,22 @@ def _compile(node: Any, catalog: Catalog, tz: tzinfo) -> Predicate:
     if node.field in DATE_FIELDS:
         return _date_clause(node, tz)
     if node.field == "project":
+
         def project(value: str) -> str:
             key = catalog.project_key(value)
             if key is None:
                 raise JqlError(f"The value '{value}' does not exist for the field 'project'.")
             return key
+
         return _member_clause(node, project, "project")
     if node.field in ISSUE_FIELDS:
+
         def issue(value: str) -> int:
             issue_id = catalog.issue_id(value)
             if issue_id is None:
                 raise JqlError(f"An issue with key '{value}' does not exist for field '{node.field}'.")
             return issue_id
+
         return _member_clause(node, issue, "id")
     raise JqlError(f"Field '{node.field}' does not exist or you do not have permission to view it.")
 
@@ -358,8 +377,7 @@ def compile_filter(query: Query, catalog: Catalog, tz: tzinfo = timezone.utc) ->
     return _compile(query.where, catalog, tz)
 
 
-def sort_records(records: Iterable[Any], order_by: Sequence[tuple[str, bool]],
-                 sort_values: Callable[[Any, str], Any]) -> list[Any]:
+def sort_records(records: Iterable[Any], order_by: Sequence[tuple[str, bool]], sort_values: Callable[[Any, str], Any]) -> list[Any]:
     """Records sorted by ``order_by``; ties (and no ORDER BY) fall back to ascending id.
 
     The id tie-break keeps pages stable for ``ORDER BY updated`` when timestamps collide.

@@ -27,14 +27,33 @@ NOTION_VERSION = "2025-09-03"
 MAX_PAGE_SIZE = 100
 _ID = r"(?P<id>[0-9a-fA-F-]{32,36})"
 _ERROR_CODES = {
-    400: "validation_error", 401: "unauthorized", 403: "restricted_resource", 404: "object_not_found",
-    409: "conflict_error", 429: "rate_limited", 500: "internal_server_error", 502: "internal_server_error",
-    503: "service_unavailable", 504: "gateway_timeout",
+    400: "validation_error",
+    401: "unauthorized",
+    403: "restricted_resource",
+    404: "object_not_found",
+    409: "conflict_error",
+    429: "rate_limited",
+    500: "internal_server_error",
+    502: "internal_server_error",
+    503: "service_unavailable",
+    504: "gateway_timeout",
 }
-_TOPICS = ["webhook retries", "proration rules", "invoice PDFs", "dunning emails", "tax rounding",
-           "plan upgrades", "usage metering", "refund flow", "ledger export", "trial expiry"]
-_WORDS = ("the team agreed to ship the change behind a flag and review the dashboards after the "
-          "rollout while support watches the queue for customer reports about billing dates").split()
+_TOPICS = [
+    "webhook retries",
+    "proration rules",
+    "invoice PDFs",
+    "dunning emails",
+    "tax rounding",
+    "plan upgrades",
+    "usage metering",
+    "refund flow",
+    "ledger export",
+    "trial expiry",
+]
+_WORDS = (
+    "the team agreed to ship the change behind a flag and review the dashboards after the "
+    "rollout while support watches the queue for customer reports about billing dates"
+).split()
 
 
 @dataclass
@@ -67,8 +86,7 @@ def _text_item(text: str, href: str | None = None, code: bool = False) -> dict:
     return {
         "type": "text",
         "text": {"content": text, "link": {"url": href} if href else None},
-        "annotations": {"bold": False, "italic": False, "strikethrough": False, "underline": False,
-                        "code": code, "color": "default"},
+        "annotations": {"bold": False, "italic": False, "strikethrough": False, "underline": False, "code": code, "color": "default"},
         "plain_text": text,
         "href": href,
     }
@@ -77,9 +95,20 @@ def _text_item(text: str, href: str | None = None, code: bool = False) -> dict:
 def _mention_user(person: Person, user_id: str) -> dict:
     item = _text_item("@" + person.name)
     del item["text"]
-    item.update(type="mention", mention={"type": "user", "user": {
-        "object": "user", "id": user_id, "name": person.name, "avatar_url": None,
-        "type": "person", "person": {"email": person.email}}})
+    item.update(
+        type="mention",
+        mention={
+            "type": "user",
+            "user": {
+                "object": "user",
+                "id": user_id,
+                "name": person.name,
+                "avatar_url": None,
+                "type": "person",
+                "person": {"email": person.email},
+            },
+        },
+    )
     return item
 
 
@@ -119,26 +148,50 @@ class _Builder:
         return (self.ws.anchor - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
 
     # -------------------------------------------------------------- objects
-    def page(self, title: str, parent: dict | str | None, edited: datetime, content: list,
-             *, trashed: bool = False, properties: dict | None = None, role: str | None = None) -> str:
+    def page(
+        self,
+        title: str,
+        parent: dict | str | None,
+        edited: datetime,
+        content: list,
+        *,
+        trashed: bool = False,
+        properties: dict | None = None,
+        role: str | None = None,
+    ) -> str:
         page_id = self.new_id()
         created = edited - timedelta(hours=self.rng.randint(1, 48))
         created = max(created, self.ws.start)
         parent = self._parent(parent)
         slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")
         self.data.pages[page_id] = {
-            "object": "page", "id": page_id, "created_time": _ts(created), "last_edited_time": _ts(edited),
-            "created_by": self.user(), "last_edited_by": self.user(), "cover": None, "icon": None,
-            "parent": parent, "in_trash": trashed, "is_archived": False, "is_locked": False,
+            "object": "page",
+            "id": page_id,
+            "created_time": _ts(created),
+            "last_edited_time": _ts(edited),
+            "created_by": self.user(),
+            "last_edited_by": self.user(),
+            "cover": None,
+            "icon": None,
+            "parent": parent,
+            "in_trash": trashed,
+            "is_archived": False,
+            "is_locked": False,
             "properties": properties or {"title": {"id": "title", "type": "title", "title": rt(title)}},
-            "url": f"https://app.notion.com/p/{slug}-{page_id.replace('-', '')}", "public_url": None,
+            "url": f"https://app.notion.com/p/{slug}-{page_id.replace('-', '')}",
+            "public_url": None,
             "archived": trashed,
         }
         self.data.children[page_id] = [self.block(spec, {"type": "page_id", "page_id": page_id}, edited) for spec in content]
         if not trashed and parent["type"] in ("page_id", "block_id"):  # the parent shows a child_page line
             holder = parent[parent["type"]]
-            self.block({"type": "child_page", "child_page": {"title": title}, "children": []},
-                       _block_parent(holder, self.data), edited, block_id=page_id, under=holder)
+            self.block(
+                {"type": "child_page", "child_page": {"title": title}, "children": []},
+                _block_parent(holder, self.data),
+                edited,
+                block_id=page_id,
+                under=holder,
+            )
         if role:
             self.data.named[role] = page_id
         return page_id
@@ -157,9 +210,18 @@ class _Builder:
         kind = spec["type"]
         kids = spec.get("children") or []
         self.data.blocks[block_id] = {
-            "object": "block", "id": block_id, "parent": parent, "created_time": _ts(edited),
-            "last_edited_time": _ts(edited), "created_by": self.user(), "last_edited_by": self.user(),
-            "has_children": bool(kids), "in_trash": False, "type": kind, kind: spec[kind], "archived": False,
+            "object": "block",
+            "id": block_id,
+            "parent": parent,
+            "created_time": _ts(edited),
+            "last_edited_time": _ts(edited),
+            "created_by": self.user(),
+            "last_edited_by": self.user(),
+            "has_children": bool(kids),
+            "in_trash": False,
+            "type": kind,
+            kind: spec[kind],
+            "archived": False,
         }
         if under is not None:
             self.data.children.setdefault(under, []).append(block_id)
@@ -169,21 +231,46 @@ class _Builder:
 
     def database(self, title: str, parent_page: str, edited: datetime, properties: dict) -> tuple[str, str]:
         db_id, ds_id = self.new_id(), self.new_id()
-        common = {"created_time": _ts(self.ws.start), "last_edited_time": _ts(edited), "created_by": self.user(),
-                  "last_edited_by": self.user(), "icon": None, "cover": None, "in_trash": False, "archived": False,
-                  "url": f"https://app.notion.com/p/{db_id.replace('-', '')}", "public_url": None}
+        common = {
+            "created_time": _ts(self.ws.start),
+            "last_edited_time": _ts(edited),
+            "created_by": self.user(),
+            "last_edited_by": self.user(),
+            "icon": None,
+            "cover": None,
+            "in_trash": False,
+            "archived": False,
+            "url": f"https://app.notion.com/p/{db_id.replace('-', '')}",
+            "public_url": None,
+        }
         self.data.databases[db_id] = {
-            "object": "database", "id": db_id, "title": rt(title), "description": [], "is_inline": False,
-            "is_locked": False, "parent": {"type": "page_id", "page_id": parent_page},
-            "data_sources": [{"id": ds_id, "name": title}], **common,
+            "object": "database",
+            "id": db_id,
+            "title": rt(title),
+            "description": [],
+            "is_inline": False,
+            "is_locked": False,
+            "parent": {"type": "page_id", "page_id": parent_page},
+            "data_sources": [{"id": ds_id, "name": title}],
+            **common,
         }
         self.data.data_sources[ds_id] = {
-            "object": "data_source", "id": ds_id, "title": rt(title), "description": [],
+            "object": "data_source",
+            "id": ds_id,
+            "title": rt(title),
+            "description": [],
             "parent": {"type": "database_id", "database_id": db_id},
-            "database_parent": {"type": "page_id", "page_id": parent_page}, "properties": properties, **common,
+            "database_parent": {"type": "page_id", "page_id": parent_page},
+            "properties": properties,
+            **common,
         }
-        self.block({"type": "child_database", "child_database": {"title": title}, "children": []},
-                   {"type": "page_id", "page_id": parent_page}, edited, block_id=db_id, under=parent_page)
+        self.block(
+            {"type": "child_database", "child_database": {"title": title}, "children": []},
+            {"type": "page_id", "page_id": parent_page},
+            edited,
+            block_id=db_id,
+            under=parent_page,
+        )
         return db_id, ds_id
 
     # -------------------------------------------------------------- content
@@ -193,15 +280,24 @@ class _Builder:
         hubs = {}
         for project in ws.projects:
             hubs[project.key] = self.page(
-                f"{project.name} ({project.key})", eng, old + timedelta(minutes=len(hubs)),
+                f"{project.name} ({project.key})",
+                eng,
+                old + timedelta(minutes=len(hubs)),
                 [B("paragraph", f"Home of the {project.name} project ({project.key})."), B("heading_2", "Pages")],
-                role=f"hub:{project.key}")
+                role=f"hub:{project.key}",
+            )
         handbook = self.page("Handbook", eng, old, [B("paragraph", "Team conventions.")], role="handbook")
         self.page("Runbook", hubs["SUBS"], self.at(25), self.runbook(), role="runbook")
         self.gallery(handbook)
         self.page("Deep nesting", handbook, self.at(55), self.deep(), role="deep")
-        self.page("Old SUBS pricing draft", hubs["SUBS"], self.at(50),
-                  [B("paragraph", "Superseded by the pricing runbook.")], trashed=True, role="trashed")
+        self.page(
+            "Old SUBS pricing draft",
+            hubs["SUBS"],
+            self.at(50),
+            [B("paragraph", "Superseded by the pricing runbook.")],
+            trashed=True,
+            role="trashed",
+        )
         self.incidents(eng)
         self.bulk(hubs, eng)
         pages = self.data.pages
@@ -217,9 +313,13 @@ class _Builder:
 
     def gallery(self, handbook: str) -> None:
         person = self.ws.people[0]
-        mention = [_text_item("Owner: "), _mention_user(person, self.user_ids[person.email]), _text_item(", see "),
-                   _text_item("the docs", "https://docs.example.com/billing"),
-                   {**_text_item("E = mc^2"), "type": "equation", "equation": {"expression": "E = mc^2"}}]
+        mention = [
+            _text_item("Owner: "),
+            _mention_user(person, self.user_ids[person.email]),
+            _text_item(", see "),
+            _text_item("the docs", "https://docs.example.com/billing"),
+            {**_text_item("E = mc^2"), "type": "equation", "equation": {"expression": "E = mc^2"}},
+        ]
         del mention[-1]["text"]
         content = [
             B("heading_1", "Gallery"),
@@ -233,8 +333,7 @@ class _Builder:
             B("toggle", "Toggle title", [B("paragraph", "Hidden detail")]),
             B("heading_3", "Quotes and code"),
             B("quote", "Ship small changes"),
-            B("callout", "Mind the cut-off", [B("paragraph", "Invoices close at 18:00 UTC")],
-              icon={"type": "emoji", "emoji": "⚠️"}),
+            B("callout", "Mind the cut-off", [B("paragraph", "Invoices close at 18:00 UTC")], icon={"type": "emoji", "emoji": "⚠️"}),
             B("code", "SELECT count(*) FROM invoices;", caption=[], language="sql"),
             B("equation", expression="a^2 + b^2 = c^2"),
             B("divider"),
@@ -242,19 +341,29 @@ class _Builder:
             B("bookmark", url="https://status.example.com", caption=rt("Status page")),
             B("embed", url="https://embed.example.com/chart", caption=[]),
             B("link_preview", url="https://github.com/example/billing/pull/42"),
-            B("image", caption=rt("Architecture diagram"), type="external",
-              external={"url": "https://cdn.example.com/arch.png"}),
+            B("image", caption=rt("Architecture diagram"), type="external", external={"url": "https://cdn.example.com/arch.png"}),
             B("video", caption=[], type="external", external={"url": "https://video.example.com/demo.mp4"}),
             B("pdf", caption=rt("Contract template"), type="external", external={"url": "https://docs.example.com/contract.pdf"}),
             B("audio", caption=[], type="external", external={"url": "https://media.example.com/standup.mp3"}),
             # Notion-hosted files come with a signed S3 URL that expires an hour later.
-            B("file", caption=rt("Pricing sheet"), type="file", file={
-                "url": "https://prod-files-secure.s3.us-west-2.amazonaws.com/f/pricing.xlsx?X-Amz-Signature=abc",
-                "expiry_time": _ts(self.ws.anchor + timedelta(hours=1))}),
+            B(
+                "file",
+                caption=rt("Pricing sheet"),
+                type="file",
+                file={
+                    "url": "https://prod-files-secure.s3.us-west-2.amazonaws.com/f/pricing.xlsx?X-Amz-Signature=abc",
+                    "expiry_time": _ts(self.ws.anchor + timedelta(hours=1)),
+                },
+            ),
             B("heading_3", "Toggle heading", [B("paragraph", "Under a toggle heading")]),
             B("link_to_page", type="page_id", page_id=self.data.named["runbook"]),
-            B("column_list", children=[B("column", children=[B("paragraph", "Left column")], width_ratio=0.5),
-                                       B("column", children=[B("paragraph", "Right column")], width_ratio=0.5)]),
+            B(
+                "column_list",
+                children=[
+                    B("column", children=[B("paragraph", "Left column")], width_ratio=0.5),
+                    B("column", children=[B("paragraph", "Right column")], width_ratio=0.5),
+                ],
+            ),
             B("synced_block", children=[B("paragraph", "Synced text")], synced_from=None),
             B("table_of_contents", color="default"),
             B("breadcrumb"),
@@ -277,10 +386,16 @@ class _Builder:
 
     def incidents(self, eng: str) -> None:
         options = {"Open": "red", "Mitigated": "yellow", "Resolved": "green"}
-        schema = {"Name": {"id": "title", "name": "Name", "type": "title", "title": {}},
-                  "Status": {"id": "st", "name": "Status", "type": "select", "select": {"options": [
-                      {"id": k.lower(), "name": k, "color": c} for k, c in options.items()]}},
-                  "Owner": {"id": "ow", "name": "Owner", "type": "people", "people": {}}}
+        schema = {
+            "Name": {"id": "title", "name": "Name", "type": "title", "title": {}},
+            "Status": {
+                "id": "st",
+                "name": "Status",
+                "type": "select",
+                "select": {"options": [{"id": k.lower(), "name": k, "color": c} for k, c in options.items()]},
+            },
+            "Owner": {"id": "ow", "name": "Owner", "type": "people", "people": {}},
+        }
         _db, ds = self.database("Incidents", eng, self.at(70), schema)
         parent = {"type": "data_source_id", "data_source_id": ds, "database_id": _db}
         for i in range(6):
@@ -291,14 +406,34 @@ class _Builder:
             props = {
                 "Name": {"id": "title", "type": "title", "title": rt(title)},
                 "Status": {"id": "st", "type": "select", "select": {"id": status.lower(), "name": status, "color": options[status]}},
-                "Owner": {"id": "ow", "type": "people", "people": [{
-                    "object": "user", "id": self.user_ids[person.email], "name": person.name,
-                    "avatar_url": None, "type": "person", "person": {"email": person.email}}]},
+                "Owner": {
+                    "id": "ow",
+                    "type": "people",
+                    "people": [
+                        {
+                            "object": "user",
+                            "id": self.user_ids[person.email],
+                            "name": person.name,
+                            "avatar_url": None,
+                            "type": "person",
+                            "person": {"email": person.email},
+                        }
+                    ],
+                },
             }
-            self.page(title, parent, self.at(10 + i * 30), [
-                B("heading_2", "Timeline"), B("bulleted_list_item", f"Detected: {self.sentence(5)}"),
-                B("heading_2", "Follow-up"), B("to_do", f"Fix {_TOPICS[i]}", checked=i % 2 == 0)],
-                properties=props, role=f"incident:{i}")
+            self.page(
+                title,
+                parent,
+                self.at(10 + i * 30),
+                [
+                    B("heading_2", "Timeline"),
+                    B("bulleted_list_item", f"Detected: {self.sentence(5)}"),
+                    B("heading_2", "Follow-up"),
+                    B("to_do", f"Fix {_TOPICS[i]}", checked=i % 2 == 0),
+                ],
+                properties=props,
+                role=f"incident:{i}",
+            )
 
     def bulk(self, hubs: dict[str, str], eng: str) -> None:
         count = 40 * max(1, self.ws.scale)
@@ -309,11 +444,15 @@ class _Builder:
             minutes_ago = 5 + i * 15 if i < 24 else self.rng.uniform(1, span_min - 1)
             key = keys[i % len(keys)]
             topic = self.rng.choice(_TOPICS)
-            title = f"{key} design: {topic}" if key and i % 2 else (
-                f"{key} sync notes #{i}" if key else f"Team notes #{i}: {topic}")
-            content = [B("heading_2", "Agenda"), *[B("bulleted_list_item", self.sentence(5)) for _ in range(3)],
-                       B("heading_2", "Notes"), B("paragraph", self.sentence(18)), B("paragraph", self.sentence(14)),
-                       B("to_do", f"Follow up on {topic}", checked=bool(i % 3))]
+            title = f"{key} design: {topic}" if key and i % 2 else (f"{key} sync notes #{i}" if key else f"Team notes #{i}: {topic}")
+            content = [
+                B("heading_2", "Agenda"),
+                *[B("bulleted_list_item", self.sentence(5)) for _ in range(3)],
+                B("heading_2", "Notes"),
+                B("paragraph", self.sentence(18)),
+                B("paragraph", self.sentence(14)),
+                B("to_do", f"Follow up on {topic}", checked=bool(i % 3)),
+            ]
             if i % 5 == 0:
                 content.append(B("toggle", "Details", [B("paragraph", self.sentence(10))]))
             self.page(title, hubs[key] if key else eng, self.at(minutes_ago), content)
@@ -355,8 +494,13 @@ class NotionSimulator(Simulator):
 
     # Errors in Notion's shape: {"object": "error", "status", "code", "message", "request_id"}.
     def error(self, status: int, message: str, code: str | None = None) -> Response:
-        body = {"object": "error", "status": status, "code": code or _ERROR_CODES.get(status, "internal_server_error"),
-                "message": message, "request_id": str(uuid.uuid4())}
+        body = {
+            "object": "error",
+            "status": status,
+            "code": code or _ERROR_CODES.get(status, "internal_server_error"),
+            "message": message,
+            "request_id": str(uuid.uuid4()),
+        }
         return Response(status, body)
 
     def rate_limited(self, retry_after_s: int, request: Request) -> Response:
@@ -368,8 +512,11 @@ class NotionSimulator(Simulator):
         if request.bearer() != self.token:
             return self.error(401, "API token is invalid.")
         if not request.headers.get("Notion-Version"):
-            return self.error(400, "Notion-Version header failed validation: Notion-Version header should be "
-                                   "defined, instead was `undefined`.", "missing_version")
+            return self.error(
+                400,
+                "Notion-Version header failed validation: Notion-Version header should be defined, instead was `undefined`.",
+                "missing_version",
+            )
         return None
 
     def dispatch(self, request: Request) -> Response:
@@ -391,8 +538,9 @@ class NotionSimulator(Simulator):
             return size
         data, wanted = self.data, (body.get("filter") or {}).get("value")
         if wanted not in (None, "page", "data_source"):
-            return self.error(400, 'body failed validation: body.filter.value should be `"page"` or '
-                                   f'`"data_source"`, instead was `"{wanted}"`.')
+            return self.error(
+                400, f'body failed validation: body.filter.value should be `"page"` or `"data_source"`, instead was `"{wanted}"`.'
+            )
         sort = body.get("sort") or {"direction": "descending", "timestamp": "last_edited_time"}
         if sort.get("timestamp") != "last_edited_time" or sort.get("direction") not in ("ascending", "descending"):
             return self.error(400, "body failed validation: body.sort is invalid.")
@@ -458,10 +606,20 @@ class NotionSimulator(Simulator):
             start = next((i for i, item in enumerate(items) if item["id"] == _uuid(cursor)), -1)
             if start < 0:
                 return self.error(400, f"start_cursor provided is invalid: {cursor}")
-        chunk = items[start:start + size]
+        chunk = items[start : start + size]
         more = start + size < len(items)
-        return Response(200, {"object": "list", "results": chunk, "next_cursor": items[start + size]["id"] if more else None,
-                              "has_more": more, "type": kind, kind: {}, "request_id": str(uuid.uuid4())})
+        return Response(
+            200,
+            {
+                "object": "list",
+                "results": chunk,
+                "next_cursor": items[start + size]["id"] if more else None,
+                "has_more": more,
+                "type": kind,
+                kind: {},
+                "request_id": str(uuid.uuid4()),
+            },
+        )
 
     def _one(self, table: dict[str, dict], what: str, raw_id: str) -> Response:
         obj = table.get(_uuid(raw_id))
@@ -470,8 +628,11 @@ class NotionSimulator(Simulator):
         return Response(200, {**obj, "request_id": str(uuid.uuid4())})
 
     def _not_found(self, what: str, raw_id: str) -> Response:
-        return self.error(404, f"Could not find {what} with ID: {raw_id}. Make sure the relevant pages and "
-                               'databases are shared with your integration "vector-sync".')
+        return self.error(
+            404,
+            f"Could not find {what} with ID: {raw_id}. Make sure the relevant pages and "
+            'databases are shared with your integration "vector-sync".',
+        )
 
 
 def _uuid(raw: str) -> str:

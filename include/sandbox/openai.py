@@ -90,14 +90,24 @@ class OpenAISimulator(Simulator):
     def authorize(self, request: Request) -> Response | None:
         key = request.bearer()
         if not key:
-            return Response(401, error_body(
-                "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "invalid_request_error"))
+            return Response(
+                401,
+                error_body(
+                    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                    "invalid_request_error",
+                ),
+            )
         if key != self.token:
             shown = f"{key[:3]}*****{key[-4:]}" if len(key) > 8 else "*****"
-            return Response(401, error_body(
-                f"Incorrect API key provided: {shown}. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key"))
+            return Response(
+                401,
+                error_body(
+                    f"Incorrect API key provided: {shown}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                    "invalid_request_error",
+                    "invalid_api_key",
+                ),
+            )
         return None
 
     def rate_limited(self, retry_after_s: int, request: Request) -> Response:
@@ -132,8 +142,9 @@ class OpenAISimulator(Simulator):
         try:
             body = request.json()
         except (ValueError, UnicodeDecodeError):
-            return self._invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-                                 "using your HTTP library correctly.)")
+            return self._invalid(
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)"
+            )
         if not isinstance(body, dict):
             return self._invalid(f"'$' is invalid. Please check the API reference: {_API_REFERENCE}")
         with self.lock:
@@ -142,8 +153,12 @@ class OpenAISimulator(Simulator):
         if not isinstance(model, str) or not model:
             return self._invalid("you must provide a model parameter", param="model")
         if model not in MODEL_DIMENSIONS:
-            return Response(404, error_body(f"The model `{model}` does not exist or you do not have access to it.",
-                                            "invalid_request_error", "model_not_found"))
+            return Response(
+                404,
+                error_body(
+                    f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"
+                ),
+            )
         encoding = body.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
             return self._invalid(f"'{encoding}' is not one of ['float', 'base64'] - 'encoding_format'", param="encoding_format")
@@ -155,20 +170,19 @@ class OpenAISimulator(Simulator):
             return problem
         total = sum(token_counts)
         if total > MAX_TOKENS_PER_REQUEST:
-            return self._invalid(f"Requested {total} tokens, max {MAX_TOKENS_PER_REQUEST} tokens per request",
-                                 code="max_tokens_per_request")
+            return self._invalid(
+                f"Requested {total} tokens, max {MAX_TOKENS_PER_REQUEST} tokens per request", code="max_tokens_per_request"
+            )
 
         matrix = lexical_vectors(texts, dims)
-        data = [
-            {"object": "embedding", "index": i, "embedding": _encode(row, encoding)}
-            for i, row in enumerate(matrix)
-        ]
+        data = [{"object": "embedding", "index": i, "embedding": _encode(row, encoding)} for i, row in enumerate(matrix)]
         with self.lock:
             self.inputs_served += len(texts)
             self.tokens_served += total
         headers = {"x-request-id": f"req_{uuid.uuid4().hex}", "openai-model": model, "openai-processing-ms": "1"}
-        return Response(200, {"object": "list", "data": data, "model": model,
-                              "usage": {"prompt_tokens": total, "total_tokens": total}}, headers)
+        return Response(
+            200, {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": total, "total_tokens": total}}, headers
+        )
 
     # -- helpers
 
@@ -202,9 +216,14 @@ class OpenAISimulator(Simulator):
         if not isinstance(raw, list) or not raw:
             return [], [], invalid
         if len(raw) > MAX_INPUTS_PER_REQUEST:
-            return [], [], self._invalid(
-                f"Too many inputs. The max number of inputs is {MAX_INPUTS_PER_REQUEST}. We recommend sending "
-                "your inputs in batches.", param="input")
+            return (
+                [],
+                [],
+                self._invalid(
+                    f"Too many inputs. The max number of inputs is {MAX_INPUTS_PER_REQUEST}. We recommend sending your inputs in batches.",
+                    param="input",
+                ),
+            )
         texts: list[str] = []
         counts: list[int] = []
         for item in raw:
@@ -219,10 +238,15 @@ class OpenAISimulator(Simulator):
             else:
                 return [], [], invalid
             if tokens > MAX_TOKENS_PER_INPUT:
-                return [], [], self._invalid(
-                    f"This model's maximum context length is {MAX_TOKENS_PER_INPUT + 1} tokens, however you requested "
-                    f"{tokens} tokens ({tokens} in your prompt; 0 for the completion). Please reduce your prompt; "
-                    "or completion length.")
+                return (
+                    [],
+                    [],
+                    self._invalid(
+                        f"This model's maximum context length is {MAX_TOKENS_PER_INPUT + 1} tokens, however you requested "
+                        f"{tokens} tokens ({tokens} in your prompt; 0 for the completion). Please reduce your prompt; "
+                        "or completion length."
+                    ),
+                )
             texts.append(text)
             counts.append(tokens)
         return texts, counts, None

@@ -46,8 +46,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -78,10 +79,25 @@ _INDEX_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?$")
 # gRPC status codes used in rpcStatus bodies.
 INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, RESOURCE_EXHAUSTED = 3, 5, 6, 8
 UNIMPLEMENTED, INTERNAL, UNAVAILABLE, UNAUTHENTICATED = 12, 13, 14, 16
-_GRPC_FOR_HTTP = {400: INVALID_ARGUMENT, 401: UNAUTHENTICATED, 404: NOT_FOUND, 405: UNIMPLEMENTED,
-                  409: ALREADY_EXISTS, 429: RESOURCE_EXHAUSTED, 503: UNAVAILABLE}
-_CONTROL_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
-                  422: "UNPROCESSABLE_ENTITY", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+_GRPC_FOR_HTTP = {
+    400: INVALID_ARGUMENT,
+    401: UNAUTHENTICATED,
+    404: NOT_FOUND,
+    405: UNIMPLEMENTED,
+    409: ALREADY_EXISTS,
+    429: RESOURCE_EXHAUSTED,
+    503: UNAVAILABLE,
+}
+_CONTROL_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 class BadRequest(Exception):
@@ -108,8 +124,7 @@ class Namespace:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def upsert(self, vector_id: str, values: np.ndarray, metadata: dict[str, Any] | None,
-               sparse: dict[int, float] | None = None) -> None:
+    def upsert(self, vector_id: str, values: np.ndarray, metadata: dict[str, Any] | None, sparse: dict[int, float] | None = None) -> None:
         row = self.rows.get(vector_id)
         if row is None:
             row = self.free.pop() if self.free else self._append_row()
@@ -331,8 +346,11 @@ class PineconeSimulator(Simulator):
             return _control_error(400, "The request body must be a JSON object")
         name = body.get("name")
         if not isinstance(name, str) or not _INDEX_NAME.match(name):
-            return _control_error(400, "Resource name must be 1-45 characters long, start and end with an alphanumeric "
-                                       "character, and consist only of lower case alphanumeric characters or '-'.")
+            return _control_error(
+                400,
+                "Resource name must be 1-45 characters long, start and end with an alphanumeric "
+                "character, and consist only of lower case alphanumeric characters or '-'.",
+            )
         dimension, metric, vector_type, cloud, region, problem = self._create_settings(body)
         if problem:
             return _control_error(400, problem)
@@ -340,9 +358,15 @@ class PineconeSimulator(Simulator):
             if name in self.indexes:
                 return _control_error(409, f"Resource {name} already exists")
             index = self.indexes[name] = Index(
-                name=name, dimension=dimension, metric=metric, vector_type=vector_type, cloud=cloud, region=region,
+                name=name,
+                dimension=dimension,
+                metric=metric,
+                vector_type=vector_type,
+                cloud=cloud,
+                region=region,
                 deletion_protection=str(body.get("deletion_protection") or "disabled"),
-                tags=body.get("tags") or None, describes_until_ready=self.describes_until_ready,
+                tags=body.get("tags") or None,
+                describes_until_ready=self.describes_until_ready,
             )
         return Response(201, self._describe(index, self._version(request)))
 
@@ -378,12 +402,15 @@ class PineconeSimulator(Simulator):
         """(dimension, metric, vector type, cloud, region, problem) from a 2025-10 or 2026-07
         create body. A sparse index has no dimension and metric dotproduct."""
         if "schema" in body or "deployment" in body:  # 2026-07
-            fields = ((body.get("schema") or {}).get("fields") or {})
+            fields = (body.get("schema") or {}).get("fields") or {}
             vectors = [f for f in fields.values() if isinstance(f, dict) and f.get("type") in ("dense_vector", "sparse_vector")]
             if len(vectors) != 1:
                 return 0, "", "", "", "", "the simulator supports exactly one dense_vector or sparse_vector field"
             vector_type = "sparse" if vectors[0]["type"] == "sparse_vector" else "dense"
-            dimension, metric = vectors[0].get("dimension"), vectors[0].get("metric") or ("dotproduct" if vector_type == "sparse" else "cosine")
+            dimension, metric = (
+                vectors[0].get("dimension"),
+                vectors[0].get("metric") or ("dotproduct" if vector_type == "sparse" else "cosine"),
+            )
             deployment = body.get("deployment") or {}
             if deployment.get("deployment_type") != "managed":
                 return 0, "", "", "", "", "the simulator supports serverless (managed) indexes only"
@@ -421,8 +448,11 @@ class PineconeSimulator(Simulator):
                 "name": index.name,
                 "host": self.index_host(index.name),
                 "status": status,
-                "schema": {"fields": {"_sparse_values": {"type": "sparse_vector"}} if index.vector_type == "sparse"
-                           else {"_values": {"type": "dense_vector", "dimension": index.dimension, "metric": index.metric}}},
+                "schema": {
+                    "fields": {"_sparse_values": {"type": "sparse_vector"}}
+                    if index.vector_type == "sparse"
+                    else {"_values": {"type": "dense_vector", "dimension": index.dimension, "metric": index.metric}}
+                },
                 "deployment": {"deployment_type": "managed", "cloud": index.cloud, "region": index.region},
                 "read_capacity": read_capacity,
                 "deletion_protection": index.deletion_protection,
@@ -505,8 +535,9 @@ class PineconeSimulator(Simulator):
                 continue
             ok = isinstance(value, (str, bool)) or _is_number(value) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
             if not ok:
-                raise BadRequest("Metadata value must be a string, number, boolean or list of strings, "
-                                 f"got '{json.dumps(value)[:80]}' for field '{key}'")
+                raise BadRequest(
+                    f"Metadata value must be a string, number, boolean or list of strings, got '{json.dumps(value)[:80]}' for field '{key}'"
+                )
             clean[key] = value
         size = _compact_size(metadata)
         if size > MAX_METADATA_BYTES:
@@ -563,8 +594,16 @@ class PineconeSimulator(Simulator):
             if namespace is None or not len(namespace):
                 return {"matches": [], "namespace": namespace_name, "usage": {"readUnits": 1}}
             rows = [row for vid, row in namespace.rows.items() if predicate is None or predicate(namespace.metadata[row] or {})]
-            matches = self._rank(index, namespace, query, np.asarray(rows, dtype=np.intp), top_k,
-                                 bool(body.get("includeValues")), bool(body.get("includeMetadata")), sparse)
+            matches = self._rank(
+                index,
+                namespace,
+                query,
+                np.asarray(rows, dtype=np.intp),
+                top_k,
+                bool(body.get("includeValues")),
+                bool(body.get("includeMetadata")),
+                sparse,
+            )
         return {"matches": matches, "namespace": namespace_name, "usage": {"readUnits": max(1, len(matches) // 100)}}
 
     @staticmethod
@@ -576,8 +615,16 @@ class PineconeSimulator(Simulator):
         return np.asarray(vector, dtype=np.float32)
 
     @staticmethod
-    def _rank(index: Index, namespace: Namespace, query: np.ndarray, rows: np.ndarray, top_k: int,
-              include_values: bool, include_metadata: bool, sparse: dict[int, float] | None = None) -> list[dict[str, Any]]:
+    def _rank(
+        index: Index,
+        namespace: Namespace,
+        query: np.ndarray,
+        rows: np.ndarray,
+        top_k: int,
+        include_values: bool,
+        include_metadata: bool,
+        sparse: dict[int, float] | None = None,
+    ) -> list[dict[str, Any]]:
         """Exact ranking: cosine, euclidean or dot product, plus the sparse dot product on a
         dotproduct index (a sparse index scores by that alone and drops zero scores)."""
         if rows.size == 0:
@@ -599,8 +646,11 @@ class PineconeSimulator(Simulator):
         matches = []
         for position in order[:top_k]:
             row = int(rows[position])
-            match: dict[str, Any] = {"id": namespace.ids[row], "score": float(scores[position]),
-                                     "values": namespace.matrix[row].tolist() if include_values else []}
+            match: dict[str, Any] = {
+                "id": namespace.ids[row],
+                "score": float(scores[position]),
+                "values": namespace.matrix[row].tolist() if include_values else [],
+            }
             if include_values and namespace.sparse[row]:
                 match["sparseValues"] = _sparse_out(namespace.sparse[row])
             if include_metadata and namespace.metadata[row]:
@@ -763,8 +813,9 @@ class PineconeSimulator(Simulator):
 
     # -- helpers
 
-    def _data(self, request: Request, handler: Callable[[Index, dict[str, Any], Request], dict[str, Any]],
-              body_required: bool = True) -> Response:
+    def _data(
+        self, request: Request, handler: Callable[[Index, dict[str, Any], Request], dict[str, Any]], body_required: bool = True
+    ) -> Response:
         with self.lock:
             index = self.indexes.get(request.params["index"])
         if index is None:

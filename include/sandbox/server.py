@@ -18,9 +18,10 @@ import socket
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Simulator:
         self.workspace = workspace
         self.options = options
         self.lock = threading.RLock()  # simulators with mutable state guard it with this
-        self.sandbox: "Sandbox | None" = None
+        self.sandbox: Sandbox | None = None
         self.routes: list[tuple[str, re.Pattern, Callable]] = []
         for attr in dir(type(self)):
             func = getattr(type(self), attr)
@@ -286,7 +287,7 @@ class Sandbox:
     def simulator(self, api: str) -> Simulator:
         return self.simulators[f"/{api}"]
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox", daemon=True)
         self._thread.start()
         return self
@@ -298,7 +299,7 @@ class Sandbox:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -313,7 +314,7 @@ class Sandbox:
         sim = self.simulators.get(prefix)
         if sim is None:
             return Response(404, {"error": f"no simulator at {prefix}"}), "?", parts.path
-        path = parts.path[len(prefix):] or "/"
+        path = parts.path[len(prefix) :] or "/"
         request = Request(method, path, parse_qs(parts.query, keep_blank_values=True), headers, body)
         if self.latency_s:
             time.sleep(self.latency_s)

@@ -23,10 +23,11 @@ import bisect
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from sandbox.server import Request, Response, Simulator, route
 from sandbox.workspace import COMPANY, Workspace
@@ -79,19 +80,47 @@ _BASE_CHANNELS = (
 _PRIVATE_MEMBERS = {"C0SUBSLEAD": range(0, 4), "C0BCEXEC": range(4, 8)}  # indexes into ws.people
 _EXTRA_PREFIXES = ("subs-squad", "bc-squad", "arch-squad", "social")
 
-_TOPICS = ("renewal emails", "the invoice export", "proration rules", "the billing console login",
-           "the nightly import", "retry policy", "the data migration", "card updates", "tax rounding",
-           "the onboarding flow", "webhook signatures", "the release checklist")
-_OPENERS = ("Can someone look at {t}?", "Quick update on {t}: it is in review.",
-            "I think {t} needs another pass before Friday.", "Heads-up: {t} is blocked on QA.",
-            "Merged the fix for {t}.", "Who owns {t} this sprint?", "Notes from today's sync on {t}.",
-            "Draft for {t} is in the doc, comments welcome.")
-_REPLIES = ("On it.", "Looks good to me.", "I can pair on this after lunch.", "Added a test for that case.",
-            "The staging run passed.", "Let's discuss at stand-up.", "Fixed, please re-check.",
-            "I left two comments on the PR.", "Thanks, closing this out.", "Still seeing it on staging.")
-_FILES = (("invoice-template.pdf", "Invoice template", "application/pdf", "pdf", "PDF"),
-          ("renewal-flow.png", "Renewal flow", "image/png", "png", "PNG"),
-          ("migration-plan.xlsx", "Migration plan", "application/vnd.ms-excel", "xlsx", "Excel Spreadsheet"))
+_TOPICS = (
+    "renewal emails",
+    "the invoice export",
+    "proration rules",
+    "the billing console login",
+    "the nightly import",
+    "retry policy",
+    "the data migration",
+    "card updates",
+    "tax rounding",
+    "the onboarding flow",
+    "webhook signatures",
+    "the release checklist",
+)
+_OPENERS = (
+    "Can someone look at {t}?",
+    "Quick update on {t}: it is in review.",
+    "I think {t} needs another pass before Friday.",
+    "Heads-up: {t} is blocked on QA.",
+    "Merged the fix for {t}.",
+    "Who owns {t} this sprint?",
+    "Notes from today's sync on {t}.",
+    "Draft for {t} is in the doc, comments welcome.",
+)
+_REPLIES = (
+    "On it.",
+    "Looks good to me.",
+    "I can pair on this after lunch.",
+    "Added a test for that case.",
+    "The staging run passed.",
+    "Let's discuss at stand-up.",
+    "Fixed, please re-check.",
+    "I left two comments on the PR.",
+    "Thanks, closing this out.",
+    "Still seeing it on staging.",
+)
+_FILES = (
+    ("invoice-template.pdf", "Invoice template", "application/pdf", "pdf", "PDF"),
+    ("renewal-flow.png", "Renewal flow", "image/png", "png", "PNG"),
+    ("migration-plan.xlsx", "Migration plan", "application/vnd.ms-excel", "xlsx", "Excel Spreadsheet"),
+)
 
 
 def channel_count(scale: int) -> int:
@@ -165,8 +194,7 @@ class _Generator:
         self.scale = max(1, ws.scale)
         self.people = ws.people
         self.specs = list(_BASE_CHANNELS) + [
-            _ChannelSpec(f"C0X{n:06d}", f"{_EXTRA_PREFIXES[n % 4]}-{n}" if n % 4 != 3 else f"social_{n}",
-                         bot_member=n % 5 != 0)
+            _ChannelSpec(f"C0X{n:06d}", f"{_EXTRA_PREFIXES[n % 4]}-{n}" if n % 4 != 3 else f"social_{n}", bot_member=n % 5 != 0)
             for n in range(1, channel_count(self.scale) - len(_BASE_CHANNELS) + 1)
         ]
         self.members = {s.id: self._members(s) for s in self.specs}
@@ -211,52 +239,81 @@ class _Generator:
     def _scripted(self) -> None:
         anchor = self.ws.anchor
         p = self.people
-        late = self._thread(_spec("C0SUBSDEV"), anchor - timedelta(days=2), 2, author=p[0].slack_id,
-                            text="Renewal emails go out twice for annual plans. Any idea why?")
-        reply = self._reply(_spec("C0SUBSDEV"), late, anchor - timedelta(minutes=50) + timedelta(seconds=7),
-                            p[1].slack_id, "Found it late: the retry job re-sends after a timeout.")
+        late = self._thread(
+            _spec("C0SUBSDEV"),
+            anchor - timedelta(days=2),
+            2,
+            author=p[0].slack_id,
+            text="Renewal emails go out twice for annual plans. Any idea why?",
+        )
+        reply = self._reply(
+            _spec("C0SUBSDEV"),
+            late,
+            anchor - timedelta(minutes=50) + timedelta(seconds=7),
+            p[1].slack_id,
+            "Found it late: the retry job re-sends after a timeout.",
+        )
         self.scenarios["late_reply"] = {"channel": "C0SUBSDEV", "thread_ts": late["ts"], "reply_ts": reply["ts"]}
 
-        edited = self._single(_spec("C0BCBILL"), anchor - timedelta(days=1), author=p[2].slack_id,
-                              text="Invoice export runs at 02:00 UTC.")
+        edited = self._single(_spec("C0BCBILL"), anchor - timedelta(days=1), author=p[2].slack_id, text="Invoice export runs at 02:00 UTC.")
         edited["edited"] = {"user": p[2].slack_id, "ts": ts_of(anchor - timedelta(minutes=40) + timedelta(seconds=3))}
         edited["text"] = "Invoice export runs at 03:00 UTC now (moved after the tax job)."
         self.scenarios["edit"] = {"channel": "C0BCBILL", "ts": edited["ts"], "edited_ts": edited["edited"]["ts"]}
 
-        edge = self._single(_spec("C0GENERAL"), anchor - timedelta(minutes=30), author=p[3].slack_id,
-                            text="Office is closed on Monday.")
+        edge = self._single(_spec("C0GENERAL"), anchor - timedelta(minutes=30), author=p[3].slack_id, text="Office is closed on Monday.")
         self.scenarios["edge"] = {"channel": "C0GENERAL", "ts": edge["ts"]}
 
         mention = self._single(
-            _spec("C0SUBSDEV"), anchor - timedelta(minutes=20) + timedelta(seconds=11), author=p[4].slack_id,
+            _spec("C0SUBSDEV"),
+            anchor - timedelta(minutes=20) + timedelta(seconds=11),
+            author=p[4].slack_id,
             text=f"<@{p[5].slack_id}> can you review <#C0BCBILL|bc-billing>? Spec: "
-                 f"<https://docs.example.com/subs/renewals|renewal spec> &amp; <mailto:{p[5].email}|{p[5].email}> <!here>",
+            f"<https://docs.example.com/subs/renewals|renewal spec> &amp; <mailto:{p[5].email}|{p[5].email}> <!here>",
         )
         self.scenarios["mention"] = {"channel": "C0SUBSDEV", "ts": mention["ts"], "user": p[5].slack_id}
 
         bot = self._single(_spec("C0GENERAL"), anchor - timedelta(minutes=25) + timedelta(seconds=5), bot=True)
         self.scenarios["bot"] = {"channel": "C0GENERAL", "ts": bot["ts"]}
 
-        file_msg = self._single(_spec("C0BCBILL"), anchor - timedelta(minutes=10) + timedelta(seconds=2),
-                                author=p[6].slack_id, text="Updated template attached.", files=True)
+        file_msg = self._single(
+            _spec("C0BCBILL"),
+            anchor - timedelta(minutes=10) + timedelta(seconds=2),
+            author=p[6].slack_id,
+            text="Updated template attached.",
+            files=True,
+        )
         self.scenarios["file"] = {"channel": "C0BCBILL", "ts": file_msg["ts"], "name": file_msg["files"][0]["name"]}
 
         join = self._single(_spec("C0SUBSDEV"), anchor - timedelta(minutes=22), author=p[7].slack_id, noise="channel_join")
         topic = self._single(_spec("C0GENERAL"), anchor - timedelta(minutes=18), author=p[3].slack_id, noise="channel_topic")
         self.scenarios["noise"] = {"items": [("C0SUBSDEV", join["ts"]), ("C0GENERAL", topic["ts"])]}
 
-        private = self._thread(_spec("C0SUBSLEAD"), anchor - timedelta(minutes=35), 0, author=p[0].slack_id,
-                               text="Pricing change for annual plans: confidential until the board meets.")
+        private = self._thread(
+            _spec("C0SUBSLEAD"),
+            anchor - timedelta(minutes=35),
+            0,
+            author=p[0].slack_id,
+            text="Pricing change for annual plans: confidential until the board meets.",
+        )
         for minutes, who in ((33, 1), (28, 2)):
-            self._reply(_spec("C0SUBSLEAD"), private, anchor - timedelta(minutes=minutes), p[who].slack_id,
-                        self.rng.choice(_REPLIES))
+            self._reply(_spec("C0SUBSLEAD"), private, anchor - timedelta(minutes=minutes), p[who].slack_id, self.rng.choice(_REPLIES))
         self.scenarios["private_thread"] = {"channel": "C0SUBSLEAD", "thread_ts": private["ts"]}
 
-        long = self._thread(_spec("C0ARCHMIG"), anchor - timedelta(hours=3), 0, author=p[8].slack_id,
-                            text="Cut-over checklist for the archive migration, one item per reply.")
+        long = self._thread(
+            _spec("C0ARCHMIG"),
+            anchor - timedelta(hours=3),
+            0,
+            author=p[8].slack_id,
+            text="Cut-over checklist for the archive migration, one item per reply.",
+        )
         for i in range(7):
-            self._reply(_spec("C0ARCHMIG"), long, anchor - timedelta(hours=3) + timedelta(minutes=5 * (i + 1)),
-                        p[(9 + i) % len(p)].slack_id, f"Step {i + 1}: {self.rng.choice(_REPLIES)}")
+            self._reply(
+                _spec("C0ARCHMIG"),
+                long,
+                anchor - timedelta(hours=3) + timedelta(minutes=5 * (i + 1)),
+                p[(9 + i) % len(p)].slack_id,
+                f"Step {i + 1}: {self.rng.choice(_REPLIES)}",
+            )
         self.scenarios["long_thread"] = {"channel": "C0ARCHMIG", "thread_ts": long["ts"], "replies": 7}
 
     # -- building blocks
@@ -289,8 +346,17 @@ class _Generator:
         self.total += 1
         return message
 
-    def _single(self, spec: _ChannelSpec, moment: datetime, *, author: str | None = None, text: str | None = None,
-                bot: bool = False, noise: str | None = None, files: bool = False) -> dict:
+    def _single(
+        self,
+        spec: _ChannelSpec,
+        moment: datetime,
+        *,
+        author: str | None = None,
+        text: str | None = None,
+        bot: bool = False,
+        noise: str | None = None,
+        files: bool = False,
+    ) -> dict:
         roll = self.rng.random()
         if noise is None and not bot and text is None:  # random traffic: a little of everything
             noise = "channel_join" if 0.04 <= roll < 0.06 else "channel_leave" if 0.06 <= roll < 0.08 else None
@@ -305,23 +371,21 @@ class _Generator:
             message["files"] = [_file(self.rng, user, moment)]
         message = self._place(spec, moment, message)
         if text is None and self.rng.random() < 0.08:  # edited later, still before the anchor
-            edit_at = min(ts_time(message["ts"]) + timedelta(minutes=self.rng.uniform(1, 1440)),
-                          self.ws.anchor - timedelta(seconds=1))
+            edit_at = min(ts_time(message["ts"]) + timedelta(minutes=self.rng.uniform(1, 1440)), self.ws.anchor - timedelta(seconds=1))
             message["edited"] = {"user": user, "ts": ts_of(edit_at)}
         return message
 
-    def _thread(self, spec: _ChannelSpec, moment: datetime, replies: int, *, author: str | None = None,
-                text: str | None = None) -> dict:
+    def _thread(self, spec: _ChannelSpec, moment: datetime, replies: int, *, author: str | None = None, text: str | None = None) -> dict:
         user = author or self._author(spec)
-        parent = self._place(spec, moment, {"type": "message", "user": user, "text": text or self._text(),
-                                            "team": TEAM_ID, "thread_ts": ""})
+        parent = self._place(
+            spec, moment, {"type": "message", "user": user, "text": text or self._text(), "team": TEAM_ID, "thread_ts": ""}
+        )
         parent["thread_ts"] = parent["ts"]
         self.replies[(spec.id, parent["ts"])] = []
         self.threads += 1
         room_s = (self.ws.anchor - ts_time(parent["ts"])).total_seconds() - 1
         for offset_s in sorted(self.rng.uniform(1, min(6 * 3600, room_s)) for _ in range(replies)):
-            self._reply(spec, parent, ts_time(parent["ts"]) + timedelta(seconds=offset_s), self._author(spec),
-                        self.rng.choice(_REPLIES))
+            self._reply(spec, parent, ts_time(parent["ts"]) + timedelta(seconds=offset_s), self._author(spec), self.rng.choice(_REPLIES))
         return parent
 
     def _reply(self, spec: _ChannelSpec, parent: dict, moment: datetime, user: str, text: str) -> dict:
@@ -330,19 +394,24 @@ class _Generator:
         while any(r["ts"] == ts for r in thread):
             moment += timedelta(microseconds=1)
             ts = ts_of(moment)
-        reply = {"type": "message", "user": user, "text": text, "team": TEAM_ID, "ts": ts,
-                 "thread_ts": parent["ts"], "parent_user_id": parent["user"]}
+        reply = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "team": TEAM_ID,
+            "ts": ts,
+            "thread_ts": parent["ts"],
+            "parent_user_id": parent["user"],
+        }
         thread.append(reply)
         thread.sort(key=lambda r: Decimal(r["ts"]))
         users = list(dict.fromkeys(r["user"] for r in thread))
-        parent.update(reply_count=len(thread), reply_users=users[:5], reply_users_count=len(users),
-                      latest_reply=thread[-1]["ts"])
+        parent.update(reply_count=len(thread), reply_users=users[:5], reply_users_count=len(users), latest_reply=thread[-1]["ts"])
         self.total += 1
         return reply
 
     def _users(self) -> dict[str, dict]:
-        users = {p.slack_id: _user(p.slack_id, p.email.split("@")[0], p.name, p.email, i)
-                 for i, p in enumerate(self.people)}
+        users = {p.slack_id: _user(p.slack_id, p.email.split("@")[0], p.name, p.email, i) for i, p in enumerate(self.people)}
         bot = _user(BOT_USER_ID, "vector-sync", "Vector Sync", "", 0)
         bot["is_bot"] = True
         bot["profile"].update(bot_id=BOT_ID, api_app_id=APP_ID, always_active=True)
@@ -353,12 +422,26 @@ class _Generator:
     def _channel(self, spec: _ChannelSpec) -> dict:
         created = int((self.ws.start - timedelta(days=400)).timestamp())
         return {
-            "id": spec.id, "name": spec.name, "name_normalized": spec.name, "created": created,
-            "creator": self.people[0].slack_id, "is_channel": not spec.is_private, "is_group": spec.is_private,
-            "is_im": False, "is_mpim": False, "is_private": spec.is_private, "is_archived": spec.is_archived,
-            "is_general": spec.name == "general", "is_shared": False, "is_org_shared": False,
-            "is_ext_shared": False, "is_pending_ext_shared": False, "unlinked": 0,
-            "context_team_id": TEAM_ID, "updated": created * 1000, "previous_names": [],
+            "id": spec.id,
+            "name": spec.name,
+            "name_normalized": spec.name,
+            "created": created,
+            "creator": self.people[0].slack_id,
+            "is_channel": not spec.is_private,
+            "is_group": spec.is_private,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": spec.is_private,
+            "is_archived": spec.is_archived,
+            "is_general": spec.name == "general",
+            "is_shared": False,
+            "is_org_shared": False,
+            "is_ext_shared": False,
+            "is_pending_ext_shared": False,
+            "unlinked": 0,
+            "context_team_id": TEAM_ID,
+            "updated": created * 1000,
+            "previous_names": [],
             "num_members": len(self.members[spec.id]),
             "topic": {"value": spec.topic, "creator": self.people[0].slack_id if spec.topic else "", "last_set": created},
             "purpose": {"value": "", "creator": "", "last_set": 0},
@@ -372,15 +455,36 @@ def _spec(channel_id: str) -> _ChannelSpec:
 def _user(uid: str, handle: str, real_name: str, email: str, i: int) -> dict:
     first, _, last = real_name.partition(" ")
     return {
-        "id": uid, "team_id": TEAM_ID, "name": handle, "deleted": False, "color": "9f69e7",
-        "real_name": real_name, "tz": "Europe/Amsterdam", "tz_label": "Central European Time", "tz_offset": 3600,
-        "is_admin": i == 0, "is_owner": i == 0, "is_primary_owner": i == 0, "is_restricted": False,
-        "is_ultra_restricted": False, "is_bot": False, "is_app_user": False, "updated": 1_760_000_000 + i,
+        "id": uid,
+        "team_id": TEAM_ID,
+        "name": handle,
+        "deleted": False,
+        "color": "9f69e7",
+        "real_name": real_name,
+        "tz": "Europe/Amsterdam",
+        "tz_label": "Central European Time",
+        "tz_offset": 3600,
+        "is_admin": i == 0,
+        "is_owner": i == 0,
+        "is_primary_owner": i == 0,
+        "is_restricted": False,
+        "is_ultra_restricted": False,
+        "is_bot": False,
+        "is_app_user": False,
+        "updated": 1_760_000_000 + i,
         "is_email_confirmed": bool(email),
         "profile": {
-            "real_name": real_name, "real_name_normalized": real_name, "display_name": handle,
-            "display_name_normalized": handle, "first_name": first, "last_name": last, "title": "",
-            "phone": "", "email": email, "team": TEAM_ID, "avatar_hash": f"g{i:011x}",
+            "real_name": real_name,
+            "real_name_normalized": real_name,
+            "display_name": handle,
+            "display_name_normalized": handle,
+            "first_name": first,
+            "last_name": last,
+            "title": "",
+            "phone": "",
+            "email": email,
+            "team": TEAM_ID,
+            "avatar_hash": f"g{i:011x}",
             "image_72": f"https://avatars.example.com/{uid}_72.png",
         },
     }
@@ -389,33 +493,53 @@ def _user(uid: str, handle: str, real_name: str, email: str, i: int) -> dict:
 def _bot_message(n: int) -> dict:
     version = f"2.{n % 10}.{n % 7}"
     return {
-        "type": "message", "subtype": "bot_message", "bot_id": DEPLOY_BOT_ID, "username": "Deploy Bot",
-        "icons": {"emoji": ":rocket:"}, "text": f"Deployed subs-api v{version} to production",
-        "attachments": [{
-            "id": 1, "fallback": f"Release notes v{version}", "color": "36a64f",
-            "title": f"Release notes v{version}", "title_link": f"https://ci.example.com/releases/{version}",
-            "text": "2 fixes, 1 feature",
-        }],
+        "type": "message",
+        "subtype": "bot_message",
+        "bot_id": DEPLOY_BOT_ID,
+        "username": "Deploy Bot",
+        "icons": {"emoji": ":rocket:"},
+        "text": f"Deployed subs-api v{version} to production",
+        "attachments": [
+            {
+                "id": 1,
+                "fallback": f"Release notes v{version}",
+                "color": "36a64f",
+                "title": f"Release notes v{version}",
+                "title_link": f"https://ci.example.com/releases/{version}",
+                "text": "2 fixes, 1 feature",
+            }
+        ],
     }
 
 
 def _noise_message(subtype: str, user: str, spec: _ChannelSpec) -> dict:
     if subtype == "channel_topic":
         topic = f"{spec.name}: weekly focus"
-        return {"type": "message", "subtype": subtype, "user": user, "topic": topic,
-                "text": f"<@{user}> set the channel topic: {topic}"}
+        return {"type": "message", "subtype": subtype, "user": user, "topic": topic, "text": f"<@{user}> set the channel topic: {topic}"}
     verb = "left" if subtype == "channel_leave" else "joined"
     return {"type": "message", "subtype": subtype, "user": user, "text": f"<@{user}> has {verb} the channel"}
 
 
 def _file(rng: Any, user: str, moment: datetime) -> dict:
     name, title, mimetype, filetype, pretty = rng.choice(_FILES)
-    file_id = f"F0{rng.randrange(16 ** 8):08X}"
+    file_id = f"F0{rng.randrange(16**8):08X}"
     stamp = int(moment.timestamp())
     return {
-        "id": file_id, "created": stamp, "timestamp": stamp, "name": name, "title": title, "mimetype": mimetype,
-        "filetype": filetype, "pretty_type": pretty, "user": user, "mode": "hosted", "editable": False,
-        "is_external": False, "external_type": "", "is_public": True, "size": 48_213,
+        "id": file_id,
+        "created": stamp,
+        "timestamp": stamp,
+        "name": name,
+        "title": title,
+        "mimetype": mimetype,
+        "filetype": filetype,
+        "pretty_type": pretty,
+        "user": user,
+        "mode": "hosted",
+        "editable": False,
+        "is_external": False,
+        "external_type": "",
+        "is_public": True,
+        "size": 48_213,
         "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{file_id}/{name}",
         "permalink": f"https://{DOMAIN}/files/{user}/{file_id}/{name}",
     }
@@ -503,8 +627,12 @@ class SlackSimulator(Simulator):
     def make_private(self, channel_id: str) -> None:
         """Convert a public channel to private (Slack keeps its id, history and members)."""
         with self.lock:
-            self.channel_changes[channel_id] = {**self.channel_changes.get(channel_id, {}),
-                                                "is_private": True, "is_channel": False, "is_group": True}
+            self.channel_changes[channel_id] = {
+                **self.channel_changes.get(channel_id, {}),
+                "is_private": True,
+                "is_channel": False,
+                "is_group": True,
+            }
 
     def _members_of(self, channel_id: str) -> list[str]:
         return self.member_changes.get(channel_id, self.data.members[channel_id])
@@ -620,8 +748,16 @@ class SlackSimulator(Simulator):
     # -- methods
 
     def auth_test(self, request: Request) -> Response:
-        return _ok(url=f"https://{DOMAIN}/", team=COMPANY, user="vector-sync", team_id=TEAM_ID,
-                   user_id=BOT_USER_ID, bot_id=BOT_ID, app_id=APP_ID, is_enterprise_install=False)
+        return _ok(
+            url=f"https://{DOMAIN}/",
+            team=COMPANY,
+            user="vector-sync",
+            team_id=TEAM_ID,
+            user_id=BOT_USER_ID,
+            bot_id=BOT_ID,
+            app_id=APP_ID,
+            is_enterprise_install=False,
+        )
 
     def conversations_list(self, request: Request) -> Response:
         types = set((request.arg("types") or "public_channel").split(","))
@@ -633,9 +769,11 @@ class SlackSimulator(Simulator):
             return paged
         page, cursor = paged
         shown = [
-            self._channel_json(c) for c in page
+            self._channel_json(c)
+            for c in page
             if ("private_channel" if c["is_private"] else "public_channel") in types
-            and self._visible(c) and not (exclude_archived and c["is_archived"])
+            and self._visible(c)
+            and not (exclude_archived and c["is_archived"])
         ]
         return _ok(channels=shown, response_metadata={"next_cursor": cursor})
 
@@ -656,8 +794,7 @@ class SlackSimulator(Simulator):
             return paged
         page, cursor = paged
         page = [self._served(channel["id"], m) for m in page]
-        return _ok(messages=page, has_more=bool(cursor), pin_count=0, channel_actions_count=0,
-                   response_metadata={"next_cursor": cursor})
+        return _ok(messages=page, has_more=bool(cursor), pin_count=0, channel_actions_count=0, response_metadata={"next_cursor": cursor})
 
     def conversations_replies(self, request: Request) -> Response:
         channel, failure = self._readable(request)
@@ -714,8 +851,7 @@ class SlackSimulator(Simulator):
         if isinstance(paged, Response):
             return paged
         page, cursor = paged
-        return _ok(members=page, cache_ts=int(self.workspace.anchor.timestamp()),
-                   response_metadata={"next_cursor": cursor})
+        return _ok(members=page, cache_ts=int(self.workspace.anchor.timestamp()), response_metadata={"next_cursor": cursor})
 
     def chat_post_message(self, request: Request) -> Response:
         channel = self._channel_of(request.arg("channel") or "")
@@ -732,8 +868,15 @@ class SlackSimulator(Simulator):
         ts = f"{int(time.time())}.{next(self._post_seq):06d}"
         with self.lock:
             self.posted.append({"via": "chat.postMessage", "channel": channel["id"], "ts": ts, **payload})
-        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "team": TEAM_ID,
-                   "text": payload.get("text", ""), "ts": ts}
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": payload.get("text", ""),
+            "ts": ts,
+        }
         if payload.get("thread_ts"):
             message["thread_ts"] = payload["thread_ts"]
         return _ok(channel=channel["id"], ts=ts, message=message)

@@ -39,9 +39,10 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from sandbox import jira as jira_sim
@@ -73,12 +74,39 @@ PAPERTRAIL_MAX_LIMIT = 1000
 # AuditLogSearchInput.from: "The date must be within the last 180 days."
 PAPERTRAIL_RETENTION = timedelta(days=180)
 ORDER_BY = ("ID", "START_DATE_TIME", "UPDATED")
-ENTITY_TYPES = ("account", "accountcategory", "accountlink", "allocation", "bulkeditworklog", "customer",
-                "customfieldconfiguration", "globalconfiguration", "holiday", "holidaymembership", "holidayscheme",
-                "internalissue", "issuetypecategory", "jiraissueviewconfiguration", "oauthapp", "period",
-                "periodconfiguration", "permissiongroup", "program", "project", "role", "skill", "skillassignment",
-                "team", "teamlink", "teammembership", "tenantpreference", "workattribute", "workload",
-                "workloadmembership", "worklog")
+ENTITY_TYPES = (
+    "account",
+    "accountcategory",
+    "accountlink",
+    "allocation",
+    "bulkeditworklog",
+    "customer",
+    "customfieldconfiguration",
+    "globalconfiguration",
+    "holiday",
+    "holidaymembership",
+    "holidayscheme",
+    "internalissue",
+    "issuetypecategory",
+    "jiraissueviewconfiguration",
+    "oauthapp",
+    "period",
+    "periodconfiguration",
+    "permissiongroup",
+    "program",
+    "project",
+    "role",
+    "skill",
+    "skillassignment",
+    "team",
+    "teamlink",
+    "teammembership",
+    "tenantpreference",
+    "workattribute",
+    "workload",
+    "workloadmembership",
+    "worklog",
+)
 ACTIONS = ("Created", "Deleted", "Updated", "Synced")
 
 # Links are rendered with these placeholders and replaced per response with the URL the client
@@ -93,21 +121,46 @@ _JSON = {"Content-Type": "application/json"}
 # Weights of the random worklogs' kinds.
 _KINDS = (("new", 0.7), ("edited", 0.15), ("backdated", 0.15))
 # What each recent slot is guaranteed to hold (slot 0 ends at the anchor): (kind, project).
-_SLOT_PLAN = (("new", "SUBS"), ("new", "ARCH"), ("backdated", "SUBS"), ("edited", "BC"),
-              ("new", "BC"), ("edited", "SUBS"), ("backdated", "BC"), ("new", "ARCH"))
+_SLOT_PLAN = (
+    ("new", "SUBS"),
+    ("new", "ARCH"),
+    ("backdated", "SUBS"),
+    ("edited", "BC"),
+    ("new", "BC"),
+    ("edited", "SUBS"),
+    ("backdated", "BC"),
+    ("new", "ARCH"),
+)
 # Worklogs on issues Jira does not know: (issue id, how long before the anchor it was updated).
-_UNRESOLVABLE = ((UNRESOLVABLE_ISSUE_IDS[0], timedelta(minutes=20)), (UNRESOLVABLE_ISSUE_IDS[1], timedelta(hours=2, minutes=10)),
-                 (UNRESOLVABLE_ISSUE_IDS[0], timedelta(hours=30)))
+_UNRESOLVABLE = (
+    (UNRESOLVABLE_ISSUE_IDS[0], timedelta(minutes=20)),
+    (UNRESOLVABLE_ISSUE_IDS[1], timedelta(hours=2, minutes=10)),
+    (UNRESOLVABLE_ISSUE_IDS[0], timedelta(hours=30)),
+)
 _SPENT_S = (900, 1800, 2700, 3600, 3600, 5400, 7200, 7200, 9000, 10800, 14400, 28800)
 _WORK = {
-    "SUBS": ["Implemented the proration fix for mid-cycle upgrades", "Reviewed the dunning schedule changes",
-             "Paired on the trial-to-paid coupon bug", "Wrote regression tests for renewals",
-             "Investigated duplicate renewal reminder emails", "Updated the plan picker copy"],
-    "BC": ["Fixed the invoice PDF export timeout", "Reviewed the partial refund flow",
-           "Built the usage charges chart", "Triaged failed charges from the weekend",
-           "Wrote the ledger reconciliation query", "Customer call about VAT ID validation"],
-    "ARCH": ["Ran the October archive job in staging", "Verified row counts after the migration",
-             "Debugged the checksum mismatch on attachments", "Planned the Glacier restore drill"],
+    "SUBS": [
+        "Implemented the proration fix for mid-cycle upgrades",
+        "Reviewed the dunning schedule changes",
+        "Paired on the trial-to-paid coupon bug",
+        "Wrote regression tests for renewals",
+        "Investigated duplicate renewal reminder emails",
+        "Updated the plan picker copy",
+    ],
+    "BC": [
+        "Fixed the invoice PDF export timeout",
+        "Reviewed the partial refund flow",
+        "Built the usage charges chart",
+        "Triaged failed charges from the weekend",
+        "Wrote the ledger reconciliation query",
+        "Customer call about VAT ID validation",
+    ],
+    "ARCH": [
+        "Ran the October archive job in staging",
+        "Verified row counts after the migration",
+        "Debugged the checksum mismatch on attachments",
+        "Planned the Glacier restore drill",
+    ],
 }
 _ACCOUNTS = ("LUMEN-INTERNAL", "LUMEN-BILLING", "CUSTOMER-SUPPORT")
 
@@ -202,9 +255,20 @@ def generate(ws: Workspace) -> TempoData:
         roll = rng.random()
         billable = spent if roll < 0.8 else 0 if roll < 0.9 else spent // 2
         text = rng.choice(_WORK[project or "SUBS"]) if rng.random() < 0.9 else ""
-        worklogs.append(TempoWorklog(wid, issue_id, project, author.account_id, start.date(), start.strftime("%H:%M:%S"),
-                                     created, updated, kind,
-                                     _body(wid, issue_id, author.account_id, start, spent, billable, text, created, updated, rng)))
+        worklogs.append(
+            TempoWorklog(
+                wid,
+                issue_id,
+                project,
+                author.account_id,
+                start.date(),
+                start.strftime("%H:%M:%S"),
+                created,
+                updated,
+                kind,
+                _body(wid, issue_id, author.account_id, start, spent, billable, text, created, updated, rng),
+            )
+        )
         if kind == "deleted":
             deleted[wid] = anchor - DELETED_AT_OFFSET
     return TempoData(worklogs, deleted)
@@ -225,8 +289,18 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _body(wid: int, issue_id: int, account_id: str, start: datetime, spent: int, billable: int, text: str,
-          created: datetime, updated: datetime, rng: Any) -> dict[str, Any]:
+def _body(
+    wid: int,
+    issue_id: int,
+    account_id: str,
+    start: datetime,
+    spent: int,
+    billable: int,
+    text: str,
+    created: datetime,
+    updated: datetime,
+    rng: Any,
+) -> dict[str, Any]:
     """A ``Worklog`` as Tempo v4 returns it (only the spec's fields)."""
     values = [{"key": "_Account_", "value": rng.choice(_ACCOUNTS)}] if rng.random() < 0.6 else []
     body: dict[str, Any] = {
@@ -378,13 +452,16 @@ class TempoSimulator(Simulator):
             return self.error(400, str(exc))
         projects = {key for key, pid in self._projects.items() if pid in project_ids}
         found = [
-            w for w in self.live()
-            if (lo is None or w.start_date >= lo) and (hi is None or w.start_date <= hi)
+            w
+            for w in self.live()
+            if (lo is None or w.start_date >= lo)
+            and (hi is None or w.start_date <= hi)
             and (updated_from is None or w.updated >= updated_from)
-            and (not issue_ids or w.issue_id in issue_ids) and (not project_ids or w.project in projects)
+            and (not issue_ids or w.issue_id in issue_ids)
+            and (not project_ids or w.project in projects)
         ]
         found = _ordered(found, order)
-        page = found[offset:offset + limit]
+        page = found[offset : offset + limit]
         url = f"{self._base(request)}{self.prefix}/4/worklogs"
         params = {k: v for k, v in q.items() if k not in ("offset", "limit")}
         metadata: dict[str, Any] = {"count": len(page), "offset": offset, "limit": limit}
@@ -410,16 +487,39 @@ class TempoSimulator(Simulator):
         now = self.current_time()
         out = []
         for w in self.data.worklogs:
-            base = {"author": w.account_id, "entityId": str(w.id), "entityType": "worklog",
-                    "parentId": str(w.issue_id), "worker": w.account_id}
-            out.append({**base, "action": "Created", "timestamp": w.created,
-                        "changes": [{"field": "timeSpentSeconds", "previous": None, "new": str(w.body["timeSpentSeconds"])}]})
+            base = {
+                "author": w.account_id,
+                "entityId": str(w.id),
+                "entityType": "worklog",
+                "parentId": str(w.issue_id),
+                "worker": w.account_id,
+            }
+            out.append(
+                {
+                    **base,
+                    "action": "Created",
+                    "timestamp": w.created,
+                    "changes": [{"field": "timeSpentSeconds", "previous": None, "new": str(w.body["timeSpentSeconds"])}],
+                }
+            )
             if w.updated > w.created:
-                out.append({**base, "action": "Updated", "timestamp": w.updated,
-                            "changes": [{"field": "description", "previous": "", "new": w.body["description"]}]})
+                out.append(
+                    {
+                        **base,
+                        "action": "Updated",
+                        "timestamp": w.updated,
+                        "changes": [{"field": "description", "previous": "", "new": w.body["description"]}],
+                    }
+                )
             if w.id in self.deleted:
-                out.append({**base, "action": "Deleted", "timestamp": self.deleted[w.id],
-                            "changes": [{"field": "timeSpentSeconds", "previous": str(w.body["timeSpentSeconds"]), "new": None}]})
+                out.append(
+                    {
+                        **base,
+                        "action": "Deleted",
+                        "timestamp": self.deleted[w.id],
+                        "changes": [{"field": "timeSpentSeconds", "previous": str(w.body["timeSpentSeconds"]), "new": None}],
+                    }
+                )
         out = [e for e in out if e["timestamp"] <= now]
         out.sort(key=lambda e: (e["timestamp"], int(e["entityId"]), e["action"]))
         return out
@@ -448,12 +548,16 @@ class TempoSimulator(Simulator):
         except BadRequest as exc:
             return self.error(400, str(exc))
         found = [
-            e for e in self.events()
-            if e["timestamp"] >= start and (end is None or e["timestamp"] <= end)
-            and (not types or e["entityType"] in types) and (not actions or e["action"] in actions)
-            and (not authors or e["author"] in authors) and (not workers or e["worker"] in workers)
+            e
+            for e in self.events()
+            if e["timestamp"] >= start
+            and (end is None or e["timestamp"] <= end)
+            and (not types or e["entityType"] in types)
+            and (not actions or e["action"] in actions)
+            and (not authors or e["author"] in authors)
+            and (not workers or e["worker"] in workers)
         ]
-        page = found[offset:offset + limit]
+        page = found[offset : offset + limit]
         metadata: dict[str, Any] = {"limit": limit}
         if offset + limit < len(found):
             token = _token(offset + limit, body)
@@ -516,4 +620,3 @@ def _enum_list(body: Mapping[str, Any], name: str, allowed: Iterable[str]) -> se
     if unknown:
         raise BadRequest(f"Invalid value(s) for '{name}': {', '.join(unknown)}")
     return set(values)
-

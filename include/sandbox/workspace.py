@@ -43,10 +43,50 @@ class Project:
     is_active: bool
 
 
-_FIRST = ["Dana", "Luis", "Mei", "Omar", "Priya", "Jonas", "Ines", "Kofi", "Sara", "Tomas",
-          "Aiko", "Bruno", "Chloe", "Dmitri", "Elif", "Femi", "Greta", "Hugo", "Ivy", "Jamal"]
-_LAST = ["Reyes", "Ortega", "Chen", "Haddad", "Nair", "Berg", "Costa", "Mensah", "Lind", "Novak",
-         "Sato", "Almeida", "Dubois", "Petrov", "Kaya", "Adeyemi", "Holm", "Moreau", "Walsh", "Farah"]
+_FIRST = [
+    "Dana",
+    "Luis",
+    "Mei",
+    "Omar",
+    "Priya",
+    "Jonas",
+    "Ines",
+    "Kofi",
+    "Sara",
+    "Tomas",
+    "Aiko",
+    "Bruno",
+    "Chloe",
+    "Dmitri",
+    "Elif",
+    "Femi",
+    "Greta",
+    "Hugo",
+    "Ivy",
+    "Jamal",
+]
+_LAST = [
+    "Reyes",
+    "Ortega",
+    "Chen",
+    "Haddad",
+    "Nair",
+    "Berg",
+    "Costa",
+    "Mensah",
+    "Lind",
+    "Novak",
+    "Sato",
+    "Almeida",
+    "Dubois",
+    "Petrov",
+    "Kaya",
+    "Adeyemi",
+    "Holm",
+    "Moreau",
+    "Walsh",
+    "Farah",
+]
 
 PROJECTS = (
     Project("SUBS", "Subscriptions", True),

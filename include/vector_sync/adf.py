@@ -11,13 +11,13 @@ types render their children, malformed nodes render as nothing rather than raise
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any
 
 # Nodes that flow inside a paragraph; everything else is a block separated by a blank line.
 _INLINE_TYPES = frozenset(
-    {"text", "mention", "emoji", "hardBreak", "inlineCard", "date", "status", "placeholder",
-     "mediaInline", "inlineExtension"}
+    {"text", "mention", "emoji", "hardBreak", "inlineCard", "date", "status", "placeholder", "mediaInline", "inlineExtension"}
 )
 
 
@@ -136,9 +136,7 @@ def _task_list(node: dict) -> str:
 
 def _code_block(node: dict) -> str:
     language = _attrs(node).get("language") or ""
-    code = "".join(
-        str(child.get("text", "")) for child in _content(node) if isinstance(child, dict)
-    )
+    code = "".join(str(child.get("text", "")) for child in _content(node) if isinstance(child, dict))
     return f"```{language}\n{code.rstrip()}\n```"
 
 

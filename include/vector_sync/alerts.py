@@ -20,9 +20,10 @@ import html
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,13 @@ DEFAULT_FROM_EMAIL = "vector-sync@localhost"
 
 # Alert kinds (the first word of every Slack text, so a channel filter can route them).
 FAILURE, RECOVERED, LATE, UNHEALTHY, HEALTHY = "failure", "recovered", "late", "unhealthy", "healthy"
-_ICONS = {FAILURE: ":red_circle:", RECOVERED: ":large_green_circle:", LATE: ":hourglass:", UNHEALTHY: ":warning:", HEALTHY: ":white_check_mark:"}
+_ICONS = {
+    FAILURE: ":red_circle:",
+    RECOVERED: ":large_green_circle:",
+    LATE: ":hourglass:",
+    UNHEALTHY: ":warning:",
+    HEALTHY: ":white_check_mark:",
+}
 
 
 # ----------------------------------------------------------------------------- secrets
@@ -77,7 +84,9 @@ def scrub(text: str | None, secrets: Iterable[str | None] = (), redact: Callable
     return out
 
 
-def summarize_error(exception: BaseException | str | None, secrets: Iterable[str | None] = (), redact: Callable[[str], str] | None = None) -> str:
+def summarize_error(
+    exception: BaseException | str | None, secrets: Iterable[str | None] = (), redact: Callable[[str], str] | None = None
+) -> str:
     """One scrubbed, bounded line (or a few) describing the failure."""
     if exception is None:
         return "the task failed (no exception recorded; see the log)"
@@ -105,7 +114,7 @@ class AlertSettings:
     problem: str | None = None  # why the Variable was ignored, shown in every alert
 
     @classmethod
-    def from_json(cls, raw: Any) -> "AlertSettings":
+    def from_json(cls, raw: Any) -> AlertSettings:
         """Settings from the Variable's value (a JSON string or an already parsed dict)."""
         if raw in (None, ""):
             return cls()
@@ -245,7 +254,9 @@ def recovered_alert(
     return Alert(kind=RECOVERED, source=source, title=f"{source}: syncing again", facts=tuple(facts), notes=notes)
 
 
-def late_alert(*, source: str, dag_run: Mapping[str, Any], deadline_time: Any, interval_minutes: float, log_url: str | None = None) -> Alert:
+def late_alert(
+    *, source: str, dag_run: Mapping[str, Any], deadline_time: Any, interval_minutes: float, log_url: str | None = None
+) -> Alert:
     """A run was not finished ``interval_minutes`` after it was queued (Deadline Alert)."""
     start, end = dag_run.get("data_interval_start"), dag_run.get("data_interval_end")
     conf = dag_run.get("conf") or {}
@@ -286,7 +297,12 @@ def health_alert(*, source: str, health: str, opened: bool, detail: Mapping[str,
         facts.append(("Failed windows", "; ".join(f"{w['window_start']} .. {w['window_end']}" for w in windows[:5])))
     schedule = detail.get("schedule") or {}
     if schedule.get("state") == "stuck":  # vector_sync.airflow.schedule: which DAG, why, what to do
-        facts += [("DAG", str(schedule.get("dag_id"))), ("Next run", f"{schedule.get('next_run')} (due {schedule.get('due_at')})"), ("Cause", str(schedule.get("cause"))), ("Fix", str(schedule.get("fix")))]
+        facts += [
+            ("DAG", str(schedule.get("dag_id"))),
+            ("Next run", f"{schedule.get('next_run')} (due {schedule.get('due_at')})"),
+            ("Cause", str(schedule.get("cause"))),
+            ("Fix", str(schedule.get("fix"))),
+        ]
     if since is not None:
         facts.append(("Incident since", _iso(since)))
     if opened:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -99,9 +101,7 @@ def chunk_document(doc: Document, max_tokens: int = 512, overlap_tokens: int = 6
         # Segment keys go after the document's but never replace the chunker's own keys.
         metadata = {**base, **_flatten(segment_md), **own} if segment_md else dict(base)
         metadata["chunk_index"] = index
-        chunks.append(
-            Chunk(id=f"{doc.id}#{index}", document_id=doc.id, index=index, text=text, tokens=tokens, metadata=metadata)
-        )
+        chunks.append(Chunk(id=f"{doc.id}#{index}", document_id=doc.id, index=index, text=text, tokens=tokens, metadata=metadata))
     return chunks
 
 
@@ -186,11 +186,9 @@ def _cut(text: str, offsets: np.ndarray, low: int, high: int) -> int:
     window_start = int(offsets[low])
     window = text[window_start : int(offsets[high])]
     for pattern in _CUT_LEVELS:
-        last = None
-        for last in pattern.finditer(window):
-            pass
-        if last is not None:
-            cut = _token_at(offsets, window_start + last.end())
+        last = deque(pattern.finditer(window), maxlen=1)  # the last match only, in O(1) memory
+        if last:
+            cut = _token_at(offsets, window_start + last[0].end())
             if low < cut <= high:
                 return cut
     return high

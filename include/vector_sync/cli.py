@@ -6,8 +6,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any
 
 from vector_sync.errors import FatalError
 from vector_sync.models import SEARCH_MODES, Hit, SearchFilter, Window, parse_time
@@ -20,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    logging.basicConfig(level=logging.WARNING if not getattr(args, "verbose", False) else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if not getattr(args, "verbose", False) else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
@@ -52,12 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
     search.add_argument("--project", action="append", default=[], help="only this project key (repeatable)")
     who = search.add_mutually_exclusive_group()
-    who.add_argument("--user", help="see what this person sees (an email): public items and the private/shared ones listing them; default: public items only")
+    who.add_argument(
+        "--user",
+        help="see what this person sees (an email): public items and the private/shared ones listing them; default: public items only",
+    )
     who.add_argument("--all-access", action="store_true", help="an operator's view: every item, private ones included")
     search.add_argument("--since", help="date or ISO time, inclusive")
     search.add_argument("--until", help="date or ISO time, exclusive (a date means its end)")
     search.add_argument("--top-k", type=int, default=10)
-    search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="hybrid (default: keywords and vectors fused), keyword or dense")
+    search.add_argument(
+        "--mode", choices=SEARCH_MODES, default="hybrid", help="hybrid (default: keywords and vectors fused), keyword or dense"
+    )
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=cmd_search)
 
@@ -84,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     prune.set_defaults(handler=cmd_prune)
 
-    permissions = sub.add_parser("permissions", help="re-read who may see indexed items and update their access in place (what the hourly permissions DAG does)")
+    permissions = sub.add_parser(
+        "permissions", help="re-read who may see indexed items and update their access in place (what the hourly permissions DAG does)"
+    )
     permissions.add_argument("source")
     permissions.add_argument("--dry-run", action="store_true", help="report the scopes whose access changed, update nothing")
     permissions.set_defaults(handler=cmd_permissions)
@@ -112,7 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--scale", type=int, default=1, help="multiply the sample workspace's volume")
     sandbox.add_argument("--latency-ms", type=float, default=0.0)
-    sandbox.add_argument("--rate-limit", action="append", default=[], metavar="API=N/S[/B]", help="e.g. jira=100/60 (100 requests per 60 s, bursts of up to 100) or slack=50/60/5 (bursts of 5); 429 + Retry-After above it")
+    sandbox.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="API=N/S[/B]",
+        help="e.g. jira=100/60 (100 requests per 60 s, bursts of up to 100) or slack=50/60/5 (bursts of 5); 429 + Retry-After above it",
+    )
     sandbox.add_argument("--anchor", help="the sample's 'now' (default: this hour)")
     sandbox.set_defaults(handler=cmd_sandbox)
     return parser
@@ -189,7 +205,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _search_json(hits: list[Hit]) -> dict[str, Any]:
     results = [
-        {"id": h.id, "score": round(h.score, 4), "source": h.source, "title": h.title, "link": hit_link(h), "text": h.text, "metadata": dict(h.metadata)}
+        {
+            "id": h.id,
+            "score": round(h.score, 4),
+            "source": h.source,
+            "title": h.title,
+            "link": hit_link(h),
+            "text": h.text,
+            "metadata": dict(h.metadata),
+        }
         for h in hits
     ]
     out: dict[str, Any] = {"hits": results}
@@ -268,7 +292,9 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     days = float(source.settings.option("initial_history_days"))
     start = _day_or_time(args.since) or now - timedelta(days=days)
     counts = sync_window(source, Window(start, now), runtime, run_id=f"reindex__{now:%Y%m%dT%H%M%S}", force=True)
-    print(f"reindexed {args.source} {start.isoformat()} .. {now.isoformat()}: {counts['fetched']} documents, {counts['embedded']} chunks embedded, {counts['tokens']} tokens")
+    print(
+        f"reindexed {args.source} {start.isoformat()} .. {now.isoformat()}: {counts['fetched']} documents, {counts['embedded']} chunks embedded, {counts['tokens']} tokens"
+    )
     return 0
 
 
@@ -302,7 +328,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     config = runtime.config
     embedder = runtime.embedder()
     if config.store != "pinecone":
-        print(f"store is {config.store}: its table is created on the first write ({embedder.dimensions} dimensions, {embedder.fingerprint})")
+        print(
+            f"store is {config.store}: its table is created on the first write ({embedder.dimensions} dimensions, {embedder.fingerprint})"
+        )
         return 0
     from vector_sync.stores.pinecone import check_dimension, create_index
 
@@ -355,8 +383,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         count, _, rest = rate.partition("/")
         per, _, burst = rest.partition("/")
         limits[api] = RateLimiter(float(count), float(per or 1), float(burst) if burst else None)
-    box = build_sandbox(Workspace(anchor=anchor, scale=args.scale), host=args.host, port=args.port, latency_ms=args.latency_ms, rate_limits=limits)
-    print(f"sandbox serving {', '.join(sorted(s.name for s in box.simulators.values()))} at {box.url} (anchor {anchor.isoformat()})", flush=True)
+    box = build_sandbox(
+        Workspace(anchor=anchor, scale=args.scale), host=args.host, port=args.port, latency_ms=args.latency_ms, rate_limits=limits
+    )
+    print(
+        f"sandbox serving {', '.join(sorted(s.name for s in box.simulators.values()))} at {box.url} (anchor {anchor.isoformat()})",
+        flush=True,
+    )
     try:
         box.serve_forever()
     except KeyboardInterrupt:

@@ -10,9 +10,10 @@ are refused with a message naming the key, the allowed values and the Variable.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from vector_sync.options import Option, check_options, is_cron
 
@@ -34,7 +35,7 @@ class SourceSettings:
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
 
-    def with_overrides(self, overrides: Mapping[str, Any] | None) -> "SourceSettings":
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> SourceSettings:
         """Apply a Variable's JSON: ``*_minutes`` keys for durations, ``options`` merged after
         checking them against the schema. ``ValueError`` names the bad key and the Variable."""
         if not overrides:

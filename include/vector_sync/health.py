@@ -21,9 +21,10 @@ No Airflow here: sending is the caller's ``notify`` callable.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -126,7 +127,9 @@ def check(statuses: Iterable[SourceStatus], book: HealthBook, now: datetime | No
             values["first_seen_at"] = now
         if unhealthy:
             if row is None or row.incident_since is None:
-                values.update(incident_since=now, incident_health=status.health, alerted_at=None, incidents=(row.incidents if row else 0) + 1)
+                values.update(
+                    incident_since=now, incident_health=status.health, alerted_at=None, incidents=(row.incidents if row else 0) + 1
+                )
                 events.append(HealthEvent(status.source, "opened", status.health, now, status))
             elif row.alerted_at is None:  # opened earlier, the alert never went out: try again
                 if status.health == STUCK:

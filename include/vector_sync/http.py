@@ -11,7 +11,8 @@ The caller sets authentication (``session.headers["Authorization"] = ...``).
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 # Pinecone accepts flat metadata only: strings, numbers, booleans and lists of strings.
-MetadataValue = Union[str, int, float, bool, list[str]]
+MetadataValue = str | int | float | bool | list[str]
 
 # How a search ranks chunks: by vector, by keywords, or both fused (see VectorStore.query).
 SEARCH_MODES = ("dense", "keyword", "hybrid")
@@ -53,14 +54,14 @@ class Window:
         if self.end < self.start:
             raise ValueError(f"window ends before it starts: {self.start} > {self.end}")
 
-    def widened(self, overlap: timedelta) -> "Window":
+    def widened(self, overlap: timedelta) -> Window:
         """The same window re-scanning ``overlap`` before its start (late data)."""
         return Window(self.start - overlap, self.end)
 
     def contains(self, moment: datetime) -> bool:
         return self.start <= utc(moment) < self.end
 
-    def slices(self, count: int) -> list["Window"]:
+    def slices(self, count: int) -> list[Window]:
         """``count`` adjacent windows of equal length covering this one exactly (half-open,
         so an instant lies in exactly one); fewer when the window is too short to split."""
         count = max(1, min(int(count), int((self.end - self.start) / timedelta(seconds=1)) or 1))
@@ -75,7 +76,7 @@ class Window:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, str]) -> "Window":
+    def from_json(cls, data: Mapping[str, str]) -> Window:
         return cls(parse_time(data["start"]), parse_time(data["end"]))
 
 
@@ -125,7 +126,7 @@ class Document:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Document":
+    def from_json(cls, data: Mapping[str, Any]) -> Document:
         return cls(
             id=data["id"],
             source=data["source"],
@@ -166,7 +167,7 @@ class Chunk:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Chunk":
+    def from_json(cls, data: Mapping[str, Any]) -> Chunk:
         return cls(**{**data, "metadata": dict(data["metadata"])})
 
 

@@ -14,8 +14,9 @@ caller), never fatal.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 _INDENT = "  "
 # Blocks with nothing to read: navigation widgets, not content.

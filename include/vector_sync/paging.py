@@ -7,7 +7,8 @@ offset that stops advancing raises instead of looping forever on a server bug.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from vector_sync.errors import VectorSyncError
 from vector_sync.sources.prefetch import prefetch
@@ -41,7 +42,10 @@ def follow_tokens(fetch_page: Callable[[str | None], tuple[Sequence[T], str | No
 
 
 def follow_offsets(
-    fetch_page: Callable[[int], tuple[Sequence[T], int | None]], *, page_size: int, start: int = 0,
+    fetch_page: Callable[[int], tuple[Sequence[T], int | None]],
+    *,
+    page_size: int,
+    start: int = 0,
     read_ahead: bool = False,
 ) -> Iterator[T]:
     """Yield items of every page of an offset API (``startAt``/``offset``/``skip``).

@@ -22,7 +22,8 @@ only if its content changed.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from vector_sync.errors import FatalError
 from vector_sync.models import Chunk, Document, sha256_json
@@ -57,8 +58,7 @@ def chunk_body_hash(chunk: Chunk) -> str:
     return sha256_json({"text": chunk.text, "metadata": _without_access(chunk.metadata)})
 
 
-def apply_access(store: VectorStore, state: StateStore, doc_ids: list[str], access: Access,
-                 where: Mapping[str, str] | None = None) -> int:
+def apply_access(store: VectorStore, state: StateStore, doc_ids: list[str], access: Access, where: Mapping[str, str] | None = None) -> int:
     """Store first, then the ledger: a crash in between re-does the update, never skips it.
     Returns the chunks the store matched."""
     matched = store.update_access(doc_ids, access.type, access.emails, where=where)
@@ -83,8 +83,15 @@ def sync_permissions(source: Source, state: StateStore, store: VectorStore | Non
             by_scope.setdefault(key, []).append(doc_id)
 
     result: dict[str, Any] = {
-        "source": source.name, "listed_scopes": len(fresh), "indexed_scopes": len(by_scope), "indexed_documents": len(known),
-        "changed_scopes": 0, "restricted_scopes": 0, "updated_documents": 0, "updated_chunks": 0, "dry_run": dry_run,
+        "source": source.name,
+        "listed_scopes": len(fresh),
+        "indexed_scopes": len(by_scope),
+        "indexed_documents": len(known),
+        "changed_scopes": 0,
+        "restricted_scopes": 0,
+        "updated_documents": 0,
+        "updated_chunks": 0,
+        "dry_run": dry_run,
     }
     changed: list[str] = []
     for key, doc_ids in sorted(by_scope.items()):
@@ -101,9 +108,15 @@ def sync_permissions(source: Source, state: StateStore, store: VectorStore | Non
                 raise FatalError("the permission pass needs a vector store to update")
             result["updated_chunks"] += apply_access(store, state, sorted(doc_ids), target, scope.where if scope else None)
     result["changed"] = changed[:50]
-    log.info("permissions of %s: %d of %d indexed scopes changed (%d restricted), %d documents%s", source.name,
-             result["changed_scopes"], len(by_scope), result["restricted_scopes"], result["updated_documents"],
-             " (dry run)" if dry_run else "")
+    log.info(
+        "permissions of %s: %d of %d indexed scopes changed (%d restricted), %d documents%s",
+        source.name,
+        result["changed_scopes"],
+        len(by_scope),
+        result["restricted_scopes"],
+        result["updated_documents"],
+        " (dry run)" if dry_run else "",
+    )
     return result
 
 

@@ -9,10 +9,11 @@ neither re-fetches nor re-embeds, and a cleared window re-embeds nothing that is
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from vector_sync import staging
 from vector_sync.chunking import chunk_document
@@ -65,7 +66,9 @@ class ChunkSettings:
     overlap_tokens: int
 
 
-def fetch(source: Source, window: Window, staged: staging.StagedRun, scope: Mapping[str, Any] | None = None, part: int = 0) -> dict[str, Any]:
+def fetch(
+    source: Source, window: Window, staged: staging.StagedRun, scope: Mapping[str, Any] | None = None, part: int = 0
+) -> dict[str, Any]:
     """Page through the source for one part of ``window`` (``scope``: what the source's part
     covers, see ``Source.partitions``; none: the whole window) and stage its documents and
     removals; each part writes its own files, so mapped fetches never collide."""
@@ -107,6 +110,7 @@ def filter_active_projects(
     ``max_batches``, each of at least ``batch_docs``, default ``DOCS_PER_EMBED_BATCH``) that
     embed and upsert process as separate, mapped tasks.
     """
+
     def all_docs() -> Iterator[tuple[int, dict[str, Any]]]:
         position = 0
         for part in parts:
@@ -165,8 +169,16 @@ def embed(
     say what would be.
     """
     fingerprint = embedder.fingerprint
-    counts = {"documents": 0, "unchanged_documents": 0, "chunks": 0, "embedded": 0, "skipped_unchanged": 0, "tokens": 0, "empty": 0,
-              "access_updated": 0}
+    counts = {
+        "documents": 0,
+        "unchanged_documents": 0,
+        "chunks": 0,
+        "embedded": 0,
+        "skipped_unchanged": 0,
+        "tokens": 0,
+        "empty": 0,
+        "access_updated": 0,
+    }
     vectors: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     stale: list[dict[str, Any]] = []
@@ -245,9 +257,11 @@ def embed(
             yield None
 
     # Stream: flush staged records after every group so memory stays bounded by one group.
-    with _Appender(staged, Kind.VECTORS, batch, vectors) as vec_out, _Appender(
-        staged, Kind.LEDGER_ROWS, batch, rows
-    ) as rows_out, _Appender(staged, Kind.STALE_CHUNKS, batch, stale) as stale_out:
+    with (
+        _Appender(staged, Kind.VECTORS, batch, vectors) as vec_out,
+        _Appender(staged, Kind.LEDGER_ROWS, batch, rows) as rows_out,
+        _Appender(staged, Kind.STALE_CHUNKS, batch, stale) as stale_out,
+    ):
         for _ in work():
             vec_out.flush()
             rows_out.flush()
@@ -299,8 +313,11 @@ def upsert(
         state.ledger.write(
             source,
             documents=[_ledger_write(row) for row in rows],
-            chunks=[ChunkWrite(chunk[0], row["id"], chunk[1], row["fingerprint"], chunk[2] if len(chunk) > 2 else None)
-                    for row in rows for chunk in row["chunks"]],
+            chunks=[
+                ChunkWrite(chunk[0], row["id"], chunk[1], row["fingerprint"], chunk[2] if len(chunk) > 2 else None)
+                for row in rows
+                for chunk in row["chunks"]
+            ],
             removed_chunk_ids=[chunk_id for chunk_id in stale_ids if chunk_id.rsplit("#", 1)[0] in batch_ids],
             synced_at=synced_at,
         )
@@ -378,8 +395,15 @@ def _access_row(doc_id: str, access: Access) -> dict[str, Any]:
 
 def _ledger_write(row: Mapping[str, Any]) -> LedgerWrite:
     access = Access.normal(row["access_type"], row["access_list"]) if "access_type" in row else None
-    return LedgerWrite(row["id"], row["content_hash"], row["chunk_count"], row["fingerprint"],
-                       datetime.fromisoformat(row["updated_at"]), row.get("body_hash"), access)
+    return LedgerWrite(
+        row["id"],
+        row["content_hash"],
+        row["chunk_count"],
+        row["fingerprint"],
+        datetime.fromisoformat(row["updated_at"]),
+        row.get("body_hash"),
+        access,
+    )
 
 
 class _Appender:
@@ -392,7 +416,7 @@ class _Appender:
         self.buffer = buffer
         self.count = 0
 
-    def __enter__(self) -> "_Appender":
+    def __enter__(self) -> _Appender:
         self.handle = self.staged.open(self.kind, self.batch, "w")
         return self
 
@@ -426,13 +450,17 @@ def run_window(
     started_at = datetime.now(timezone.utc)
     scopes = source.partitions(window)
     counts: dict[str, Any] = sum_counts(fetch(source, window, staged, scope, part) for part, scope in enumerate(scopes))
-    filtered = filter_active_projects(staged, state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=MAX_BATCHES)
+    filtered = filter_active_projects(
+        staged, state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=MAX_BATCHES
+    )
     counts.update({k: v for k, v in filtered.items() if k not in ("batches", "parts")})
     embedded = [embed(staged, state, embedder, chunking, dry_run=dry_run, force=force, batch=b) for b in filtered["batches"]]
     counts.update(sum_counts(embedded))
     if dry_run:
         return counts
-    counts.update(sum_counts(upsert(staged, state, store, source.name, batch=b, removed_parts=filtered["parts"]) for b in filtered["batches"]))
+    counts.update(
+        sum_counts(upsert(staged, state, store, source.name, batch=b, removed_parts=filtered["parts"]) for b in filtered["batches"])
+    )
     counts.update(record(state, source.name, run_id, window, started_at, counts))
     counts["duration_s"] = (datetime.now(timezone.utc) - started_at).total_seconds()
     return counts

@@ -17,9 +17,10 @@ record carries a secret.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from vector_sync.models import Window, parse_time
 
@@ -36,7 +37,7 @@ class StepCounts:
     facts: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, counts: Mapping[str, Any]) -> "StepCounts":
+    def of(cls, counts: Mapping[str, Any]) -> StepCounts:
         """The counts a pipeline step returned (``pipeline.fetch``, ``embed``, ...)."""
         numbers: dict[str, int | float] = {}
         reasons: dict[str, int] = {}
@@ -53,7 +54,7 @@ class StepCounts:
                 facts[key] = str(value)
         return cls(numbers, reasons, facts)
 
-    def __add__(self, other: "StepCounts") -> "StepCounts":
+    def __add__(self, other: StepCounts) -> StepCounts:
         numbers = dict(self.numbers)
         for key, value in other.numbers.items():
             numbers[key] = numbers.get(key, 0) + value
@@ -63,7 +64,7 @@ class StepCounts:
         return StepCounts(numbers, reasons, {**other.facts, **self.facts})
 
     @classmethod
-    def total(cls, items: Iterable["StepCounts"]) -> "StepCounts":
+    def total(cls, items: Iterable[StepCounts]) -> StepCounts:
         result = cls()
         for item in items:
             result = result + item
@@ -80,7 +81,7 @@ class StepCounts:
         return {"numbers": dict(self.numbers), "skip_reasons": dict(self.skip_reasons), "facts": dict(self.facts)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "StepCounts":
+    def from_json(cls, data: Mapping[str, Any]) -> StepCounts:
         return cls(dict(data.get("numbers") or {}), dict(data.get("skip_reasons") or {}), dict(data.get("facts") or {}))
 
 
@@ -106,7 +107,7 @@ class RunPlan:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "RunPlan":
+    def from_json(cls, data: Mapping[str, Any]) -> RunPlan:
         return cls(
             source=data["source"],
             run_id=data["run_id"],
@@ -127,15 +128,27 @@ class FetchPart:
     label: str  # the mapped task's name in the Airflow UI
     counts: StepCounts = field(default_factory=StepCounts)
 
-    def fetched(self, counts: StepCounts) -> "FetchPart":
+    def fetched(self, counts: StepCounts) -> FetchPart:
         return replace(self, counts=counts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"plan": self.plan.to_json(), "index": self.index, "scope": dict(self.scope), "label": self.label, "counts": self.counts.to_json()}
+        return {
+            "plan": self.plan.to_json(),
+            "index": self.index,
+            "scope": dict(self.scope),
+            "label": self.label,
+            "counts": self.counts.to_json(),
+        }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "FetchPart":
-        return cls(RunPlan.from_json(data["plan"]), int(data["index"]), dict(data.get("scope") or {}), data["label"], StepCounts.from_json(data.get("counts") or {}))
+    def from_json(cls, data: Mapping[str, Any]) -> FetchPart:
+        return cls(
+            RunPlan.from_json(data["plan"]),
+            int(data["index"]),
+            dict(data.get("scope") or {}),
+            data["label"],
+            StepCounts.from_json(data.get("counts") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -150,12 +163,17 @@ class EmbedBatch:
     parts: tuple[int, ...]
     counts: StepCounts = field(default_factory=StepCounts)
 
-    def add(self, counts: StepCounts) -> "EmbedBatch":
+    def add(self, counts: StepCounts) -> EmbedBatch:
         return replace(self, counts=self.counts + counts)
 
     def to_json(self) -> dict[str, Any]:
         return {"plan": self.plan.to_json(), "index": self.index, "parts": list(self.parts), "counts": self.counts.to_json()}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "EmbedBatch":
-        return cls(RunPlan.from_json(data["plan"]), int(data["index"]), tuple(int(p) for p in data["parts"]), StepCounts.from_json(data.get("counts") or {}))
+    def from_json(cls, data: Mapping[str, Any]) -> EmbedBatch:
+        return cls(
+            RunPlan.from_json(data["plan"]),
+            int(data["index"]),
+            tuple(int(p) for p in data["parts"]),
+            StepCounts.from_json(data.get("counts") or {}),
+        )

@@ -52,9 +52,7 @@ def prune(
         raise FatalError(f"source '{source.name}' cannot list its live ids, so it cannot be pruned")
     live = set(listing)
     span = source.live_span()
-    candidates = sorted(
-        doc_id for doc_id, updated in known.items() if doc_id not in live and (span is None or _within(updated, span))
-    )
+    candidates = sorted(doc_id for doc_id, updated in known.items() if doc_id not in live and (span is None or _within(updated, span)))
     gone = list(source.confirm_gone(candidates)) if candidates else []
     share = len(gone) / len(known) if known else 0.0
     result: dict[str, Any] = {

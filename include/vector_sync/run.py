@@ -49,7 +49,9 @@ def sync_window(
 
     def run(root: Any, store: VectorStore | None) -> dict[str, Any]:
         staged = StagedRun.for_run(root, source.name, run_id, window)
-        return pipeline.run_window(source, window, staged, backends.state, backends.embedder(), store, chunking, run_id, dry_run=dry_run, force=force)
+        return pipeline.run_window(
+            source, window, staged, backends.state, backends.embedder(), store, chunking, run_id, dry_run=dry_run, force=force
+        )
 
     if dry_run:  # writes nothing outside a temporary folder, removed afterwards
         with tempfile.TemporaryDirectory(prefix="vector-sync-dry-run-") as folder:
@@ -61,7 +63,9 @@ def prune_source(source: Source, backends: Backends, force: bool = False, dry_ru
     """List what still exists upstream and delete the rest (guarded, see vector_sync.prune)."""
     from vector_sync.prune import prune
 
-    return prune(source, backends.state, backends.store(), max_share=source.settings.option("prune_max_share"), force=force, dry_run=dry_run)
+    return prune(
+        source, backends.state, backends.store(), max_share=source.settings.option("prune_max_share"), force=force, dry_run=dry_run
+    )
 
 
 def permissions_source(source: Source, backends: Backends, dry_run: bool = False) -> dict[str, Any]:

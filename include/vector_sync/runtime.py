@@ -9,10 +9,11 @@ to the code here.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from vector_sync.embedders.base import Embedder
 from vector_sync.state import StateStore
@@ -49,7 +50,7 @@ class RuntimeConfig:
     hashing_dimensions: int = 384
     options: Mapping[str, Any] = field(default_factory=dict)  # backend extras (model, index, namespace...)
 
-    def with_overrides(self, overrides: Mapping[str, Any] | None) -> "RuntimeConfig":
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> RuntimeConfig:
         if not overrides:
             return self
         known = {k: v for k, v in overrides.items() if k in self.__dataclass_fields__ and k != "options"}
@@ -115,7 +116,9 @@ def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
         from vector_sync.embedders.openai import OpenAIEmbedder  # type: ignore[import-not-found]
 
         return OpenAIEmbedder(client, **{k: v for k, v in config.options.items() if k in ("model", "dimensions")})
-    raise ValueError(f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use wordllama, hashing or openai")
+    raise ValueError(
+        f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use wordllama, hashing or openai"
+    )
 
 
 def build_store(config: RuntimeConfig, index: Any = None, state: StateStore | None = None) -> VectorStore:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
 
-NameLookup = Callable[[str], Optional[str]]
+NameLookup = Callable[[str], str | None]
 
 # One token: <...> with no nested brackets; Slack escapes literal < and > inside text.
 _TOKEN = re.compile(r"<([^<>\n]+)>")
@@ -60,7 +60,7 @@ def _render(token: str, user_name: NameLookup | None, channel_name: NameLookup |
             return _SPECIAL[keyword]
         return label or f"@{keyword}"
     if target.startswith("mailto:"):
-        address = target[len("mailto:"):]
+        address = target[len("mailto:") :]
         return label if label and label != address else address
     if label and label != target:
         return f"{label} ({target})"

@@ -38,9 +38,10 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 # BM25's usual constants (Robertson & Zaragoza; Lucene's defaults).
 K1 = 1.2
@@ -77,7 +78,7 @@ class SparseVector(NamedTuple):
     def as_dict(self) -> dict[str, list]:
         return {"indices": self.indices, "values": self.values}
 
-    def scaled(self, factor: float) -> "SparseVector":
+    def scaled(self, factor: float) -> SparseVector:
         return SparseVector(self.indices, [v * factor for v in self.values])
 
 
@@ -232,5 +233,3 @@ def dot(query: SparseVector, document: SparseVector) -> float:
     """The sparse dot product Pinecone ranks by (for tests and the simulator's checks)."""
     weights = dict(zip(document.indices, document.values))
     return sum(v * weights.get(i, 0.0) for i, v in zip(query.indices, query.values))
-
-

@@ -10,10 +10,11 @@ the APIs' documented limits.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
-from typing import Any, Mapping
+from typing import Any
 
 from vector_sync.config import SourceSettings
 from vector_sync.options import Option, defaults
@@ -53,7 +54,7 @@ class SourceSpec:
     settings: SourceSettings
 
     @classmethod
-    def of(cls, source: str, hook: str, options: Mapping[str, Option], **settings: Any) -> "SourceSpec":
+    def of(cls, source: str, hook: str, options: Mapping[str, Option], **settings: Any) -> SourceSpec:
         """A spec whose settings hold the common and the source's own options' defaults."""
         schema = {**COMMON_OPTIONS, **options}
         return cls(source, hook, SourceSettings(schema=schema, options=defaults(schema), **settings))
@@ -143,7 +144,9 @@ REGISTRY: dict[str, SourceSpec] = {
             "page_size": _page_size(50, 50, "transcripts per page"),
             # "list": every field in the list query (1 request per 50 meetings: quotas count
             # requests); "detail": list ids, then transcript(id) each (smaller responses).
-            "fetch_mode": Option(str, "list", "list: full transcripts in the listing; detail: one request each", choices=("list", "detail")),
+            "fetch_mode": Option(
+                str, "list", "list: full transcripts in the listing; detail: one request each", choices=("list", "detail")
+            ),
             "prune_history_days": _prune_history_days(365),
             "prune_confirm": Option(bool, True, "re-check each prune candidate with transcript(id)"),
             # Re-read privacy and people (50 meetings a request).
@@ -175,7 +178,9 @@ REGISTRY: dict[str, SourceSpec] = {
             "resolve_batch_size": _page_size(100, 100, "issue ids per `id in (...)` search (one page)"),
             # Papertrail refuses a `from` older than 180 days; a day of margin so our clock and
             # Tempo's need not agree. Older windows (backfills) skip deletions: pruning catches them.
-            "deleted_lookback_days": Option(float, 179, "days of papertrail read for deletions (0 or null: the whole window)", min=0, nullable=True),
+            "deleted_lookback_days": Option(
+                float, 179, "days of papertrail read for deletions (0 or null: the whole window)", min=0, nullable=True
+            ),
             "deleted_page_size": _page_size(1000, 1000, "papertrail events per page (limit 1..1000)"),
         },
         name="tempo",
@@ -207,12 +212,13 @@ def load(path: str) -> Any:
     return getattr(import_module(module_name), class_name)
 
 
-
 def options_table() -> str:
     """The README's options table (a test keeps the two equal): common keys once, then each
     source's own."""
     rows = ["| source | option | default | allowed | meaning |", "|---|---|---|---|---|"]
-    owned = [("all", COMMON_OPTIONS)] + [(name, {k: o for k, o in s.schema.items() if k not in COMMON_OPTIONS}) for name, s in REGISTRY.items()]
+    owned = [("all", COMMON_OPTIONS)] + [
+        (name, {k: o for k, o in s.schema.items() if k not in COMMON_OPTIONS}) for name, s in REGISTRY.items()
+    ]
     for where, schema in owned:
         for key, option in schema.items():
             rows.append(f"| {where} | `{key}` | `{json.dumps(option.default)}` | {option.allowed()} | {option.doc} |")

@@ -16,7 +16,8 @@ import base64
 import enum
 import json
 import re
-from typing import IO, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -53,12 +54,12 @@ class StagedRun:
         self.path.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def for_run(cls, root: Any, source: str, run_id: str, window: Window) -> "StagedRun":
+    def for_run(cls, root: Any, source: str, run_id: str, window: Window) -> StagedRun:
         """The folder of run ``run_id`` over ``window`` (its key: ``run_key``)."""
         return cls(root, source, run_key(run_id, window))
 
     @classmethod
-    def runs(cls, root: Any, source: str) -> list["StagedRun"]:
+    def runs(cls, root: Any, source: str) -> list[StagedRun]:
         """Every run of ``source`` staged under ``root`` (none before its first fetch)."""
         folder = root / source
         if not folder.exists():

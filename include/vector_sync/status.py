@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from vector_sync.specs import source_settings
 from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
+from vector_sync.specs import source_settings
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
 

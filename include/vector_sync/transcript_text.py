@@ -4,9 +4,10 @@ cleaning of fields the API types loosely (numbers as strings, lists as one strin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from vector_sync.models import Segment
 
@@ -42,8 +43,15 @@ _INDEX = itemgetter(0)
 
 
 def header(
-    title: str, started: datetime, minutes: float | None, organizer: str, attendees: list[dict],
-    participants: list[str], overview: str, actions: list[str], keywords: list[str],
+    title: str,
+    started: datetime,
+    minutes: float | None,
+    organizer: str,
+    attendees: list[dict],
+    participants: list[str],
+    overview: str,
+    actions: list[str],
+    keywords: list[str],
 ) -> str:
     """Title, date, duration and people, then the summary, action items and keywords."""
     lines = [title, f"Date: {started:%Y-%m-%d %H:%M} UTC"]

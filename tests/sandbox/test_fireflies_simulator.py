@@ -52,10 +52,19 @@ EXPECTED_SUBTYPES = {
     "MeetingAttendee": {"displayName": "String", "email": "String", "name": "String"},
     "Speaker": {"id": ("Int", "Float", "ID"), "name": "String"},
     # The docs type the times as String, api-facts as seconds: either is accepted here.
-    "Sentence": {"index": "Int", "speaker_name": "String", "text": "String",
-                 "start_time": ("Float", "String"), "end_time": ("Float", "String")},
-    "Summary": {"overview": "String", "action_items": ("String", "[String]"),
-                "keywords": ("[String]", "String"), "short_summary": "String"},
+    "Sentence": {
+        "index": "Int",
+        "speaker_name": "String",
+        "text": "String",
+        "start_time": ("Float", "String"),
+        "end_time": ("Float", "String"),
+    },
+    "Summary": {
+        "overview": "String",
+        "action_items": ("String", "[String]"),
+        "keywords": ("[String]", "String"),
+        "short_summary": "String",
+    },
 }
 EXPECTED_QUERY_ARGS = {
     "transcripts": {"fromDate": "DateTime", "toDate": "DateTime", "limit": "Int", "skip": "Int"},
@@ -76,20 +85,35 @@ TRANSCRIPT_SCHEMA = {
         "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
         "organizer_email": {"type": "string", "pattern": r"^[^@\s]+@example\.com$"},
         "participants": {"type": "array", "items": {"type": "string", "pattern": r"@example\.com$"}},
-        "meeting_attendees": {"type": "array", "items": {
-            "type": "object", "required": ["displayName", "email", "name"],
-            "properties": {"displayName": _OPT_STR, "email": _OPT_STR, "name": _OPT_STR}}},
-        "speakers": {"type": "array", "items": {
-            "type": "object", "required": ["id", "name"],
-            "properties": {"id": {"type": ["integer", "string"]}, "name": _STR}}},
-        "sentences": {"type": "array", "items": {
-            "type": "object", "required": ["index", "speaker_name", "text", "start_time", "end_time"],
-            "properties": {"index": {"type": "integer"}, "speaker_name": _OPT_STR, "text": _STR,
-                           "start_time": _NUM, "end_time": _NUM}}},
-        "summary": {"type": ["object", "null"], "properties": {
-            "overview": _OPT_STR, "short_summary": _OPT_STR,
-            "action_items": {"type": ["string", "array", "null"]},
-            "keywords": {"type": ["array", "string", "null"]}}},
+        "meeting_attendees": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["displayName", "email", "name"],
+                "properties": {"displayName": _OPT_STR, "email": _OPT_STR, "name": _OPT_STR},
+            },
+        },
+        "speakers": {
+            "type": "array",
+            "items": {"type": "object", "required": ["id", "name"], "properties": {"id": {"type": ["integer", "string"]}, "name": _STR}},
+        },
+        "sentences": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "speaker_name", "text", "start_time", "end_time"],
+                "properties": {"index": {"type": "integer"}, "speaker_name": _OPT_STR, "text": _STR, "start_time": _NUM, "end_time": _NUM},
+            },
+        },
+        "summary": {
+            "type": ["object", "null"],
+            "properties": {
+                "overview": _OPT_STR,
+                "short_summary": _OPT_STR,
+                "action_items": {"type": ["string", "array", "null"]},
+                "keywords": {"type": ["array", "string", "null"]},
+            },
+        },
         "transcript_url": {"type": "string", "pattern": "^https://"},
         "privacy": {"enum": PRIVACY_VALUES},
     },
@@ -99,11 +123,20 @@ ERROR_SCHEMA = {
     "required": ["data", "errors"],
     "properties": {
         "data": {"type": "null"},
-        "errors": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["message", "code", "extensions"],
-            "properties": {"message": _STR, "code": _STR, "friendly": {"type": "boolean"},
-                           "extensions": {"type": "object", "required": ["status"],
-                                          "properties": {"status": {"type": "integer"}}}}}},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["message", "code", "extensions"],
+                "properties": {
+                    "message": _STR,
+                    "code": _STR,
+                    "friendly": {"type": "boolean"},
+                    "extensions": {"type": "object", "required": ["status"], "properties": {"status": {"type": "integer"}}},
+                },
+            },
+        },
     },
 }
 
@@ -199,7 +232,7 @@ def test_unknown_field_is_a_validation_error_like_the_real_api(box, sim):
     assert error["message"] == 'Cannot query field "nonsense" on type "Transcript".'
     assert error["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert error["locations"] == [{"line": 1, "column": 30}]
-    assert post(box, "{ transcripts(keyword: \"x\") { id } }").status_code == 400  # unsimulated filter
+    assert post(box, '{ transcripts(keyword: "x") { id } }').status_code == 400  # unsimulated filter
     assert post(box, "{ transcripts { id ").json()["errors"][0]["code"] == "GRAPHQL_PARSE_FAILED"
 
 
@@ -223,7 +256,7 @@ def test_wrong_key_is_auth_failed(box, sim):
 
 
 def test_unknown_id_is_object_not_found(box, sim):
-    body = post(box, 'query($id: String!) { transcript(id: $id) { id } }', {"id": "nope"}).json()
+    body = post(box, "query($id: String!) { transcript(id: $id) { id } }", {"id": "nope"}).json()
     jsonschema.validate(body, ERROR_SCHEMA)
     assert body["errors"][0]["code"] == "object_not_found"
     assert body["errors"][0]["extensions"]["status"] == 404
@@ -257,8 +290,7 @@ def test_list_is_newest_first_filtered_on_meeting_date_and_paged_by_skip(box, si
     assert dates == sorted(dates, reverse=True)
     low, high = everything[10]["date"], everything[3]["date"]
     iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ms / 1000))  # noqa: E731
-    query = ("query($f: DateTime, $t: DateTime, $l: Int, $s: Int) "
-             "{ transcripts(fromDate: $f, toDate: $t, limit: $l, skip: $s) { id } }")
+    query = "query($f: DateTime, $t: DateTime, $l: Int, $s: Int) { transcripts(fromDate: $f, toDate: $t, limit: $l, skip: $s) { id } }"
     page1 = post(box, query, {"f": iso(low), "t": iso(high), "l": 5, "s": 0}).json()["data"]["transcripts"]
     page2 = post(box, query, {"f": iso(low), "t": iso(high), "l": 5, "s": 5}).json()["data"]["transcripts"]
     assert [t["id"] for t in page1 + page2] == [t["id"] for t in everything[3:11]]  # both ends inclusive
@@ -279,7 +311,7 @@ def test_transcript_is_invisible_until_processed(box, sim):
     ready = sim.data.visible_at[transcript["id"]]
     meeting = sim.data.meeting_time(transcript)
     assert timedelta(hours=2) <= ready - meeting <= timedelta(hours=8)
-    one = 'query($id: String!) { transcript(id: $id) { id } }'
+    one = "query($id: String!) { transcript(id: $id) { id } }"
     sim.now = ready - timedelta(minutes=1)
     assert post(box, one, {"id": transcript["id"]}).json()["errors"][0]["code"] == "object_not_found"
     assert transcript["id"] not in {t["id"] for t in post(box, "{ transcripts { id } }").json()["data"]["transcripts"]}
@@ -369,31 +401,45 @@ def test_projection_equals_graphql_core_execution(sim):
 
 
 def test_projection_coerces_leaves_like_graphql_core():
-    odd = {"id": 7, "title": 5, "date": 1, "duration": 2.5, "privacy": "owner", "participants": ("a", None),
-           "speakers": [{"id": 2.0, "name": "Ann"}, None], "summary": None, "sentences": [],
-           "meeting_attendees": [{"email": None}]}
+    odd = {
+        "id": 7,
+        "title": 5,
+        "date": 1,
+        "duration": 2.5,
+        "privacy": "owner",
+        "participants": ("a", None),
+        "speakers": [{"id": 2.0, "name": "Ann"}, None],
+        "summary": None,
+        "sentences": [],
+        "meeting_attendees": [{"email": None}],
+    }
     root = _Root([odd])
-    query = ("{ transcripts { id title date duration privacy participants speakers { id name } summary { gist } "
-             "sentences { text } meeting_attendees { email name } calendar_id } }")
+    query = (
+        "{ transcripts { id title date duration privacy participants speakers { id name } summary { gist } "
+        "sentences { text } meeting_attendees { email name } calendar_id } }"
+    )
     document, result = _executed(root, query)
     assert result.errors is None
     assert json.dumps(project(document, root, {})) == json.dumps(result.data)
     assert result.data["transcripts"][0]["id"] == "7" and result.data["transcripts"][0]["date"] == 1.0
 
 
-@pytest.mark.parametrize("query, variables", [
-    ("{ transcripts(limit: 1) { ...F } } fragment F on Transcript { id }", {}),
-    ("{ transcripts(limit: 1) { ... on Transcript { id } } }", {}),
-    ("query($x: Boolean!) { transcripts(limit: 1) { id @include(if: $x) } }", {"x": True}),
-    ("{ transcripts(limit: 1) { __typename id } }", {}),
-    ("{ __schema { queryType { name } } }", {}),
-    ("{ transcripts(limit: 1) { id id } }", {}),
-    ("{ transcripts(limit: 1) { sentences { text } sentences { index } } }", {}),
-    ("query($l: Int) { transcripts(limit: $l) { id } }", {"l": MAX_LIMIT + 1}),  # the resolver's error
-    ("query($f: DateTime) { transcripts(fromDate: $f) { id } }", {"f": "yesterday"}),  # a variable's error
-    ('{ transcript(id: "nope") { id } }', {}),
-    ("query A { transcripts(limit: 1) { id } } query B { transcripts(limit: 1) { id } }", {}),  # which one?
-])
+@pytest.mark.parametrize(
+    "query, variables",
+    [
+        ("{ transcripts(limit: 1) { ...F } } fragment F on Transcript { id }", {}),
+        ("{ transcripts(limit: 1) { ... on Transcript { id } } }", {}),
+        ("query($x: Boolean!) { transcripts(limit: 1) { id @include(if: $x) } }", {"x": True}),
+        ("{ transcripts(limit: 1) { __typename id } }", {}),
+        ("{ __schema { queryType { name } } }", {}),
+        ("{ transcripts(limit: 1) { id id } }", {}),
+        ("{ transcripts(limit: 1) { sentences { text } sentences { index } } }", {}),
+        ("query($l: Int) { transcripts(limit: $l) { id } }", {"l": MAX_LIMIT + 1}),  # the resolver's error
+        ("query($f: DateTime) { transcripts(fromDate: $f) { id } }", {"f": "yesterday"}),  # a variable's error
+        ('{ transcript(id: "nope") { id } }', {}),
+        ("query A { transcripts(limit: 1) { id } } query B { transcripts(limit: 1) { id } }", {}),  # which one?
+    ],
+)
 def test_anything_else_is_left_to_graphql_core(sim, query, variables):
     root = _Root(sim.visible_transcripts())
     document = parse(query)

@@ -14,8 +14,7 @@ from datetime import timedelta
 import jsonschema
 import pytest
 import requests
-from jira import JIRA, JIRAError
-from jira import resilientsession
+from jira import JIRA, JIRAError, resilientsession
 
 from sandbox import build_sandbox, jql
 from sandbox.jira import (
@@ -61,8 +60,7 @@ def box(shared_box, clean_slate):
 
 @pytest.fixture()
 def client(box) -> JIRA:
-    return JIRA(server=box.base_url("jira"), basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"},
-                max_retries=0)
+    return JIRA(server=box.base_url("jira"), basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"}, max_retries=0)
 
 
 @pytest.fixture()
@@ -92,8 +90,9 @@ def keys_by_update(issues) -> list[str]:
 
 def test_generation_is_deterministic(workspace, data):
     again = generate(Workspace(anchor=workspace.anchor))
-    assert [(i.key, i.updated_ms, i.fields["summary"]) for i in again.issues] == \
-        [(i.key, i.updated_ms, i.fields["summary"]) for i in data.issues]
+    assert [(i.key, i.updated_ms, i.fields["summary"]) for i in again.issues] == [
+        (i.key, i.updated_ms, i.fields["summary"]) for i in data.issues
+    ]
     assert again.issues[5].fields == data.issues[5].fields
 
 
@@ -156,8 +155,7 @@ def test_descriptions_use_rich_adf(data):
             walk(issue.fields["description"])
         for comment in issue.comments:
             walk(comment["body"])
-    for kind in ("doc", "paragraph", "heading", "bulletList", "orderedList", "listItem", "codeBlock", "mention",
-                 "inlineCard", "text"):
+    for kind in ("doc", "paragraph", "heading", "bulletList", "orderedList", "listItem", "codeBlock", "mention", "inlineCard", "text"):
         assert kinds[kind], kind
     assert marks["link"] and marks["strong"] and marks["em"]
     assert len(languages) >= 3
@@ -188,16 +186,16 @@ def test_jira_library_connects_as_cloud(client, box):
 
 def test_served_by_the_shared_sandbox(sandbox, data):
     """The project-wide fixture (every simulator on one port) serves Jira under /jira."""
-    shared = JIRA(server=sandbox.base_url("jira"), basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"},
-                  max_retries=0)
+    shared = JIRA(server=sandbox.base_url("jira"), basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"}, max_retries=0)
     assert len(shared.enhanced_search_issues(ALL_PROJECTS, maxResults=0, fields="key")) == len(data.issues)
 
 
 def test_enhanced_search_pages_with_next_page_token(client, data):
     pages, token, seen = 0, None, []
     while True:
-        page = client.enhanced_search_issues(f"{ALL_PROJECTS} ORDER BY key", nextPageToken=token, maxResults=100,
-                                             fields=["summary", "updated"])
+        page = client.enhanced_search_issues(
+            f"{ALL_PROJECTS} ORDER BY key", nextPageToken=token, maxResults=100, fields=["summary", "updated"]
+        )
         pages += 1
         seen += [issue.key for issue in page]
         token = page.nextPageToken
@@ -210,14 +208,14 @@ def test_enhanced_search_pages_with_next_page_token(client, data):
 
 @pytest.mark.parametrize("use_post", [False, True], ids=["GET", "POST"])
 def test_search_pages_report_is_last_and_omit_the_token_at_the_end(client, data, use_post):
-    jql_text = f"project in (SUBS, BC) ORDER BY updated DESC"
+    jql_text = "project in (SUBS, BC) ORDER BY updated DESC"
     expected = [i for i in data.issues if i.project in ("SUBS", "BC")]
-    first = client.enhanced_search_issues(jql_text, maxResults=60, fields="updated", json_result=True,
-                                          use_post=use_post)
+    first = client.enhanced_search_issues(jql_text, maxResults=60, fields="updated", json_result=True, use_post=use_post)
     assert first["isLast"] is False and first["nextPageToken"] and "total" not in first
     assert len(first["issues"]) == 60
-    second = client.enhanced_search_issues(jql_text, nextPageToken=first["nextPageToken"], maxResults=100,
-                                           fields="updated", json_result=True, use_post=use_post)
+    second = client.enhanced_search_issues(
+        jql_text, nextPageToken=first["nextPageToken"], maxResults=100, fields="updated", json_result=True, use_post=use_post
+    )
     assert second["isLast"] is True and "nextPageToken" not in second
     got = [i["key"] for i in first["issues"] + second["issues"]]
     assert got == [i.key for i in sorted(expected, key=lambda i: (-i.updated_ms, i.id))]
@@ -240,16 +238,18 @@ def test_window_with_epoch_ms_is_half_open(client, data, workspace, minutes):
 
 def test_absolute_dates_have_minute_precision_in_the_user_time_zone(workspace, data, api):
     anchor = workspace.anchor  # 12:00 UTC
-    body = api("/search/jql", params={"jql": 'updated >= "2026/11/20 11:00" AND updated < "2026-11-20 11:30"',
-                                      "maxResults": 100}).json()
+    body = api("/search/jql", params={"jql": 'updated >= "2026/11/20 11:00" AND updated < "2026-11-20 11:30"', "maxResults": 100}).json()
     expected = data.updated_between(anchor - timedelta(minutes=60), anchor - timedelta(minutes=30))
     assert sorted(int(i["id"]) for i in body["issues"]) == sorted(i.id for i in expected)
 
     # The same string read in Los Angeles (UTC-8 in November) means 8 hours later in UTC.
     with Sandbox([JiraSimulator(workspace, time_zone="America/Los_Angeles")]) as la:
-        found = requests.get(la.base_url("jira") + "/rest/api/3/search/jql", auth=(EMAIL, TOKEN), timeout=10,
-                             params={"jql": 'updated >= "2026/11/20 02:00" AND updated < "2026/11/20 03:30"',
-                                     "maxResults": 100}).json()
+        found = requests.get(
+            la.base_url("jira") + "/rest/api/3/search/jql",
+            auth=(EMAIL, TOKEN),
+            timeout=10,
+            params={"jql": 'updated >= "2026/11/20 02:00" AND updated < "2026/11/20 03:30"', "maxResults": 100},
+        ).json()
     expected = data.updated_between(anchor - timedelta(minutes=120), anchor - timedelta(minutes=30))
     assert sorted(int(i["id"]) for i in found["issues"]) == sorted(i.id for i in expected)
 
@@ -273,8 +273,20 @@ def test_field_selection(api, data):
     long_thread = data.long_thread()
     jql_text = f"key = {long_thread.key}"
     every = api("/search/jql", params={"jql": jql_text, "fields": "*all"}).json()["issues"][0]["fields"]
-    assert {"summary", "description", "status", "assignee", "reporter", "priority", "labels", "issuetype",
-            "project", "created", "updated", "comment"} <= set(every)
+    assert {
+        "summary",
+        "description",
+        "status",
+        "assignee",
+        "reporter",
+        "priority",
+        "labels",
+        "issuetype",
+        "project",
+        "created",
+        "updated",
+        "comment",
+    } <= set(every)
     assert every["comment"]["total"] == LONG_THREAD_COMMENTS
     assert len(every["comment"]["comments"]) == EMBEDDED_COMMENTS == every["comment"]["maxResults"]
     navigable = api("/search/jql", params={"jql": jql_text, "fields": "*navigable"}).json()["issues"][0]["fields"]
@@ -282,16 +294,17 @@ def test_field_selection(api, data):
     minus = api("/search/jql", params=[("jql", jql_text), ("fields", "*all"), ("fields", "-comment,-description")])
     assert set(minus.json()["issues"][0]["fields"]) == set(every) - {"comment", "description"}
     some = api("/search/jql", "POST", json={"jql": jql_text, "fields": ["summary", "updated"]}).json()
-    assert some["issues"][0]["fields"] == {"summary": long_thread.fields["summary"],
-                                           "updated": long_thread.fields["updated"]}
+    assert some["issues"][0]["fields"] == {"summary": long_thread.fields["summary"], "updated": long_thread.fields["updated"]}
 
 
 def test_issue_membership_clauses(api, data):
     picked = data.issues[3:8]
-    for jql_text in (f"key in ({', '.join(i.key for i in picked)})",
-                     f"id in ({', '.join(str(i.id) for i in picked)}) ORDER BY key",
-                     f"issuekey = {picked[0].key} OR issue = {picked[1].id} "
-                     f"OR (key in ({picked[2].key}, {picked[3].key}) AND project != ARCH) OR id = {picked[4].id}"):
+    for jql_text in (
+        f"key in ({', '.join(i.key for i in picked)})",
+        f"id in ({', '.join(str(i.id) for i in picked)}) ORDER BY key",
+        f"issuekey = {picked[0].key} OR issue = {picked[1].id} "
+        f"OR (key in ({picked[2].key}, {picked[3].key}) AND project != ARCH) OR id = {picked[4].id}",
+    ):
         body = api("/search/jql", params={"jql": jql_text, "fields": "key"}).json()
         expected = {i.key for i in picked}
         if "project != ARCH" in jql_text:
@@ -311,42 +324,53 @@ class _Catalog:
         return {"SUBS-1": 1, "1": 1, "ARCH-2": 2, "2": 2}.get(value.upper())
 
 
-_RECORDS = [types.SimpleNamespace(id=1, project="SUBS", created_ms=1_000, updated_ms=5_000),
-            types.SimpleNamespace(id=2, project="ARCH", created_ms=2_000, updated_ms=3_000)]
+_RECORDS = [
+    types.SimpleNamespace(id=1, project="SUBS", created_ms=1_000, updated_ms=5_000),
+    types.SimpleNamespace(id=2, project="ARCH", created_ms=2_000, updated_ms=3_000),
+]
 
 
-@pytest.mark.parametrize("jql_text, ids", [
-    ("updated > 3000", [1]),
-    ("updated >= 3000 AND updated < 5000", [2]),
-    ("updated <= 3000 || createdDate = 1000", [1, 2]),
-    ("NOT project = ARCH", [1]),
-    ("project not in (subscriptions) && updatedDate != 5000", [2]),
-    ("(project = 10000 OR key = ARCH-2) AND NOT (id in (1))", [2]),
-    ('created < "1970/01/01 00:01"', [1, 2]),
-    ("project = SUBS or project = ARCH ORDER BY updated ASC, key DESC", [2, 1]),
-    ("ISSUEKEY IN (SUBS-1, 2) order by created desc", [2, 1]),
-    ("issue in (1, ARCH-2) ORDER BY id DESC", [2, 1]),
-])
+@pytest.mark.parametrize(
+    "jql_text, ids",
+    [
+        ("updated > 3000", [1]),
+        ("updated >= 3000 AND updated < 5000", [2]),
+        ("updated <= 3000 || createdDate = 1000", [1, 2]),
+        ("NOT project = ARCH", [1]),
+        ("project not in (subscriptions) && updatedDate != 5000", [2]),
+        ("(project = 10000 OR key = ARCH-2) AND NOT (id in (1))", [2]),
+        ('created < "1970/01/01 00:01"', [1, 2]),
+        ("project = SUBS or project = ARCH ORDER BY updated ASC, key DESC", [2, 1]),
+        ("ISSUEKEY IN (SUBS-1, 2) order by created desc", [2, 1]),
+        ("issue in (1, ARCH-2) ORDER BY id DESC", [2, 1]),
+    ],
+)
 def test_jql_evaluation(jql_text, ids):
     query = jql.parse(jql_text)
     matches = jql.compile_filter(query, _Catalog())
-    found = jql.sort_records([r for r in _RECORDS if matches(r)], query.order_by,
-                             lambda r, f: {"updated": r.updated_ms, "created": r.created_ms, "key": r.id, "id": r.id}[f])
+    found = jql.sort_records(
+        [r for r in _RECORDS if matches(r)],
+        query.order_by,
+        lambda r, f: {"updated": r.updated_ms, "created": r.created_ms, "key": r.id, "id": r.id}[f],
+    )
     assert [r.id for r in found] == ids
 
 
-@pytest.mark.parametrize("jql_text, fragment", [
-    ("ORDER BY updated DESC", "Unbounded JQL queries are not allowed here"),
-    ("", "Unbounded JQL queries are not allowed here"),
-    ("updated >>= 5", "Error in the JQL Query"),
-    ("project = NOPE", "The value 'NOPE' does not exist for the field 'project'."),
-    ("key = SUBS-99999", "An issue with key 'SUBS-99999' does not exist for field 'key'."),
-    ("summary ~ billing", "Field 'summary' does not exist"),
-    ('updated >= "yesterday"', "Date value 'yesterday' for field 'updated' is invalid."),
-    ("updated >= startOfDay()", "Error in the JQL Query"),
-    ("project = SUBS ORDER BY rank", "Field 'rank' does not exist"),
-    ("(project = SUBS", "Error in the JQL Query"),
-])
+@pytest.mark.parametrize(
+    "jql_text, fragment",
+    [
+        ("ORDER BY updated DESC", "Unbounded JQL queries are not allowed here"),
+        ("", "Unbounded JQL queries are not allowed here"),
+        ("updated >>= 5", "Error in the JQL Query"),
+        ("project = NOPE", "The value 'NOPE' does not exist for the field 'project'."),
+        ("key = SUBS-99999", "An issue with key 'SUBS-99999' does not exist for field 'key'."),
+        ("summary ~ billing", "Field 'summary' does not exist"),
+        ('updated >= "yesterday"', "Date value 'yesterday' for field 'updated' is invalid."),
+        ("updated >= startOfDay()", "Error in the JQL Query"),
+        ("project = SUBS ORDER BY rank", "Field 'rank' does not exist"),
+        ("(project = SUBS", "Error in the JQL Query"),
+    ],
+)
 def test_bad_jql_is_a_400_in_jira_shape(api, jql_text, fragment):
     response = api("/search/jql", params={"jql": jql_text})
     assert response.status_code == 400
@@ -398,7 +422,9 @@ def test_issue_user_and_projects(client, api, data):
     assert client.user(person["accountId"]).displayName == person["displayName"]
     unknown = api("/user", params={"accountId": "000000000000000000000000"})
     assert unknown.status_code == 404 and unknown.json() == {
-        "errorMessages": ["Specified user does not exist or you do not have required permissions"], "errors": {}}
+        "errorMessages": ["Specified user does not exist or you do not have required permissions"],
+        "errors": {},
+    }
     assert [p.key for p in client.projects()] == ["SUBS", "BC", "ARCH"]
 
 
@@ -410,20 +436,18 @@ def test_v2_alias_answers_text_where_v3_answers_adf(box, data):
     assert isinstance(body["fields"]["comment"]["comments"][0]["body"], str)
     assert "/rest/api/2/issue/" in body["self"]
     v2 = JIRA(server=box.base_url("jira"), basic_auth=(EMAIL, TOKEN), max_retries=0)  # the library's default v2
-    assert len(v2.enhanced_search_issues(f"project = SUBS", maxResults=5)) == 5
+    assert len(v2.enhanced_search_issues("project = SUBS", maxResults=5)) == 5
 
 
 def test_wrong_credentials_get_401(box, api):
     with pytest.raises(JIRAError) as caught:
-        JIRA(server=box.base_url("jira"), basic_auth=(EMAIL, "wrong"), options={"rest_api_version": "3"},
-             max_retries=0)
+        JIRA(server=box.base_url("jira"), basic_auth=(EMAIL, "wrong"), options={"rest_api_version": "3"}, max_retries=0)
     assert caught.value.status_code == 401
     url = box.base_url("jira") + "/rest/api/3/search/jql"
     for kwargs in ({"auth": (EMAIL, "wrong")}, {"headers": {"Authorization": "Bearer wrong"}}, {}):
         response = requests.get(url, params={"jql": "project = BC"}, timeout=10, **kwargs)
         assert response.status_code == 401
-        assert response.json() == {"errorMessages": ["Client must be authenticated to access this resource."],
-                                   "errors": {}}
+        assert response.json() == {"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}
     bearer = requests.get(url, params={"jql": "project = BC"}, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
     assert bearer.status_code == 200
 
@@ -432,8 +456,9 @@ def test_removed_search_endpoints_answer_410(box):
     base = box.base_url("jira")
     for version in ("2", "3"):
         for method in ("GET", "POST"):
-            response = requests.request(method, f"{base}/rest/api/{version}/search", auth=(EMAIL, TOKEN), timeout=10,
-                                        params={"jql": "project = SUBS"})
+            response = requests.request(
+                method, f"{base}/rest/api/{version}/search", auth=(EMAIL, TOKEN), timeout=10, params={"jql": "project = SUBS"}
+            )
             assert response.status_code == 410
             assert "/rest/api/3/search/jql" in response.json()["errorMessages"][0]
 
@@ -455,8 +480,13 @@ def test_429_carries_retry_after_and_rate_limit_headers(box, api):
     response = api("/search/jql", params={"jql": "project = BC"})
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
-    for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-FillRate",
-                   "X-RateLimit-Interval-Seconds", "X-RateLimit-Reset"):
+    for header in (
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-FillRate",
+        "X-RateLimit-Interval-Seconds",
+        "X-RateLimit-Reset",
+    ):
         assert header in response.headers
     assert response.json()["errorMessages"] and response.json()["errors"] == {}
 
@@ -477,8 +507,7 @@ def own_box(workspace):
 
 
 def test_touch_add_comment_and_delete_change_only_this_simulator(own_box, workspace, data):
-    client = JIRA(server=own_box.base_url("jira"), basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"},
-                  max_retries=0)
+    client = JIRA(server=own_box.base_url("jira"), basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"}, max_retries=0)
     sim = own_box.simulator("jira")
     old = data.issues[0]
     when = workspace.anchor - timedelta(minutes=5)
@@ -493,8 +522,7 @@ def test_touch_add_comment_and_delete_change_only_this_simulator(own_box, worksp
     fetched = client.comments(data.issues[1].key)
     assert fetched[-1].id == comment["id"]
     assert fetched[-1].raw["body"]["content"][0]["content"][0]["text"].startswith("Confirmed")
-    assert data.issues[1].key in {i.key for i in client.enhanced_search_issues(window_jql(later, workspace.anchor),
-                                                                                maxResults=0)}
+    assert data.issues[1].key in {i.key for i in client.enhanced_search_issues(window_jql(later, workspace.anchor), maxResults=0)}
 
     sim.delete(data.issues[2].key)
     with pytest.raises(JIRAError) as caught:
@@ -508,8 +536,9 @@ def test_malformed_issue_is_opt_in_and_appears_in_window_searches(workspace, dat
     start, end = workspace.anchor - timedelta(hours=1), workspace.anchor
     with Sandbox([JiraSimulator(workspace, malformed=True)]) as broken:
         url = broken.base_url("jira") + "/rest/api/3/search/jql"
-        body = requests.post(url, auth=(EMAIL, TOKEN), timeout=10,
-                             json={"jql": window_jql(start, end), "fields": ["*all"], "maxResults": 100}).json()
+        body = requests.post(
+            url, auth=(EMAIL, TOKEN), timeout=10, json={"jql": window_jql(start, end), "fields": ["*all"], "maxResults": 100}
+        ).json()
     bad = [i for i in body["issues"] if "summary" not in i["fields"]]
     assert len(bad) == 1 and bad[0]["fields"]["updated"] == "not-a-date"
     assert len(body["issues"]) == len(data.updated_between(start, end)) + 1
@@ -524,9 +553,11 @@ def test_full_scan_at_benchmark_scale_is_fast(workspace):
         url = sandbox.base_url("jira") + "/rest/api/3/search/jql"
         started, token, fetched = time.perf_counter(), None, 0
         while True:
-            body = session.post(url, timeout=30, json={"jql": f"{ALL_PROJECTS} ORDER BY updated ASC",
-                                                       "fields": ["*all"], "maxResults": 100,
-                                                       "nextPageToken": token}).json()
+            body = session.post(
+                url,
+                timeout=30,
+                json={"jql": f"{ALL_PROJECTS} ORDER BY updated ASC", "fields": ["*all"], "maxResults": 100, "nextPageToken": token},
+            ).json()
             fetched += len(body["issues"])
             token = body.get("nextPageToken")
             if body["isLast"]:
@@ -584,9 +615,15 @@ def assert_valid(validator: jsonschema.Draft7Validator, body) -> None:
 
 
 # Issue fields are free-form in IssueBean; these are the schemas Jira documents for their values.
-FIELD_SCHEMAS = {"assignee": "UserDetails", "reporter": "UserDetails", "status": "StatusDetails",
-                 "priority": "Priority", "issuetype": "IssueTypeDetails", "project": "ProjectDetails",
-                 "comment": "PageOfComments"}
+FIELD_SCHEMAS = {
+    "assignee": "UserDetails",
+    "reporter": "UserDetails",
+    "status": "StatusDetails",
+    "priority": "Priority",
+    "issuetype": "IssueTypeDetails",
+    "project": "ProjectDetails",
+    "comment": "PageOfComments",
+}
 
 
 def assert_issue_fields_valid(spec, issue: dict) -> None:
@@ -617,10 +654,18 @@ CASES = [
     ("/rest/api/3/issue/{issueIdOrKey}", "get", "/issue/{long}", {}),
     ("/rest/api/3/issue/{issueIdOrKey}/comment", "get", "/issue/{long}/comment", {"params": {"maxResults": 100}}),
     ("/rest/api/3/search/jql", "get", "/search/jql", {"params": {"jql": ALL_PROJECTS}}),
-    ("/rest/api/3/search/jql", "get", "/search/jql",
-     {"params": {"jql": ALL_PROJECTS, "fields": "*all", "maxResults": 100, "expand": "names"}}),
-    ("/rest/api/3/search/jql", "post", "/search/jql",
-     {"json": {"jql": f"{ALL_PROJECTS} ORDER BY updated DESC", "fields": ["*all"], "maxResults": 100}}),
+    (
+        "/rest/api/3/search/jql",
+        "get",
+        "/search/jql",
+        {"params": {"jql": ALL_PROJECTS, "fields": "*all", "maxResults": 100, "expand": "names"}},
+    ),
+    (
+        "/rest/api/3/search/jql",
+        "post",
+        "/search/jql",
+        {"json": {"jql": f"{ALL_PROJECTS} ORDER BY updated DESC", "fields": ["*all"], "maxResults": 100}},
+    ),
 ]
 
 
@@ -640,12 +685,15 @@ def test_responses_match_the_openapi_document(spec, api, data, operation, method
             assert_issue_fields_valid(spec, issue)
 
 
-@pytest.mark.parametrize("path, kwargs, status", [
-    ("/search/jql", {"params": {"jql": "ORDER BY key"}}, 400),
-    ("/search", {}, 410),
-    ("/issue/NOPE-1", {}, 404),
-    ("/user", {"params": {"accountId": "nobody"}}, 404),
-])
+@pytest.mark.parametrize(
+    "path, kwargs, status",
+    [
+        ("/search/jql", {"params": {"jql": "ORDER BY key"}}, 400),
+        ("/search", {}, 410),
+        ("/issue/NOPE-1", {}, 404),
+        ("/user", {"params": {"accountId": "nobody"}}, 404),
+    ],
+)
 def test_error_bodies_match_the_error_collection(spec, api, path, kwargs, status):
     response = api(path, **kwargs)
     assert response.status_code == status

@@ -150,15 +150,19 @@ def test_error_bodies_match_the_recordings(api, box, recorded):
     invalid = api.get("/invalid")
     assert invalid.status_code == 400
     assert {k: v for k, v in invalid.json().items() if k != "request_id"} == {
-        k: v for k, v in recorded[("GET", "/v1/invalid", 400)][0].items() if k != "request_id"}
+        k: v for k, v in recorded[("GET", "/v1/invalid", 400)][0].items() if k != "request_id"
+    }
 
 
 # ---------------------------------------------------------------- API behaviour
 def test_search_pages_newest_first_with_cursors(api, data):
     seen, cursor, requests = [], None, 0
     while True:
-        body = {"filter": {"property": "object", "value": "page"}, "sort": {"direction": "descending", "timestamp": "last_edited_time"},
-                "page_size": 7}
+        body = {
+            "filter": {"property": "object", "value": "page"},
+            "sort": {"direction": "descending", "timestamp": "last_edited_time"},
+            "page_size": 7,
+        }
         if cursor:
             body["start_cursor"] = cursor
         page = api.post("/search", json=body).json()

@@ -155,9 +155,14 @@ def test_token_array_inputs_are_accepted(box):
 
 
 def test_too_many_inputs(box):
-    error = assert_error(post(box, {"model": "text-embedding-3-small", "input": ["x"] * (MAX_INPUTS_PER_REQUEST + 1)}), 400, "invalid_request_error")
+    error = assert_error(
+        post(box, {"model": "text-embedding-3-small", "input": ["x"] * (MAX_INPUTS_PER_REQUEST + 1)}), 400, "invalid_request_error"
+    )
     assert "2048" in error["message"]
-    assert post(box, {"model": "text-embedding-3-small", "input": ["x"] * MAX_INPUTS_PER_REQUEST, "encoding_format": "base64"}).status_code == 200
+    assert (
+        post(box, {"model": "text-embedding-3-small", "input": ["x"] * MAX_INPUTS_PER_REQUEST, "encoding_format": "base64"}).status_code
+        == 200
+    )
 
 
 def test_empty_string_and_empty_list(box):
@@ -176,7 +181,9 @@ def test_input_over_the_token_limit(box):
 def test_request_over_the_token_cap(box):
     inputs = [LONG_TEXT] * 38  # 38 x 8,000 = 304,000 tokens
     assert sum(map(count_tokens, inputs)) > MAX_TOKENS_PER_REQUEST
-    error = assert_error(post(box, {"model": "text-embedding-3-small", "input": inputs}), 400, "invalid_request_error", "max_tokens_per_request")
+    error = assert_error(
+        post(box, {"model": "text-embedding-3-small", "input": inputs}), 400, "invalid_request_error", "max_tokens_per_request"
+    )
     assert "300000" in error["message"]
     assert post(box, {"model": "text-embedding-3-small", "input": inputs[:37]}).status_code == 200
 
@@ -194,7 +201,12 @@ def test_unknown_model(box):
 
 
 def test_bad_and_missing_key(box):
-    error = assert_error(post(box, {"model": "text-embedding-3-small", "input": "x"}, key="sk-wrong-key-1234"), 401, "invalid_request_error", "invalid_api_key")
+    error = assert_error(
+        post(box, {"model": "text-embedding-3-small", "input": "x"}, key="sk-wrong-key-1234"),
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+    )
     assert "sk-wrong-key-1234" not in error["message"]  # the key is masked
     assert_error(post(box, {"model": "text-embedding-3-small", "input": "x"}, key=None), 401, "invalid_request_error")
 

@@ -22,26 +22,24 @@ from sandbox.pinecone import (
     compile_filter,
 )
 from sandbox.server import RateLimiter
-
 from tests.pineconekit import (  # noqa: F401 - fixtures among them
+    DIM,
     TOKEN,
     V2025,
-    DIM,
-    _openapi_30_to_json_schema,
     _load,
-    data_spec,
-    control_spec,
-    schema_of,
-    component,
+    _openapi_30_to_json_schema,
+    assert_rpc_error,
     assert_valid,
     box,
-    sim,
-    host,
     call,
+    component,
+    control_spec,
+    data_spec,
+    host,
+    schema_of,
+    sim,
     upsert,
-    assert_rpc_error,
 )
-
 
 # --- control plane -------------------------------------------------------------------------------
 
@@ -63,7 +61,10 @@ def test_control_plane_2025_10_matches_the_document(sim, host, control_spec):
     missing = requests.get(f"{sim.control_url}/indexes/nope", headers=V2025, timeout=10)
     unauthorized = requests.get(f"{sim.control_url}/indexes", headers={**V2025, "Api-Key": "wrong"}, timeout=10)
     for response, status in ((again, 409), (missing, 404), (unauthorized, 401)):
-        assert_valid(schema_of(control_spec, "/indexes", "post", str(status)) if status == 409 else component(control_spec, "ErrorResponse"), response.json())
+        assert_valid(
+            schema_of(control_spec, "/indexes", "post", str(status)) if status == 409 else component(control_spec, "ErrorResponse"),
+            response.json(),
+        )
         assert response.json()["status"] == status
 
     deleted = requests.delete(f"{sim.control_url}/indexes/vs", headers=V2025, timeout=10)
@@ -87,8 +88,12 @@ def test_sdk_10_speaks_the_2026_07_dialect(sim):
 
 def test_index_waits_for_ready(sim):
     sim.describes_until_ready = 1
-    created = requests.post(f"{sim.control_url}/indexes", headers=V2025, timeout=10, json={
-        "name": "slow", "dimension": DIM, "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}})
+    created = requests.post(
+        f"{sim.control_url}/indexes",
+        headers=V2025,
+        timeout=10,
+        json={"name": "slow", "dimension": DIM, "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
+    )
     assert created.json()["status"] == {"ready": False, "state": "Initializing"}
     first = requests.get(f"{sim.control_url}/indexes/slow", headers=V2025, timeout=10).json()
     second = requests.get(f"{sim.control_url}/indexes/slow", headers=V2025, timeout=10).json()
@@ -96,9 +101,11 @@ def test_index_waits_for_ready(sim):
 
 
 def test_create_refuses_bad_settings(sim):
-    for body in ({"name": "Bad_Name", "dimension": 4, "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
-                 {"name": "ok", "dimension": 0, "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
-                 {"name": "ok", "dimension": 4, "metric": "manhattan", "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}}):
+    for body in (
+        {"name": "Bad_Name", "dimension": 4, "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
+        {"name": "ok", "dimension": 0, "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
+        {"name": "ok", "dimension": 4, "metric": "manhattan", "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}}},
+    ):
         response = requests.post(f"{sim.control_url}/indexes", headers=V2025, json=body, timeout=10)
         assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_ARGUMENT"
 
@@ -107,12 +114,21 @@ def test_create_refuses_bad_settings(sim):
 
 
 def test_data_plane_answers_match_the_document(host, data_spec):
-    vectors = [{"id": f"doc:{i}#0", "values": [1.0, float(i), 0.0, 0.5], "metadata": {"source": "doc", "n": i, "tags": ["a"]}} for i in range(3)]
+    vectors = [
+        {"id": f"doc:{i}#0", "values": [1.0, float(i), 0.0, 0.5], "metadata": {"source": "doc", "n": i, "tags": ["a"]}} for i in range(3)
+    ]
     assert_valid(component(data_spec, "UpsertRequest"), {"vectors": vectors, "namespace": "ns"})
     answers = {
         ("/vectors/upsert", "post"): upsert(host, vectors, "ns"),
-        ("/query", "post"): call(host, "POST", "/query", json={"vector": [1, 0, 0, 0], "topK": 2, "namespace": "ns", "includeMetadata": True, "includeValues": True}),
-        ("/vectors/fetch", "get"): call(host, "GET", "/vectors/fetch", params=[("ids", "doc:0#0"), ("ids", "doc:9#0"), ("namespace", "ns")]),
+        ("/query", "post"): call(
+            host,
+            "POST",
+            "/query",
+            json={"vector": [1, 0, 0, 0], "topK": 2, "namespace": "ns", "includeMetadata": True, "includeValues": True},
+        ),
+        ("/vectors/fetch", "get"): call(
+            host, "GET", "/vectors/fetch", params=[("ids", "doc:0#0"), ("ids", "doc:9#0"), ("namespace", "ns")]
+        ),
         ("/vectors/list", "get"): call(host, "GET", "/vectors/list", params={"prefix": "doc:", "limit": 2, "namespace": "ns"}),
         ("/describe_index_stats", "post"): call(host, "POST", "/describe_index_stats", json={}),
         ("/vectors/delete", "post"): call(host, "POST", "/vectors/delete", json={"ids": ["doc:2#0"], "namespace": "ns"}),
@@ -176,7 +192,9 @@ def test_over_1000_vectors(host, data_spec):
 
 
 def test_metadata_over_40kb(host, data_spec):
-    message = assert_rpc_error(upsert(host, [{"id": "v", "values": [1, 0, 0, 0], "metadata": {"text": "x" * MAX_METADATA_BYTES}}]), 400, data_spec)
+    message = assert_rpc_error(
+        upsert(host, [{"id": "v", "values": [1, 0, 0, 0], "metadata": {"text": "x" * MAX_METADATA_BYTES}}]), 400, data_spec
+    )
     assert "exceeds the limit of 40960 bytes per vector" in message
     fits = {"text": "x" * (MAX_METADATA_BYTES - len('{"text":""}'))}
     assert upsert(host, [{"id": "v", "values": [1, 0, 0, 0], "metadata": fits}]).status_code == 200
@@ -208,8 +226,15 @@ def test_ids_dimensions_top_k_and_id_counts(host, data_spec):
 
 
 def test_credentials_unknown_index_and_rate_limit(box, host, data_spec):
-    assert_rpc_error(call(host, "POST", "/query", headers={**V2025, "Api-Key": "nope"}, json={"vector": [1, 0, 0, 0], "topK": 1}), 401, data_spec, "Invalid API Key")
-    assert_rpc_error(call(host.replace("/data/vs", "/data/other"), "POST", "/query", json={"vector": [1, 0, 0, 0], "topK": 1}), 404, data_spec)
+    assert_rpc_error(
+        call(host, "POST", "/query", headers={**V2025, "Api-Key": "nope"}, json={"vector": [1, 0, 0, 0], "topK": 1}),
+        401,
+        data_spec,
+        "Invalid API Key",
+    )
+    assert_rpc_error(
+        call(host.replace("/data/vs", "/data/other"), "POST", "/query", json={"vector": [1, 0, 0, 0], "topK": 1}), 404, data_spec
+    )
     box.rate_limits["pinecone"] = RateLimiter(rate=1, per_s=60, burst=1)
     call(host, "POST", "/describe_index_stats", json={})
     limited = call(host, "POST", "/describe_index_stats", json={})
@@ -219,8 +244,15 @@ def test_credentials_unknown_index_and_rate_limit(box, host, data_spec):
 
 # --- filters -------------------------------------------------------------------------------------
 
-RECORD = {"source": "jira", "projects": ["SUBS", "BC"], "access_type": "private", "access_list": ["ana@example.com"],
-          "timestamp_epoch": 1_700_000_000, "score": 2.5, "done": True}
+RECORD = {
+    "source": "jira",
+    "projects": ["SUBS", "BC"],
+    "access_type": "private",
+    "access_list": ["ana@example.com"],
+    "timestamp_epoch": 1_700_000_000,
+    "score": 2.5,
+    "done": True,
+}
 
 
 @pytest.mark.parametrize(
@@ -252,7 +284,9 @@ def test_filter_semantics(flt, expected):
     assert compile_filter(flt)(RECORD) is expected
 
 
-@pytest.mark.parametrize("flt", [{"$xor": []}, {"a": {"$like": "x"}}, {"a": {"$in": "x"}}, {"a": {"$gt": "1"}}, {"$and": []}, {"a": {"$exists": 1}}, []])
+@pytest.mark.parametrize(
+    "flt", [{"$xor": []}, {"a": {"$like": "x"}}, {"a": {"$in": "x"}}, {"a": {"$gt": "1"}}, {"$and": []}, {"a": {"$exists": 1}}, []]
+)
 def test_malformed_filters_are_refused(flt, host, data_spec):
     with pytest.raises(BadRequest):
         compile_filter(flt)
@@ -280,8 +314,13 @@ def test_sparse_dense_upsert_and_query_follow_the_document(sim, data_spec):
     request = {"vectors": vectors, "namespace": "ns"}
     assert_valid(component(data_spec, "UpsertRequest"), request)
     assert upsert(host, vectors, "ns").json() == {"upsertedCount": 3}
-    query = {"vector": [0.5, 0.1, 0, 0], "sparseVector": {"indices": [45, 4_294_967_295], "values": [1.0, 0.5]},
-             "topK": 3, "namespace": "ns", "includeValues": True}
+    query = {
+        "vector": [0.5, 0.1, 0, 0],
+        "sparseVector": {"indices": [45, 4_294_967_295], "values": [1.0, 0.5]},
+        "topK": 3,
+        "namespace": "ns",
+        "includeValues": True,
+    }
     assert_valid(component(data_spec, "QueryRequest"), query)
     answer = call(host, "POST", "/query", json=query)
     assert answer.status_code == 200, answer.text
@@ -314,16 +353,31 @@ def test_sparse_values_are_refused_as_the_spec_limits_them(sim, host, data_spec)
     }
     for fragment, sparse in bad.items():
         assert_rpc_error(upsert(hybrid, [{"id": "v", "values": dense, "sparseValues": sparse}]), 400, data_spec, fragment.strip())
-        assert_rpc_error(call(hybrid, "POST", "/query", json={"vector": dense, "sparseVector": sparse, "topK": 1}), 400, data_spec, fragment.strip())
+        assert_rpc_error(
+            call(hybrid, "POST", "/query", json={"vector": dense, "sparseVector": sparse, "topK": 1}), 400, data_spec, fragment.strip()
+        )
     fits = {"indices": list(range(1000)), "values": [0.1] * 1000}
     assert upsert(hybrid, [{"id": "v", "values": dense, "sparseValues": fits}]).status_code == 200
     # cosine (the fixture's index): sparse values need dotproduct, on upsert and on query
-    assert_rpc_error(upsert(host, [{"id": "v", "values": dense, "sparseValues": {"indices": [1], "values": [1.0]}}]), 400, data_spec, "dotproduct")
-    assert_rpc_error(call(host, "POST", "/query", json={"vector": dense, "sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1}),
-                     400, data_spec, "dotproduct")
+    assert_rpc_error(
+        upsert(host, [{"id": "v", "values": dense, "sparseValues": {"indices": [1], "values": [1.0]}}]), 400, data_spec, "dotproduct"
+    )
+    assert_rpc_error(
+        call(host, "POST", "/query", json={"vector": dense, "sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1}),
+        400,
+        data_spec,
+        "dotproduct",
+    )
     # a dense index needs a dense vector in every query, and a non-zero one in every record
-    assert_rpc_error(call(hybrid, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1}), 400, data_spec, "needs a vector")
-    assert_rpc_error(upsert(hybrid, [{"id": "z", "values": [0, 0, 0, 0], "sparseValues": fits}]), 400, data_spec, "at least one non-zero value")
+    assert_rpc_error(
+        call(hybrid, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1}),
+        400,
+        data_spec,
+        "needs a vector",
+    )
+    assert_rpc_error(
+        upsert(hybrid, [{"id": "z", "values": [0, 0, 0, 0], "sparseValues": fits}]), 400, data_spec, "at least one non-zero value"
+    )
 
 
 def test_a_sparse_index_scores_sparse_only(sim, control_spec, data_spec):
@@ -333,8 +387,10 @@ def test_a_sparse_index_scores_sparse_only(sim, control_spec, data_spec):
     described = requests.get(f"{sim.control_url}/indexes/keywords", headers=V2025, timeout=10).json()
     assert_valid(schema_of(control_spec, "/indexes/{index_name}", "get", "200"), described)
     assert described["vector_type"] == "sparse" and described["metric"] == "dotproduct" and "dimension" not in described
-    records = [{"id": "a", "sparseValues": {"indices": [1, 2], "values": [0.5, 0.2]}},
-               {"id": "b", "sparseValues": {"indices": [3], "values": [0.9]}}]
+    records = [
+        {"id": "a", "sparseValues": {"indices": [1, 2], "values": [0.5, 0.2]}},
+        {"id": "b", "sparseValues": {"indices": [3], "values": [0.9]}},
+    ]
     assert upsert(host, records).status_code == 200
     answer = call(host, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [2.0]}, "topK": 5})
     assert_valid(schema_of(data_spec, "/query", "post", "200"), answer.json())
@@ -342,12 +398,21 @@ def test_a_sparse_index_scores_sparse_only(sim, control_spec, data_spec):
     stats = call(host, "POST", "/describe_index_stats", json={}).json()
     assert_valid(schema_of(data_spec, "/describe_index_stats", "post", "200"), stats)
     assert stats["vectorType"] == "sparse" and "dimension" not in stats and stats["totalVectorCount"] == 2
-    assert_rpc_error(upsert(host, [{"id": "c", "values": [1.0, 0, 0, 0], "sparseValues": {"indices": [1], "values": [1.0]}}]), 400, data_spec, "sparseValues only")
+    assert_rpc_error(
+        upsert(host, [{"id": "c", "values": [1.0, 0, 0, 0], "sparseValues": {"indices": [1], "values": [1.0]}}]),
+        400,
+        data_spec,
+        "sparseValues only",
+    )
     assert_rpc_error(upsert(host, [{"id": "c", "values": []}]), 400, data_spec, "sparseValues are required")
     assert_rpc_error(call(host, "POST", "/query", json={"vector": [1, 0, 0, 0], "topK": 1}), 400, data_spec, "sparseVector")
-    assert_rpc_error(call(host, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1001}), 400, data_spec, "1000")
-    for body in ({"name": "s2", "vector_type": "sparse", "metric": "cosine", "spec": SERVERLESS},
-                 {"name": "s3", "vector_type": "sparse", "dimension": 4, "spec": SERVERLESS}):
+    assert_rpc_error(
+        call(host, "POST", "/query", json={"sparseVector": {"indices": [1], "values": [1.0]}, "topK": 1001}), 400, data_spec, "1000"
+    )
+    for body in (
+        {"name": "s2", "vector_type": "sparse", "metric": "cosine", "spec": SERVERLESS},
+        {"name": "s3", "vector_type": "sparse", "dimension": 4, "spec": SERVERLESS},
+    ):
         refused = requests.post(f"{sim.control_url}/indexes", headers=V2025, json=body, timeout=10)
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "INVALID_ARGUMENT"
 
@@ -356,8 +421,12 @@ def test_sdk_10_writes_and_queries_sparse_values(sim):
     pc = Pinecone(api_key=TOKEN, host=sim.control_url)
     pc.create_index(name="hybrid", dimension=DIM, metric="dotproduct", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
     index = pc.Index(host=sim.index_host("hybrid"))
-    index.upsert(vectors=[{"id": "a", "values": [1.0, 0, 0, 0], "sparse_values": {"indices": [7], "values": [0.5]}},
-                          {"id": "b", "values": [0, 1.0, 0, 0]}])
+    index.upsert(
+        vectors=[
+            {"id": "a", "values": [1.0, 0, 0, 0], "sparse_values": {"indices": [7], "values": [0.5]}},
+            {"id": "b", "values": [0, 1.0, 0, 0]},
+        ]
+    )
     hits = index.query(vector=[0.25, 0.5, 0, 0], sparse_vector={"indices": [7], "values": [1.0]}, top_k=2).matches
     assert [(h.id, round(h.score, 6)) for h in hits] == [("a", 0.75), ("b", 0.5)]
     assert index.fetch(ids=["a"]).vectors["a"].sparse_values.indices == [7]
@@ -365,4 +434,6 @@ def test_sdk_10_writes_and_queries_sparse_values(sim):
     assert model.status.ready and sim.indexes["sparse"].vector_type == "sparse"
     keywords = pc.Index(host=model.host)
     keywords.upsert(vectors=[{"id": "k", "sparse_values": {"indices": [7, 9], "values": [0.5, 0.1]}}])
-    assert [(h.id, h.score) for h in keywords.query(sparse_vector={"indices": [9], "values": [2.0]}, top_k=3).matches] == [("k", pytest.approx(0.2))]
+    assert [(h.id, h.score) for h in keywords.query(sparse_vector={"indices": [9], "values": [2.0]}, top_k=3).matches] == [
+        ("k", pytest.approx(0.2))
+    ]

@@ -177,8 +177,12 @@ def test_not_in_channel_until_joined(client, sim):
     assert client.conversations_history(channel="C0RANDOM")["ok"]
     assert client.conversations_join(channel="C0RANDOM")["warning"] == "already_in_channel"
     assert BOT_USER_ID in client.conversations_members(channel="C0RANDOM")["members"]
-    for channel, error in (("C0LAUNCH25", "is_archived"), ("C0SUBSLEAD", "method_not_supported_for_channel_type"),
-                           ("C0BCEXEC", "channel_not_found"), ("C0NOPE", "channel_not_found")):
+    for channel, error in (
+        ("C0LAUNCH25", "is_archived"),
+        ("C0SUBSLEAD", "method_not_supported_for_channel_type"),
+        ("C0BCEXEC", "channel_not_found"),
+        ("C0NOPE", "channel_not_found"),
+    ):
         with pytest.raises(SlackApiError) as failed:
             client.conversations_join(channel=channel)
         assert failed.value.response["error"] == error
@@ -276,7 +280,9 @@ def test_tier_limits_count_per_method(workspace):
 
 
 def test_chat_post_message_and_webhook_are_recorded(client, sim):
-    client.chat_postMessage(channel="#alerts", text="Slack sync failed", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*failed*"}}])
+    client.chat_postMessage(
+        channel="#alerts", text="Slack sync failed", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*failed*"}}]
+    )
     client.chat_postMessage(channel="C0SUBSDEV", text="in a thread", thread_ts="1795003200.000000")
     hook = WebhookClient(sim.webhook_url)
     assert hook.send(text="Deadline missed: slack").body == "ok"

@@ -164,7 +164,8 @@ def test_updated_from_is_inclusive_at_second_precision(api, data, workspace):
     expected = {w.id for w in data.updated_between(boundary, workspace.anchor + timedelta(days=1), workspace.anchor)}
     assert {w["tempoWorklogId"] for w in at} == expected
     assert {w["tempoWorklogId"] for w in at} - {w["tempoWorklogId"] for w in after} == {
-        w.id for w in data.worklogs if w.updated == boundary}
+        w.id for w in data.worklogs if w.updated == boundary
+    }
     day = all_pages(api, {**EVERYTHING, "updatedFrom": workspace.anchor.date().isoformat(), "limit": 1000})
     assert all(w["updatedAt"] >= workspace.anchor.strftime("%Y-%m-%dT00:00:00Z") for w in day) and day
 
@@ -193,17 +194,20 @@ def test_issue_and_project_filters(api, data, workspace):
     assert len(by_project) == len([w for w in data.live(workspace.anchor) if w.project == "ARCH"])
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"from": "2026/11/01"}, "from"),
-    ({"to": "yesterday"}, "to"),
-    ({"from": "2026-11-20", "to": "2026-11-01"}, "after"),
-    ({"updatedFrom": "2026-11-20 10:00"}, "updatedFrom"),
-    ({"updatedFrom": "1700000000"}, "updatedFrom"),
-    ({"limit": 5001}, "limit"),
-    ({"limit": 0}, "limit"),
-    ({"offset": -1}, "offset"),
-    ({"orderBy": "CREATED"}, "orderBy"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"from": "2026/11/01"}, "from"),
+        ({"to": "yesterday"}, "to"),
+        ({"from": "2026-11-20", "to": "2026-11-01"}, "after"),
+        ({"updatedFrom": "2026-11-20 10:00"}, "updatedFrom"),
+        ({"updatedFrom": "1700000000"}, "updatedFrom"),
+        ({"limit": 5001}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"orderBy": "CREATED"}, "orderBy"),
+    ],
+)
 def test_bad_parameters_are_400_in_tempo_shape(api, params, fragment):
     response = api("/4/worklogs", params=params)
     assert response.status_code == 400
@@ -269,7 +273,8 @@ def test_deleted_worklog_is_listed_until_deleted_then_in_the_audit_log(api, sim,
     assert wid not in {w["tempoWorklogId"] for w in all_pages(api, {**EVERYTHING, "limit": 1000})}
     events = deleted_events(api, query)
     assert [(e["entityId"], e["action"], e["timestamp"]) for e in events] == [
-        (str(wid), "Deleted", deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+        (str(wid), "Deleted", deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    ]
     sim.delete(data.worklogs[0].id, workspace.anchor - timedelta(minutes=5))
     assert {e["entityId"] for e in deleted_events(api, query)} == {str(wid), str(data.worklogs[0].id)}
 
@@ -287,13 +292,16 @@ def test_audit_log_pages_with_tokens_bound_to_their_search(api, workspace):
     assert reused.status_code == 400
 
 
-@pytest.mark.parametrize("body, params", [
-    ({"entityType": ["worklog"]}, {}),  # from is required
-    ({"from": "last week"}, {}),
-    ({"from": "2026-11-19T00:00:00Z", "entityType": ["worklogs"]}, {}),
-    ({"from": "2026-11-19T00:00:00Z"}, {"limit": 1001}),
-    ({"from": "2026-01-01T00:00:00Z"}, {}),  # older than 180 days before the simulator's now
-])
+@pytest.mark.parametrize(
+    "body, params",
+    [
+        ({"entityType": ["worklog"]}, {}),  # from is required
+        ({"from": "last week"}, {}),
+        ({"from": "2026-11-19T00:00:00Z", "entityType": ["worklogs"]}, {}),
+        ({"from": "2026-11-19T00:00:00Z"}, {"limit": 1001}),
+        ({"from": "2026-01-01T00:00:00Z"}, {}),  # older than 180 days before the simulator's now
+    ],
+)
 def test_audit_log_refuses_bad_searches(api, body, params):
     response = api("/4/papertrail/search", "POST", json=body, params=params)
     assert response.status_code == 400 and response.json()["errors"][0]["message"]

@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.fireflies import FirefliesSimulator, RECENT_HOURS
+from sandbox.fireflies import RECENT_HOURS, FirefliesSimulator
 from sandbox.server import Fault, Sandbox
 from sandbox.workspace import Workspace
-from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import FetchStats, Window
+from vector_sync.paging import follow_offsets
 from vector_sync.sources.fireflies import (
     LIST_QUERY,
     ONE_QUERY,
@@ -27,8 +27,8 @@ from vector_sync.sources.fireflies import (
     make_client,
     to_document,
 )
-from vector_sync.paging import follow_offsets
 from vector_sync.sources.projects import ProjectTagger
+from vector_sync.specs import source_settings
 
 GRAPHQL = "/graphql"
 
@@ -263,8 +263,13 @@ def test_speaker_turns_become_segments_with_start_times(box, sim, workspace):
 
 def test_tolerates_list_action_items_string_keywords_and_string_times():
     raw = {
-        "id": "abc", "title": "BC sync", "date": 1_763_600_000_000, "duration": "30.5", "privacy": None,
-        "organizer_email": "Dana.Reyes@example.com", "participants": ["luis.ortega@example.com"],
+        "id": "abc",
+        "title": "BC sync",
+        "date": 1_763_600_000_000,
+        "duration": "30.5",
+        "privacy": None,
+        "organizer_email": "Dana.Reyes@example.com",
+        "participants": ["luis.ortega@example.com"],
         "meeting_attendees": [{"displayName": "Luis Ortega", "email": "Luis.Ortega@example.com"}],
         "speakers": [{"id": 1, "name": "Luis Ortega"}],
         "sentences": [
@@ -272,8 +277,11 @@ def test_tolerates_list_action_items_string_keywords_and_string_times():
             {"index": 0, "speaker_id": "1", "speaker_name": None, "text": "First.", "start_time": "0.5"},
             {"index": 2, "speaker_name": "Dana Reyes", "text": "  ", "start_time": 9},
         ],
-        "summary": {"overview": ["Line one.", "Line two."], "action_items": ["**Dana Reyes**", "- send notes"],
-                    "keywords": "Subscriptions, exports"},
+        "summary": {
+            "overview": ["Line one.", "Line two."],
+            "action_items": ["**Dana Reyes**", "- send notes"],
+            "keywords": "Subscriptions, exports",
+        },
     }
     doc = to_document(raw, ProjectTagger(names={"SUBS": "Subscriptions", "BC": None}))
     assert doc.projects == ("BC", "SUBS")
@@ -282,8 +290,12 @@ def test_tolerates_list_action_items_string_keywords_and_string_times():
     assert doc.segments[1].metadata == {"start_time": 0.5, "speaker": "Luis Ortega"}
     assert "Action items:\nDana Reyes:\n- send notes" in doc.text and "Keywords: Subscriptions, exports" in doc.text
     assert doc.metadata["duration"] == 30.5
-    broken = [({"id": "x"}, "malformed transcript"), ({**raw, "date": "soon"}, "malformed transcript"),
-              ({**raw, "sentences": [], "summary": None}, "empty transcript"), ("nope", "malformed transcript")]
+    broken = [
+        ({"id": "x"}, "malformed transcript"),
+        ({**raw, "date": "soon"}, "malformed transcript"),
+        ({**raw, "sentences": [], "summary": None}, "empty transcript"),
+        ("nope", "malformed transcript"),
+    ]
     for item, reason in broken:
         stats = FetchStats()
         assert to_document(item, ProjectTagger(), stats) is None
@@ -376,8 +388,12 @@ def test_invalid_arguments_and_invalid_queries_are_fatal(box, sim):
 def test_hook_builds_the_client_from_an_env_connection(box, sim, workspace, monkeypatch):
     from vector_sync.hooks.fireflies import FirefliesHook
 
-    conn = {"conn_type": "fireflies", "host": endpoint(box), "password": FirefliesSimulator.token,
-            "extra": {"timeout_s": 30, "total_retries": 2}}
+    conn = {
+        "conn_type": "fireflies",
+        "host": endpoint(box),
+        "password": FirefliesSimulator.token,
+        "extra": {"timeout_s": 30, "total_retries": 2},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_FIREFLIES_DEFAULT", json.dumps(conn))
     hook = FirefliesHook()
     assert hook.client is hook.client and hook.client.endpoint == endpoint(box)

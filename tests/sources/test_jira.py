@@ -13,11 +13,11 @@ from jira import JIRA
 
 from sandbox.jira import SLOT, JiraSimulator, malformed_issue
 from sandbox.server import Fault, Sandbox
-from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import Window
 from vector_sync.paging import PagingLoopError, follow_offsets, follow_tokens
 from vector_sync.sources.jira import JiraSource, _to_document, make_client
+from vector_sync.specs import source_settings
 
 EMAIL = "dana.reyes@example.com"
 TOKEN = "sandbox-token"
@@ -141,10 +141,7 @@ def test_adf_is_rendered_readably(source, workspace, data):
     def has(node, kind):
         return f'"type": "{kind}"' in json.dumps(node)
 
-    issue = next(
-        i for i in data.issues
-        if all(has(i.fields["description"], k) for k in ("mention", "codeBlock", "link"))
-    )
+    issue = next(i for i in data.issues if all(has(i.fields["description"], k) for k in ("mention", "codeBlock", "link")))
     description = issue.fields["description"]
     mention = re.search(r'"text": "@([^"]+)"', json.dumps(description)).group(1)
     href = re.search(r'"href": "([^"]+)"', json.dumps(description)).group(1)
@@ -225,8 +222,11 @@ def test_to_document_renders_header_description_and_comments():
         "key": "SUBS-9",
         "fields": {
             "summary": "Renewal emails sent twice",
-            "description": {"type": "doc", "version": 1, "content": [
-                {"type": "paragraph", "content": [{"type": "text", "text": "Seen on Team plans."}]}]},
+            "description": {
+                "type": "doc",
+                "version": 1,
+                "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Seen on Team plans."}]}],
+            },
             "status": {"name": "In Progress"},
             "assignee": {"displayName": "Mei Chen"},
             "reporter": None,
@@ -238,8 +238,7 @@ def test_to_document_renders_header_description_and_comments():
             "updated": "2026-11-19T10:00:00.000+0000",
         },
     }
-    comments = [{"id": "7", "author": {"displayName": "Luis Ortega"}, "created": "2026-11-19T09:59:00.000+0000",
-                 "body": "plain v2 body"}]
+    comments = [{"id": "7", "author": {"displayName": "Luis Ortega"}, "created": "2026-11-19T09:59:00.000+0000", "body": "plain v2 body"}]
 
     document = _to_document(raw, comments, "https://acme.atlassian.net/")
 
@@ -253,8 +252,14 @@ def test_to_document_renders_header_description_and_comments():
 
 @pytest.mark.parametrize(
     "raw",
-    [None, {}, {"key": "SUBS-1"}, {"key": "SUBS-1", "fields": {"summary": "x"}},
-     {"key": "SUBS-1", "fields": {"updated": "not-a-date"}}, {"fields": {"updated": "2026-11-19T10:00:00.000+0000"}}],
+    [
+        None,
+        {},
+        {"key": "SUBS-1"},
+        {"key": "SUBS-1", "fields": {"summary": "x"}},
+        {"key": "SUBS-1", "fields": {"updated": "not-a-date"}},
+        {"fields": {"updated": "2026-11-19T10:00:00.000+0000"}},
+    ],
 )
 def test_to_document_refuses_malformed_payloads(raw):
     assert _to_document(raw, [], "https://acme.atlassian.net") is None
@@ -268,8 +273,8 @@ def test_repeated_page_token_is_a_loop():
 
 def test_offset_paging_stops_on_total_short_or_empty_page():
     items = list(range(7))
-    assert list(follow_offsets(lambda o: (items[o:o + 3], len(items)), page_size=3)) == items
-    assert list(follow_offsets(lambda o: (items[o:o + 3], None), page_size=3)) == items
+    assert list(follow_offsets(lambda o: (items[o : o + 3], len(items)), page_size=3)) == items
+    assert list(follow_offsets(lambda o: (items[o : o + 3], None), page_size=3)) == items
     assert list(follow_offsets(lambda o: ([], 99), page_size=3)) == []  # a lying total cannot spin
 
 
@@ -290,8 +295,7 @@ def test_jira_search_refuses_a_repeated_token(workspace):
 def test_hook_builds_a_client_from_an_env_connection(monkeypatch, jira_url, workspace, data, caplog):
     from vector_sync.hooks.jira import JiraHook
 
-    connection = {"conn_type": "jira", "host": jira_url, "login": EMAIL, "password": TOKEN,
-                  "extra": {"timeout_s": 10, "max_retries": 1}}
+    connection = {"conn_type": "jira", "host": jira_url, "login": EMAIL, "password": TOKEN, "extra": {"timeout_s": 10, "max_retries": 1}}
     monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps(connection))
 
     with caplog.at_level(logging.DEBUG):

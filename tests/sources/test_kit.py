@@ -32,11 +32,13 @@ def test_refused_credentials_are_one_error_naming_the_connection():
 
 
 def test_tagger_finds_keys_as_words_and_names_in_any_case():
-    tagger = ProjectTagger.from_options({
-        "project_keys": ["SUBS"],
-        "projects": [{"key": "BC", "name": "Billing Console"}, {"key": "ARCH", "name": "Archive Migration"}],
-        "project_names": {"SUBS": "Subscriptions"},
-    })
+    tagger = ProjectTagger.from_options(
+        {
+            "project_keys": ["SUBS"],
+            "projects": [{"key": "BC", "name": "Billing Console"}, {"key": "ARCH", "name": "Archive Migration"}],
+            "project_names": {"SUBS": "Subscriptions"},
+        }
+    )
     assert tagger("SUBS-12 and BC rollout") == ("BC", "SUBS")
     assert tagger("the billing\n console ", "subscriptions") == ("BC", "SUBS")  # sorted, any spacing
     assert tagger("subs abc", "SUBSCRIPTION", "ARCHIVE") == ()  # keys: capitals, whole words

@@ -15,13 +15,13 @@ import pytest
 
 from sandbox import build_sandbox
 from sandbox.slack import BOT_USER_ID, ts_time
-from vector_sync.specs import source_settings
 from vector_sync.models import Window
 from vector_sync.ratelimit import RateLimiter
 from vector_sync.sources import fireflies as fireflies_source
 from vector_sync.sources import notion as notion_source
 from vector_sync.sources import slack as slack_source
 from vector_sync.sources.base import Source
+from vector_sync.specs import source_settings
 
 TOKEN = "sandbox-token"
 NOISE = {"channel_join", "channel_leave", "channel_topic"}  # the event subtypes the sample contains
@@ -257,8 +257,7 @@ def test_notion_confirm_gone_keeps_what_search_missed(sandbox, workspace):
 
 # ---------------------------------------------------------------- Fireflies
 def make_fireflies(box, workspace, **options) -> fireflies_source.FirefliesSource:
-    client = fireflies_source.make_client(f"{box.base_url('fireflies')}/graphql", TOKEN, total_retries=2,
-                                          backoff_factor=0.01)
+    client = fireflies_source.make_client(f"{box.base_url('fireflies')}/graphql", TOKEN, total_retries=2, backoff_factor=0.01)
     source = fireflies_source.FirefliesSource(client, source_settings("fireflies", {"options": options}))
     source.listed_at = workspace.anchor + timedelta(days=1)  # the simulator's "now"
     return source

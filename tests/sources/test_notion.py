@@ -10,18 +10,21 @@ from datetime import timedelta
 import pytest
 
 from sandbox.notion import NotionData, NotionSimulator
-from sandbox.server import Fault, RateLimiter as ServerRateLimiter, Sandbox
+from sandbox.server import Fault, Sandbox
+from sandbox.server import RateLimiter as ServerRateLimiter
 from sandbox.workspace import Workspace
-from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import Window, parse_time
 from vector_sync.ratelimit import RateLimiter
 from vector_sync.sources.notion import NotionSource, make_client, project_tagger
+from vector_sync.specs import source_settings
 
 TOKEN = "sandbox-token"
-PROJECTS = [{"key": "SUBS", "name": "Subscriptions", "is_active": True},
-            {"key": "BC", "name": "Billing Console", "is_active": True},
-            {"key": "ARCH", "name": "Archive Migration", "is_active": False}]
+PROJECTS = [
+    {"key": "SUBS", "name": "Subscriptions", "is_active": True},
+    {"key": "BC", "name": "Billing Console", "is_active": True},
+    {"key": "ARCH", "name": "Archive Migration", "is_active": False},
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,9 @@ def last_hours(workspace, hours: float, ending_hours_ago: float = 0) -> Window:
 
 
 def expected(data: NotionData, window: Window, trashed: bool = False) -> set[str]:
-    return {f"notion:{p['id']}" for p in data.pages.values()
-            if window.contains(parse_time(p["last_edited_time"])) and p["in_trash"] is trashed}
+    return {
+        f"notion:{p['id']}" for p in data.pages.values() if window.contains(parse_time(p["last_edited_time"])) and p["in_trash"] is trashed
+    }
 
 
 def by_role(docs, data: NotionData, role: str):
@@ -139,12 +143,17 @@ def test_every_supported_block_type_is_rendered(sandbox, workspace, data):
     for snippet in [
         "# Gallery",
         "Owner: @Dana Reyes, see [the docs](https://docs.example.com/billing)$E = mc^2$",
-        "## Lists", "- Bullet one\n  - Nested bullet", "1. First\n2. Second",
+        "## Lists",
+        "- Bullet one\n  - Nested bullet",
+        "1. First\n2. Second",
         "- [x] Done item\n- [ ] Open item",
         "▸ Toggle title\n  Hidden detail\n  Child page: Gallery child",
-        "### Quotes and code", "> Ship small changes", "> ⚠️ Mind the cut-off\n> Invoices close at 18:00 UTC",
+        "### Quotes and code",
+        "> Ship small changes",
+        "> ⚠️ Mind the cut-off\n> Invoices close at 18:00 UTC",
         "```sql\nSELECT count(*) FROM invoices;\n```",
-        "$$ a^2 + b^2 = c^2 $$", "---",
+        "$$ a^2 + b^2 = c^2 $$",
+        "---",
         "| Plan | Price |\n| --- | --- |\n| Basic | 10 EUR |\n| Pro | 25 EUR |",
         "Bookmark: [Status page](https://status.example.com)",
         "Embed: https://embed.example.com/chart",
@@ -154,9 +163,12 @@ def test_every_supported_block_type_is_rendered(sandbox, workspace, data):
         "File: Pricing sheet",
         "PDF: [Contract template](https://docs.example.com/contract.pdf)",
         "Audio: https://media.example.com/standup.mp3",
-        "### Toggle heading", "Under a toggle heading",
+        "### Toggle heading",
+        "Under a toggle heading",
         f"Link to page: https://www.notion.so/{data.named['runbook'].replace('-', '')}",
-        "Left column", "Right column", "Synced text",
+        "Left column",
+        "Right column",
+        "Synced text",
     ]:
         assert snippet in text, snippet
     assert "X-Amz-Signature" not in text  # Notion-hosted file URLs expire: never indexed
@@ -177,16 +189,27 @@ def test_document_fields_segments_and_breadcrumb(sandbox, workspace, data):
     assert runbook.updated_at == parse_time(page["last_edited_time"])
     assert runbook.projects == ("SUBS",) and runbook.access_type == "all"
     assert dict(runbook.metadata) == {
-        "source": "notion", "page_id": page["id"], "url": page["url"],
+        "source": "notion",
+        "page_id": page["id"],
+        "url": page["url"],
         "created_time": parse_time(page["created_time"]).isoformat(),
         "last_edited_time": parse_time(page["last_edited_time"]).isoformat(),
         "timestamp_epoch": int(parse_time(page["last_edited_time"]).timestamp()),
-        "access_type": "all", "title": "Runbook", "parent": f"page_id:{hub}",
+        "access_type": "all",
+        "title": "Runbook",
+        "parent": f"page_id:{hub}",
         "breadcrumb": "Engineering / Subscriptions (SUBS) / Runbook",
     }
     headings = [s.metadata["heading"] for s in runbook.segments]
-    assert headings == ["Runbook", "1. Webhook retries", "2. Proration rules", "3. Invoice pdfs",
-                        "4. Dunning emails", "5. Tax rounding", "6. Plan upgrades"]
+    assert headings == [
+        "Runbook",
+        "1. Webhook retries",
+        "2. Proration rules",
+        "3. Invoice pdfs",
+        "4. Dunning emails",
+        "5. Tax rounding",
+        "6. Plan upgrades",
+    ]
     assert runbook.segments[0].text.startswith("Runbook\n\nOn-call runbook")
     assert runbook.segments[1].text.startswith("## 1. Webhook retries\n\n1. Step 1: check webhook retries")
     assert runbook.text == "\n\n".join(s.text for s in runbook.segments)
@@ -210,8 +233,7 @@ def test_database_rows_and_block_parents(sandbox, workspace, data):
 
 def test_parents_are_retrieved_once(sandbox, workspace, data):
     list(make_source(sandbox, workers=8).fetch(last_hours(workspace, 6)))
-    lookups = [(path, n) for (api, method, path), n in sandbox.log.calls.items()
-               if method == "GET" and not path.endswith("/children")]
+    lookups = [(path, n) for (api, method, path), n in sandbox.log.calls.items() if method == "GET" and not path.endswith("/children")]
     assert lookups and all(n == 1 for _path, n in lookups), lookups
 
 
@@ -331,8 +353,12 @@ def test_unreadable_page_is_skipped_and_counted(sandbox, workspace, data):
 def test_hook_builds_the_client_from_an_env_connection(monkeypatch, sandbox, workspace, data, caplog):
     from vector_sync.hooks.notion import NotionHook
 
-    connection = {"conn_type": "notion", "host": sandbox.base_url("notion"), "password": TOKEN,
-                  "extra": {"notion_version": "2025-09-03", "timeout_s": 5, "max_retries": 1}}
+    connection = {
+        "conn_type": "notion",
+        "host": sandbox.base_url("notion"),
+        "password": TOKEN,
+        "extra": {"notion_version": "2025-09-03", "timeout_s": 5, "max_retries": 1},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_NOTION_DEFAULT", json.dumps(connection))
     client = NotionHook().get_conn()
     assert client.options.notion_version == "2025-09-03" and client.options.timeout_ms == 5000

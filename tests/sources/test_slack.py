@@ -13,11 +13,11 @@ from sandbox import build_sandbox
 from sandbox.server import Fault, RateLimiter
 from sandbox.slack import DOMAIN, ts_time
 from tests.sourcekit import slack_expected_ids as expected_ids
-from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError
 from vector_sync.models import Document, Window
 from vector_sync.slack_text import mrkdwn_to_text
 from vector_sync.sources.slack import MethodPacer, SlackSource, channel_projects, make_client, pace
+from vector_sync.specs import source_settings
 
 TOKEN = "sandbox-token"
 NOISE = {"channel_join", "channel_leave", "channel_topic"}  # the event subtypes the sample contains
@@ -182,10 +182,22 @@ def test_public_documents_metadata_is_flat_and_complete(make_source, data, works
     documents = by_id(make_source().fetch(Window(workspace.start, workspace.anchor)))
     for document in documents.values():
         meta = document.metadata
-        assert {"source", "channel_id", "channel_name", "user_id", "user_name", "thread_ts", "reply_count",
-                "timestamp_epoch", "permalink", "access_type", "access_list"} <= set(meta)
-        assert all(isinstance(v, (str, int, float, bool)) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
-                   for v in meta.values()), document.id
+        assert {
+            "source",
+            "channel_id",
+            "channel_name",
+            "user_id",
+            "user_name",
+            "thread_ts",
+            "reply_count",
+            "timestamp_epoch",
+            "permalink",
+            "access_type",
+            "access_list",
+        } <= set(meta)
+        assert all(
+            isinstance(v, (str, int, float, bool)) or (isinstance(v, list) and all(isinstance(i, str) for i in v)) for v in meta.values()
+        ), document.id
         assert document.id == f"slack:{meta['channel_id']}:{meta['thread_ts']}"
         assert document.url == meta["permalink"]
         assert document.text == "\n".join(s.text for s in document.segments)
@@ -216,7 +228,10 @@ def test_mentions_channels_and_links_read_as_text(make_source, data, workspace):
     document = by_id(make_source().fetch(Window(at, at + timedelta(seconds=1))))[f"slack:{mention['channel']}:{mention['ts']}"]
 
     person = next(p for p in workspace.people if p.slack_id == mention["user"])
-    assert f"@{person.name} can you review #bc-billing? Spec: renewal spec (https://docs.example.com/subs/renewals) & {person.email} @here" in document.text
+    assert (
+        f"@{person.name} can you review #bc-billing? Spec: renewal spec (https://docs.example.com/subs/renewals) & {person.email} @here"
+        in document.text
+    )
     assert "<" not in document.text and "U0" not in document.text
     assert document.metadata["user_name"] == workspace.people[4].name
 
@@ -259,9 +274,7 @@ def test_mrkdwn_rendering():
     assert mrkdwn_to_text("see <https://x.example.com/a?b=1&amp;c=2|the doc> or <https://y.example.com>") == (
         "see the doc (https://x.example.com/a?b=1&c=2) or https://y.example.com"
     )
-    assert mrkdwn_to_text("<!here> <!channel> <!subteam^S1|@oncall> <!date^1392734382^{date}|Feb 18>") == (
-        "@here @channel @oncall Feb 18"
-    )
+    assert mrkdwn_to_text("<!here> <!channel> <!subteam^S1|@oncall> <!date^1392734382^{date}|Feb 18>") == ("@here @channel @oncall Feb 18")
     assert mrkdwn_to_text("a &lt;b&gt; &amp; c") == "a <b> & c"
     assert mrkdwn_to_text(None) == ""
 
@@ -273,8 +286,7 @@ def _excess(times: list[float], rate_per_s: float) -> float:
     """The most requests any stretch ``[t_i, t_j]`` holds beyond what the rate allows there:
     ``max(j - i - (t_j - t_i) * rate)`` (<= 0 when evenly paced, burst 1)."""
     times = sorted(times)
-    return max((j - i - (times[j] - times[i]) * rate_per_s for i in range(len(times)) for j in range(i + 1, len(times))),
-               default=0.0)
+    return max((j - i - (times[j] - times[i]) * rate_per_s for i in range(len(times)) for j in range(i + 1, len(times))), default=0.0)
 
 
 def test_method_rpm_paces_every_request_of_each_method(make_source, box, data, workspace):
@@ -379,8 +391,7 @@ def test_wrong_token_without_auth_test_fails_at_once_too(make_source, box, works
 
 
 def _connection(box, token: str = TOKEN) -> str:
-    return json.dumps({"conn_type": "slack", "password": token,
-                       "extra": {"base_url": box.simulator("slack").api_url}})
+    return json.dumps({"conn_type": "slack", "password": token, "extra": {"base_url": box.simulator("slack").api_url}})
 
 
 def test_hook_builds_a_working_client_from_the_connection(box, monkeypatch, workspace):
@@ -409,9 +420,9 @@ def test_channel_partitions_cover_the_window_exactly_once(sandbox, workspace):
     """Mapped fetches over channel groups yield the same documents as one fetch."""
     from datetime import timedelta as _td
 
-    from vector_sync.specs import source_settings as _settings
     from vector_sync.models import Window as _Window
     from vector_sync.sources.slack import SlackSource, make_client
+    from vector_sync.specs import source_settings as _settings
 
     client = make_client(sandbox.base_url("slack") + "/api/", "sandbox-token")
     window = _Window(workspace.start - _td(hours=1), workspace.anchor)

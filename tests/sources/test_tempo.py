@@ -16,7 +16,6 @@ from sandbox.tempo import BOUNDARY_OFFSET, SLOT, TempoSimulator
 from tests.sourcekit import Backends
 from vector_sync import pipeline
 from vector_sync.cli import _search_json
-from vector_sync.specs import source_settings
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import SearchFilter, Window
 from vector_sync.paging import PagingLoopError
@@ -30,12 +29,16 @@ from vector_sync.sources.tempo import (
     make_client,
     parse_worklog,
 )
+from vector_sync.specs import source_settings
 from vector_sync.staging import StagedRun, run_key
 
 EMAIL = "dana.reyes@example.com"
 TOKEN = "sandbox-token"
-PROJECTS = [{"key": "SUBS", "name": "Subscriptions"}, {"key": "BC", "name": "Billing Console"},
-            {"key": "ARCH", "name": "Archive Migration"}]
+PROJECTS = [
+    {"key": "SUBS", "name": "Subscriptions"},
+    {"key": "BC", "name": "Billing Console"},
+    {"key": "ARCH", "name": "Archive Migration"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +78,11 @@ def everything(workspace) -> Window:
 
 def expected(data, window: Window, at: datetime, projects=None) -> set[str]:
     """Worklogs alive at ``at``, updated in ``window``, on an issue Jira knows."""
-    return {f"tempo:{w.id}" for w in data.updated_between(window.start, window.end, at)
-            if w.project is not None and (projects is None or w.project in projects)}
+    return {
+        f"tempo:{w.id}"
+        for w in data.updated_between(window.start, window.end, at)
+        if w.project is not None and (projects is None or w.project in projects)
+    }
 
 
 def requests_to(box, path: str, api: str = "tempo") -> int:
@@ -237,18 +243,35 @@ def test_documents_read_as_a_sentence_with_flat_metadata(box, sim, jira, data, w
     assert md["hours"] == backdated.hours and isinstance(md["hours"], float)
     assert md["billable_hours"] == backdated.body["billableSeconds"] / 3600
     assert (md["issue_key"], md["project_key"], md["author"], md["author_account_id"], md["work_date"]) == (
-        issue.key, "SUBS", person.name, person.account_id, day)
+        issue.key,
+        "SUBS",
+        person.name,
+        person.account_id,
+        day,
+    )
     assert md["timestamp_epoch"] == int(datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp())
     assert md["worklog_id"] == str(backdated.id) and md["access_type"] == "all" and md["source"] == "tempo"
     assert None not in md.values()
 
 
 def test_malformed_worklogs_are_skipped_and_counted():
-    good = {"tempoWorklogId": 1, "issue": {"id": 2}, "timeSpentSeconds": 60, "startDate": "2026-11-20",
-            "updatedAt": "2026-11-20T10:00:00Z", "author": {"accountId": "a"}}
+    good = {
+        "tempoWorklogId": 1,
+        "issue": {"id": 2},
+        "timeSpentSeconds": 60,
+        "startDate": "2026-11-20",
+        "updatedAt": "2026-11-20T10:00:00Z",
+        "author": {"accountId": "a"},
+    }
     assert parse_worklog(good) is not None
-    for broken in ({**good, "issue": {}}, {**good, "updatedAt": "soon"}, {**good, "startDate": None},
-                   {**good, "timeSpentSeconds": "lots"}, {k: v for k, v in good.items() if k != "tempoWorklogId"}, []):
+    for broken in (
+        {**good, "issue": {}},
+        {**good, "updatedAt": "soon"},
+        {**good, "startDate": None},
+        {**good, "timeSpentSeconds": "lots"},
+        {k: v for k, v in good.items() if k != "tempoWorklogId"},
+        [],
+    ):
         assert parse_worklog(broken) is None
     assert [format_duration(s) for s in (2700, 3600, 9000, 28800, 60)] == ["45m", "1h", "2h 30m", "8h", "1m"]
 
@@ -306,8 +329,11 @@ def test_search_lists_a_projects_worklogs_of_one_work_week_with_hours_per_person
     until = since + timedelta(days=7)  # --until SUNDAY is inclusive: the CLI adds a day
     flt = SearchFilter(sources=("tempo",), projects=("SUBS",), since=since, until=until)
     hits = search("time logged", kit.embedder, kit.store, flt, top_k=1000)
-    week = [w for w in data.updated_between(window.start, window.end, workspace.anchor)
-            if w.project == "SUBS" and since.date() <= w.start_date < until.date()]
+    week = [
+        w
+        for w in data.updated_between(window.start, window.end, workspace.anchor)
+        if w.project == "SUBS" and since.date() <= w.start_date < until.date()
+    ]
     assert week and len(week) < len([w for w in data.worklogs if w.project == "SUBS"])
     assert {h.id.rsplit("#", 1)[0] for h in hits} == {f"tempo:{w.id}" for w in week}
     hours: dict[str, float] = {}
@@ -359,8 +385,7 @@ def test_retries_honour_retry_after_then_give_up_with_a_retryable_error(box, sim
 def test_hook_builds_both_clients_from_env_connections(box, sim, data, workspace, monkeypatch, tmp_path):
     from vector_sync.hooks.tempo import TempoHook
 
-    tempo = {"conn_type": "tempo", "host": box.base_url("tempo"), "password": TOKEN,
-             "extra": {"timeout_s": 30, "total_retries": 2}}
+    tempo = {"conn_type": "tempo", "host": box.base_url("tempo"), "password": TOKEN, "extra": {"timeout_s": 30, "total_retries": 2}}
     jira = {"conn_type": "jira", "host": box.base_url("jira"), "login": EMAIL, "password": TOKEN}
     monkeypatch.setenv("AIRFLOW_CONN_TEMPO_DEFAULT", json.dumps(tempo))
     monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps(jira))

@@ -12,6 +12,7 @@ import inspect
 from dataclasses import replace
 from typing import Any
 
+from vector_sync.airflow.settings import runtime_config, settings_for
 from vector_sync.config import SourceSettings
 from vector_sync.embedders.base import Embedder
 from vector_sync.errors import FatalError
@@ -19,8 +20,6 @@ from vector_sync.runtime import RuntimeConfig, build_embedder, build_state, buil
 from vector_sync.sources.base import Source
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
-
-from vector_sync.airflow.settings import runtime_config, settings_for
 
 
 def hook_class(name: str) -> type:
@@ -47,7 +46,9 @@ def build_source(name: str, settings: SourceSettings, state: StateStore) -> Sour
         raise
     except Exception as exc:
         if type(exc).__name__ == "AirflowNotFoundException":
-            raise FatalError(f"connection '{settings.conn_id}' for source '{name}' is not defined: add it (UI, AIRFLOW_CONN_{settings.conn_id.upper()} or airflow_settings.yaml)") from None
+            raise FatalError(
+                f"connection '{settings.conn_id}' for source '{name}' is not defined: add it (UI, AIRFLOW_CONN_{settings.conn_id.upper()} or airflow_settings.yaml)"
+            ) from None
         raise
     projects = state.projects.all()
     options = {

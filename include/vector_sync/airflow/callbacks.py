@@ -25,17 +25,17 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from vector_sync import alerts
-from vector_sync.alerts import Alert, AlertSettings
-from vector_sync.models import Window
-from vector_sync.protocol import RunPlan
-
 from vector_sync.airflow.backends import Runtime
 from vector_sync.airflow.settings import alert_settings, connection_secrets, settings_or_defaults
 from vector_sync.airflow.windows import failed_window, interval_window
+from vector_sync.alerts import Alert, AlertSettings
+from vector_sync.models import Window
+from vector_sync.protocol import RunPlan
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,45 @@ def _notifiers(alert: Alert, settings: AlertSettings, connection: Any) -> tuple[
         text += f"\n_({alerts.mrkdwn(settings.problem)})_"
     slack: list[tuple[str, Any]] = []
     if connection(settings.slack_conn_id) is not None:
-        slack.append(("slack", SlackNotifier(slack_conn_id=settings.slack_conn_id, channel=settings.slack_channel, text=text, username="vector-sync", unfurl_links=False, unfurl_media=False)))
+        slack.append(
+            (
+                "slack",
+                SlackNotifier(
+                    slack_conn_id=settings.slack_conn_id,
+                    channel=settings.slack_channel,
+                    text=text,
+                    username="vector-sync",
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
+            )
+        )
     if connection(settings.slack_webhook_conn_id) is not None:
-        slack.append(("slack_webhook", SlackWebhookNotifier(slack_webhook_conn_id=settings.slack_webhook_conn_id, text=text, unfurl_links=False, unfurl_media=False)))
+        slack.append(
+            (
+                "slack_webhook",
+                SlackWebhookNotifier(
+                    slack_webhook_conn_id=settings.slack_webhook_conn_id, text=text, unfurl_links=False, unfurl_media=False
+                ),
+            )
+        )
     email: list[tuple[str, Any]] = []
     smtp = connection(settings.smtp_conn_id) if settings.email_to else None
     if smtp is not None:
         sender = settings.email_from or (getattr(smtp, "extra_dejson", None) or {}).get("from_email") or alerts.DEFAULT_FROM_EMAIL
         body = alert.html() + (f"<p><em>{html.escape(settings.problem)}</em></p>" if settings.problem else "")
-        email.append(("email", SmtpNotifier(to=list(settings.email_to), from_email=sender, subject=alert.subject(), html_content=body, smtp_conn_id=settings.smtp_conn_id)))
+        email.append(
+            (
+                "email",
+                SmtpNotifier(
+                    to=list(settings.email_to),
+                    from_email=sender,
+                    subject=alert.subject(),
+                    html_content=body,
+                    smtp_conn_id=settings.smtp_conn_id,
+                ),
+            )
+        )
     return slack, email
 
 
@@ -136,7 +166,13 @@ def deliver(alert: Alert, context: Mapping[str, Any] | None = None, settings: Al
         except Exception as exc:
             log.warning("alert email failed: %s", scrub(str(exc)))
     if not delivered:
-        log.error("alert not delivered anywhere (configure %s, %s or %s): %s", settings.slack_conn_id, settings.slack_webhook_conn_id, settings.smtp_conn_id, alert.title)
+        log.error(
+            "alert not delivered anywhere (configure %s, %s or %s): %s",
+            settings.slack_conn_id,
+            settings.slack_webhook_conn_id,
+            settings.smtp_conn_id,
+            alert.title,
+        )
     else:
         log.info("alert %r sent via %s", alert.title, ", ".join(delivered))
     return delivered
@@ -319,7 +355,13 @@ def _late_alert(context: Mapping[str, Any], source: str, deadline_minutes: float
     if skip:
         log.info("deadline of %s missed but not alerted: %s", dag_run.get("dag_run_id"), skip)
         return None, skip
-    alert = alerts.late_alert(source=source, dag_run=dag_run, deadline_time=deadline.get("deadline_time"), interval_minutes=deadline_minutes, log_url=_run_url(dag_run))
+    alert = alerts.late_alert(
+        source=source,
+        dag_run=dag_run,
+        deadline_time=deadline.get("deadline_time"),
+        interval_minutes=deadline_minutes,
+        log_url=_run_url(dag_run),
+    )
     return alert, None
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
-
-from vector_sync.alerts import minutes
+from typing import Any
 
 from vector_sync.airflow.callbacks import deadline_missed, on_task_failure
 from vector_sync.airflow.settings import check_configuration, parse_time_settings
 from vector_sync.airflow.tasks import fail_fast, materialize, run_embed, run_fetch, run_filter, run_plan, run_record, run_upsert
 from vector_sync.airflow.windows import ReplayRefused, replay_interval
+from vector_sync.alerts import minutes
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +65,21 @@ def _runs_as_scheduled(start: datetime, end: datetime) -> Iterator[None]:
     from unittest import mock
 
     import airflow.models.dagrun as dagrun_module
-    from sqlalchemy import delete
-
     from airflow.timetables.base import DataInterval
+    from sqlalchemy import delete
 
     original = dagrun_module.get_or_create_dagrun
 
     def get_or_create_dagrun(**kwargs: Any) -> Any:
         session = kwargs["session"]
         session.execute(
-            delete(dagrun_module.DagRun).where(
+            delete(dagrun_module.DagRun)
+            .where(
                 dagrun_module.DagRun.dag_id == kwargs["dag"].dag_id,
                 dagrun_module.DagRun.run_id == kwargs["run_id"],
                 dagrun_module.DagRun.logical_date.is_distinct_from(start),
-            ).execution_options(synchronize_session=False)
+            )
+            .execution_options(synchronize_session=False)
         )
         session.commit()
         return original(**{**kwargs, "logical_date": start, "data_interval": DataInterval(start=start, end=end)})
@@ -211,5 +212,3 @@ def build_source_dag(name: str) -> Any:
         upserted = upsert.expand(batch=embed.expand(batch=filter_active_projects(fetched)))
         record(fetched, upserted)
     return dag
-
-

@@ -4,8 +4,9 @@ against the incident book (``vector_sync.health``); one alert per incident, one 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from vector_sync.airflow.backends import Runtime
 from vector_sync.airflow.callbacks import HEALTH_DAG_ID, deliver, on_health_failure

@@ -8,8 +8,9 @@ failure alert; the work itself is ``vector_sync.run.prune_source`` / ``permissio
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from vector_sync.airflow.callbacks import MAINTENANCE_KINDS, on_task_failure
 from vector_sync.airflow.dags import DAG_START
@@ -72,9 +73,8 @@ def maintenance_dag(
 
 def prune(name: str, force: bool = False, dry_run: bool = False, runtime: Any = None) -> dict[str, Any]:
     """``vector_sync.run.prune_source`` for source ``name``, built from its connection."""
-    from vector_sync.run import prune_source
-
     from vector_sync.airflow.backends import Runtime
+    from vector_sync.run import prune_source
 
     runtime = runtime or Runtime()
     return prune_source(runtime.source(name), runtime, force=force, dry_run=dry_run)
@@ -112,9 +112,8 @@ def permissions_sources() -> list[str]:
 
 def permissions(name: str, dry_run: bool = False, runtime: Any = None) -> dict[str, Any]:
     """Re-read who may see the source's indexed items and update store and ledger in place."""
-    from vector_sync.run import permissions_source
-
     from vector_sync.airflow.backends import Runtime
+    from vector_sync.run import permissions_source
 
     supported = permissions_sources()
     if name not in supported:  # before any connection: nothing to re-read there

@@ -31,9 +31,10 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,14 @@ def assess(facts: ScheduleFacts, cron: str, now: datetime) -> dict[str, Any]:
     "active_runs", "cause", "fix"}``; see the module docstring for "stuck". A long run, or one
     waiting for ``max_active_runs``, is not stuck."""
     out: dict[str, Any] = {
-        "dag_id": facts.dag_id, "state": OK, "next_run": None, "due_at": None, "overdue_minutes": None,
-        "active_runs": facts.active_runs, "cause": None, "fix": None,
+        "dag_id": facts.dag_id,
+        "state": OK,
+        "next_run": None,
+        "due_at": None,
+        "overdue_minutes": None,
+        "active_runs": facts.active_runs,
+        "cause": None,
+        "fix": None,
     }
     if facts.paused:
         out.update(state=PAUSED, cause=f"{facts.dag_id} is paused", fix="unpause it (UI toggle or `airflow dags unpause`)")
@@ -95,7 +102,11 @@ def assess(facts: ScheduleFacts, cron: str, now: datetime) -> dict[str, Any]:
         interval = due - next_run
     else:
         return out
-    out.update(next_run=next_run.isoformat() if next_run else None, due_at=due.isoformat(), overdue_minutes=round(max(now - due, timedelta(0)).total_seconds() / 60, 1))
+    out.update(
+        next_run=next_run.isoformat() if next_run else None,
+        due_at=due.isoformat(),
+        overdue_minutes=round(max(now - due, timedelta(0)).total_seconds() / 60, 1),
+    )
     holder = facts.holder
     held = bool(holder) and next_run is not None and _utc(holder.get("data_interval_start")) != next_run
     trapped = held and now - interval_after(cron, next_run) > GRACE
@@ -134,26 +145,30 @@ def _run_json(run: Any) -> dict[str, Any]:
 
 def facts_from_metadata(dag_ids: Iterable[str]) -> dict[str, ScheduleFacts]:
     """Server context: Airflow's metadata DB. DAGs it does not know are left out."""
-    from sqlalchemy import select
-
     from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
+    from sqlalchemy import select
 
     out: dict[str, ScheduleFacts] = {}
     with create_session() as session:
         alive = _scheduler_alive(session)
         for model in session.scalars(select(DagModel).where(DagModel.dag_id.in_(list(dag_ids)))):
-            active = len(session.scalars(
-                select(DagRun.id).where(DagRun.dag_id == model.dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
-            ).all())
+            active = len(
+                session.scalars(
+                    select(DagRun.id).where(DagRun.dag_id == model.dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
+                ).all()
+            )
             holder = None
             if model.next_dagrun is not None:
                 run = session.scalar(select(DagRun).where(DagRun.dag_id == model.dag_id, DagRun.logical_date == model.next_dagrun))
                 holder = _run_json(run) if run is not None else None
             latest = session.scalar(
-                select(DagRun).where(DagRun.dag_id == model.dag_id, DagRun.logical_date.is_not(None)).order_by(DagRun.logical_date.desc()).limit(1)
+                select(DagRun)
+                .where(DagRun.dag_id == model.dag_id, DagRun.logical_date.is_not(None))
+                .order_by(DagRun.logical_date.desc())
+                .limit(1)
             )
             out[model.dag_id] = ScheduleFacts(
                 model.dag_id, bool(model.is_paused), model.next_dagrun, active, holder, _run_json(latest) if latest else None, alive
@@ -163,9 +178,8 @@ def facts_from_metadata(dag_ids: Iterable[str]) -> dict[str, ScheduleFacts]:
 
 def _scheduler_alive(session: Any) -> bool:
     """Whether a scheduler job is running and heartbeating (Airflow's own ``Job.is_alive``)."""
-    from sqlalchemy import select
-
     from airflow.jobs.job import Job, JobState
+    from sqlalchemy import select
 
     jobs = session.scalars(select(Job).where(Job.job_type == "SchedulerJob", Job.state == JobState.RUNNING))
     return any(job.is_alive() for job in jobs)
@@ -185,7 +199,7 @@ def facts_from_task(dag_ids: Iterable[str], scheduler_alive: bool = True) -> dic
             continue
         active = RuntimeTaskInstance.get_dr_count(dag_id, states=["queued", "running"])
 
-        def before(date: datetime) -> dict[str, Any] | None:
+        def before(date: datetime, dag_id: str = dag_id) -> dict[str, Any] | None:
             found = SUPERVISOR_COMMS.send(GetPreviousDagRun(dag_id=dag_id, logical_date=date))
             run = getattr(found, "dag_run", None)
             return _run_json(run) if run is not None else None
@@ -234,11 +248,10 @@ def repair_replays(dag_prefix: str = "vector_sync_", dry_run: bool = False) -> l
     they cover, which is what the scheduler would have given that interval; when another run
     already holds it, no logical date at all (a manual run without one, as "Trigger" makes).
     Oldest first, so consecutive replays move one after the other. Returns what changed."""
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.types import DagRunType
+    from sqlalchemy import select
 
     changes: list[dict[str, Any]] = []
     with create_session() as session:
@@ -257,14 +270,27 @@ def repair_replays(dag_prefix: str = "vector_sync_", dry_run: bool = False) -> l
             target = run.data_interval_start
             taken = session.scalar(select(DagRun.id).where(DagRun.dag_id == run.dag_id, DagRun.logical_date == target, DagRun.id != run.id))
             new = None if taken else target
-            changes.append({"dag_id": run.dag_id, "run_id": run.run_id, "logical_date": run.logical_date.isoformat(), "new_logical_date": new.isoformat() if new else None})
+            changes.append(
+                {
+                    "dag_id": run.dag_id,
+                    "run_id": run.run_id,
+                    "logical_date": run.logical_date.isoformat(),
+                    "new_logical_date": new.isoformat() if new else None,
+                }
+            )
             if not dry_run:
                 run.logical_date = new
                 session.flush()  # the next run of the same DAG may move onto the date this one left
         if dry_run:
             session.rollback()
     for change in changes:
-        log.info("%s: manual run %s moved off logical date %s (now %s)", change["dag_id"], change["run_id"], change["logical_date"], change["new_logical_date"] or "none")
+        log.info(
+            "%s: manual run %s moved off logical date %s (now %s)",
+            change["dag_id"],
+            change["run_id"],
+            change["logical_date"],
+            change["new_logical_date"] or "none",
+        )
     return changes
 
 
@@ -278,7 +304,9 @@ def repair_summary(changes: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vector_sync.airflow.schedule", description="Each sync DAG's schedule; --repair frees logical dates that block it.")
+    parser = argparse.ArgumentParser(
+        prog="python -m vector_sync.airflow.schedule", description="Each sync DAG's schedule; --repair frees logical dates that block it."
+    )
     parser.add_argument("--repair", action="store_true", help="move manual runs off the logical dates scheduled runs need")
     parser.add_argument("--dry-run", action="store_true", help="with --repair: print what would change")
     args = parser.parse_args(argv)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from vector_sync.alerts import ALERTS_VARIABLE, AlertSettings
 from vector_sync.config import SourceSettings
-from vector_sync.specs import source_settings
 from vector_sync.errors import FatalError
 from vector_sync.runtime import RuntimeConfig, embedded_config
+from vector_sync.specs import source_settings
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,18 @@ bad setting or a missing connection into a failure without retries.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping
-
-from vector_sync.errors import FatalError
-from vector_sync.protocol import EmbedBatch, FetchPart, RunPlan, StepCounts
-from vector_sync.staging import StagedRun, run_key
+from typing import Any
 
 from vector_sync.airflow.backends import Runtime, build_source
 from vector_sync.airflow.callbacks import announce_recovery
 from vector_sync.airflow.settings import settings_for
 from vector_sync.airflow.windows import resolve_window
+from vector_sync.errors import FatalError
+from vector_sync.protocol import EmbedBatch, FetchPart, RunPlan, StepCounts
+from vector_sync.staging import StagedRun, run_key
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,9 @@ def fail_fast() -> Iterator[None]:
     except FatalError as exc:
         raise AirflowFailException(str(exc)) from None
     except AirflowNotFoundException as exc:  # a hook's connection is not defined
-        raise AirflowFailException(f"{exc}: add the connection (UI, AIRFLOW_CONN_<ID> or airflow_settings.yaml) and clear the task") from None
+        raise AirflowFailException(
+            f"{exc}: add the connection (UI, AIRFLOW_CONN_<ID> or airflow_settings.yaml) and clear the task"
+        ) from None
 
 
 def materialize(results: Any) -> list[Any]:
@@ -123,7 +125,12 @@ def run_upsert(name: str, batch: Mapping[str, Any]) -> dict[str, Any]:
     with fail_fast():
         runtime = Runtime()
         counts = pipeline.upsert(
-            _staged(runtime, embed_batch.plan), runtime.state, runtime.store(), name, batch=embed_batch.index, removed_parts=embed_batch.parts
+            _staged(runtime, embed_batch.plan),
+            runtime.state,
+            runtime.store(),
+            name,
+            batch=embed_batch.index,
+            removed_parts=embed_batch.parts,
         )
     return embed_batch.add(StepCounts.of(counts)).to_json()
 
@@ -140,6 +147,19 @@ def run_record(name: str, fetched: list[Mapping[str, Any]], upserted: list[Mappi
     with fail_fast():
         runtime = Runtime()
         result = pipeline.record(runtime.state, name, plan.run_id, plan.window, plan.started_at, counts)
-    log.info("source %s synced: %s", name, {k: counts.get(k) for k in ("fetched", "filtered_out", "chunks", "embedded", "skipped_unchanged", "upserted", "deleted", "errors", "tokens")})
+    log.info(
+        "source %s synced: %s",
+        name,
+        {
+            k: counts.get(k)
+            for k in ("fetched", "filtered_out", "chunks", "embedded", "skipped_unchanged", "upserted", "deleted", "errors", "tokens")
+        },
+    )
     announce_recovery(plan, result)
-    return {**plan.to_json(), **{k: v for k, v in counts.items() if not isinstance(v, dict)}, **result, "parts": len(parts), "batches": len(batches)}
+    return {
+        **plan.to_json(),
+        **{k: v for k, v in counts.items() if not isinstance(v, dict)},
+        **result,
+        "parts": len(parts),
+        "batches": len(batches),
+    }

@@ -7,8 +7,9 @@ and the window a failed run leaves behind (``failed_window``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from vector_sync.config import SourceSettings
 from vector_sync.models import Window, parse_time

@@ -12,8 +12,8 @@ It exists so the pipeline, the sandbox and the tests run with no credentials and
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from hashlib import blake2b
-from typing import Sequence
 
 import numpy as np
 

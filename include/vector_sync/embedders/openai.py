@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import openai
@@ -37,7 +38,7 @@ DEFAULT_TIMEOUT_S = 60.0
 QUOTA_CODE = "insufficient_quota"
 
 # Clients whose HTTP client already carries the quota hook (built here), so none is wrapped twice.
-_PREPARED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_PREPARED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _mark_quota_not_retryable(response: Any) -> None:

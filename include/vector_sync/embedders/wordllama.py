@@ -30,8 +30,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,13 @@ def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> tuple[np.ndarray,
             uri = getattr(WordLlama._wordllama, config)
             paths = {
                 kind: WordLlama.resolve_file(
-                    config_name=config, model_uri=uri, dim=dim, binary=False, file_type=kind,
-                    cache_dir=package_dir(), disable_download=True,
+                    config_name=config,
+                    model_uri=uri,
+                    dim=dim,
+                    binary=False,
+                    file_type=kind,
+                    cache_dir=package_dir(),
+                    disable_download=True,
                 )
                 for kind in ("weights", "tokenizer")
             }

@@ -51,4 +51,3 @@ class FirefliesHook(BaseHook):
     @cached_property
     def client(self) -> FirefliesClient:
         return self.get_conn()
-

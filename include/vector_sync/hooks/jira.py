@@ -54,4 +54,3 @@ class JiraHook(BaseHook):
     @cached_property
     def client(self) -> JIRA:
         return self.get_conn()
-

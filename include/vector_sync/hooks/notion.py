@@ -53,4 +53,3 @@ class NotionHook(BaseHook):
     @cached_property
     def client(self) -> Client:
         return self.get_conn()
-

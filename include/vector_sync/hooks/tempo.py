@@ -19,6 +19,7 @@ from vector_sync.hooks.connection import base_url, client_options, connection, r
 from vector_sync.hooks.jira import JiraHook
 from vector_sync.sources.tempo import API_BASE, TempoClient, make_client
 
+
 class TempoHook(BaseHook):
     """Builds the Tempo client from one connection; the token never reaches a log line."""
 
@@ -58,4 +59,3 @@ class TempoHook(BaseHook):
     @cached_property
     def client(self) -> TempoClient:
         return self.get_conn()
-

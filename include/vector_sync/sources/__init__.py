@@ -3,8 +3,9 @@ only implemented sources are registered (no placeholder DAGs)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 from vector_sync.config import SourceSettings
 from vector_sync.sources.base import Source
@@ -25,8 +26,11 @@ def with_projects(settings: SourceSettings, projects: Iterable[Any]) -> SourceSe
     """``settings`` whose options list the known projects (``key``, ``name``, ``is_active``
     records), which the sources' ``ProjectTagger`` looks for in text."""
     projects = list(projects)
-    return replace(settings, options={
-        **settings.options,
-        "project_keys": [p.key for p in projects],
-        "projects": [{"key": p.key, "name": p.name, "is_active": p.is_active} for p in projects],
-    })
+    return replace(
+        settings,
+        options={
+            **settings.options,
+            "project_keys": [p.key for p in projects],
+            "projects": [{"key": p.key, "name": p.name, "is_active": p.is_active} for p in projects],
+        },
+    )

@@ -8,27 +8,38 @@ the task fails at once instead of spending its retries.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from typing import Callable, Collection, Iterator
 
 from vector_sync.errors import CredentialsError
 
 AUTH_STATUSES = frozenset({401, 403})
 # Vendor error codes that mean the token itself is refused (Slack: ok=false bodies;
 # Fireflies: errors[].code; Notion: the code of its 401).
-AUTH_CODES = frozenset({
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",  # Slack
-    "auth_failed",  # Fireflies
-    "unauthorized",  # Notion
-})
+AUTH_CODES = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",  # Slack
+        "auth_failed",  # Fireflies
+        "unauthorized",  # Notion
+    }
+)
 
 # (HTTP status or None, vendor error code or None, the server's message: never headers)
 ErrorFacts = tuple["int | None", "str | None", str]
 
 
 def credentials_error(
-    conn_id: str, service: str, status: int | None = None, code: str | None = None, detail: str = "",
-    *, statuses: Collection[int] = AUTH_STATUSES,
+    conn_id: str,
+    service: str,
+    status: int | None = None,
+    code: str | None = None,
+    detail: str = "",
+    *,
+    statuses: Collection[int] = AUTH_STATUSES,
 ) -> CredentialsError | None:
     """``CredentialsError`` when ``status`` or ``code`` says the credentials were refused, else None."""
     if status in statuses or (code or "") in AUTH_CODES:

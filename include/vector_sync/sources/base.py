@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 from vector_sync.config import SourceSettings
 from vector_sync.models import Document, FetchStats, Window

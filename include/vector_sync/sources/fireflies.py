@@ -29,8 +29,9 @@ request) from the oldest indexed meeting on, and derives access exactly as fetch
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import requests
 
@@ -53,9 +54,7 @@ TEAM_WIDE_PRIVACY = frozenset({"link", "teammates", "teammatesandparticipants"})
 # or missing fail closed to the people in the meeting (outsiders in that list never search
 # our index, so "participatingteammates" needs no team lookup).
 OWNER_ONLY_PRIVACY = "owner"
-_QUERY_ERROR_CODES = frozenset(
-    {"invalid_arguments", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_REQUEST"}
-)
+_QUERY_ERROR_CODES = frozenset({"invalid_arguments", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_REQUEST"})
 
 # Only what to_document reads: sentences dominate a page (~900 an hour), so each of their
 # fields counts (end_time and raw_text are left out).
@@ -141,8 +140,12 @@ class FirefliesClient(jsonapi.JsonApiClient):
 
 
 def make_client(
-    endpoint: str | None, api_key: str, *, conn_id: str = "fireflies_default",
-    session: requests.Session | None = None, **session_options: Any,
+    endpoint: str | None,
+    api_key: str,
+    *,
+    conn_id: str = "fireflies_default",
+    session: requests.Session | None = None,
+    **session_options: Any,
 ) -> FirefliesClient:
     """A client for ``endpoint`` (default: Fireflies' own) authenticating with ``api_key``;
     ``session_options`` go to ``make_session`` (``total_retries``, ``timeout_s``...)."""

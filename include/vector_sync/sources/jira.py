@@ -11,8 +11,9 @@ queries missed projects, and filtering inactive projects is the pipeline's job
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from jira import JIRA, JIRAError
 
@@ -26,8 +27,18 @@ log = logging.getLogger(__name__)
 
 # search/jql returns only `id` unless fields are named; these are all a document needs.
 ISSUE_FIELDS: tuple[str, ...] = (
-    "summary", "description", "status", "assignee", "reporter", "priority",
-    "labels", "issuetype", "project", "created", "updated", "comment",
+    "summary",
+    "description",
+    "status",
+    "assignee",
+    "reporter",
+    "priority",
+    "labels",
+    "issuetype",
+    "project",
+    "created",
+    "updated",
+    "comment",
 )
 # search/jql serves its largest pages (up to 5000 issues) when only ids/keys are requested.
 _LIVE_IDS_PAGE_SIZE = 5000
@@ -147,15 +158,11 @@ class JiraSource(Source):
                 raise
             # Deleted or hidden since the search answered: keep what the search sent (pruning
             # removes the issue later) instead of failing the whole window.
-            log.warning(
-                "Jira issue %s vanished while its comments were read; keeping %d of %d", key, len(comments), total
-            )
+            log.warning("Jira issue %s vanished while its comments were read; keeping %d of %d", key, len(comments), total)
             return comments
 
 
-def _to_document(
-    raw: Any, comments: Sequence[Mapping[str, Any]], site_url: str, stats: FetchStats | None = None
-) -> Document | None:
+def _to_document(raw: Any, comments: Sequence[Mapping[str, Any]], site_url: str, stats: FetchStats | None = None) -> Document | None:
     """The issue's document; None (counted in ``stats``) when it has no key, no fields or
     unparsable ``created``/``updated``."""
     key = raw.get("key") if isinstance(raw, dict) else None

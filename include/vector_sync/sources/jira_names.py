@@ -8,8 +8,9 @@ per batch of issues and one user look-up per person name them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from jira import JIRA, JIRAError
 

@@ -10,7 +10,8 @@ An API that reports errors inside a 200 (GraphQL) overrides ``check``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -85,8 +86,7 @@ class JsonApiClient:
                 raise self.error(response.status_code, f"not a JSON object: {response.text[:200]!r}")
             return
         message = error_message(response, body)
-        rejected = credentials_error(self.conn_id, self.service, response.status_code, None,
-                                     f"HTTP {response.status_code} {message}")
+        rejected = credentials_error(self.conn_id, self.service, response.status_code, None, f"HTTP {response.status_code} {message}")
         if rejected is not None:
             raise rejected
         where = f"{response.request.method} {urlsplit(response.url).path}: {message}"

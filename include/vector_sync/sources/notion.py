@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from notion_client import APIErrorCode, APIResponseError, Client
 from notion_client.client import RetryOptions
@@ -91,8 +92,9 @@ def make_client(
 def notion_errors(conn_id: str):
     """A rejected token (401) fails at once; notion-client does not retry it. A 403
     ``restricted_resource`` is a page not shared with the integration, handled where it is read."""
-    return credentials_checked(conn_id, "Notion", APIResponseError, lambda exc: (exc.status, None, f"HTTP {exc.status} {exc}"),
-                               statuses=(401,))
+    return credentials_checked(
+        conn_id, "Notion", APIResponseError, lambda exc: (exc.status, None, f"HTTP {exc.status} {exc}"), statuses=(401,)
+    )
 
 
 def project_tagger(options: Mapping[str, Any]) -> ProjectTagger:
@@ -108,8 +110,9 @@ class NotionSource(Source):
     name = "notion"
     keep_unmapped = True  # handbook pages belong to no project and are still worth finding
 
-    def __init__(self, client: Client, settings: SourceSettings, stats: FetchStats | None = None,
-                 *, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, client: Client, settings: SourceSettings, stats: FetchStats | None = None, *, limiter: RateLimiter | None = None
+    ) -> None:
         super().__init__(client, settings, stats)
         option = settings.option
         self.limiter = limiter or RateLimiter(option("rps"), burst=int(option("burst")))
@@ -156,8 +159,12 @@ class NotionSource(Source):
 
         with notion_errors(self.settings.conn_id):
             for page in follow_tokens(search_page, what="Notion search (live ids)"):
-                if isinstance(page, dict) and page.get("id") and page.get("object", "page") == "page" \
-                        and not (page.get("in_trash") or page.get("archived")):
+                if (
+                    isinstance(page, dict)
+                    and page.get("id")
+                    and page.get("object", "page") == "page"
+                    and not (page.get("in_trash") or page.get("archived"))
+                ):
                     yield f"notion:{page['id']}"
 
     def confirm_gone(self, ids: list[str]) -> list[str]:

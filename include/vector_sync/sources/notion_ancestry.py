@@ -4,8 +4,9 @@ blocks), each retrieved once per run."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from notion_client import APIErrorCode, APIResponseError, Client
 

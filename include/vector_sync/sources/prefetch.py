@@ -11,16 +11,22 @@ decide from what it has been answered so far (the last page of a listing asks fo
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def prefetch(
-    func: Callable[[T], R], items: Iterable[T], *, ahead: int = 1, workers: int = 1,
-    name: str = "prefetch", wait_on_close: bool = True,
+    func: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    ahead: int = 1,
+    workers: int = 1,
+    name: str = "prefetch",
+    wait_on_close: bool = True,
 ) -> Iterator[R]:
     """Yield ``func(item)`` for each item in input order, ``ahead`` items computed in advance
     by ``workers`` threads.

@@ -10,7 +10,8 @@ source keeps unmapped documents.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 # What a project key looks like when no project is known (SUBS, BC, ARCH).
 KEY_PATTERN = r"[A-Z][A-Z0-9]{1,9}"
@@ -30,8 +31,7 @@ class ProjectTagger:
     Tags come back sorted, so a document's content never depends on configuration order.
     """
 
-    def __init__(self, keys: Iterable[str] = (), names: Mapping[str, str | None] | None = None,
-                 fallback: str | None = None) -> None:
+    def __init__(self, keys: Iterable[str] = (), names: Mapping[str, str | None] | None = None, fallback: str | None = None) -> None:
         names = {str(k): v for k, v in (names or {}).items() if k}
         self.rules = [(key, _word(re.escape(key))) for key in dict.fromkeys([*map(str, keys), *names]) if key]
         for key, name in names.items():
@@ -41,7 +41,7 @@ class ProjectTagger:
         self.fallback = re.compile(fallback) if fallback else None
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], *, names: bool = True, fallback: str | None = None) -> "ProjectTagger":
+    def from_options(cls, options: Mapping[str, Any], *, names: bool = True, fallback: str | None = None) -> ProjectTagger:
         """From the source options ``project_keys`` (keys, or ``{key, name}``), ``projects``
         (``[{key, name}]``, filled from the projects table) and ``project_names`` (``{key: name}``);
         ``names=False`` matches keys only."""
@@ -64,8 +64,9 @@ class ProjectTagger:
 
 def names_of(options: Mapping[str, Any]) -> dict[str, str]:
     """``{key: name}`` of the projects in option ``projects`` (for text that names them)."""
-    return {str(p["key"]): str(p["name"]) for p in options.get("projects") or []
-            if isinstance(p, Mapping) and p.get("key") and p.get("name")}
+    return {
+        str(p["key"]): str(p["name"]) for p in options.get("projects") or [] if isinstance(p, Mapping) and p.get("key") and p.get("name")
+    }
 
 
 def is_kept(projects: Iterable[str], active: Mapping[str, bool], keep_unmapped: bool) -> bool:

@@ -38,9 +38,10 @@ Pacing (option ``method_rpm``) and the client: ``vector_sync.sources.slack_clien
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -50,12 +51,29 @@ from vector_sync.models import Document, FetchStats, Window
 from vector_sync.sources.auth import AUTH_CODES
 from vector_sync.sources.base import AccessScope, Source
 from vector_sync.sources.projects import ProjectTagger
-from vector_sync.sources.slack_messages import (
-    EPOCH, NOISE_SUBTYPES, decimal, domain, has_replies, indexed, is_bot, last_activity, parse_id, to_document, to_ts,
-    ts_time,
-)
 from vector_sync.sources.slack_client import (  # noqa: F401 (the source's client, importable from here)
-    MethodPacer, SlackReader, check_credentials, error_code, make_client, pace, retry_handlers, slack_errors,
+    MethodPacer,
+    SlackReader,
+    check_credentials,
+    error_code,
+    make_client,
+    pace,
+    retry_handlers,
+    slack_errors,
+)
+from vector_sync.sources.slack_messages import (
+    EPOCH,
+    NOISE_SUBTYPES,
+    decimal,
+    domain,
+    has_replies,
+    indexed,
+    is_bot,
+    last_activity,
+    parse_id,
+    to_document,
+    to_ts,
+    ts_time,
 )
 
 log = logging.getLogger(__name__)
@@ -163,8 +181,7 @@ class SlackSource(Source):
     def _prune_channels(self) -> dict[str, dict | None]:
         """Fetch's channel selection, listed once per source (see ``_prune_selection``)."""
         if self._prune_selection is None:
-            self._prune_selection = {c["id"]: c if c.get("is_member") else None
-                                     for c in self._listed_channels() if self._selected(c)}
+            self._prune_selection = {c["id"]: c if c.get("is_member") else None for c in self._listed_channels() if self._selected(c)}
         return self._prune_selection
 
     def _message_exists(self, channel_id: str, ts: str) -> bool:
@@ -199,7 +216,9 @@ class SlackSource(Source):
                     except SlackApiError as exc:
                         if error_code(exc) not in _UNREADABLE:
                             raise
-                        log.warning("Slack channel %s: members unreadable (%s), its documents are restricted", channel["id"], error_code(exc))
+                        log.warning(
+                            "Slack channel %s: members unreadable (%s), its documents are restricted", channel["id"], error_code(exc)
+                        )
             self.api.learn_users(user for ids in members.values() for user in ids)
             for channel in channels:
                 where = {"source": "slack", "channel_id": channel["id"]}
@@ -219,8 +238,11 @@ class SlackSource(Source):
         """Every channel ``conversations.list`` shows (public, and private ones the bot is in),
         archived ones left out; their names are learned for ``#channel`` mentions."""
         listing = self.api.call("conversations.list", types=_CHANNEL_TYPES, exclude_archived=True, limit=self.channel_page_size)
-        channels = [c for c in self.api.items(listing, "channels")
-                    if isinstance(c, dict) and c.get("id") and c.get("name") and not c.get("is_archived")]
+        channels = [
+            c
+            for c in self.api.items(listing, "channels")
+            if isinstance(c, dict) and c.get("id") and c.get("name") and not c.get("is_archived")
+        ]
         self._channel_names.update((c["id"], c["name"]) for c in channels)
         return channels
 
@@ -276,14 +298,14 @@ class SlackSource(Source):
             if access is None:
                 access = self._access(channel)
             names = self.api.names(thread)
-            yield to_document(channel, thread, ts_time(last), access, projects, self._domain,
-                               names.get, self._channel_names.get)
+            yield to_document(channel, thread, ts_time(last), access, projects, self._domain, names.get, self._channel_names.get)
 
     def _history(self, channel: dict, oldest: datetime, latest: datetime) -> Iterator[dict]:
         """Messages of ``oldest <= ts <= latest`` (the half-open window is applied to last
         activity); the first page is asked at once, so a refused channel raises here."""
-        first = self.api.call("conversations.history", channel=channel["id"], oldest=to_ts(oldest), latest=to_ts(latest),
-                          inclusive=True, limit=self.page_size)
+        first = self.api.call(
+            "conversations.history", channel=channel["id"], oldest=to_ts(oldest), latest=to_ts(latest), inclusive=True, limit=self.page_size
+        )
         return self.api.items(first, "messages")
 
     def _thread(self, channel: dict, parent: dict) -> list[dict]:

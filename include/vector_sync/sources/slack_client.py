@@ -23,8 +23,9 @@ The SDK's handler stays the safety net when other clients share the app's quota.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -54,7 +55,7 @@ _USERS_PAGE_SIZE = 200
 class _PacedRetries:
     """A retry handler whose retries, after its own wait, take their method's pacing slot."""
 
-    pacer: "MethodPacer | None" = None
+    pacer: MethodPacer | None = None
 
     def prepare_for_next_attempt(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> None:
         super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)  # type: ignore[misc]
@@ -133,7 +134,11 @@ def retry_handlers(max_retries: int = DEFAULT_MAX_RETRIES) -> list[RetryHandler]
 
 
 def make_client(
-    base_url: str | None, token: str, *, max_retries: int = DEFAULT_MAX_RETRIES, timeout_s: int = DEFAULT_TIMEOUT_S,
+    base_url: str | None,
+    token: str,
+    *,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    timeout_s: int = DEFAULT_TIMEOUT_S,
 ) -> WebClient:
     """A ``WebClient`` for ``base_url`` (e.g. ``https://slack.com/api/``; None: Slack's)."""
     kwargs: dict[str, Any] = {}

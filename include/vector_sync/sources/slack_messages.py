@@ -3,21 +3,40 @@ activity, whether it has replies, who wrote it), exact to the microsecond of Sla
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from vector_sync.models import Document, MetadataValue, Segment
 from vector_sync.slack_text import mrkdwn_to_text
 
 # Subtypes that record channel events rather than conversation.
-NOISE_SUBTYPES = frozenset({
-    "channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name",
-    "channel_archive", "channel_unarchive", "group_join", "group_leave", "group_topic",
-    "group_purpose", "group_name", "group_archive", "group_unarchive", "pinned_item",
-    "unpinned_item", "bot_add", "bot_remove", "channel_convert_to_private", "channel_posting_permissions",
-})
+NOISE_SUBTYPES = frozenset(
+    {
+        "channel_join",
+        "channel_leave",
+        "channel_topic",
+        "channel_purpose",
+        "channel_name",
+        "channel_archive",
+        "channel_unarchive",
+        "group_join",
+        "group_leave",
+        "group_topic",
+        "group_purpose",
+        "group_name",
+        "group_archive",
+        "group_unarchive",
+        "pinned_item",
+        "unpinned_item",
+        "bot_add",
+        "bot_remove",
+        "channel_convert_to_private",
+        "channel_posting_permissions",
+    }
+)
 _TITLE_CHARS = 80
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -39,9 +58,7 @@ def to_document(
 ) -> Document:
     """One thread (parent first) or single message as a document."""
     parent = thread[0]
-    segments = tuple(
-        Segment(_line(message, user_name, channel_name), {"message_ts": message["ts"]}) for message in thread
-    )
+    segments = tuple(Segment(_line(message, user_name, channel_name), {"message_ts": message["ts"]}) for message in thread)
     author_id, author = _author(parent, user_name)
     first_line = mrkdwn_to_text(parent.get("text"), user_name, channel_name).split("\n", 1)[0]
     first_line = first_line or next((f.get("name", "") for f in parent.get("files") or [] if isinstance(f, dict)), "")

@@ -21,9 +21,10 @@ the older ``/papertrail/1/events/deleted/types/worklog`` is deprecated in the v4
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import requests
 from jira import JIRA
@@ -64,21 +65,41 @@ class TempoClient(jsonapi.JsonApiClient):
     error = TempoError
     request_error = TempoRequestError
 
-    def __init__(self, session: requests.Session, base_url: str | None = None, conn_id: str = "tempo_default",
-                 *, jira: JIRA, jira_conn_id: str = "jira_default") -> None:
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str | None = None,
+        conn_id: str = "tempo_default",
+        *,
+        jira: JIRA,
+        jira_conn_id: str = "jira_default",
+    ) -> None:
         super().__init__(session, base_url, conn_id)
         self.jira = jira
         self.jira_conn_id = jira_conn_id
 
 
 def make_client(
-    base_url: str | None, token: str, jira: JIRA, *, conn_id: str = "tempo_default",
-    jira_conn_id: str = "jira_default", session: requests.Session | None = None, **session_options: Any,
+    base_url: str | None,
+    token: str,
+    jira: JIRA,
+    *,
+    conn_id: str = "tempo_default",
+    jira_conn_id: str = "jira_default",
+    session: requests.Session | None = None,
+    **session_options: Any,
 ) -> TempoClient:
     """A client for Tempo at ``base_url`` (default: the global host) with a bearer ``token``;
     ``session_options`` go to ``make_session`` (``total_retries``, ``timeout_s``...)."""
-    return jsonapi.make_client(TempoClient, base_url, token, conn_id=conn_id, session=session,
-                               client_options={"jira": jira, "jira_conn_id": jira_conn_id}, **session_options)
+    return jsonapi.make_client(
+        TempoClient,
+        base_url,
+        token,
+        conn_id=conn_id,
+        session=session,
+        client_options={"jira": jira, "jira_conn_id": jira_conn_id},
+        **session_options,
+    )
 
 
 @dataclass(frozen=True)
@@ -164,7 +185,7 @@ class TempoSource(Source):
                 yield from self._documents(ready)
         ids = list(unknown)
         for start in range(0, len(ids), batch):
-            self.names.resolve(ids[start:start + batch])
+            self.names.resolve(ids[start : start + batch])
         yield from self._documents(pending)
 
     def removed_ids(self, window: Window) -> Iterator[str]:
@@ -330,5 +351,3 @@ def format_duration(seconds: int) -> str:
     if hours and rest:
         return f"{hours}h {rest}m"
     return f"{hours}h" if hours else f"{rest}m"
-
-

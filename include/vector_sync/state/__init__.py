@@ -36,6 +36,44 @@ from vector_sync.state.schema import (
     status_table,
 )
 
+# What callers import from vector_sync.state (the repositories' records and the schema's names).
+__all__ = [
+    "Access",
+    "ChunkState",
+    "ChunkWrite",
+    "FailedWindow",
+    "IN_BATCH",
+    "LedgerEntry",
+    "LedgerRepository",
+    "LedgerWrite",
+    "MAX_ERROR_CHARS",
+    "Project",
+    "ProjectRepository",
+    "RUN_FAILED",
+    "RUN_RUNNING",
+    "RUN_STATUSES",
+    "RUN_SUCCESS",
+    "RunRepository",
+    "SQLITE_BUSY_TIMEOUT_S",
+    "StateStore",
+    "SyncFailure",
+    "SyncRun",
+    "TermStatsRepository",
+    "UTCDateTime",
+    "WRITE_BATCH",
+    "chunks_table",
+    "configure_sqlite",
+    "default_state_url",
+    "documents_table",
+    "failures_table",
+    "make_engine",
+    "metadata",
+    "migrate",
+    "projects_table",
+    "runs_table",
+    "status_table",
+]
+
 
 class StateStore:
     """The state database. Thread-safe; one per process is enough.
@@ -66,7 +104,7 @@ class StateStore:
         if self._owns_engine:
             self.engine.dispose()
 
-    def __enter__(self) -> "StateStore":
+    def __enter__(self) -> StateStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

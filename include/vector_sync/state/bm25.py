@@ -16,8 +16,8 @@ neither deadlock nor lose increments.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 import sqlalchemy as sa
@@ -80,7 +80,7 @@ class TermStatsRepository:
             old = self._chunks(conn, collection, list(written) + gone)
             df_delta: dict[int, int] = {}
             chunk_delta = length_delta = 0
-            for chunk_id, (length, terms) in old.items():
+            for length, terms in old.values():
                 chunk_delta -= 1
                 length_delta -= length
                 for term in terms:
@@ -91,7 +91,9 @@ class TermStatsRepository:
                 length_delta += counts.length
                 for term in counts.frequencies:
                     df_delta[term] = df_delta.get(term, 0) + 1
-                rows.append({"collection": collection, "chunk_id": chunk_id, "length": int(counts.length), "terms": pack_terms(counts.frequencies)})
+                rows.append(
+                    {"collection": collection, "chunk_id": chunk_id, "length": int(counts.length), "terms": pack_terms(counts.frequencies)}
+                )
             self._add_frequencies(conn, collection, {t: d for t, d in df_delta.items() if d})
             c = sparse_chunks_table.c
             for batch in batches(gone, IN_BATCH):

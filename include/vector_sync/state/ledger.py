@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,9 +23,8 @@ class Access(NamedTuple):
     emails: tuple[str, ...] = ()
 
     @classmethod
-    def normal(cls, access_type: str | None, emails: Iterable[str] = ()) -> "Access":
+    def normal(cls, access_type: str | None, emails: Iterable[str] = ()) -> Access:
         return cls(str(access_type or "all"), tuple(sorted({str(e).strip().lower() for e in emails if e and str(e).strip()})))
-
 
 
 class LedgerEntry(NamedTuple):
@@ -150,9 +150,7 @@ class LedgerRepository:
         with self.engine.begin() as conn:
             for batch in batches(ids, IN_BATCH):
                 result = conn.execute(
-                    documents_table.update()
-                    .where(documents_table.c.id.in_(batch))
-                    .values(deleted=True, chunk_count=0, synced_at=synced_at)
+                    documents_table.update().where(documents_table.c.id.in_(batch)).values(deleted=True, chunk_count=0, synced_at=synced_at)
                 )
                 flagged += result.rowcount
                 conn.execute(chunks_table.delete().where(chunks_table.c.document_id.in_(batch)))

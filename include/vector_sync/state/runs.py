@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -20,7 +21,6 @@ from vector_sync.state.schema import (
     status_table,
     upsert,
 )
-
 
 # A traceback is useful in the dashboard; a megabyte of one is not.
 MAX_ERROR_CHARS = 10_000
@@ -105,11 +105,7 @@ class RunRepository:
         with self.engine.begin() as conn:
             upsert(conn, runs_table, [row], keys=keys)
             return int(
-                conn.scalar(
-                    sa.select(c.id).where(
-                        c.source == run.source, c.run_id == run.run_id, c.window_start == run.window_start
-                    )
-                )
+                conn.scalar(sa.select(c.id).where(c.source == run.source, c.run_id == run.run_id, c.window_start == run.window_start))
             )
 
     def recent(

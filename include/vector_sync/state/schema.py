@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -290,9 +291,7 @@ def upsert(
         excluded = stmt.excluded
         guard = where(table, excluded) if callable(where) else where
         if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys), set_={c: excluded[c] for c in update}, where=guard
-            )
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: excluded[c] for c in update}, where=guard)
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         conn.execute(stmt, list(batch))

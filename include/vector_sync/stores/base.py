@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import ClassVar
 
 from vector_sync.models import Hit, SearchFilter, VectorRecord
 from vector_sync.tokens import sanitize

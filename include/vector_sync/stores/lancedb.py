@@ -21,17 +21,18 @@ import math
 import random
 import re
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, BTree, Bitmap, LabelList
+from lancedb.index import FTS, Bitmap, BTree, LabelList
 from lancedb.query import MultiMatchQuery
 
 from vector_sync.models import SEARCH_MODES, Hit, SearchFilter, VectorRecord, utc
@@ -59,8 +60,7 @@ TEXT_INDEX_COLUMNS = ("title", "text")
 # Indexes on the filter columns: the prefilter (access rule, source, project, dates) then reads
 # an index instead of every row's lists; at 100,000 chunks it cut a filtered query's time by a
 # third to a half here. Built and rebuilt together with the full-text indexes.
-FILTER_INDEXES = {"source": Bitmap, "access_type": Bitmap, "projects": LabelList, "access_list": LabelList,
-                  "timestamp_epoch": BTree}
+FILTER_INDEXES = {"source": Bitmap, "access_type": Bitmap, "projects": LabelList, "access_list": LabelList, "timestamp_epoch": BTree}
 # A word in the title is worth twice one in the body: the title names what a document is about.
 TITLE_BOOST = 2.0
 # Rows written since the full-text indexes were last built are still found (LanceDB scans them
@@ -129,7 +129,7 @@ class LanceDBStore(VectorStore):
             with self._writing():
                 table = self._table_for_write(dim)
                 self._retry(
-                    lambda: table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+                    lambda: table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)  # noqa: B023 (called at once)
                 )
         self._keep_indexes_current()
         return len(unique)
@@ -143,7 +143,7 @@ class LanceDBStore(VectorStore):
         for start in range(0, len(ids), DELETE_BATCH_IDS):
             where = f"id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
             with self._writing():
-                self._retry(lambda: table.delete(where))
+                self._retry(lambda: table.delete(where))  # noqa: B023 (called at once)
         return len(ids)
 
     def query(
@@ -223,13 +223,15 @@ class LanceDBStore(VectorStore):
             return 0
         emails = sorted({a.strip().lower() for a in access_list if a})
         # SQL values: lancedb's plain ``values`` cannot express an empty list (an empty concat).
-        values = {"access_type": _quote(str(access_type or "all")),
-                  "access_list": f"arrow_cast(make_array({', '.join(_quote(e) for e in emails)}), 'List(Utf8)')"}
+        values = {
+            "access_type": _quote(str(access_type or "all")),
+            "access_list": f"arrow_cast(make_array({', '.join(_quote(e) for e in emails)}), 'List(Utf8)')",
+        }
         updated = 0
         for start in range(0, len(ids), DELETE_BATCH_IDS):
             predicate = f"document_id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
             with self._writing():
-                result = self._retry(lambda: table.update(where=predicate, values_sql=values))
+                result = self._retry(lambda: table.update(where=predicate, values_sql=values))  # noqa: B023 (called at once)
             updated += int(getattr(result, "rows_updated", 0) or 0)
         self._keep_indexes_current()  # updated rows are rewritten, outside the indexes
         return updated
@@ -368,7 +370,9 @@ Ranked = list[tuple[float, dict[str, Any]]]
 def _dense_leg(table: Any, vector: np.ndarray, top_k: int, where: str) -> Ranked:
     """Exact cosine search: (1 - cosine distance, row), best first, ties by id."""
     search = table.search(vector, vector_column_name="vector").distance_type("cosine")
-    return _ranked(search, [*_HIT_COLUMNS, "_distance"], top_k, where, lambda row: None if row["_distance"] is None else 1.0 - row["_distance"])
+    return _ranked(
+        search, [*_HIT_COLUMNS, "_distance"], top_k, where, lambda row: None if row["_distance"] is None else 1.0 - row["_distance"]
+    )
 
 
 def _keyword_leg(table: Any, keywords: str, top_k: int, where: str) -> Ranked:
@@ -421,8 +425,11 @@ def _hit(row: Mapping[str, Any], score: float) -> Hit:
         text=row["text"] or "",
         url=row["url"] or "",
         # The access columns are authoritative: update_access rewrites them, not the JSON copy.
-        metadata={**json.loads(row["metadata_json"] or "{}"), "access_type": row["access_type"] or "all",
-                  "access_list": list(row["access_list"] or [])},
+        metadata={
+            **json.loads(row["metadata_json"] or "{}"),
+            "access_type": row["access_type"] or "all",
+            "access_list": list(row["access_list"] or []),
+        },
     )
 
 

@@ -33,11 +33,11 @@ import logging
 import math
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import orjson  # the pinecone SDK's own JSON encoder: request sizes are measured with it
@@ -70,8 +70,7 @@ SPARSE_METRIC = "dotproduct"  # the only metric Pinecone accepts sparse values w
 COLLECTION_MAX_CHARS = 255  # sparse_collections.collection
 # Metadata the filters and the pipeline rely on: never dropped to make room. ``channel_id``
 # selects a Slack channel's chunks in one update (vector_sync.permissions).
-FILTER_KEYS = frozenset({"source", "document_id", "projects", "access_type", "access_list", "timestamp_epoch", "chunk_index",
-                         "channel_id"})
+FILTER_KEYS = frozenset({"source", "document_id", "projects", "access_type", "access_list", "timestamp_epoch", "chunk_index", "channel_id"})
 
 
 class PineconeStore(VectorStore):
@@ -313,8 +312,10 @@ class PineconeStore(VectorStore):
 
     def _require_sparse(self, mode: str) -> None:
         if self.bm25 is None:
-            raise ValueError(f"{mode} search on Pinecone needs the BM25 statistics of the state DB: build the store "
-                             "with vector_sync.runtime.build_store (or pass bm25=state.bm25)")
+            raise ValueError(
+                f"{mode} search on Pinecone needs the BM25 statistics of the state DB: build the store "
+                "with vector_sync.runtime.build_store (or pass bm25=state.bm25)"
+            )
         metric = self._index_shape().metric
         if metric != SPARSE_METRIC:
             raise ValueError(
@@ -332,11 +333,15 @@ class PineconeStore(VectorStore):
         if not self._sparse_ready():
             if self.bm25 is not None and not self._warned_dense_only:
                 self._warned_dense_only = True
-                log.warning("Pinecone index at %s uses metric %s: writing dense vectors only, keyword and hybrid search "
-                            "need a dotproduct index", getattr(self.index, "host", "?"), self._index_shape().metric)
+                log.warning(
+                    "Pinecone index at %s uses metric %s: writing dense vectors only, keyword and hybrid search need a dotproduct index",
+                    getattr(self.index, "host", "?"),
+                    self._index_shape().metric,
+                )
             return None
-        counts = {r.id: sparse.count_terms(r.text, identity=_native_id(r.document_id), title=str(r.metadata.get("title") or ""))
-                  for r in records}
+        counts = {
+            r.id: sparse.count_terms(r.text, identity=_native_id(r.document_id), title=str(r.metadata.get("title") or "")) for r in records
+        }
         stats = self.bm25.apply(self.collection, written=counts)
         return [sparse.document_vector(counts[r.id], stats.average_length) for r in records]
 
@@ -454,7 +459,7 @@ class _Sender:
                 future.result()
         self.pending.add(self.pool.submit(self.send, item))
 
-    def __enter__(self) -> "_Sender":
+    def __enter__(self) -> _Sender:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
@@ -518,8 +523,10 @@ def fit_metadata(metadata: dict[str, MetadataValue], max_bytes: int, record_id: 
         return metadata
     text = str(metadata.get("text", ""))
     trimmed = {**metadata, "text": "", "text_length": len(text), "text_truncated": True}
-    optional = sorted((k for k in trimmed if k not in FILTER_KEYS and k not in ("text", "text_length", "text_truncated")),
-                      key=lambda k: -len(orjson.dumps(trimmed[k])))
+    optional = sorted(
+        (k for k in trimmed if k not in FILTER_KEYS and k not in ("text", "text_length", "text_truncated")),
+        key=lambda k: -len(orjson.dumps(trimmed[k])),
+    )
     while _size(trimmed) > max_bytes and optional:
         dropped = optional.pop(0)
         del trimmed[dropped]
@@ -647,7 +654,9 @@ def create_index(
 
     if not pc.has_index(name):
         try:
-            pc.create_index(name=name, dimension=dimension, metric=metric, spec=ServerlessSpec(cloud=cloud, region=region), timeout=timeout_s)
+            pc.create_index(
+                name=name, dimension=dimension, metric=metric, spec=ServerlessSpec(cloud=cloud, region=region), timeout=timeout_s
+            )
         except pinecone_errors.ConflictError:
             log.info("index %s was created concurrently", name)
     return check_dimension(pc, name, dimension)
@@ -669,8 +678,12 @@ def check_dimension(pc: Any, name: str, dimension: int) -> str:
         )
     metric = index_metric(model)
     if metric != SPARSE_METRIC:
-        log.warning("Pinecone index '%s' uses metric %s: dense search only; keyword and hybrid search need a "
-                    "dotproduct index (create one under a new name and re-sync)", name, metric)
+        log.warning(
+            "Pinecone index '%s' uses metric %s: dense search only; keyword and hybrid search need a "
+            "dotproduct index (create one under a new name and re-sync)",
+            name,
+            metric,
+        )
     return str(model.host)
 
 

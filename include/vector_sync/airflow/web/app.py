@@ -21,22 +21,22 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
+from airflow.api_fastapi.logging.decorators import action_logging
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from airflow.api_fastapi.app import get_auth_manager
-from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
-from airflow.api_fastapi.logging.decorators import action_logging
 
 from vector_sync.airflow.web import URL_PREFIX
 from vector_sync.airflow.web.identity import Identity, as_email, identity_of
@@ -311,10 +311,9 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
     @app.get("/api/status")
     def status() -> Response:
         """Per-source health: exactly the list ``vector-sync status --json`` prints."""
+        from vector_sync.airflow.schedule import metadata_schedules
         from vector_sync.sources import registered_sources
         from vector_sync.status import all_status
-
-        from vector_sync.airflow.schedule import metadata_schedules
 
         b = cache.get()
         names = registered_sources()
@@ -365,7 +364,9 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         sources = _split(source)
         unknown = [s for s in sources if s not in registered_sources()]
         if unknown:
-            raise HTTPException(status_code=400, detail=f"unknown source {', '.join(unknown)}; registered: {', '.join(registered_sources())}")
+            raise HTTPException(
+                status_code=400, detail=f"unknown source {', '.join(unknown)}; registered: {', '.join(registered_sources())}"
+            )
         view, impersonating = search_identity(signed_in, user)
         try:
             flt = SearchFilter(
