@@ -10,7 +10,7 @@ index is the sandbox's Pinecone simulator fed by its OpenAI simulator (``pinecon
 ``openai_default`` pointing at the sandbox this test runs in-process).
 
 Every registered source's DAG runs one replay window (conf start/end) over the whole sample,
-with 4 Slack fetch partitions (channel groups), a fetch per day of the sample for the other
+with 4 Slack fetch parts (channel groups), a fetch per day of the sample for the other
 sources (time slices) and the embed/upsert steps in several batches. Then:
 (1) both workers ran mapped fetch/embed/upsert task instances (task_instance.hostname, the
 task's log in that worker's own home, and the Celery task id in that worker's own log agree);

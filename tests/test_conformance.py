@@ -56,35 +56,35 @@ def test_window_is_respected(name, kit, workspace):
 
 
 @pytest.mark.parametrize("name", SOURCES)
-def test_partitions_split_the_window_and_cover_it_once(name, kit, workspace):
-    """Each partition is its own task with its own source object: together they fetch and
-    remove exactly what one fetch of the whole window does, each document in one partition."""
+def test_parts_split_the_window_and_cover_it_once(name, kit, workspace):
+    """Each part is its own task with its own source object: together they fetch and
+    remove exactly what one fetch of the whole window does, each document in one part."""
     window = whole_sample(workspace)
-    partitions = kit.source(name).partitions(window)
-    assert 2 <= len(partitions) <= DEFAULT_MAX_PARTITIONS, partitions
+    scopes = kit.source(name).parts(window)
+    assert 2 <= len(scopes) <= DEFAULT_MAX_PARTITIONS, scopes
     fetched: list[dict[str, str]] = []
     removed: set[str] = set()
-    for partition in partitions:
+    for scope in scopes:
         task_source = kit.source(name)
-        part_window = task_source.partition_window(window, partition)
-        fetched.append({d.id: d.content_hash() for d in task_source.fetch_partition(part_window, partition)})
+        part_window = task_source.part_window(window, scope)
+        fetched.append({d.id: d.content_hash() for d in task_source.fetch_part(part_window, scope)})
         removed |= set(task_source.removed_ids(part_window))
     whole_source = kit.source(name)
     whole = {d.id: d.content_hash() for d in whole_source.fetch(window)}
-    assert all(fetched), f"{name}: an empty partition in {[len(p) for p in fetched]}"
-    assert sum(len(p) for p in fetched) == len(whole), "a document was fetched by two partitions"
+    assert all(fetched), f"{name}: an empty part in {[len(p) for p in fetched]}"
+    assert sum(len(p) for p in fetched) == len(whole), "a document was fetched by two parts"
     assert {doc_id: digest for part in fetched for doc_id, digest in part.items()} == whole
     assert removed == set(whole_source.removed_ids(window))
 
 
 @pytest.mark.parametrize("name", SOURCES)
-def test_a_scheduled_window_is_one_partition(name, kit, workspace):
+def test_a_scheduled_window_is_one_part(name, kit, workspace):
     window = Window(workspace.anchor - timedelta(hours=1), workspace.anchor)
     source = kit.source(name)
     if name == "slack":
-        pytest.skip("Slack partitions by channels (a request each, whatever the window), not by time")
-    assert source.partitions(window) == [{}]
-    assert source.partition_window(window, {}) == window
+        pytest.skip("Slack splits by channels (a request each, whatever the window), not by time")
+    assert source.parts(window) == [{}]
+    assert source.part_window(window, {}) == window
 
 
 @pytest.mark.parametrize("name", SOURCES)

@@ -12,7 +12,7 @@ from vector_sync.specs import source_settings
 
 OLD_SCHEDULES = {"slack": "*/15 * * * *", "jira": "*/30 * * * *", "fireflies": "0 * * * *", "notion": "15 * * * *", "tempo": "*/30 * * * *"}
 CHAIN = ["plan", "fetch", "filter_active_projects", "embed", "upsert", "record"]
-MAPPED = {"fetch", "embed", "upsert"}  # partitions and batches: several workers share a window
+MAPPED = {"fetch", "embed", "upsert"}  # parts and batches: several workers share a window
 
 
 @pytest.fixture(scope="module")

@@ -16,29 +16,29 @@ T0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
 
 class Numbers(Source):
-    """A synthetic source: documents n = 0..count-1, partitioned by residue."""
+    """A synthetic source: documents n = 0..count-1, split into parts by residue."""
 
     name = "jira"  # borrows Jira's settings
     keep_unmapped = True
 
     def __init__(self, count: int, parts: int) -> None:
         super().__init__(None, source_settings("jira"))
-        self.count, self.parts = count, parts
+        self.count, self.part_count = count, parts
 
-    def partitions(self, window):
-        return [{"residue": r} for r in range(self.parts)]
+    def parts(self, window):
+        return [{"residue": r} for r in range(self.part_count)]
 
-    def fetch_partition(self, window, partition):
-        for n in range(partition["residue"], self.count, self.parts):
+    def fetch_part(self, window, scope):
+        for n in range(scope["residue"], self.count, self.part_count):
             yield Document(
                 id=f"jira:N-{n}", source="jira", title=f"N-{n}", text=f"number {n} " * 5, url="", updated_at=T0 + timedelta(seconds=n)
             )
-        if partition["residue"] == 0:  # a duplicate across partitions keeps the latest
+        if scope["residue"] == 0:  # a duplicate across parts keeps the latest
             yield Document(id="jira:N-1", source="jira", title="N-1", text="older", url="", updated_at=T0 - timedelta(days=1))
 
     def fetch(self, window):
-        for partition in self.partitions(window):
-            yield from self.fetch_partition(window, partition)
+        for scope in self.parts(window):
+            yield from self.fetch_part(window, scope)
 
 
 def test_parts_and_batches_land_every_document_once(tmp_path, monkeypatch):

@@ -160,7 +160,7 @@ def test_mapped_steps_on_different_workers_share_only_the_bucket(bucket, s3_endp
         return StagedRun(staging_root(), "slack", key)
 
     source = kit.source("slack")
-    scopes = source.partitions(window)
+    scopes = source.parts(window)
     assert len(scopes) > 1, "the sample should give Slack several fetch parts"
     fetched = pipeline.sum_counts(pipeline.fetch(source, window, on_a_fresh_worker(), scope, part) for part, scope in enumerate(scopes))
     filtered = pipeline.filter_active_projects(

@@ -1,4 +1,4 @@
-"""Window.slices: the time partitions of a fetch must tile the window exactly."""
+"""Window.slices: the time parts of a fetch must tile the window exactly."""
 
 from __future__ import annotations
 

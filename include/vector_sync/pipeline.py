@@ -70,15 +70,15 @@ def fetch(
     source: Source, window: Window, staged: staging.StagedRun, scope: Mapping[str, Any] | None = None, part: int = 0
 ) -> dict[str, Any]:
     """Page through the source for one part of ``window`` (``scope``: what the source's part
-    covers, see ``Source.partitions``; none: the whole window) and stage its documents and
+    covers, see ``Source.parts``; none: the whole window) and stage its documents and
     removals; each part writes its own files, so mapped fetches never collide."""
     items = 0
     scope = scope or {}
-    whole, window = window, source.partition_window(window, scope)
+    whole, window = window, source.part_window(window, scope)
 
     def documents() -> Iterator[dict[str, Any]]:
         nonlocal items
-        for doc in source.fetch_partition(window, scope):
+        for doc in source.fetch_part(window, scope):
             items += source.items_in(doc)
             yield doc.to_json()
 
@@ -448,7 +448,7 @@ def run_window(
 ) -> dict[str, Any]:
     """Every step in order, in this process: the CLI's replays, benchmarks and tests."""
     started_at = datetime.now(timezone.utc)
-    scopes = source.partitions(window)
+    scopes = source.parts(window)
     counts: dict[str, Any] = sum_counts(fetch(source, window, staged, scope, part) for part, scope in enumerate(scopes))
     filtered = filter_active_projects(
         staged, state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=MAX_BATCHES

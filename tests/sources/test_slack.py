@@ -416,7 +416,7 @@ def test_hook_rejects_a_wrong_token(box, monkeypatch):
         SlackClientHook().get_conn()
 
 
-def test_channel_partitions_cover_the_window_exactly_once(sandbox, workspace):
+def test_channel_parts_cover_the_window_exactly_once(sandbox, workspace):
     """Mapped fetches over channel groups yield the same documents as one fetch."""
     from datetime import timedelta as _td
 
@@ -427,9 +427,9 @@ def test_channel_partitions_cover_the_window_exactly_once(sandbox, workspace):
     client = make_client(sandbox.base_url("slack") + "/api/", "sandbox-token")
     window = _Window(workspace.start - _td(hours=1), workspace.anchor)
     whole = {d.id for d in SlackSource(client, _settings("slack")).fetch(window)}
-    parts = SlackSource(client, _settings("slack")).partitions(window)
+    parts = SlackSource(client, _settings("slack")).parts(window)
     assert 1 < len(parts) <= 4
     seen: list[str] = []
     for part in parts:
-        seen += [d.id for d in SlackSource(client, _settings("slack")).fetch_partition(window, part)]
+        seen += [d.id for d in SlackSource(client, _settings("slack")).fetch_part(window, part)]
     assert len(seen) == len(set(seen)) and set(seen) == whole

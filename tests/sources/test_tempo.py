@@ -109,19 +109,19 @@ def test_small_pages_follow_metadata_next(box, sim, jira, data, workspace):
     assert requests_to(box, "/4/worklogs") == math.ceil(listed / 50) > 3
 
 
-def test_partitions_split_the_listing_by_work_date_without_listing_twice(box, sim, jira, data, workspace):
-    """Each worklog is listed by one partition only: together they page what one fetch pages."""
+def test_parts_split_the_listing_by_work_date_without_listing_twice(box, sim, jira, data, workspace):
+    """Each worklog is listed by one part only: together they page what one fetch pages."""
     window = everything(workspace)
     listed = len([w for w in data.updated_between(window.start, window.end, workspace.anchor)])
-    partitions = source(box, jira).partitions(window)
-    assert len(partitions) == 4 and partitions[0]["from"] == "2000-01-01"
-    assert all(date.fromisoformat(a["to"]) + timedelta(days=1) == date.fromisoformat(b["from"]) for a, b in zip(partitions, partitions[1:]))
+    scopes = source(box, jira).parts(window)
+    assert len(scopes) == 4 and scopes[0]["from"] == "2000-01-01"
+    assert all(date.fromisoformat(a["to"]) + timedelta(days=1) == date.fromisoformat(b["from"]) for a, b in zip(scopes, scopes[1:]))
     box.log.reset()
     ids: list[str] = []
-    for partition in partitions:
-        ids += [d.id for d in source(box, jira, page_size=50).fetch_partition(window, partition)]
+    for scope in scopes:
+        ids += [d.id for d in source(box, jira, page_size=50).fetch_part(window, scope)]
     assert sorted(ids) == sorted(expected(data, window, workspace.anchor))
-    assert requests_to(box, "/4/worklogs") <= math.ceil(listed / 50) + len(partitions) - 1
+    assert requests_to(box, "/4/worklogs") <= math.ceil(listed / 50) + len(scopes) - 1
 
 
 def test_a_repeated_next_link_is_refused(workspace, jira):

@@ -62,9 +62,9 @@ def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         run_id = context["run_id"]
         log.info("source %s: window %s .. %s (%s)", name, window.start.isoformat(), window.end.isoformat(), mode)
         source = build_source(name, settings, runtime.state)
-        scopes = source.partitions(window)
+        scopes = source.parts(window)
     plan = RunPlan(name, run_id, window, mode, run_key(run_id, window), now)
-    return [FetchPart(plan, index, scope, f"{index}: {source.partition_label(scope)}").to_json() for index, scope in enumerate(scopes)]
+    return [FetchPart(plan, index, scope, f"{index}: {source.part_label(scope)}").to_json() for index, scope in enumerate(scopes)]
 
 
 def run_fetch(name: str, part: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class Source(ABC):
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every document created or updated within ``window`` (already widened)."""
 
-    def partitions(self, window: Window) -> list[dict[str, Any]]:
+    def parts(self, window: Window) -> list[dict[str, Any]]:
         """Independent parts of a window's fetch (mapped tasks in Airflow).
 
         By default, time slices: a window of at least ``2 x partition_min_hours`` (default 24)
@@ -74,7 +74,7 @@ class Source(ABC):
         of its own with the API's own time bounds (JQL ``updated``, Fireflies ``fromDate``,
         Notion's search stop rule). Scheduled windows stay whole; backfills and catch-ups split.
         Slack overrides this with channel groups, Tempo with work-date ranges.
-        Keep them few: a partition is a task, and each pays a task's start-up cost.
+        Keep them few: a part is a task, and each pays a task's start-up cost.
         """
         most = int(self.settings.option("max_partitions"))
         hours = float(self.settings.option("partition_min_hours"))
@@ -83,23 +83,23 @@ class Source(ABC):
         return [{}] if len(slices) == 1 else [part.to_json() for part in slices]
 
     @staticmethod
-    def partition_window(window: Window, partition: Mapping[str, Any]) -> Window:
-        """The part of ``window`` a partition covers: its time slice, or all of it."""
-        if partition.get("start") and partition.get("end"):
-            return Window.from_json(partition)
+    def part_window(window: Window, scope: Mapping[str, Any]) -> Window:
+        """The slice of ``window`` a part covers: its own time slice, or all of it."""
+        if scope.get("start") and scope.get("end"):
+            return Window.from_json(scope)
         return window
 
     @staticmethod
-    def partition_label(partition: Mapping[str, Any]) -> str:
-        """What a partition covers, for the mapped task's name in the Airflow UI."""
-        if partition.get("start") and partition.get("end"):
-            part = Window.from_json(partition)
+    def part_label(scope: Mapping[str, Any]) -> str:
+        """What a part covers, for the mapped task's name in the Airflow UI."""
+        if scope.get("start") and scope.get("end"):
+            part = Window.from_json(scope)
             return f"{part.start:%Y-%m-%d %H:%M} to {part.end:%Y-%m-%d %H:%M}"
-        parts = [f"{len(v)} {k}" if isinstance(v, (list, tuple)) else f"{k} {v}" for k, v in partition.items()]
+        parts = [f"{len(v)} {k}" if isinstance(v, (list, tuple)) else f"{k} {v}" for k, v in scope.items()]
         return ", ".join(parts) or "whole window"
 
-    def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
-        """Documents of one partition (``window`` is already the partition's slice)."""
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """Documents of one part (``window`` is already the part's slice)."""
         return self.fetch(window)
 
     def items_in(self, document: Document) -> int:

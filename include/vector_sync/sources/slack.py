@@ -114,9 +114,9 @@ class SlackSource(Source):
 
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every thread or message whose last activity lies in ``[start, end)``."""
-        return self.fetch_partition(window, {})
+        return self.fetch_part(window, {})
 
-    def partitions(self, window: Window) -> list[dict[str, Any]]:
+    def parts(self, window: Window) -> list[dict[str, Any]]:
         """Channels in at most ``max_partitions`` groups (default 4): mapped fetch tasks then
         share a window's channels. Each group re-lists channels, one cheap call."""
         groups = max(1, int(self.settings.option("max_partitions")))
@@ -126,9 +126,9 @@ class SlackSource(Source):
             return [{}]
         return [{"channels": ids[i::groups]} for i in range(min(groups, len(ids)))]
 
-    def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
-        """The documents of the partition's channels (all channels for ``{}``)."""
-        wanted = set(partition.get("channels") or ())
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """The documents of the part's channels (all channels for ``{}``)."""
+        wanted = set(scope.get("channels") or ())
         with slack_errors(self.settings.conn_id):
             if not self._domain:
                 self._domain = domain(check_credentials(self.client, self.settings.conn_id).get("url") or "")

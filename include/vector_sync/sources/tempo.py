@@ -133,7 +133,7 @@ class TempoSource(Source):
         """Yield one document per worklog with ``updatedAt`` in ``[start, end)``."""
         return self._fetch(window, self._history_start(), window.end.date() + self._future())
 
-    def partitions(self, window: Window) -> list[dict[str, Any]]:
+    def parts(self, window: Window) -> list[dict[str, Any]]:
         """Work-date ranges, cut where the window's time slices are cut.
 
         The API bounds updates only from below (``updatedFrom``): time slices would each list
@@ -142,7 +142,7 @@ class TempoSource(Source):
         window's worklogs about as evenly; the first range reaches back to ``history_start``
         (back-dated edits), the last ``future_days`` ahead.
         """
-        slices = super().partitions(window)
+        slices = super().parts(window)
         if len(slices) == 1:
             return slices
         cuts = [Window.from_json(part).start.date() for part in slices[1:]]
@@ -151,11 +151,11 @@ class TempoSource(Source):
         ranges = [{"from": a.isoformat(), "to": b.isoformat()} for a, b in zip(firsts, lasts) if a <= b]
         return ranges if len(ranges) > 1 else [{}]
 
-    def fetch_partition(self, window: Window, partition: dict[str, Any]) -> Iterator[Document]:
-        """The window's worklogs of the partition's work dates (``from``..``to``, inclusive)."""
-        if not partition:
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """The window's worklogs of the part's work dates (``from``..``to``, inclusive)."""
+        if not scope:
             return self.fetch(window)
-        return self._fetch(window, date.fromisoformat(partition["from"]), date.fromisoformat(partition["to"]))
+        return self._fetch(window, date.fromisoformat(scope["from"]), date.fromisoformat(scope["to"]))
 
     def _fetch(self, window: Window, first: date, last: date) -> Iterator[Document]:
         """Worklogs of work dates ``first..last`` updated in the window, as documents.
