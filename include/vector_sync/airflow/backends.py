@@ -9,7 +9,6 @@ connection into its client through the source's hook.
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
 from typing import Any
 
 from vector_sync.airflow.settings import runtime_config, settings_for
@@ -35,7 +34,7 @@ def build_source(name: str, settings: SourceSettings, state: StateStore) -> Sour
 
     The hook gets the source's connection and every other connection its options name that
     the hook takes (Tempo's ``jira_conn_id``): hooks read no Variables themselves."""
-    from vector_sync.sources import source_class
+    from vector_sync.sources import source_class, with_projects
 
     hook_type = hook_class(name)
     accepted = inspect.signature(hook_type.__init__).parameters
@@ -50,13 +49,7 @@ def build_source(name: str, settings: SourceSettings, state: StateStore) -> Sour
                 f"connection '{settings.conn_id}' for source '{name}' is not defined: add it (UI, AIRFLOW_CONN_{settings.conn_id.upper()} or airflow_settings.yaml)"
             ) from None
         raise
-    projects = state.projects.all()
-    options = {
-        **settings.options,
-        "project_keys": [p.key for p in projects],
-        "projects": [{"key": p.key, "name": p.name, "is_active": p.is_active} for p in projects],
-    }
-    return source_class(name)(client, replace(settings, options=options))
+    return source_class(name)(client, with_projects(settings, state.projects.all()))
 
 
 class Runtime:
