@@ -167,11 +167,21 @@ def sandbox_source(name: str, sandbox: Any, state: Any, overrides: dict[str, Any
     return source_class(name)(sandbox_client(name, sandbox), with_projects(settings, state.projects.all()))
 
 
+def default_embedder() -> Any:
+    """The embedder a DAG run uses when none is configured (the embedded default), for
+    references that must equal what a DAG run wrote."""
+    from vector_sync.runtime import RuntimeConfig, build_embedder
+
+    return build_embedder(RuntimeConfig(state_url="", staging_url=""))
+
+
 class Backends:
     """The embedded backends in a temporary folder; sources on ``sandbox`` (Airflow-free), or
     through the Airflow hooks and the exported connections when none is given."""
 
-    def __init__(self, folder: Path, settings: dict[str, list[dict[str, Any]]] | None = None, sandbox: Any = None) -> None:
+    def __init__(
+        self, folder: Path, settings: dict[str, list[dict[str, Any]]] | None = None, sandbox: Any = None, embedder: Any = None
+    ) -> None:
         self.folder = folder
         self.sandbox = sandbox
         self.state = StateStore(f"sqlite:///{folder / 'state.db'}")
@@ -181,7 +191,7 @@ class Backends:
             if settings
             else [("SUBS", "Subscriptions", True), ("BC", "Billing Console", True), ("ARCH", "Archive Migration", False)]
         )
-        self.embedder = HashingEmbedder()
+        self.embedder = embedder or HashingEmbedder()  # hashing: fast; a DAG's reference passes the default
         self.store = LanceDBStore(str(folder / "lancedb"))
 
     def source(self, name: str) -> Any:

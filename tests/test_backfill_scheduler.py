@@ -197,14 +197,14 @@ def cluster(metadata_db, workspace, tmp_path_factory):
 
 def in_process_reference(tmp_path: Path, sandbox, windows: list[Window]) -> tuple[dict, dict]:
     """The same windows synced by the library directly: chunk ids -> text, ledger."""
-    from tests.sourcekit import Backends
+    from tests.sourcekit import Backends, default_embedder
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VECTOR_SYNC_SANDBOX_URL", sandbox.url)
         settings = read_settings(ROOT / "airflow_settings.yaml")
         for entry in settings["connections"]:
             mp.setenv(f"AIRFLOW_CONN_{entry['conn_id'].upper()}", connection_json(entry))
-        kit = Backends(tmp_path, settings)
+        kit = Backends(tmp_path, settings, embedder=default_embedder())
         for n, window in enumerate(windows):
             kit.run("jira", window, run_id=f"reference-{n}")
         return index_snapshot(kit.store, kit.state, "jira")
@@ -308,6 +308,9 @@ def test_deadline_alert_fires_through_the_triggerer_for_a_slow_run(cluster):
 SHORT = timedelta(minutes=2)  # every sync DAG on */2 for the scheduling test: its runs come quickly
 
 
+# The demo, five `airflow dags test` processes and two scheduled intervals of two minutes each:
+# about 4 minutes on a quiet 2-core machine, longer under load.
+@pytest.mark.timeout(600)
 def test_after_the_demo_and_dags_test_replays_every_sync_dag_gets_its_scheduled_run(cluster):
     """Issue #15: the demo's runs (and ``airflow dags test DAG DATE``) held the logical date of
     the next scheduled run, and the scheduler skipped it ("run already exists") for up to two

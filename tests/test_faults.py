@@ -36,7 +36,7 @@ from sandbox.server import Fault
 from tests.alertkit import SmtpSink, first_failure, index_snapshot, make_world, slack_posts, source_dag, task_states
 from tests.clusterkit import PG_ADMIN_URL, postgres_database
 from tests.conftest import ANCHOR, ROOT
-from tests.sourcekit import Backends
+from tests.sourcekit import Backends, default_embedder
 from vector_sync import alerts, pipeline
 from vector_sync.airflow.bootstrap import connection_json, read_settings
 from vector_sync.models import Document, Window
@@ -91,7 +91,7 @@ def reference(name: str, window: Window, sandbox, tmp_path) -> dict[str, Any]:
         settings = read_settings(ROOT / "airflow_settings.yaml")
         for entry in settings["connections"]:
             mp.setenv(f"AIRFLOW_CONN_{entry['conn_id'].upper()}", connection_json(entry))
-        kit = Backends(tmp_path / f"reference-{name}", settings)
+        kit = Backends(tmp_path / f"reference-{name}", settings, embedder=default_embedder())
         kit.run(name, window, run_id="reference")
         snapshot = index_snapshot(kit.store, kit.state, name)
         snapshot["last_sync"] = kit.state.runs.last_sync(name)
