@@ -11,7 +11,7 @@ import pytest
 from vector_sync.models import SEARCH_MODES, SearchFilter, VectorRecord
 from vector_sync.stores import lancedb as lancedb_store
 from vector_sync.stores.base import keyword_text
-from vector_sync.stores.lancedb import LanceDBStore, fuse_scores, where_clause
+from vector_sync.stores.lancedb import KEYWORD_WEIGHT, LanceDBStore, fuse_scores, keyword_weight, where_clause
 
 DAY = 86_400
 T0 = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
@@ -328,6 +328,27 @@ def test_hybrid_fuses_both_rankings_inside_the_filter(filtered):
     assert [h.score for h in hits] == pytest.approx([0.6, 0.4, 0.4 * 0.9 / 0.82**0.5], rel=1e-5)
     private = filtered.query([0.7, 0.3, 0.0, 0.0], top_k=10, text="some text", mode="hybrid")
     assert "slack:dm#0" not in ids_of(private)  # no user: public only, in both legs
+
+
+def test_the_keyword_leg_counts_as_much_of_the_question_as_its_best_match_covers():
+    best = [(9.0, {"id": "a", "title": "BC-7: Invoice PDF export times out", "text": "Exports of invoices time out."})]
+    assert keyword_weight("BC-7", best) == KEYWORD_WEIGHT
+    assert keyword_weight("invoice exports", best) == KEYWORD_WEIGHT  # plurals folded
+    # Other words for it: only "invoice" of invoice / download / hang / forever (stop words aside).
+    assert keyword_weight("why does the invoice download hang forever", best) == pytest.approx(KEYWORD_WEIGHT / 4)
+    assert keyword_weight("anything", []) == KEYWORD_WEIGHT  # no keyword leg: nothing to scale
+
+
+def test_hybrid_leans_on_meaning_when_the_words_match_only_in_passing(store):
+    store.upsert(
+        [
+            record("jira:A#0", [1.0, 0.0], text="Partial refund button disabled"),  # the meaning
+            record("jira:B#0", [0.0, 1.0], text="Greyed out wording in the money page"),  # two stray words
+        ]
+    )
+    query = "the give money back button is greyed out"  # "button" aside, no word of A
+    hits = store.query([0.9, 0.1], top_k=2, text=query, mode="hybrid")
+    assert ids_of(hits) == ["jira:A#0", "jira:B#0"]
 
 
 def test_fuse_scores_combines_normalised_scores_and_prefers_keyword_matches_on_ties():

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from vector_sync.embedders.base import Embedder
 from vector_sync.models import SEARCH_MODES, Hit, SearchFilter
 from vector_sync.query_understanding import understand
-from vector_sync.stores.base import VectorStore
+from vector_sync.stores.base import STOP_WORDS, VectorStore, content_terms, terms
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,6 @@ IDENTITY_WEIGHT = 2.0
 # 0.678 / 0.668 without it, 0.678 / 0.682 at 0.25, 0.682 / 0.682 at 0.5, 0.687 / 0.700 at 1.0;
 # not 1.0, which all but filters: "issue", "post" and "page" are ordinary words as well.
 SOURCE_HINT_WEIGHT = 0.5
-# Words too common to say what a title is about (the title share ignores them).
-_STOP_WORDS = frozenset(
-    "a an and are as at be but by can did do does for from has have how i in is it its me my no not of on or our "
-    "out so that the their them there this to us was we were what when where which who why will with you your".split()
-)
-_TITLE_TERM = re.compile(r"[^\W_]+")
 
 
 def search(
@@ -145,7 +139,7 @@ def rank_for_work(hits: list[Hit], query: str, sources: frozenset[str] = frozens
     if not hits:
         return []
     top = max(hit.score for hit in hits)
-    words = _query_terms(query)
+    words = content_terms(query)
     ranked = []
     for order, hit in enumerate(hits):
         relevance = max(hit.score, 0.0) / top if top > 0 else 0.0
@@ -165,26 +159,14 @@ def names_document(query: str, words: set[str], hit: Hit) -> bool:
     key = document_id(hit).split(":", 1)[-1]
     if any(c.isalpha() for c in key) and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", query, re.IGNORECASE):
         return True
-    title = set(_terms(hit.title)) - _STOP_WORDS
-    return bool(title) and words in (title, title - set(_terms(key)))
-
-
-def _terms(text: str) -> list[str]:
-    """Lower-case words with a plain English plural folded ("exports" -> "export")."""
-    words = (w.casefold() for w in _TITLE_TERM.findall(text))
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
-
-
-def _query_terms(query: str) -> set[str]:
-    terms = set(_terms(query))
-    content = terms - _STOP_WORDS
-    return content or terms
+    title = set(terms(hit.title)) - STOP_WORDS
+    return bool(title) and words in (title, title - set(terms(key)))
 
 
 def _title_share(words: set[str], title: str) -> float:
     if not words or not title:
         return 0.0
-    return len(words & set(_terms(title))) / len(words)
+    return len(words & set(terms(title))) / len(words)
 
 
 def best_per_document(hits: list[Hit]) -> list[Hit]:
