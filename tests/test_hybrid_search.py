@@ -152,6 +152,26 @@ def test_a_question_naming_a_kind_of_document_prefers_that_kind(tmp_path, mode):
     assert document_ids(search("meetings Kofi Novak on renewal emails", embedder, store, top_k=2, mode=mode))[0] == "fireflies:m1"
 
 
+# Hybrid, the default: dense or keyword alone score the long transcript far below 60 worklogs
+# that say the name in five words, past what the kind hint adds.
+@pytest.mark.parametrize("mode", ["hybrid"])
+def test_a_named_kind_is_found_past_a_flood_of_other_matches_and_the_access_rule_holds(tmp_path, mode):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    # 60 short worklogs name Kofi Novak and fill every candidate slot of a 10-hit search.
+    index(store, embedder, [doc(f"tempo:{n}", f"Worklog: Kofi Novak on SUBS-{n}", f"Kofi Novak logged 1h on SUBS-{n}.") for n in range(60)])
+    transcript = "Organizer: Kofi Novak. " + "We went through the renewal pricing and the rollout dates. " * 20
+    index(store, embedder, [doc("fireflies:m1", "SUBS pricing review", transcript)])
+    index(store, embedder, [doc("fireflies:m2", "SUBS hiring", transcript, access_type="private", access_list=("amy@example.com",))])
+    hits = document_ids(search("meetings Kofi Novak organised", embedder, store, top_k=10, mode=mode))
+    # Without the kind's own candidates the meeting would not be among the 10 at all.
+    assert "fireflies:m1" in hits and "fireflies:m2" not in hits  # public only: no user
+    amy = document_ids(search("meetings Kofi Novak organised", embedder, store, SearchFilter(user="amy@example.com"), top_k=10, mode=mode))
+    assert {"fireflies:m1", "fireflies:m2"} <= set(amy)
+    # A filter that excludes the kind still does: the question never widens it.
+    only_tempo = search("meetings Kofi Novak organised", embedder, store, SearchFilter(sources=("tempo",)), top_k=10, mode=mode)
+    assert {h.source for h in only_tempo} == {"tempo"}
+
+
 @pytest.mark.parametrize("mode", SEARCH_MODES)
 def test_a_time_phrase_in_the_question_filters_inside_the_store_and_never_widens_the_filter(tmp_path, mode):
     embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))

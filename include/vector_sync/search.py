@@ -64,7 +64,9 @@ def search(
     The question is read first (``query_understanding.understand``, relative to ``now``,
     default the current time): an unambiguous time phrase ("last week", "yesterday",
     "2026-11-18") narrows ``flt``'s dates inside the store's query and leaves the searched
-    text; a word naming a kind of document ("meetings", "tickets") is a ranking hint.
+    text; a word naming a kind of document ("meetings", "tickets") is a ranking hint, and a
+    second store query narrowed to that kind (``kind_filter``) puts its best among the
+    candidates.
 
     ``mode`` is one of ``SEARCH_MODES`` (see ``VectorStore.query``); "keyword" never calls
     the embedder. "hybrid" (the default) runs as "dense" on a store that does not serve it
@@ -95,15 +97,33 @@ def search(
         log.info("The question is about %s to %s: searching that time only", asked.since.date(), last_day)
         flt = narrow_dates(flt or SearchFilter(), asked.since, asked.until)
         text = asked.text
+    kind_flt = kind_filter(flt, asked.sources)
     vector = None if mode == "keyword" else embedder.embed([text])[0]
     wanted = min(top_k * CANDIDATES_PER_HIT, MAX_CANDIDATES)
     while True:
         chunks = store.query(vector, wanted, flt, text=text, mode=mode)
+        if kind_flt is not None:  # the kind asked for among the candidates, however many others match
+            chunks += store.query(vector, wanted, kind_flt, text=text, mode=mode)
         best = best_per_document(chunks)
         # Fewer documents than asked although the store had more chunks: widen and ask again.
         if len(best) >= top_k or len(chunks) < wanted or wanted >= MAX_CANDIDATES:
             return rank_for_work(best, text, asked.sources)[:top_k]
         wanted = min(wanted * 4, MAX_CANDIDATES)
+
+
+def kind_filter(flt: SearchFilter | None, sources: frozenset[str]) -> SearchFilter | None:
+    """``flt`` narrowed to the sources whose kind of document the question names, or None when
+    that narrows nothing (no kind named, or ``flt`` already that narrow or excluding them).
+
+    A person's many short worklogs can fill every candidate slot of "meetings Kofi organised";
+    a second store query with this filter (access rule and all, inside the store) makes sure
+    the meetings are candidates too, and the kind hint of ``rank_for_work`` can lift them.
+    """
+    base = flt or SearchFilter()
+    kinds = sources & set(base.sources) if base.sources else sources
+    if not kinds or kinds == set(base.sources):
+        return None
+    return dataclasses.replace(base, sources=tuple(sorted(kinds)))
 
 
 def narrow_dates(flt: SearchFilter, since: datetime, until: datetime | None) -> SearchFilter:
