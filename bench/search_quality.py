@@ -4,7 +4,8 @@ The sandbox (scale 1, the demo's data, at bench/run.py's fixed anchor so documen
 stable) runs in its own process; each embedder's sync goes through the same path as
 ``vector-sync sync`` (``sync_window``) into its own temporary LanceDB store and state DB.
 Then every query of ``bench/labels/*.json`` is searched with ``search.search`` in each mode,
-as an operator sees it (``SearchFilter(all_access=True)``: the labels include private items).
+as an operator sees it (``SearchFilter(all_access=True)``: the labels include private items),
+asked at the anchor (``now=ANCHOR``: "last week" is the week before the workspace's Friday).
 
 One JSON line per (embedder, mode):
 {"bench": "search_quality", "embedder": "wordllama", "store": "lancedb", "mode": "hybrid",
@@ -128,7 +129,10 @@ def measure(queries: list[dict[str, Any]], runtime: Any, embedder: str, misses: 
         line: dict[str, Any] = {"bench": "search_quality", "embedder": embedder, "store": "lancedb", "mode": mode}
         try:
             ranked = [
-                [document_id(h) for h in search(q["query"], engine, store, SearchFilter(all_access=True), top_k=TOP_K, mode=mode)]
+                [
+                    document_id(h)
+                    for h in search(q["query"], engine, store, SearchFilter(all_access=True), top_k=TOP_K, mode=mode, now=ANCHOR)
+                ]
                 for q in queries
             ]
         except ValueError as exc:

@@ -114,6 +114,88 @@ def test_a_primary_artifact_comes_before_a_secondary_mention_that_matches_equall
     assert document_ids(hits)[:2] == ["jira:BC-7", "slack:C1:2"]
 
 
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+@pytest.mark.parametrize("query", ["BC-7", "what's the status of bc-7?", "Invoice PDF export times out"])
+def test_a_document_named_by_its_key_or_whole_title_comes_first(tmp_path, mode, query):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    issue = "BC-7: Invoice PDF export times out"
+    # Short worklogs quote the key and the title in a few words, which BM25 and a mean vector
+    # favour over the issue's long description; BC-70 and BC-7x are other documents.
+    long_body = "Steps to reproduce: open the billing console, pick an account, export. " * 30
+    index(
+        store,
+        embedder,
+        [doc(f"tempo:{n}", f"Worklog: Dana Reyes on BC-7 (2026-11-0{n})", f"Dana logged 1h on {issue}") for n in range(1, 6)],
+    )
+    index(store, embedder, [doc("jira:BC-70", "BC-70: Invoice PDF export styling", "BC-7 follow-up."), doc("jira:BC-7", issue, long_body)])
+    hits = search(query, embedder, store, top_k=5, mode=mode)
+    assert document_ids(hits)[0] == "jira:BC-7", [(h.title, h.score) for h in hits]
+
+
+# Not "keyword" alone: BM25 scores the short worklog at twice the meeting, past the hint (half
+# the best relevance); the hint is for documents that match about as well.
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_a_question_naming_a_kind_of_document_prefers_that_kind(tmp_path, mode):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    index(
+        store,
+        embedder,
+        [
+            doc("tempo:1", "Worklog: Kofi Novak on SUBS-2", "Kofi Novak logged 2h on SUBS-2: renewal emails."),
+            doc("fireflies:m1", "SUBS weekly sync", "Organizer: Kofi Novak. Agenda: hiring, pricing, renewal emails."),
+            # Weaker matches, as a workspace has many: min-max fusion scores the weakest 0.
+            doc("slack:C1:1", "#random: out on Friday", "Kofi is out on Friday."),
+            doc("jira:SUBS-9", "SUBS-9: Dark mode for the invoice table", "Dark mode, as asked in the emails."),
+        ],
+    )
+    assert document_ids(search("Kofi Novak renewal emails", embedder, store, top_k=2, mode=mode))[0] == "tempo:1"
+    assert document_ids(search("meetings Kofi Novak on renewal emails", embedder, store, top_k=2, mode=mode))[0] == "fireflies:m1"
+
+
+# Hybrid, the default: dense or keyword alone score the long transcript far below 60 worklogs
+# that say the name in five words, past what the kind hint adds.
+@pytest.mark.parametrize("mode", ["hybrid"])
+def test_a_named_kind_is_found_past_a_flood_of_other_matches_and_the_access_rule_holds(tmp_path, mode):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    # 60 short worklogs name Kofi Novak and fill every candidate slot of a 10-hit search.
+    index(store, embedder, [doc(f"tempo:{n}", f"Worklog: Kofi Novak on SUBS-{n}", f"Kofi Novak logged 1h on SUBS-{n}.") for n in range(60)])
+    transcript = "Organizer: Kofi Novak. " + "We went through the renewal pricing and the rollout dates. " * 20
+    index(store, embedder, [doc("fireflies:m1", "SUBS pricing review", transcript)])
+    index(store, embedder, [doc("fireflies:m2", "SUBS hiring", transcript, access_type="private", access_list=("amy@example.com",))])
+    hits = document_ids(search("meetings Kofi Novak organised", embedder, store, top_k=10, mode=mode))
+    # Without the kind's own candidates the meeting would not be among the 10 at all.
+    assert "fireflies:m1" in hits and "fireflies:m2" not in hits  # public only: no user
+    amy = document_ids(search("meetings Kofi Novak organised", embedder, store, SearchFilter(user="amy@example.com"), top_k=10, mode=mode))
+    assert {"fireflies:m1", "fireflies:m2"} <= set(amy)
+    # A filter that excludes the kind still does: the question never widens it.
+    only_tempo = search("meetings Kofi Novak organised", embedder, store, SearchFilter(sources=("tempo",)), top_k=10, mode=mode)
+    assert {h.source for h in only_tempo} == {"tempo"}
+
+
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_a_time_phrase_in_the_question_filters_inside_the_store_and_never_widens_the_filter(tmp_path, mode):
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    friday = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+
+    def worklog(n: int, days_ago: int, **kwargs) -> Document:
+        stamp = int((friday - timedelta(days=days_ago)).timestamp())
+        return doc(f"tempo:{n}", f"Worklog {n}: Dana Reyes", "Dana Reyes logged 1h on SUBS.", metadata={"timestamp_epoch": stamp}, **kwargs)
+
+    # 1: yesterday; 2: three days ago (Tuesday, this week); 3: last week; 4: yesterday, private.
+    index(
+        store,
+        embedder,
+        [worklog(1, 1), worklog(2, 3), worklog(3, 8), worklog(4, 1, access_type="private", access_list=("amy@example.com",))],
+    )
+    found = lambda query, flt=None: sorted(document_ids(search(query, embedder, store, flt, top_k=10, mode=mode, now=friday)))  # noqa: E731
+    assert found("what did Dana Reyes log yesterday") == ["tempo:1"]  # public only: the access rule holds
+    assert found("what did Dana Reyes log yesterday", SearchFilter(user="amy@example.com")) == ["tempo:1", "tempo:4"]
+    assert found("Dana Reyes this week") == ["tempo:1", "tempo:2"]
+    assert found("Dana Reyes last week") == ["tempo:3"]
+    assert found("Dana Reyes this week", SearchFilter(since=friday - timedelta(days=2))) == ["tempo:1"]
+    assert found("Dana Reyes last week", SearchFilter(since=friday - timedelta(days=2))) == []
+
+
 def _permission_sample() -> list[Document]:
     """Every document holds the query word, so each mode's permitted set is all it may see."""
     day = timedelta(days=1)

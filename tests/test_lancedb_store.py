@@ -11,7 +11,7 @@ import pytest
 from vector_sync.models import SEARCH_MODES, SearchFilter, VectorRecord
 from vector_sync.stores import lancedb as lancedb_store
 from vector_sync.stores.base import keyword_text
-from vector_sync.stores.lancedb import LanceDBStore, fuse_ranks, where_clause
+from vector_sync.stores.lancedb import KEYWORD_WEIGHT, LanceDBStore, fuse_scores, keyword_weight, where_clause
 
 DAY = 86_400
 T0 = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
@@ -321,23 +321,48 @@ def test_a_table_written_before_the_keyword_index_gets_one(tmp_path):
 def test_hybrid_fuses_both_rankings_inside_the_filter(filtered):
     filtered.upsert([record("jira:apollo#0", [0.0, 0.0, 0.0, 1.0], text="Apollo launch checklist", projects=("APOLLO",))])
     hits = filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10, flt=SearchFilter(projects=("APOLLO",)), text="apollo launch", mode="hybrid")
-    # Only APOLLO chunks in either leg: by vector public (1), zeus (2), apollo (3, orthogonal);
-    # by words apollo alone (1). Fused: apollo 1/61 + 1/63, public 1/61, zeus 1/62.
+    # Only APOLLO chunks in either leg: by vector public (cosine 1), zeus (0.9 / sqrt(0.82)),
+    # apollo (0, orthogonal), normalised to 1, 0.994, 0; by words apollo alone (1).
+    # Fused 0.6 x words + 0.4 x vector: apollo 0.6, public 0.4, zeus 0.4 x 0.994.
     assert ids_of(hits) == ["jira:apollo#0", "slack:public#0", "jira:zeus#0"]
-    assert [h.score for h in hits] == pytest.approx([1 / 61 + 1 / 63, 1 / 61, 1 / 62])
+    assert [h.score for h in hits] == pytest.approx([0.6, 0.4, 0.4 * 0.9 / 0.82**0.5], rel=1e-5)
     private = filtered.query([0.7, 0.3, 0.0, 0.0], top_k=10, text="some text", mode="hybrid")
     assert "slack:dm#0" not in ids_of(private)  # no user: public only, in both legs
 
 
-def test_fuse_ranks_sums_reciprocal_ranks_and_prefers_keyword_matches_on_ties():
-    def rows(*ids):
-        return [(1.0, {"id": i}) for i in ids]
+def test_the_keyword_leg_counts_as_much_of_the_question_as_its_best_match_covers():
+    best = [(9.0, {"id": "a", "title": "BC-7: Invoice PDF export times out", "text": "Exports of invoices time out."})]
+    assert keyword_weight("BC-7", best) == KEYWORD_WEIGHT
+    assert keyword_weight("invoice exports", best) == KEYWORD_WEIGHT  # plurals folded
+    # Other words for it: only "invoice" of invoice / download / hang / forever (stop words aside).
+    assert keyword_weight("why does the invoice download hang forever", best) == pytest.approx(KEYWORD_WEIGHT / 4)
+    assert keyword_weight("anything", []) == KEYWORD_WEIGHT  # no keyword leg: nothing to scale
 
-    fused = fuse_ranks(rows("a", "b", "c"), rows("c", "x"), k=60)
-    assert [row["id"] for _, row in fused] == ["c", "a", "x", "b"]  # x and b tie at 1/62
-    assert fused[0][0] == pytest.approx(1 / 63 + 1 / 61)
-    # b and z tie at 1/61, a and x at 1/62: the keyword match first each time.
-    assert [row["id"] for _, row in fuse_ranks(rows("b", "a"), rows("z", "x"), k=60)] == ["z", "b", "x", "a"]
+
+def test_hybrid_leans_on_meaning_when_the_words_match_only_in_passing(store):
+    store.upsert(
+        [
+            record("jira:A#0", [1.0, 0.0], text="Partial refund button disabled"),  # the meaning
+            record("jira:B#0", [0.0, 1.0], text="Greyed out wording in the money page"),  # two stray words
+        ]
+    )
+    query = "the give money back button is greyed out"  # "button" aside, no word of A
+    hits = store.query([0.9, 0.1], top_k=2, text=query, mode="hybrid")
+    assert ids_of(hits) == ["jira:A#0", "jira:B#0"]
+
+
+def test_fuse_scores_combines_normalised_scores_and_prefers_keyword_matches_on_ties():
+    def rows(*scored):
+        return [(score, {"id": i}) for i, score in scored]
+
+    dense = rows(("a", 0.9), ("b", 0.8), ("c", 0.5))  # normalised 1, 0.75, 0
+    keyword = rows(("c", 12.0), ("x", 2.0))  # normalised 1, 0: c's lead over x counts, not only its rank
+    fused = fuse_scores(dense, keyword, keyword_weight=0.6)
+    assert [row["id"] for _, row in fused] == ["c", "a", "b", "x"]
+    assert [score for score, _ in fused] == pytest.approx([0.6, 0.4, 0.3, 0.0])
+    # a (vector only) and z (words only) tie at 0.5, b and y at 0: the keyword match first each time.
+    tie = fuse_scores(rows(("a", 0.9), ("b", 0.1)), rows(("z", 3.0), ("y", 1.0)), keyword_weight=0.5)
+    assert [row["id"] for _, row in tie] == ["z", "a", "y", "b"]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,32 @@ KEYWORD_MAX_TERM_CHARS = 40
 _KEYWORD_TERM = re.compile(r"[^\W_]+")
 
 
+# Words too common to say what a text is about (search's title share, a keyword match's coverage).
+STOP_WORDS = frozenset(
+    "a an and are as at be but by can did do does for from has have how i in is it its me my no not of on or our "
+    "out so that the their them there this to us was we were what when where which who why will with you your".split()
+)
+
+
+def terms(text: str) -> list[str]:
+    """Lower-case words with a plain English plural folded ("exports" -> "export"; not a stop
+    word: "this" and "does" stay)."""
+    words = (w.casefold() for w in _KEYWORD_TERM.findall(text))
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") and w not in STOP_WORDS else w for w in words]
+
+
+def content_terms(text: str) -> set[str]:
+    """The distinct ``terms`` of ``text`` without stop words (all of them if only stop words)."""
+    words = set(terms(text))
+    return (words - STOP_WORDS) or words
+
+
+def keyword_coverage(query: str, text: str) -> float:
+    """The share of ``query``'s content terms found in ``text`` (0..1; 0 for a query without words)."""
+    words = content_terms(query)
+    return len(words & set(terms(text))) / len(words) if words else 0.0
+
+
 def keyword_text(text: str | None) -> str:
     """``text`` reduced to what a keyword index can match: its distinct words, space-separated.
 
