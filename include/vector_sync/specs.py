@@ -129,7 +129,9 @@ REGISTRY: dict[str, SourceSpec] = {
         },
         name="notion",
         schedule="15 * * * *",
-        overlap=timedelta(minutes=10),
+        # Search indexing "is not immediate" and Notion gives no bound: a page searchable up to
+        # this late after its edit is still found by the next run (README, Notion assumptions).
+        overlap=timedelta(minutes=30),
         stale_after=timedelta(minutes=120),
         deadline=timedelta(minutes=60),
         pool="notion_api",

@@ -1,17 +1,21 @@
 """Notion pages (wiki pages and database rows) as documents, one per page, split at headings.
 
 Notion's search has no time filter, so a window is found by paging search newest-first
-(``last_edited_time`` descending) and stopping at the first page older than the window start.
-Page contents are block trees read level by level (``blocks/{id}/children``), which costs
-one request per block with children: they are fetched by a thread pool while one shared
+(``last_edited_time`` descending). Notion promises neither immediate indexing nor a strict order
+(https://developers.notion.com/reference/search-optimizations-and-limitations), so paging stops
+only once ``STOP_MARGIN_RESULTS`` results older than the window start minus ``STOP_MARGIN`` have
+been seen: a page sorted a few places out of line is still read. A page indexed late is caught by
+a later run as long as the delay is within the source's overlap (Notion documents no bound: see
+the README). Page contents are block trees read level by level (``blocks/{id}/children``), which
+costs one request per block with children: they are fetched by a thread pool while one shared
 ``RateLimiter`` holds the integration's ~3 requests/second across all threads.
 
-Trashed pages met while searching are not fetched: ``removed_ids`` hands them to the pipeline
-for deletion in the same run (remembered from ``fetch``, so search is paged once).
-
-Pruning: ``live_ids`` pages search over every page (ids kept, nothing else read), and since
-search is known to miss pages, ``confirm_gone`` retrieves each candidate: only a 404 or a
-trashed page is gone.
+Trashed pages: search leaves the trash out (notion-sdk-js release notes: ``in_trash`` "was and
+remains excluded by default"), so a window never sees a page being trashed. Deletions come from
+the prune (and Notion's webhooks): ``live_ids`` pages search over every page (ids kept, nothing
+else read), and since search is known to miss pages, ``confirm_gone`` retrieves each candidate:
+only a 404 or a page ``in_trash`` is gone. Should search ever return a trashed page, it is not
+indexed and ``removed_ids`` hands it to the pipeline (remembered from ``fetch``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from notion_client import APIErrorCode, APIResponseError, Client
@@ -50,6 +54,10 @@ _SEARCH_FILTER = {"property": "object", "value": "page"}  # database rows are pa
 _NEWEST_FIRST = {"direction": "descending", "timestamp": "last_edited_time"}
 # The prune listing pages oldest first: a page edited meanwhile moves to the end, still ahead.
 _OLDEST_FIRST = {"direction": "ascending", "timestamp": "last_edited_time"}
+# The stop rule's margins: search order is not promised, so results keep coming until this many
+# are older than the window start by more than STOP_MARGIN (a stray page within them is kept).
+STOP_MARGIN = timedelta(minutes=10)
+STOP_MARGIN_RESULTS = 20
 # Their content is their own document (found by search): the parent keeps one line naming them.
 _OWN_DOCUMENTS = frozenset({"child_page", "child_database"})
 
@@ -138,7 +146,8 @@ class NotionSource(Source):
         log.info("Notion %s: %d trashed pages, limiter waited %.1f s", window, len(trashed), self.limiter.waited_s)
 
     def removed_ids(self, window: Window) -> Iterator[str]:
-        """Ids of trashed pages edited in the window (remembered by ``fetch``, else searched)."""
+        """Ids of trashed pages search returned for the window (remembered by ``fetch``, else
+        searched): none while Notion's search leaves the trash out, as it documents."""
         if window not in self._trashed:
             trashed: list[str] = []
             with notion_errors(self.settings.conn_id):
@@ -196,26 +205,34 @@ class NotionSource(Source):
         return method(*args, **kwargs)
 
     def _changed_pages(self, window: Window, trashed: list[str]) -> Iterator[dict]:
-        """Live pages edited in the window, newest first; trashed ones are noted in ``trashed``."""
+        """Live pages edited in the window, about newest first; trashed ones are noted in ``trashed``."""
+
+        floor = window.start - STOP_MARGIN
+        past = 0  # results seen older than the floor
 
         def search_page(cursor: str | None) -> tuple[list, str | None]:
+            nonlocal past
             body: dict[str, Any] = {"filter": _SEARCH_FILTER, "sort": _NEWEST_FIRST, "page_size": self.page_size}
             if cursor:
                 body["start_cursor"] = cursor
             page = self._call(self.client.search, **body)
             results = page.get("results") or []
-            # Newest first: once a page ends before the window, later pages are older still.
-            # The whole page is still read, so a slightly out-of-order result is not lost.
-            oldest = _time(results[-1], "last_edited_time") if results else None
-            done = not page.get("has_more") or (oldest is not None and oldest < window.start)
+            # Newest first, roughly: stop once enough results lie well before the window that a
+            # page sorted out of line would have shown up among them.
+            past += sum(1 for r in results if (edited := _time(r, "last_edited_time")) is not None and edited < floor)
+            done = not page.get("has_more") or past >= STOP_MARGIN_RESULTS
             return results, None if done else page.get("next_cursor")
 
+        seen: set[str] = set()  # the index may change while it is paged: a page can come twice
         for page in follow_tokens(search_page, what="Notion search"):
+            if isinstance(page, dict) and page.get("id") in seen:
+                continue
             edited = _time(page, "last_edited_time")
             if edited is None or not page.get("id") or page.get("object", "page") != "page":
                 self._skip("malformed page")
                 log.warning("Skipping malformed Notion search result %s", page.get("id", "?") if isinstance(page, dict) else "?")
                 continue
+            seen.add(page["id"])
             self.ancestry.remember(page)
             if not window.contains(edited):
                 continue  # older, or edited since the window closed (the next window takes it)
