@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.jira import JiraSimulator
 from sandbox.server import Fault, Request, Response, Sandbox, route
-from sandbox.tempo import BOUNDARY_OFFSET, SLOT, TempoSimulator
+from sandbox.tempo import BOUNDARY_OFFSET, JIRA_WORKLOG_ID_OFFSET, SLOT, TempoSimulator
 from tests.sourcekit import Backends
 from vector_sync import pipeline
 from vector_sync.cli import _search_json
@@ -316,6 +316,29 @@ def test_a_deleted_worklog_leaves_the_index(box, sim, jira, data, workspace, tmp
     assert not list(kit.store.ids(f"tempo:{wid}#"))
     assert requests_to(box, "/4/papertrail/search") >= 1
     assert not list(source(box, jira, **options).removed_ids(Window(deleted_at + timedelta(seconds=1), workspace.anchor)))
+
+
+@pytest.mark.parametrize("audit_ids", ["tempo", "jira"])
+def test_audit_entity_ids_are_read_both_ways_and_only_a_404_removes(workspace, jira, data, audit_ids):
+    """The spec calls entityId only the "Identifier of the entity being audited". Read as a Tempo
+    id and translated from a Jira id (jira-to-tempo), each candidate is removed only when Tempo
+    answers 404: an id that is some live worklog's under the other reading is never removed."""
+    options = {"deleted_lookback_days": 0}
+    # A worklog whose Jira id is another live worklog's Tempo id, and the other way round.
+    victim = next(w for w in data.worklogs if w.id + JIRA_WORKLOG_ID_OFFSET in {v.id for v in data.live(workspace.anchor)})
+    deleted_at = workspace.anchor - timedelta(minutes=5)
+    with Sandbox([JiraSimulator(workspace), TempoSimulator(workspace, now=workspace.anchor, audit_ids=audit_ids)]) as other:
+        other.simulator("tempo").delete(victim.id, deleted_at)
+        client = make_client(other.base_url("tempo"), TOKEN, make_jira(other.base_url("jira"), EMAIL, TOKEN))
+        src = TempoSource(client, source_settings("tempo", {"options": options}))
+        removed = list(src.removed_ids(Window(deleted_at - timedelta(minutes=1), workspace.anchor)))
+        assert requests_to(other, "/4/worklogs/jira-to-tempo") == 1
+    live = {f"tempo:{w.id}" for w in data.live(workspace.anchor)} - {f"tempo:{victim.id}"}
+    assert not set(removed) & live  # never a live worklog
+    if audit_ids == "tempo":
+        assert removed == [f"tempo:{victim.id}"]
+    else:  # Tempo maps only existing worklogs: the deleted one is left to the prune
+        assert f"tempo:{victim.id}" not in removed
 
 
 def test_deletions_older_than_tempo_keeps_are_not_asked_for(box, sim, jira, data, workspace):

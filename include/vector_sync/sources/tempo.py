@@ -20,7 +20,13 @@ person. A worklog whose issue Jira does not know (deleted, or hidden from the Ji
 skipped and counted, never guessed from its description.
 
 Deletions come from Tempo's audit log (``POST /4/papertrail/search``, Deleted worklog events;
-the older ``/papertrail/1/events/deleted/types/worklog`` is deprecated in the v4 spec).
+the older ``/papertrail/1/events/deleted/types/worklog`` is deprecated in the v4 spec). The spec
+says only that an event's ``entityId`` is the "Identifier of the entity being audited"; the
+deprecated events carried both a Tempo and a Jira worklog id. So each id is read both ways: as
+a Tempo id, and translated from a Jira id (``POST /4/worklogs/jira-to-tempo``). Either reading
+could name a worklog that still exists (a Jira id is some other worklog's Tempo id), so a
+candidate is removed only once ``GET /4/worklogs/{id}`` answers 404; what neither reading
+confirms is left to the prune.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ API_BASE = "https://api.tempo.io"
 SERVICE = "Tempo"
 WORKLOGS_PATH = "/4/worklogs"
 PAPERTRAIL_PATH = "/4/papertrail/search"
+JIRA_TO_TEMPO_PATH = "/4/worklogs/jira-to-tempo"
 
 
 class TempoError(jsonapi.ApiError):
@@ -217,7 +224,7 @@ class TempoSource(Source):
             results = page.get("results") or []
             return results, (page.get("metadata") or {}).get("nextPageToken") if results else None
 
-        seen: set[str] = set()
+        entities: dict[str, None] = {}  # ordered set of the events' entity ids
         for event in follow_tokens(fetch_page, what="Tempo papertrail search"):
             if not isinstance(event, dict) or event.get("action") != "Deleted" or event.get("entityType") != "worklog":
                 continue
@@ -226,9 +233,40 @@ class TempoSource(Source):
                 at = parse_time(event["timestamp"])
             except (KeyError, TypeError, ValueError):
                 at = window.start  # no usable time: inside the window the search was bounded to
-            if entity and entity not in seen and at < window.end:  # `to` is inclusive
-                seen.add(entity)
-                yield f"tempo:{entity}"
+            if entity.isdigit() and at < window.end:  # `to` is inclusive
+                entities[entity] = None
+        if not entities:
+            return
+        candidates = {**entities, **dict.fromkeys(self._tempo_ids_of_jira_ids(list(entities)))}
+        gone = [worklog_id for worklog_id in candidates if self._is_gone(worklog_id)]
+        if len(gone) < len(entities):
+            log.warning("Tempo: %d deleted-worklog events not confirmed by a 404 (left to the prune)", len(entities) - len(gone))
+        yield from (f"tempo:{worklog_id}" for worklog_id in gone)
+
+    def _tempo_ids_of_jira_ids(self, ids: list[str]) -> Iterator[str]:
+        """The Tempo ids of the worklogs whose Jira worklog ids are ``ids`` (those Tempo still maps)."""
+        size = int(self.settings.option("page_size"))
+        body = {"jiraWorklogIds": [int(i) for i in ids]}
+
+        def fetch_page(link: str | None) -> tuple[list[Any], str | None]:
+            # A next link pages the same search: the body goes with it.
+            page = self.client.post(link or JIRA_TO_TEMPO_PATH, body, None if link else {"offset": 0, "limit": size})
+            results = page.get("results") or []
+            return results, (page.get("metadata") or {}).get("next") if results else None
+
+        for pair in follow_tokens(fetch_page, what="Tempo jira-to-tempo"):
+            if isinstance(pair, dict) and pair.get("tempoWorklogId") is not None:
+                yield str(pair["tempoWorklogId"])
+
+    def _is_gone(self, worklog_id: str) -> bool:
+        """Whether Tempo answers 404 for the worklog (one request)."""
+        try:
+            self.client.get(f"{WORKLOGS_PATH}/{worklog_id}")
+        except TempoError as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
 
     def live_ids(self) -> Iterator[str]:
         """``tempo:{id}`` of every worklog Tempo still has, for pruning."""
