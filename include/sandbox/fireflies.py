@@ -13,6 +13,11 @@ executed by graphql-core. Behaviour from api-facts.md:
   date (both ends inclusive); ``limit`` above 50 is ``invalid_arguments``.
 - A transcript is invisible (to both queries) until processing ends, 2-8 hours after its
   meeting: ``simulator.now`` (default: the real clock) decides what is visible.
+- Its summary comes later still (api-facts.md: ``meeting_info.summary_status`` is processing,
+  processed, failed or skipped; summaries can arrive after the transcript is listed): until
+  ``summary_at`` (10-90 minutes after the transcript, or a test's ``summary_ready``) the
+  transcript is served with ``summary: null`` and ``summary_status: "processing"``. A meeting
+  without a summary ends ``failed``.
 - Errors in Fireflies' shape ``{"data": null, "errors": [{message, code, friendly,
   extensions: {code, status, helpUrls}}]}``. The simulator's picks where the real HTTP status
   is unconfirmed: HTTP 429 + ``Retry-After`` when rate limited, 401 for ``auth_failed``,
@@ -29,7 +34,7 @@ import re
 import string
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -86,11 +91,15 @@ type Transcript {
   speakers: [Speaker]
   sentences: [Sentence]
   summary: Summary
+  meeting_info: MeetingInfo
   transcript_url: String
   meeting_link: String
   calendar_id: String
   privacy: MeetingPrivacy
 }
+
+"summary_status: processing, processed, failed or skipped."
+type MeetingInfo { fred_joined: Boolean silent_meeting: Boolean summary_status: String }
 
 type MeetingAttendee { displayName: String email: String phoneNumber: String name: String location: String }
 
@@ -138,6 +147,7 @@ MEETINGS_PER_SCALE = 25
 RECENT_HOURS = 6  # one meeting starts in each of the last hours before the anchor
 SENTENCES_PER_MINUTE = 14.5  # ~1,300 sentences in 90 minutes, ~900 in an hour
 PROCESSING_DELAY_H = (2.0, 8.0)  # transcript visible this long after the meeting starts
+SUMMARY_DELAY_MIN = (10.0, 90.0)  # its summary ready this long after the transcript
 LONG_MEETING_MIN = 90
 _DURATIONS_MIN = (60, 45, 75, 15, 60, 90, 60, 75, 60)  # averages an hour
 _PRIVACY = ("teammates", "teammates", "participants", "teammatesandparticipants", "link", "teammates", "owner")
@@ -249,6 +259,7 @@ class FirefliesData:
     transcripts: tuple[dict[str, Any], ...]
     visible_at: Mapping[str, datetime]  # id -> when processing ends
     projects: Mapping[str, tuple[str, ...]]  # id -> project keys named in its title or summary
+    summary_at: Mapping[str, datetime] = field(default_factory=dict)  # id -> when the summary is ready
 
     def by_id(self, transcript_id: str) -> dict[str, Any] | None:
         return next((t for t in self.transcripts if t["id"] == transcript_id), None)
@@ -284,7 +295,9 @@ def generate(ws: Workspace) -> FirefliesData:
         tags = set(topic.title_tags) | (set(topic.summary_tags) if summary_kind == "full" else set())
         projects[transcript["id"]] = tuple(sorted(tags))
     transcripts.sort(key=lambda t: t["date"])
-    return FirefliesData(tuple(transcripts), visible_at, projects)
+    later = ws.rng("fireflies-summaries")  # its own stream: the transcripts stay as they were
+    summary_at = {t["id"]: visible_at[t["id"]] + timedelta(minutes=later.uniform(*SUMMARY_DELAY_MIN)) for t in transcripts}
+    return FirefliesData(tuple(transcripts), visible_at, projects, summary_at)
 
 
 def _transcript(
@@ -326,6 +339,11 @@ def _transcript(
         "speakers": [{"id": n, "name": p.name} for n, p in enumerate(speakers)],
         "sentences": sentences,
         "summary": _summary(rng, speakers, topic, summary_kind, minutes),
+        "meeting_info": {
+            "fred_joined": True,
+            "silent_meeting": False,
+            "summary_status": "failed" if summary_kind == "none" else "processed",
+        },
         "transcript_url": f"https://app.fireflies.ai/view/{topic.title.replace(' ', '-').replace(':', '')}::{tid}",
         "meeting_link": f"https://meet.example.com/{tid[:10].lower()}",
         "calendar_id": None,
@@ -470,6 +488,7 @@ class FirefliesSimulator(Simulator):
         self.workspace.data(self.name)  # generate now, not during the first client's request
         self.deleted: set[str] = set()  # transcript ids deleted for this simulator (delete_transcript)
         self.changes: dict[str, dict[str, Any]] = {}  # transcript id -> fields changed (change_transcript)
+        self.summary_ready: dict[str, datetime] = {}  # transcript id -> when its summary is ready (overrides)
 
     @property
     def data(self) -> FirefliesData:
@@ -489,10 +508,18 @@ class FirefliesSimulator(Simulator):
         visible_at = self.data.visible_at
         deleted, changes = self.deleted, self.changes
         return [
-            {**t, **changes[t["id"]]} if t["id"] in changes else t
+            self._summary_state({**t, **changes[t["id"]]} if t["id"] in changes else t, now)
             for t in reversed(self.data.transcripts)
             if visible_at[t["id"]] <= now and t["id"] not in deleted
         ]
+
+    def _summary_state(self, transcript: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The transcript as served at ``now``: no summary yet while it is processing."""
+        ready = self.summary_ready.get(transcript["id"]) or self.data.summary_at.get(transcript["id"])
+        if ready is None or ready <= now:
+            return transcript
+        info = {**(transcript.get("meeting_info") or {}), "summary_status": "processing"}
+        return {**transcript, "summary": None, "meeting_info": info}
 
     def change_transcript(self, transcript_id: str, **fields: Any) -> None:
         """Change a meeting's fields for this simulator (e.g. ``privacy``, ``participants``):

@@ -20,10 +20,12 @@ from vector_sync.paging import follow_offsets
 from vector_sync.sources.fireflies import (
     LIST_QUERY,
     ONE_QUERY,
+    SUMMARY_GIVE_UP,
     FirefliesNotFound,
     FirefliesQueryError,
     FirefliesRateLimited,
     FirefliesSource,
+    MemoryPendingSummaries,
     make_client,
     to_document,
 )
@@ -58,11 +60,11 @@ def endpoint(box) -> str:
     return f"{box.base_url('fireflies')}{GRAPHQL}"
 
 
-def source(box, workspace=None, key=FirefliesSimulator.token, stats=None, retries=3, **options) -> FirefliesSource:
+def source(box, workspace=None, key=FirefliesSimulator.token, stats=None, retries=3, pending=None, **options) -> FirefliesSource:
     if workspace is not None:
         options.setdefault("projects", [{"key": p.key, "name": p.name} for p in workspace.projects])
     client = make_client(endpoint(box), key, total_retries=retries, backoff_factor=0.01)
-    return FirefliesSource(client, source_settings("fireflies", {"options": options}), stats)
+    return FirefliesSource(client, source_settings("fireflies", {"options": options}), stats, pending=pending)
 
 
 def expected_ids(sim, window: Window) -> set[str]:
@@ -191,6 +193,66 @@ def test_late_transcript_is_caught_by_the_overlap(box, sim, workspace):
     later = Window(later_end - timedelta(hours=1), later_end)
     assert not later.contains(met)  # only the widening reaches back to the meeting
     assert doc_id in {d.id for d in source(box, workspace).fetch(later.widened(overlap))}
+
+
+def test_a_summary_that_arrives_late_is_fetched_again_until_processed(box, sim, workspace):
+    """A transcript listed while its summary is processing is indexed without it and kept
+    pending; later runs re-fetch it by id (even past the 12-hour overlap) until it is processed."""
+    overlap = source_settings("fireflies").overlap
+    data = sim.data
+    meeting = next(t for t in reversed(data.transcripts) if t["summary"] and t["summary"]["overview"])
+    tid, met = meeting["id"], data.meeting_time(meeting)
+    ready = data.visible_at[tid] + overlap + timedelta(hours=3)  # later than any overlap reaches
+    sim.summary_ready[tid] = ready
+    pending = MemoryPendingSummaries()  # kept across runs, as the state table keeps it
+
+    def run(window: Window, store=pending) -> dict:
+        src = source(box, workspace, pending=store)
+        src.listed_at = sim.now  # the sample's clock, not the real one (the give-up age counts from it)
+        return {d.id: d for d in src.fetch(window)}
+
+    try:
+        sim.now = data.visible_at[tid] + timedelta(minutes=5)
+        first = Window(sim.now - timedelta(hours=1), sim.now).widened(overlap)
+        doc = run(first)[f"fireflies:{tid}"]
+        assert doc.metadata["summary_status"] == "processing" and meeting["summary"]["overview"] not in doc.text
+        assert set(pending.ids()) == {tid}
+
+        sim.now = ready - timedelta(minutes=10)  # still processing: asked again, kept pending
+        box.log.reset()
+        middle = Window(sim.now - timedelta(hours=1), sim.now).widened(overlap)
+        assert not middle.contains(met)
+        assert f"fireflies:{tid}" not in run(middle)
+        assert set(pending.ids()) == {tid} and box.log.count("fireflies") == 2  # the listing, then transcript(id)
+
+        sim.now = ready + timedelta(minutes=10)
+        last = Window(sim.now - timedelta(hours=1), sim.now).widened(overlap)
+        assert f"fireflies:{tid}" not in run(last, MemoryPendingSummaries())  # the overlap alone misses it
+        docs = run(last)
+        assert docs[f"fireflies:{tid}"].metadata["summary_status"] == "processed"
+        assert meeting["summary"]["overview"] in docs[f"fireflies:{tid}"].text
+        assert pending.ids() == {}
+    finally:
+        sim.summary_ready.clear()
+
+
+def test_a_summary_that_never_arrives_is_given_up(box, sim, workspace):
+    data = sim.data
+    meeting = data.transcripts[-1]
+    tid = meeting["id"]
+    sim.summary_ready[tid] = workspace.anchor + timedelta(days=30)
+    pending = MemoryPendingSummaries()
+    pending.add(tid, data.meeting_time(meeting))
+    try:
+        src = source(box, workspace, pending=pending)
+        src.listed_at = data.meeting_time(meeting) + SUMMARY_GIVE_UP + timedelta(hours=1)
+        sim.now = src.listed_at
+        far = Window(src.listed_at - timedelta(hours=1), src.listed_at)
+        docs = {d.id for d in src.fetch(far)}
+        assert f"fireflies:{tid}" in docs and pending.ids() == {}
+        assert src.stats.skipped["summary never arrived"] == 1
+    finally:
+        sim.summary_ready.clear()
 
 
 # --- documents ---------------------------------------------------------------------------

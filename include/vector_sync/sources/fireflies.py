@@ -18,6 +18,12 @@ hours. ``fetch_mode: "detail"`` trades that for smaller responses; ``page_size``
 While one page becomes documents the next is already requested (one page ahead, list mode),
 so the vendor's serializing and the transfer overlap our own work.
 
+Summaries arrive after transcripts (``meeting_info.summary_status``: processing, processed,
+failed, skipped). A transcript listed while its summary is processing is indexed as it is and
+remembered in ``pending`` (a ``PendingSummaries`` store); each run re-fetches the pending ones by
+id (``transcript(id)``) until their summary is processed, failed or skipped, instead of
+widening the overlap (which would re-list every meeting of the wider span).
+
 Pruning lists ids and dates only (``IDS_QUERY``, 50 a request) over ``prune_history_days``
 (default 365) before the listing; ``confirm_gone`` re-checks each candidate by id.
 
@@ -31,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -64,6 +70,7 @@ TRANSCRIPT_FIELDS = """
     speakers { id name }
     sentences { index speaker_id speaker_name text start_time }
     summary { overview short_summary action_items keywords }
+    meeting_info { summary_status }
 """
 _WINDOW_ARGS = "$fromDate: DateTime, $toDate: DateTime, $limit: Int, $skip: Int"
 _WINDOW_CALL = "transcripts(fromDate: $fromDate, toDate: $toDate, limit: $limit, skip: $skip)"
@@ -74,6 +81,44 @@ EXISTS_QUERY = "query TranscriptExists($id: String!) { transcript(id: $id) { id 
 # The permission pass: only what decides who may see a meeting (no sentences, no summary).
 ACCESS_FIELDS = "id date privacy organizer_email participants meeting_attendees { email }"
 ACCESS_QUERY = f"query TranscriptAccess({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {ACCESS_FIELDS} }} }}"
+
+
+# summary_status values after which the summary no longer changes; anything else (processing,
+# or a value not documented yet) waits, unless the field is absent altogether.
+SUMMARY_FINAL = frozenset({"processed", "failed", "skipped"})
+# A summary still processing this long after its meeting is given up on (counted and logged).
+SUMMARY_GIVE_UP = timedelta(days=2)
+
+
+class PendingSummaries(Protocol):
+    """Transcripts indexed while their summary was processing, to re-fetch until it is done.
+
+    Kept across runs by whoever builds the source (a small state table); ``MemoryPendingSummaries``
+    lasts as long as the source object."""
+
+    def ids(self) -> dict[str, datetime]:
+        """Pending transcript id -> its meeting's start."""
+        ...
+
+    def add(self, transcript_id: str, meeting_at: datetime) -> None: ...
+
+    def discard(self, transcript_id: str) -> None: ...
+
+
+class MemoryPendingSummaries:
+    """``PendingSummaries`` in a dict (tests, the CLI's one-off runs)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, datetime] = {}
+
+    def ids(self) -> dict[str, datetime]:
+        return dict(self._ids)
+
+    def add(self, transcript_id: str, meeting_at: datetime) -> None:
+        self._ids[transcript_id] = meeting_at
+
+    def discard(self, transcript_id: str) -> None:
+        self._ids.pop(transcript_id, None)
 
 
 class FirefliesError(jsonapi.ApiError):
@@ -159,8 +204,14 @@ class FirefliesSource(Source):
     keep_unmapped = True  # most meetings name no project; only inactive-only ones are dropped
     restricted_access = ("shared", ())  # a meeting the key no longer lists: shared with nobody
 
+    def __init__(self, client: Any, settings: Any, stats: FetchStats | None = None, *, pending: PendingSummaries | None = None) -> None:
+        super().__init__(client, settings, stats)
+        self.pending: PendingSummaries = pending if pending is not None else MemoryPendingSummaries()
+        self._rechecked = False
+
     def fetch(self, window: Window) -> Iterator[Document]:
-        """Yield one document per meeting that started within ``[start, end)``."""
+        """Yield one document per meeting that started within ``[start, end)``, then those of
+        earlier meetings whose summary was pending and is now done."""
         tagger = ProjectTagger.from_options(self.settings.options)
         seen: set[str] = set()
         for raw in self._transcripts(window):
@@ -170,6 +221,39 @@ class FirefliesSource(Source):
             seen.add(tid)
             document = to_document(raw, tagger, self.stats)
             if document is not None and window.contains(document.updated_at):  # toDate is inclusive at the API
+                self._note_summary(raw, document)
+                yield document
+        if not self._rechecked:  # once per source object, however many parts it fetches
+            self._rechecked = True
+            yield from self._recheck_pending(seen, tagger)
+
+    def _note_summary(self, raw: Mapping[str, Any], document: Document) -> None:
+        """Remember a transcript whose summary is still processing; forget a finished one."""
+        if summary_pending(raw):
+            self.pending.add(str(raw["id"]), document.updated_at)
+        else:
+            self.pending.discard(str(raw["id"]))
+
+    def _recheck_pending(self, seen: set[str], tagger: ProjectTagger) -> Iterator[Document]:
+        """Re-fetch each pending transcript not listed in this run (one ``transcript(id)`` each)."""
+        now = self.listing_time()
+        for tid, meeting_at in self.pending.ids().items():
+            if tid in seen:
+                continue
+            try:
+                raw = self.client.query(ONE_QUERY, {"id": tid}).get("transcript")
+            except FirefliesNotFound:
+                raw = None
+            if not isinstance(raw, dict):
+                self.pending.discard(tid)  # gone: the prune removes its document
+                continue
+            if summary_pending(raw) and now - meeting_at < SUMMARY_GIVE_UP:
+                continue  # still processing: next run
+            if summary_pending(raw):
+                skipped(self.stats, "summary never arrived", f"Fireflies transcript {tid} (summary still processing)", log)
+            self.pending.discard(tid)
+            document = to_document(raw, tagger, self.stats)
+            if document is not None:
                 yield document
 
     def _transcripts(self, window: Window) -> Iterator[Any]:
@@ -258,6 +342,12 @@ class FirefliesSource(Source):
         return gone
 
 
+def summary_pending(raw: Mapping[str, Any]) -> bool:
+    """Whether the transcript's summary is still to come (``meeting_info.summary_status``)."""
+    status = _summary_status(raw)
+    return status is not None and status.lower() not in SUMMARY_FINAL
+
+
 def to_document(raw: Any, tagger: ProjectTagger, stats: FetchStats | None = None) -> Document | None:
     """The meeting's document: header and summary, then one segment per speaker turn; None
     (counted in ``stats``) for a malformed or empty transcript."""
@@ -296,6 +386,7 @@ def to_document(raw: Any, tagger: ProjectTagger, stats: FetchStats | None = None
         "url": url,
         "duration": minutes,  # minutes, as the API counts them
         "organizer": organizer or None,
+        "summary_status": _summary_status(raw),
     }
     return Document(
         id=f"fireflies:{tid}",
@@ -310,6 +401,12 @@ def to_document(raw: Any, tagger: ProjectTagger, stats: FetchStats | None = None
         metadata={k: v for k, v in metadata.items() if v is not None},  # Pinecone rejects nulls
         segments=segments,
     )
+
+
+def _summary_status(raw: Mapping[str, Any]) -> str | None:
+    info = raw.get("meeting_info") if isinstance(raw.get("meeting_info"), Mapping) else {}
+    status = info.get("summary_status")
+    return str(status) if status else None
 
 
 def transcript_access(raw: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
