@@ -10,7 +10,8 @@ The sample is a wiki of the fictional company: Engineering > project hubs (SUBS,
 nested ten levels deep, an Incidents database whose rows are pages, one trashed page (left out
 of search, as Notion does), and
 ``40 x scale`` meeting/design pages spread over the workspace's days, several in every recent
-hour. Timestamps have minute precision, as Notion's do.
+hour, and a page nesting 30 levels deep (toggles in a column) holding a synced block whose
+duplicate sits inside its original (a cycle for a naive reader). Timestamps have minute precision, as Notion's do.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ MAX_PAGE_SIZE = 100
 SEARCH_LIMITS = "https://developers.notion.com/reference/search-optimizations-and-limitations"
 # Places a search result may stray from its last_edited_time rank by default (order not promised).
 ORDER_JITTER = 2
+# Levels of the sample's deepest chain (toggles in a column): far past any fixed depth limit.
+DEEP_CHAIN = 30
 _ID = r"(?P<id>[0-9a-fA-F-]{32,36})"
 _ERROR_CODES = {
     400: "validation_error",
@@ -309,6 +312,7 @@ class _Builder:
         )
         self.incidents(eng)
         self.bulk(hubs, eng)
+        self.synced(handbook)  # last: the pages above keep their ids (benchmark labels name them)
         pages = self.data.pages
         self.data.search_order = sorted(pages, key=lambda p: (pages[p]["last_edited_time"], p), reverse=True)
         return self.data
@@ -392,6 +396,28 @@ class _Builder:
         for depth in range(4, 0, -1):
             bullets = [B("bulleted_list_item", f"Bullet depth {depth}", bullets)]
         return [B("heading_1", "Chain"), *chain, B("heading_1", "Long"), long_toggle, B("heading_1", "Bullets"), *bullets]
+
+    def synced(self, handbook: str) -> None:
+        """A page nesting deeper than any fixed limit (a chain in a column) and a synced block
+        whose duplicate sits inside its own original: read naively, a cycle."""
+        chain: list = [B("paragraph", "Bottom of the column chain")]
+        for level in range(DEEP_CHAIN, 0, -1):
+            chain = [B("toggle", f"Column level {level}", chain)]
+        content = [
+            B("paragraph", "Notes shared across pages."),
+            B("synced_block", children=[B("paragraph", "Synced original text")], synced_from=None),
+            B("column_list", children=[B("column", children=chain, width_ratio=1.0)]),
+        ]
+        page = self.page("Synced and nested", handbook, self.at(35), content, role="synced")
+        original = next(b for b in self.data.children[page] if self.data.blocks[b]["type"] == "synced_block")
+        edited = datetime.fromisoformat(self.data.pages[page]["last_edited_time"].replace("Z", "+00:00"))
+        duplicate = self.block(
+            {"type": "synced_block", "synced_block": {"synced_from": {"type": "block_id", "block_id": original}}, "children": []},
+            {"type": "block_id", "block_id": original},
+            edited,
+            under=original,
+        )
+        self.data.blocks[duplicate]["has_children"] = True  # a duplicate shows its original's content
 
     def incidents(self, eng: str) -> None:
         options = {"Open": "red", "Mitigated": "yellow", "Resolved": "green"}
@@ -581,6 +607,10 @@ class NotionSimulator(Simulator):
         block_id = _uuid(request.params["id"])
         if block_id not in self.data.children and block_id not in self.data.blocks:
             return self._not_found("block", request.params["id"])
+        # A duplicate synced block's content is its original's ("synced_from": the original's id;
+        # https://developers.notion.com/reference/block#synced-block).
+        source = ((self.data.blocks.get(block_id) or {}).get("synced_block") or {}).get("synced_from") or {}
+        block_id = source.get("block_id") or block_id
         items = [self.data.blocks[b] for b in self.data.children.get(block_id, [])]
         return self._list(items, request.arg("start_cursor"), size, "block")
 

@@ -123,7 +123,8 @@ REGISTRY: dict[str, SourceSpec] = {
             # Notion allows ~3 requests/s per integration, shared by the task's workers.
             "rps": Option(float, 3.0, "requests per second (null or 0: no limiter)", min=0, nullable=True),
             "burst": Option(int, 1, "requests the limiter lets through at once", min=1),
-            "max_depth": Option(int, 8, "levels of nested blocks read", min=1),
+            # Nesting has no fixed depth; this bounds a page's walk instead (and a cycle stops it).
+            "max_blocks": Option(int, 20000, "blocks read per page at most", min=1),
             "project_names": Option(dict, {}, "extra {key: name} to tag pages by project name"),
             "project_key_pattern": Option(str, "", 'regex of a project key when no project is known ("": `[A-Z][A-Z0-9]{1,9}`)'),
         },

@@ -236,6 +236,17 @@ def test_block_children_are_paged_first_level_only(api, data):
     assert api.get(f"/pages/{runbook.replace('-', '')}").json()["id"] == runbook
 
 
+def test_a_duplicate_synced_block_lists_its_originals_children(api, data):
+    page = data.named["synced"]
+    original = next(b for b in api.get(f"/blocks/{page}/children").json()["results"] if b["type"] == "synced_block")
+    assert original["synced_block"]["synced_from"] is None and original["has_children"]
+    inside = api.get(f"/blocks/{original['id']}/children").json()["results"]
+    duplicate = next(b for b in inside if b["type"] == "synced_block")
+    assert duplicate["synced_block"]["synced_from"] == {"type": "block_id", "block_id": original["id"]}
+    again = api.get(f"/blocks/{duplicate['id']}/children").json()["results"]
+    assert [b["id"] for b in again] == [b["id"] for b in inside]  # the original's content, itself included
+
+
 def test_parents_resolve_through_data_sources_databases_and_blocks(api, data):
     row = data.pages[data.named["incident:0"]]
     assert row["parent"]["type"] == "data_source_id"

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.notion import NotionData, NotionSimulator
+from sandbox.notion import DEEP_CHAIN, NotionData, NotionSimulator
 from sandbox.server import Fault, Sandbox
 from sandbox.server import RateLimiter as ServerRateLimiter
 from sandbox.workspace import Workspace
@@ -153,23 +153,34 @@ def test_trashed_pages_are_not_searched_so_the_prune_removes_them(sandbox, works
 
 
 # ---------------------------------------------------------------- content
-def test_deep_nesting_depth_limit_and_block_paging(sandbox, workspace, data):
+def test_nesting_is_followed_to_any_depth_and_children_are_paged(sandbox, workspace, data):
     source = make_source(sandbox, block_page_size=10)
     deep = by_role(source.fetch(minute_of(data, "deep")), data, "deep").text
     assert "▸ Level 1\n  ▸ Level 2\n    ▸ Level 3\n      ▸ Level 4" in deep
-    assert "Level 8" in deep and "Level 9" not in deep  # default depth limit: 8 levels
-    assert source.stats.skipped["block depth limit"] == 1
+    assert "Level 10" in deep and "Bottom of the chain" in deep  # no fixed depth limit
     assert "  - Item 1\n" in deep and "  - Item 105" in deep  # children of a block, paged
     assert "        - Bullet depth 5" in deep
+    assert not source.stats.skipped
     runbook = by_role(source.fetch(minute_of(data, "runbook")), data, "runbook").text
     assert runbook.count("Step 18: check") == 6  # 115 blocks over 12 pages of 10
     assert sandbox.log.count("notion", f"/v1/blocks/{data.named['runbook']}/children") == 12
 
-    sandbox.log.reset()
-    deeper = make_source(sandbox, max_depth=20)
-    full = by_role(list(deeper.fetch(minute_of(data, "deep"))), data, "deep").text
-    assert "Level 10" in full and "Bottom of the chain" in full
-    assert "block depth limit" not in deeper.stats.skipped
+
+def test_a_chain_in_a_column_thirty_deep_and_a_synced_cycle(sandbox, workspace, data):
+    """Toggles in a column 30 levels deep are read to the bottom; a duplicate synced block inside
+    its own original is read once, and the cycle counted."""
+    source = make_source(sandbox)
+    text = by_role(source.fetch(minute_of(data, "synced")), data, "synced").text
+    assert f"Column level {DEEP_CHAIN}" in text and "Bottom of the column chain" in text
+    assert text.count("Synced original text") == 1
+    assert source.stats.skipped == {"block cycle": 1}
+
+
+def test_a_page_over_the_block_budget_is_cut_and_counted(sandbox, workspace, data):
+    source = make_source(sandbox, max_blocks=20)
+    text = by_role(source.fetch(minute_of(data, "runbook")), data, "runbook").text
+    assert "Step 1: check webhook retries" in text and "Step 18: check plan upgrades" not in text
+    assert source.stats.skipped["block budget"] == 1
 
 
 def test_every_supported_block_type_is_rendered(sandbox, workspace, data):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,7 +126,7 @@ class NotionSource(Source):
         option = settings.option
         self.limiter = limiter or RateLimiter(option("rps"), burst=int(option("burst")))
         self.workers = int(option("workers"))
-        self.max_depth = int(option("max_depth"))
+        self.max_blocks = int(option("max_blocks"))
         self.page_size = int(option("page_size"))
         self.block_page_size = int(option("block_page_size"))
         self.projects = project_tagger(settings.options)
@@ -244,7 +245,7 @@ class NotionSource(Source):
     def _document(self, page: dict) -> Document | None:
         """Runs on a worker thread: the page's block tree and ancestry -> its document."""
         try:
-            blocks = self._block_tree(page["id"], depth=1)
+            blocks = self._block_tree(page["id"])
         except APIResponseError as exc:
             if exc.code not in UNREADABLE:
                 raise
@@ -258,27 +259,74 @@ class NotionSource(Source):
         ancestors = self.ancestry.titles(page.get("parent"))
         return _to_document(page, rendered.sections, ancestors, self.projects)
 
-    def _block_tree(self, block_id: str, depth: int) -> list[dict]:
-        """All children of a block, recursively to ``max_depth``, under each block's ``"children"``."""
+    def _block_tree(self, page_id: str) -> list[dict]:
+        """The page's blocks, each block's children under its ``"children"``, to any depth.
+
+        Notion's nesting has no fixed depth (toggles in toggles in columns), so two guards stand
+        in for a depth limit, each counted when it stops something: at most ``max_blocks``
+        blocks per page ("block budget"), and a block whose content was already read on this
+        page is not read again ("block cycle": a duplicate synced block reads its original's
+        children, and a duplicate inside its own original would loop forever).
+        """
+        walk = _Walk(budget=self.max_blocks, seen={page_id})
+        top = self._children(page_id, walk)
+        pending = list(top)
+        while pending:  # a stack, not recursion: depth is whatever the page has
+            block = pending.pop()
+            kind = block.get("type")
+            if not block.get("has_children") or kind in _OWN_DOCUMENTS or kind not in SUPPORTED_TYPES:
+                continue
+            content = _content_id(block)
+            if content in walk.seen:
+                self._skip("block cycle")
+                continue
+            walk.seen.add(content)
+            if walk.read >= walk.budget:
+                walk.cut = True
+                continue
+            block["children"] = self._children(block["id"], walk)
+            pending.extend(block["children"])
+        if walk.cut:
+            self._skip("block budget")
+            log.warning("Notion page %s has over %d blocks: the rest is not read (option max_blocks)", page_id, walk.budget)
+        return top
+
+    def _children(self, block_id: str, walk: _Walk) -> list[dict]:
+        """A block's children, paged, until the page's block budget runs out."""
 
         def children_page(cursor: str | None) -> tuple[list, str | None]:
             page = self._call(self.client.blocks.children.list, block_id, start_cursor=cursor, page_size=self.block_page_size)
             return page.get("results") or [], page.get("next_cursor") if page.get("has_more") else None
 
-        blocks = [b for b in follow_tokens(children_page, what=f"Notion block {block_id} children") if isinstance(b, dict)]
-        for block in blocks:
-            kind = block.get("type")
-            if not block.get("has_children") or kind in _OWN_DOCUMENTS or kind not in SUPPORTED_TYPES:
-                continue
-            if depth >= self.max_depth:
-                self._skip("block depth limit")
-                continue
-            block["children"] = self._block_tree(block["id"], depth + 1)
+        blocks: list[dict] = []
+        for block in follow_tokens(children_page, what=f"Notion block {block_id} children"):
+            if walk.read >= walk.budget:
+                walk.cut = True
+                break
+            if isinstance(block, dict):
+                blocks.append(block)
+                walk.read += 1
         return blocks
 
     def _skip(self, reason: str, count: int = 1) -> None:
         with self._stats_lock:  # workers share one FetchStats
             self.stats.skip(reason, count)
+
+
+@dataclass
+class _Walk:
+    """One page's block walk: blocks read against the budget, contents already read."""
+
+    budget: int
+    seen: set[str]
+    read: int = 0
+    cut: bool = False
+
+
+def _content_id(block: Mapping[str, Any]) -> str:
+    """Whose children reading this block returns: a duplicate synced block's are its original's."""
+    synced = (block.get("synced_block") or {}).get("synced_from") if block.get("type") == "synced_block" else None
+    return str((synced or {}).get("block_id") or block.get("id"))
 
 
 def _to_document(page: Mapping[str, Any], sections: list, ancestors: list[str], projects: ProjectTagger) -> Document:
