@@ -126,6 +126,33 @@ def test_a_page_indexed_20_minutes_late_is_found_by_the_next_run(workspace, data
     assert settings.overlap >= timedelta(minutes=20)
 
 
+def test_a_long_window_is_listed_once_and_its_pages_split_among_the_parts(workspace):
+    """Time slices would each page search from the newest page down to their own start; the
+    parts share one listing instead: together they fetch what one fetch does, search paged once."""
+    big = Workspace(anchor=workspace.anchor, scale=6)
+    window = Window(big.start, big.anchor)
+    with Sandbox([NotionSimulator(big)]) as box:
+        whole = {d.id for d in make_source(box).fetch(window)}
+        one_listing = box.log.count("notion", r"^/v1/search$")
+        box.log.reset()
+        planner = make_source(box)
+        scopes = planner.parts(window)
+        assert len(scopes) >= 3 and all(len(s["pages"]) > 10 for s in scopes)
+        assert box.log.count("notion", r"^/v1/search$") == one_listing > 1
+        ids: list[str] = []
+        for scope in scopes:  # each part in a task of its own: a fresh source
+            part = make_source(box)
+            ids += [d.id for d in part.fetch_part(window, scope)]
+            assert list(part.removed_ids(window)) == []
+        assert box.log.count("notion", r"^/v1/search$") == one_listing  # the parts search nothing
+        read = {path.rsplit("/", 1)[1] for (api, _method, path) in box.log.calls if api == "notion" and path.startswith("/v1/pages/")}
+    sample = big.data("notion")
+    parents = {o["parent"].get("page_id") for o in [*sample.pages.values(), *sample.blocks.values()]}
+    assert read <= parents  # pages are retrieved only as some page's ancestor, never for themselves
+    assert sorted(ids) == sorted(whole) and len(whole) > 100
+    assert planner.part_label(scopes[0]).endswith(" pages")
+
+
 def test_window_edges_are_half_open(sandbox, workspace, data):
     runbook = data.pages[data.named["runbook"]]
     edited = parse_time(runbook["last_edited_time"])

@@ -146,6 +146,49 @@ class NotionSource(Source):
         self._trashed[window] = trashed
         log.info("Notion %s: %d trashed pages, limiter waited %.1f s", window, len(trashed), self.limiter.waited_s)
 
+    def parts(self, window: Window) -> list[dict[str, Any]]:
+        """A long window's pages, listed once and split among the fetch partitions.
+
+        Search has no time filter: time slices would each page search from the newest page
+        down to their own start (a 30-day sync made 44 search requests where 11 list the window
+        once). So the planning task lists the window once and hands each part a share of the
+        pages (the fields a document needs, so a part reads no page twice); part 0 also carries
+        the trashed ids, if search ever returns any.
+        """
+        slices = super().parts(window)
+        if len(slices) == 1:
+            return slices
+        trashed: list[str] = []
+        with notion_errors(self.settings.conn_id):
+            pages = [_page_stub(page) for page in self._changed_pages(window, trashed)]
+        count = len(slices)
+        shares = [pages[i::count] for i in range(count)]  # round robin: each part gets new and old pages alike
+        scopes = [{"pages": share} for share in shares if share] or [{"pages": []}]
+        scopes[0]["trashed"] = trashed
+        log.info("Notion %s: %d pages listed once for %d parts", window, len(pages), len(scopes))
+        return scopes
+
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """The part's share of the window's pages (``parts``), or the whole window."""
+        if "pages" not in scope:
+            return self.fetch(window)
+        self._trashed[window] = list(scope.get("trashed") or [])
+        return self._documents_of(scope["pages"])
+
+    def _documents_of(self, pages: list[dict]) -> Iterator[Document]:
+        with notion_errors(self.settings.conn_id):
+            for page in pages:
+                self.ancestry.remember(page)
+            for document in prefetch(self._document, pages, ahead=self.workers * 4, workers=self.workers, name="notion"):
+                if document is not None:
+                    yield document
+
+    @staticmethod
+    def part_label(scope: Mapping[str, Any]) -> str:
+        if "pages" in scope:
+            return f"{len(scope['pages'])} pages"
+        return Source.part_label(scope)
+
     def removed_ids(self, window: Window) -> Iterator[str]:
         """Ids of trashed pages search returned for the window (remembered by ``fetch``, else
         searched): none while Notion's search leaves the trash out, as it documents."""
@@ -321,6 +364,14 @@ class _Walk:
     seen: set[str]
     read: int = 0
     cut: bool = False
+
+
+# What a document and the ancestry need of a search result (a part's scope carries only these).
+_STUB_KEYS = ("object", "id", "created_time", "last_edited_time", "parent", "url", "properties")
+
+
+def _page_stub(page: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: page[key] for key in _STUB_KEYS if key in page}
 
 
 def _content_id(block: Mapping[str, Any]) -> str:
