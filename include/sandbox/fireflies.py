@@ -13,6 +13,13 @@ executed by graphql-core. Behaviour from api-facts.md:
   date (both ends inclusive); ``limit`` above 50 is ``invalid_arguments``.
 - A transcript is invisible (to both queries) until processing ends, 2-8 hours after its
   meeting: ``simulator.now`` (default: the real clock) decides what is visible.
+- A key's scope: "A given API Key can access data of the user who generated the API Key and
+  the users who are part of the same team if the API Key is generated from a team admin
+  account" (https://docs.fireflies.ai/introduction). With the option ``key_owner`` (an email)
+  the key is that person's: ``transcripts`` without ``user_id`` lists the meetings they
+  organized or attended (``mine``: organized), ``user_id`` lists another teammate's only for an
+  admin key (``admin=True``; a member's key gets ``require_elevated_privilege``, the simulator's
+  pick of code). Without ``key_owner`` (the default) the key lists the whole team's meetings.
 - Its summary comes later still (api-facts.md: ``meeting_info.summary_status`` is processing,
   processed, failed or skipped; summaries can arrive after the transcript is listed): until
   ``summary_at`` (10-90 minutes after the transcript, or a test's ``summary_ready``) the
@@ -70,9 +77,13 @@ scalar DateTime
 
 type Query {
   "Only the filters vector-sync uses are simulated; any other argument fails validation."
-  transcripts(fromDate: DateTime, toDate: DateTime, limit: Int, skip: Int): [Transcript]
+  transcripts(fromDate: DateTime, toDate: DateTime, limit: Int, skip: Int, mine: Boolean, user_id: String): [Transcript]
   transcript(id: String!): Transcript
+  user(id: String): User
+  users: [User]
 }
+
+type User { user_id: String email: String name: String is_admin: Boolean }
 
 enum MeetingPrivacy { link owner participants participatingteammates teammatesandparticipants teammates }
 
@@ -140,6 +151,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "object_not_found": (404, "Object not found"),
     "invalid_arguments": (400, "Invalid arguments"),
     "internal_server_error": (500, "Something went wrong. Please try again."),
+    "require_elevated_privilege": (403, "This action requires an admin API key."),
 }
 
 # Sample volumes: 25 meetings per unit of scale (scale 8 = the 200-transcript benchmark).
@@ -445,10 +457,15 @@ def error_entry(code: str, message: str | None = None, status: int | None = None
 
 
 class _Root:
-    """Query resolvers over the transcripts visible at one moment."""
+    """Query resolvers over the transcripts visible at one moment, as one key sees them."""
 
-    def __init__(self, visible: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, visible: list[dict[str, Any]], team: list[dict[str, Any]] | None = None, owner: str | None = None, admin: bool = True
+    ) -> None:
         self.visible = visible  # newest first
+        self.team = team or []
+        self.owner = owner.lower() if owner else None
+        self.admin = admin
 
     def transcripts(
         self,
@@ -457,6 +474,8 @@ class _Root:
         toDate: datetime | None = None,
         limit: int | None = None,
         skip: int | None = None,
+        mine: bool | None = None,
+        user_id: str | None = None,
     ) -> list[dict[str, Any]]:
         limit = MAX_LIMIT if limit is None else limit
         skip = skip or 0
@@ -464,16 +483,47 @@ class _Root:
             raise _Coded("invalid_arguments", f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         if skip < 0:
             raise _Coded("invalid_arguments", f"skip must not be negative, got {skip}")
+        if mine and user_id:  # API 2.4.0: one of organizer_email, participant_email, user_id, mine at a time
+            raise _Coded("invalid_arguments", "Only one of mine and user_id may be given")
         low = fromDate.timestamp() * 1000 if fromDate else float("-inf")
         high = toDate.timestamp() * 1000 if toDate else float("inf")
-        matching = [t for t in self.visible if low <= t["date"] <= high]
+        matching = [t for t in self._scope(mine, user_id) if low <= t["date"] <= high]
         return matching[skip : skip + limit]
+
+    def _scope(self, mine: bool | None, user_id: str | None) -> list[dict[str, Any]]:
+        if user_id:
+            person = next((u["email"] for u in self.team if u["user_id"] == user_id), None)
+            if person is None:
+                raise _Coded("object_not_found", f"User not found: {user_id}")
+            if self.owner and person != self.owner and not self.admin:
+                raise _Coded("require_elevated_privilege")
+            return [t for t in self.visible if _attended(t, person)]
+        if mine:
+            return [t for t in self.visible if (t.get("organizer_email") or "").lower() == self.owner] if self.owner else self.visible
+        return [t for t in self.visible if _attended(t, self.owner)] if self.owner else self.visible
 
     def transcript(self, _info: Any, id: str) -> dict[str, Any]:  # noqa: A002 - the API's argument name
         found = next((t for t in self.visible if t["id"] == id), None)
         if found is None:
             raise _Coded("object_not_found", f"Transcript not found: {id}")
         return found
+
+    def user(self, _info: Any, id: str | None = None) -> dict[str, Any]:  # noqa: A002 - the API's argument name
+        """``user`` without ``id``: the key's owner (the docs: "By default, Fireflies uses your api token")."""
+        owner = self.owner or next((u["email"] for u in self.team if u["is_admin"]), None)  # a team-wide key: the admin's
+        wanted = (lambda u: u["user_id"] == id) if id else (lambda u: u["email"] == owner)
+        found = next((u for u in self.team if wanted(u)), None)
+        if found is None:
+            raise _Coded("object_not_found", f"User not found: {id or 'key owner'}")
+        return {**found, "is_admin": self.admin if found["email"] == owner else found["is_admin"]}
+
+    def users(self, _info: Any) -> list[dict[str, Any]]:
+        return self.team
+
+
+def _attended(transcript: Mapping[str, Any], email: str | None) -> bool:
+    people = [transcript.get("organizer_email") or "", *(transcript.get("participants") or [])]
+    return any(p.lower() == email for p in people)
 
 
 class FirefliesSimulator(Simulator):
@@ -489,6 +539,9 @@ class FirefliesSimulator(Simulator):
         self.deleted: set[str] = set()  # transcript ids deleted for this simulator (delete_transcript)
         self.changes: dict[str, dict[str, Any]] = {}  # transcript id -> fields changed (change_transcript)
         self.summary_ready: dict[str, datetime] = {}  # transcript id -> when its summary is ready (overrides)
+        # Whose key the token is (None: one that lists the whole team's meetings) and whether it is an admin's.
+        self.key_owner: str | None = options.get("key_owner")
+        self.admin = bool(options.get("admin", True))
 
     @property
     def data(self) -> FirefliesData:
@@ -520,6 +573,13 @@ class FirefliesSimulator(Simulator):
             return transcript
         info = {**(transcript.get("meeting_info") or {}), "summary_status": "processing"}
         return {**transcript, "summary": None, "meeting_info": info}
+
+    def team(self) -> list[dict[str, Any]]:
+        """The workspace's people as Fireflies users (the first one is the team's admin)."""
+        return [
+            {"user_id": f"ff-{n:03d}", "email": p.email.lower(), "name": p.name, "is_admin": n == 0}
+            for n, p in enumerate(self.workspace.people)
+        ]
 
     def change_transcript(self, transcript_id: str, **fields: Any) -> None:
         """Change a meeting's fields for this simulator (e.g. ``privacy``, ``participants``):
@@ -566,7 +626,8 @@ class FirefliesSimulator(Simulator):
         problems = validate(SCHEMA, document)
         if problems:
             return _bad_request("GRAPHQL_VALIDATION_FAILED", problems[0].message, *problems)
-        root, variables = _Root(self.visible_transcripts()), body.get("variables") or {}
+        root = _Root(self.visible_transcripts(), self.team(), self.key_owner, self.admin)
+        variables = body.get("variables") or {}
         try:
             return Response(200, {"data": project(document, root, variables, body.get("operationName"))})
         except Exception:  # noqa: BLE001 - not for the fast path: graphql-core answers, errors included

@@ -152,6 +152,9 @@ REGISTRY: dict[str, SourceSpec] = {
             ),
             "prune_history_days": _prune_history_days(365),
             "prune_confirm": Option(bool, True, "re-check each prune candidate with transcript(id)"),
+            # A key lists its owner's meetings (Fireflies: other teammates' only through an admin
+            # key): true lists each user's with transcripts(user_id:), an admin key required.
+            "list_per_user": Option(bool, False, "list every teammate's meetings (admin key; requests x users)"),
             # Re-read privacy and people (50 meetings a request).
             "permissions_schedule": _PERMISSIONS_SCHEDULE,
         },

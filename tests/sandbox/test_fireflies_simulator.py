@@ -328,6 +328,24 @@ def test_transcript_is_invisible_until_processed(box, sim):
     assert post(box, one, {"id": transcript["id"]}).json()["data"]["transcript"]["id"] == transcript["id"]
 
 
+def test_a_members_key_sees_its_owners_meetings_and_no_one_elses(workspace):
+    owner, other = workspace.people[1].email.lower(), workspace.people[2].email.lower()
+    with Sandbox([FirefliesSimulator(workspace, key_owner=owner, admin=False)]) as member:
+        member.simulator("fireflies").now = workspace.anchor + timedelta(days=1)
+        me = post(member, "{ user { email is_admin } }").json()["data"]["user"]
+        assert me == {"email": owner, "is_admin": False}
+        users = post(member, "{ users { user_id email } }").json()["data"]["users"]
+        ids = {u["email"]: u["user_id"] for u in users}
+        listed = post(member, "{ transcripts(limit: 50) { organizer_email participants } }").json()["data"]["transcripts"]
+        assert listed and all(owner in {p.lower() for p in [t["organizer_email"], *t["participants"]]} for t in listed)
+        mine = post(member, "{ transcripts(mine: true) { organizer_email } }").json()["data"]["transcripts"]
+        assert all(t["organizer_email"].lower() == owner for t in mine)
+        refused = post(member, f'{{ transcripts(user_id: "{ids[other]}") {{ id }} }}').json()
+        assert refused["errors"][0]["code"] == "require_elevated_privilege"
+        both = post(member, f'{{ transcripts(mine: true, user_id: "{ids[owner]}") {{ id }} }}').json()
+        assert both["errors"][0]["code"] == "invalid_arguments"  # one of them at a time (API 2.4.0)
+
+
 def test_summary_arrives_after_the_transcript(box, sim):
     """Listed while its summary is processing: summary null, summary_status "processing"."""
     transcript = next(t for t in reversed(sim.data.transcripts) if t["summary"] and t["summary"]["overview"])

@@ -255,6 +255,29 @@ def test_a_summary_that_never_arrives_is_given_up(box, sim, workspace):
         sim.summary_ready.clear()
 
 
+@pytest.mark.parametrize("admin", [True, False], ids=["admin-key", "member-key"])
+def test_a_key_lists_its_owners_meetings_and_per_user_listing_needs_an_admin(workspace, admin):
+    """Fireflies: a key reaches its owner's data, and teammates' only from an admin's account.
+    Without user_id the listing holds the owner's meetings; list_per_user lists each teammate's
+    (deduplicated) when the key is an admin's, and falls back to the owner's otherwise."""
+    owner = workspace.people[1].email.lower()
+    window = Window(workspace.start, workspace.anchor)
+    with Sandbox([FirefliesSimulator(workspace, key_owner=owner, admin=admin)]) as other:
+        sim = other.simulator("fireflies")
+        sim.now = workspace.anchor + timedelta(days=1)
+        everyone = expected_ids(sim, window)
+        attended = {
+            f"fireflies:{t['id']}"
+            for t in sim.data.transcripts
+            if owner in {p.lower() for p in [t["organizer_email"], *t["participants"]]} and window.contains(sim.data.meeting_time(t))
+        }
+        own = {d.id for d in source(other, workspace).fetch(window)}
+        assert own == attended and 0 < len(own) < len(everyone)
+        per_user = [d.id for d in source(other, workspace, list_per_user=True).fetch(window)]
+        assert len(per_user) == len(set(per_user))
+        assert set(per_user) == (everyone if admin else attended)
+
+
 # --- documents ---------------------------------------------------------------------------
 
 

@@ -24,6 +24,13 @@ remembered in ``pending`` (a ``PendingSummaries`` store); each run re-fetches th
 id (``transcript(id)``) until their summary is processed, failed or skipped, instead of
 widening the overlap (which would re-list every meeting of the wider span).
 
+Scope: "A given API Key can access data of the user who generated the API Key and the users who
+are part of the same team if the API Key is generated from a team admin account"
+(https://docs.fireflies.ai/introduction); ``transcripts`` without ``user_id`` may therefore
+list only the key owner's meetings. ``list_per_user: true`` lists each teammate's
+(``users``, then ``transcripts(user_id:)`` per user, deduplicated), checked first to be an
+admin's key (``user { is_admin }``); a member's key falls back to its own listing, logged.
+
 Pruning lists ids and dates only (``IDS_QUERY``, 50 a request) over ``prune_history_days``
 (default 365) before the listing; ``confirm_gone`` re-checks each candidate by id.
 
@@ -76,6 +83,9 @@ _WINDOW_ARGS = "$fromDate: DateTime, $toDate: DateTime, $limit: Int, $skip: Int"
 _WINDOW_CALL = "transcripts(fromDate: $fromDate, toDate: $toDate, limit: $limit, skip: $skip)"
 LIST_QUERY = f"query Transcripts({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {TRANSCRIPT_FIELDS} }} }}"
 IDS_QUERY = f"query TranscriptIds({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ id date }} }}"
+# list_per_user: who the key is, and the team's users.
+KEY_OWNER_QUERY = "query KeyOwner { user { user_id email is_admin } }"
+USERS_QUERY = "query Users { users { user_id email } }"
 ONE_QUERY = f"query Transcript($id: String!) {{ transcript(id: $id) {{ {TRANSCRIPT_FIELDS} }} }}"
 EXISTS_QUERY = "query TranscriptExists($id: String!) { transcript(id: $id) { id } }"
 # The permission pass: only what decides who may see a meeting (no sentences, no summary).
@@ -208,6 +218,7 @@ class FirefliesSource(Source):
         super().__init__(client, settings, stats)
         self.pending: PendingSummaries = pending if pending is not None else MemoryPendingSummaries()
         self._rechecked = False
+        self._users: list[str] | None = None
 
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield one document per meeting that started within ``[start, end)``, then those of
@@ -260,10 +271,14 @@ class FirefliesSource(Source):
         if self.settings.option("fetch_mode") != "detail":
             yield from self._list(LIST_QUERY, window, read_ahead=True)
             return
+        asked: set[str] = set()
         for item in self._list(IDS_QUERY, window):
             tid, date_ms = (item.get("id"), item.get("date")) if isinstance(item, dict) else (None, None)
             if isinstance(date_ms, (int, float)) and not window.contains(from_epoch_ms(date_ms)):
                 continue  # on the inclusive toDate: not worth a request
+            if tid in asked:  # listed for two teammates (list_per_user)
+                continue
+            asked.add(tid)
             try:
                 transcript = self.client.query(ONE_QUERY, {"id": tid}).get("transcript")
             except FirefliesNotFound:
@@ -283,11 +298,36 @@ class FirefliesSource(Source):
         page_size = int(self.settings.option("page_size"))
         bounds = {"fromDate": iso_millis(window.start), "toDate": iso_millis(window.end)}
 
-        def fetch_page(skip: int) -> tuple[list[Any], None]:
-            data = self.client.query(query, {**bounds, "limit": page_size, "skip": skip})
-            return list(data.get("transcripts") or []), None  # no total: a short page ends it
+        def listing(user_id: str | None) -> Iterator[Any]:
+            gql = _for_user(query) if user_id else query
+            extra = {"userId": user_id} if user_id else {}
 
-        return follow_offsets(fetch_page, page_size=page_size, read_ahead=read_ahead)
+            def fetch_page(skip: int) -> tuple[list[Any], None]:
+                data = self.client.query(gql, {**bounds, **extra, "limit": page_size, "skip": skip})
+                return list(data.get("transcripts") or []), None  # no total: a short page ends it
+
+            return follow_offsets(fetch_page, page_size=page_size, read_ahead=read_ahead)
+
+        users = self._team_user_ids()
+        if not users:
+            return listing(None)
+        # A meeting two teammates attended is listed for both: callers skip ids already seen.
+        return (item for user_id in users for item in listing(user_id))
+
+    def _team_user_ids(self) -> list[str]:
+        """The teammates to list one by one (``list_per_user``), once per source; [] lists
+        the key's own scope (option off, or a key that is not an admin's)."""
+        if not self.settings.option("list_per_user"):
+            return []
+        if self._users is None:
+            owner = self.client.query(KEY_OWNER_QUERY).get("user") or {}
+            if not owner.get("is_admin"):
+                log.warning("Fireflies list_per_user needs an admin's API key: listing the key owner's meetings only")
+                self._users = []
+            else:
+                found = self.client.query(USERS_QUERY).get("users") or []
+                self._users = [str(u["user_id"]) for u in found if isinstance(u, dict) and u.get("user_id")]
+        return self._users
 
     # --- permissions ---------------------------------------------------------------------
 
@@ -340,6 +380,11 @@ class FirefliesSource(Source):
             if not found:
                 gone.append(doc_id)
         return gone
+
+
+def _for_user(query: str) -> str:
+    """``query`` listing one user's meetings (``transcripts(..., user_id: $userId)``)."""
+    return query.replace(_WINDOW_ARGS, f"{_WINDOW_ARGS}, $userId: String", 1).replace("skip: $skip)", "skip: $skip, user_id: $userId)", 1)
 
 
 def summary_pending(raw: Mapping[str, Any]) -> bool:
