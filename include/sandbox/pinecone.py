@@ -17,7 +17,9 @@ reserved fields ``_values`` (dense_vector) and/or ``_sparse_values`` (sparse_vec
 else; "Dense vectors-API indexes always report both ``_values`` and ``_sparse_values``"; an
 omitted ``deployment`` is managed on aws ``us-east-1`` and an omitted ``name`` is generated
 (``CreateIndexRequest``, ``IndexSchema``). Other fields (the documents API) are not simulated.
-The data-plane vectors API is taken to be the same in both (not checked against 2026-07).
+The data-plane vectors API keeps its paths in 2026-07 (``db_data_2026-07``); its bodies are
+taken to be the 2025-10 ones (not validated against 2026-07). 401 answers are text/plain in
+2026-07 on both planes (``UnauthorizedMessage``).
 
 Limits (api-facts.md, vendor docs and reported messages), each a 400 ``{"code": 3, "message",
 "details": []}``: request body over 2 MB (2,000,000 bytes: the strict reading of "2MB"), over
@@ -331,11 +333,9 @@ class PineconeSimulator(Simulator):
         if request.headers.get("Api-Key") == self.token:
             return None
         message = "Invalid API Key" if request.headers.get("Api-Key") else "API key is missing or invalid"
-        if request.path.startswith("/data/"):
-            return _status(401, message)
-        if self._version(request) == "2026-07":  # db_control 2026-07: 401 is text/plain (UnauthorizedMessage)
+        if self._version(request) == "2026-07":  # db_control and db_data 2026-07: 401 is text/plain (UnauthorizedMessage)
             return Response(401, message.encode(), {"Content-Type": "text/plain"})
-        return _control_error(401, message)
+        return _status(401, message) if request.path.startswith("/data/") else _control_error(401, message)
 
     def rate_limited(self, retry_after_s: int, request: Request) -> Response:
         message = "Too many requests. Please retry shortly."
