@@ -14,12 +14,17 @@ import pytest
 from sandbox.fireflies import RECENT_HOURS, FirefliesSimulator
 from sandbox.server import Fault, Sandbox
 from sandbox.workspace import Workspace
+from tests.sourcekit import sandbox_source
+from tests.statekit import backend, pg_database  # noqa: F401 - fixtures
+from vector_sync import pipeline
+from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import FetchStats, Window
 from vector_sync.paging import follow_offsets
 from vector_sync.sources.fireflies import (
     LIST_QUERY,
     ONE_QUERY,
+    RECHECK_PART,
     SUMMARY_GIVE_UP,
     FirefliesNotFound,
     FirefliesQueryError,
@@ -31,6 +36,8 @@ from vector_sync.sources.fireflies import (
 )
 from vector_sync.sources.projects import ProjectTagger
 from vector_sync.specs import source_settings
+from vector_sync.staging import StagedRun, run_key
+from vector_sync.stores.lancedb import LanceDBStore
 
 GRAPHQL = "/graphql"
 
@@ -253,6 +260,94 @@ def test_a_summary_that_never_arrives_is_given_up(box, sim, workspace):
         assert src.stats.skipped["summary never arrived"] == 1
     finally:
         sim.summary_ready.clear()
+
+
+def indexed(store: LanceDBStore, doc_id: str) -> tuple[str, dict]:
+    """The text of a document's chunks in the index, and its first chunk's metadata."""
+    import lancedb
+
+    table = lancedb.connect(store.uri).open_table(store.table_name)
+    rows = table.search().where(f"starts_with(id, '{doc_id}#')").select(["id", "text", "metadata_json"]).limit(None).to_arrow().to_pylist()
+    rows.sort(key=lambda r: int(r["id"].rsplit("#", 1)[1]))
+    return "\n".join(r["text"] for r in rows), json.loads(rows[0]["metadata_json"]) if rows else {}
+
+
+def test_pending_summaries_outlive_the_run_in_the_state_store(box, sim, workspace, backend, tmp_path):
+    """End to end, each run a new source and state connection (an Airflow task is a process):
+    run 1 indexes a meeting whose summary is processing and notes it in ``pending_summaries``;
+    run 2, a later window that does not reach the meeting, re-fetches it by id once Fireflies
+    has the summary, and the index holds it; a summary still processing 2 days after its
+    meeting is given up on, counted, and the row goes."""
+    overlap = source_settings("fireflies").overlap
+    data = sim.data
+    late, never = [t for t in reversed(data.transcripts) if t["summary"] and t["summary"]["overview"]][:2]
+    tid, met = late["id"], data.meeting_time(late)
+    ready = data.visible_at[tid] + overlap + timedelta(hours=3)  # later than any overlap reaches
+    sim.summary_ready.update({tid: ready, never["id"]: workspace.anchor + timedelta(days=30)})
+    store = LanceDBStore(str(tmp_path / "lancedb"))
+    with backend.store() as state:
+        state.migrate()
+        state.projects.upsert((p.key, p.name, True) for p in workspace.projects)
+
+    def run(now, run_id: str) -> tuple[Window, dict]:
+        sim.now = now
+        window = Window(now - timedelta(hours=1), now).widened(overlap)
+        with backend.store() as state:
+            src = sandbox_source("fireflies", box, state)
+            src.listed_at = now  # the sample's clock (the give-up age counts from it)
+            staged = StagedRun(tmp_path / "staging", "fireflies", run_key(run_id, window))
+            settings = source_settings("fireflies")
+            chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
+            counts = pipeline.run_window(src, window, staged, state, HashingEmbedder(), store, chunking, run_id)
+        return window, counts
+
+    def pending() -> dict:
+        with backend.store() as state:
+            return state.pending_summaries.ids("fireflies")
+
+    try:
+        first, _ = run(data.visible_at[tid] + timedelta(minutes=5), "run-1")
+        text, metadata = indexed(store, f"fireflies:{tid}")
+        assert metadata["summary_status"] == "processing" and late["summary"]["overview"] not in text
+        assert pending()[tid] == met
+
+        second, _ = run(ready + timedelta(minutes=10), "run-2")
+        assert second.start >= first.end and not second.contains(met)  # only the re-fetch by id reaches it
+        text, metadata = indexed(store, f"fireflies:{tid}")
+        assert metadata["summary_status"] == "processed" and late["summary"]["overview"] in text
+        assert tid not in pending()
+
+        gone_at = data.meeting_time(never)
+        run(data.visible_at[never["id"]] + timedelta(minutes=5), "run-3")
+        assert never["id"] in pending()
+        _, counts = run(gone_at + SUMMARY_GIVE_UP + timedelta(hours=1), "run-4")
+        assert never["id"] not in pending()
+        assert counts["skip_reasons"]["summary never arrived"] == 1
+        text, metadata = indexed(store, f"fireflies:{never['id']}")
+        assert metadata["summary_status"] == "processing" and never["summary"]["overview"] not in text  # indexed as it is
+    finally:
+        sim.summary_ready.clear()
+
+
+def test_only_the_first_part_of_a_split_window_fetches_the_pending_summaries(box, sim, workspace):
+    """Parts run as separate tasks, each with its own source: one of them re-fetches."""
+    data = sim.data
+    meeting = data.transcripts[0]
+    window = Window(workspace.anchor - timedelta(days=2), workspace.anchor)  # two 24-hour parts
+    assert not window.contains(data.meeting_time(meeting))
+
+    def requests(scope, pending_ids) -> int:
+        pending = MemoryPendingSummaries()
+        for tid in pending_ids:
+            pending.add(tid, data.meeting_time(meeting))
+        box.log.reset()
+        list(source(box, workspace, pending=pending).fetch_part(FirefliesSource.part_window(window, scope), scope))
+        return box.log.count("fireflies")
+
+    scopes = source(box, workspace).parts(window)
+    assert len(scopes) > 1 and [bool(s.get(RECHECK_PART)) for s in scopes] == [True] + [False] * (len(scopes) - 1)
+    extra = [requests(scope, [meeting["id"]]) - requests(scope, []) for scope in scopes]
+    assert extra == [1] + [0] * (len(scopes) - 1)  # one transcript(id), in the first part only
 
 
 @pytest.mark.parametrize("admin", [True, False], ids=["admin-key", "member-key"])

@@ -20,9 +20,11 @@ so the vendor's serializing and the transfer overlap our own work.
 
 Summaries arrive after transcripts (``meeting_info.summary_status``: processing, processed,
 failed, skipped). A transcript listed while its summary is processing is indexed as it is and
-remembered in ``pending`` (a ``PendingSummaries`` store); each run re-fetches the pending ones by
+remembered in ``pending`` (a ``PendingSummaries`` store: the state table ``pending_summaries``
+when built by ``make_source``, as every DAG run is); each run re-fetches the pending ones by
 id (``transcript(id)``) until their summary is processed, failed or skipped, instead of
-widening the overlap (which would re-list every meeting of the wider span).
+widening the overlap (which would re-list every meeting of the wider span). A window split
+into parts re-fetches them in its first part only.
 
 Scope: "A given API Key can access data of the user who generated the API Key and the users who
 are part of the same team if the API Key is generated from a team admin account"
@@ -98,13 +100,16 @@ ACCESS_QUERY = f"query TranscriptAccess({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {AC
 SUMMARY_FINAL = frozenset({"processed", "failed", "skipped"})
 # A summary still processing this long after its meeting is given up on (counted and logged).
 SUMMARY_GIVE_UP = timedelta(days=2)
+# The scope key of the one fetch part that re-fetches pending summaries (``parts``).
+RECHECK_PART = "recheck_pending"
 
 
 class PendingSummaries(Protocol):
     """Transcripts indexed while their summary was processing, to re-fetch until it is done.
 
-    Kept across runs by whoever builds the source (a small state table); ``MemoryPendingSummaries``
-    lasts as long as the source object."""
+    Kept across runs in the state table ``pending_summaries`` (``state_options``: the
+    ``SourcePendingSummaries`` of ``vector_sync.state``); ``MemoryPendingSummaries`` lasts as
+    long as the source object."""
 
     def ids(self) -> dict[str, datetime]:
         """Pending transcript id -> its meeting's start."""
@@ -116,7 +121,7 @@ class PendingSummaries(Protocol):
 
 
 class MemoryPendingSummaries:
-    """``PendingSummaries`` in a dict (tests, the CLI's one-off runs)."""
+    """``PendingSummaries`` in a dict, for a source built without a state store (tests)."""
 
     def __init__(self) -> None:
         self._ids: dict[str, datetime] = {}
@@ -219,6 +224,25 @@ class FirefliesSource(Source):
         self.pending: PendingSummaries = pending if pending is not None else MemoryPendingSummaries()
         self._rechecked = False
         self._users: list[str] | None = None
+
+    @classmethod
+    def state_options(cls, state: Any) -> dict[str, Any]:
+        """The pending summaries live in the state store, so the next run (another process) has them."""
+        return {"pending": state.pending_summaries.of(cls.name)}
+
+    def parts(self, window: Window) -> list[dict[str, Any]]:
+        """The default time slices; the first re-fetches the pending summaries, once per run."""
+        scopes = super().parts(window)
+        if len(scopes) > 1:
+            scopes[0] = {**scopes[0], RECHECK_PART: True}
+        return scopes
+
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """The part's slice; only the part marked by ``parts`` (or a whole window) re-fetches
+        the pending summaries, so parallel parts never fetch one transcript twice."""
+        if scope and not scope.get(RECHECK_PART):
+            self._rechecked = True  # another part's job
+        return self.fetch(window)
 
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield one document per meeting that started within ``[start, end)``, then those of
