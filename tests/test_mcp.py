@@ -9,6 +9,7 @@ caller without an identity."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from sandbox.workspace import Workspace, floor_to_hour
 from tests import mcpkit
 from tests.mcpkit import TOOLS, answer, error_text
 from tests.processkit import free_port
-from tests.sourcekit import restricted_documents, sandbox_settings
+from tests.sourcekit import sandbox_settings
 from vector_sync.airflow.bootstrap import projects_from
 from vector_sync.airflow.web.identity import IDENTITIES_VARIABLE
 from vector_sync.sources import registered_sources
@@ -63,18 +64,16 @@ def env(airflow_db, tmp_path_factory):
         mp.setenv("VECTOR_SYNC_DATA_DIR", str(folder / "data"))
         passwords = mcpkit.simple_auth_env(mp, Path(folder))
         mp.delenv(f"AIRFLOW_VAR_{IDENTITIES_VARIABLE.upper()}", raising=False)
+        mp.setenv("AIRFLOW_VAR_VECTOR_SYNC_NOTION", json.dumps({"options": {"rps": None}}))  # no request pacing in tests
         runtime = Runtime()
         runtime.state.projects.upsert(projects_from(settings))
         window = mcpkit.sync_demo_index(runtime, workspace)
-        restricted = restricted_documents(runtime.state, window)
-        indexed = runtime.state.ledger.entries(
-            d.id for name in ("jira", "slack", "fireflies", "notion") for d in runtime.source(name).fetch(window)
-        )
-        documents = {
-            d.id: d
-            for name in ("jira", "slack", "fireflies", "notion")
-            for d in runtime.source(name).fetch(window)
-            if d.id in indexed and not indexed[d.id].deleted
+        fetched = [d for name in ("jira", "slack", "fireflies", "notion") for d in runtime.source(name).fetch(window)]
+        indexed = runtime.state.ledger.entries(d.id for d in fetched)
+        documents = {d.id: d for d in fetched if d.id in indexed and not indexed[d.id].deleted}
+        restricted = {
+            name: next(d for d in documents.values() if d.source == name and d.access_type != "all" and d.access_list)
+            for name in ("slack", "fireflies")
         }
         public = next(d for d in documents.values() if d.source == "jira" and d.access_type == "all")
         Variable.set(IDENTITIES_VARIABLE, f'{{"member": "{restricted["slack"].access_list[0]}", "outsider": "{OUTSIDER}"}}')
