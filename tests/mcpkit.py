@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # not tests.conftest: the bench imports this kit without pytest
 
 MCP_PATH = "/vector-sync/mcp"
 USERS = ("member", "outsider", "nobody")  # SimpleAuthManager users; the Variable maps the first two

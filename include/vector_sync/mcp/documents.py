@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from vector_sync.models import Hit
 
 # An overlap shorter than this is taken for a coincidence (two chunks of separate segments
-# that happen to end and start alike), not for repeated text: the chunker repeats about 64
-# tokens, a few hundred characters.
-MIN_OVERLAP_CHARS = 16
+# that happen to end and start alike), not for repeated text: the chunker repeats 40-64
+# tokens (a few hundred characters), at least half a piece's when pieces are small. A text
+# that repeats itself at a chunk boundary this long can still be merged once too often.
+MIN_OVERLAP_CHARS = 24
 # Longer than any overlap the chunker makes (64 tokens by default, 8191 at most is not used).
 MAX_OVERLAP_CHARS = 4_000
 SEGMENT_SEPARATOR = "\n\n"
