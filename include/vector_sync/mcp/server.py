@@ -8,6 +8,7 @@ loop of Airflow's API server.
 
 # No `from __future__ import annotations`: the SDK reads the tools' annotations at runtime,
 # and the sources' enum is a local type.
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -30,7 +31,7 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 
 def build_server(index: Index, viewer_of: Callable[[Context], Viewer]) -> MCPServer:
     """The server with ``search``, ``fetch_document`` and ``sync_status`` over ``index``."""
-    server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
+    server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING", middleware=[concise_argument_errors])
     names = tuple(index.sources())
     SourceName = Literal[names] if names else str  # type: ignore[valid-type]  # the schema's enum
 
@@ -102,3 +103,28 @@ def build_server(index: Index, viewer_of: Callable[[Context], Viewer]) -> MCPSer
         return tools.sync_status(index)
 
     return server
+
+
+# "Error executing tool search: 1 validation error for searchArguments\ntop_k\n  Input should be
+# less than or equal to 50 [type=..., input_value=..., input_type=int]\n    For further information
+# visit https://errors.pydantic.dev/...": the field and the message are what the model needs.
+_VALIDATION_HEAD = re.compile(r"^Error executing tool (\S+): \d+ validation errors? for \S+$")
+_VALIDATION_ITEM = re.compile(r"^(\S[^\n]*)\n  ([^\n\[]+?)(?: \[[^\n]*\])?$", re.M)
+
+
+async def concise_argument_errors(ctx: Any, call_next: Any) -> Any:
+    """Server middleware: a tool call whose arguments fail the schema is answered with
+    "invalid arguments for search: top_k: Input should be less than or equal to 50", not
+    pydantic's full report (type codes, the rejected value echoed back, a documentation URL)."""
+    result = await call_next(ctx)
+    # The chain's result is the wire form here: {"content": [{"type": "text", "text": ...}], "isError": true}.
+    if getattr(ctx, "method", None) != "tools/call" or not isinstance(result, dict) or not result.get("isError"):
+        return result
+    content = result.get("content") or []
+    text = content[0].get("text") if content and isinstance(content[0], dict) else None
+    head, _, rest = (text or "").partition("\n")
+    match = _VALIDATION_HEAD.match(head)
+    if match:
+        problems = [f"{field}: {message}" for field, message in _VALIDATION_ITEM.findall(rest)]
+        content[0] = {**content[0], "text": f"invalid arguments for {match.group(1)}: {'; '.join(problems) or rest.strip()}"}
+    return result
