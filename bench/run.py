@@ -4,8 +4,8 @@ For each source: start the sandbox at benchmark scale in its own process, sync t
 workspace in one window in another process, and print one JSON line per source, last:
 {"bench": "jira", "items": N, "items_per_min": X, "api_calls": A, "embedded_chunks": C, "peak_rss_mb": M}
 
-After those zero-latency lines, the backends, task_memory and permissions lines
-(bench/backends.py, bench/task_memory.py, bench/permissions.py), then the rate-limited lines (PLANS entries
+After those zero-latency lines, the backends, task_memory, permissions, search_latency, search_quality
+and mcp_latency lines (bench/<name>.py), then the rate-limited lines (PLANS entries
 with "rate_limit": the sandbox enforces it, and the line compares the sync's time with the
 least that limit allows, the requests it needed divided by the rate):
 {"bench": "slack_tier3", "items": N, "seconds": T, "min_seconds": M, "ratio": T/M, "api_calls": A, "throttled": 429s, "peak_rss_mb": M}
@@ -148,6 +148,7 @@ def main() -> int:
         "permissions",
         "search_latency",
         "search_quality",
+        "mcp_latency",
         *limited,
         "cluster",
     ]
@@ -178,6 +179,10 @@ SCRIPTS = {
     "search_quality": (
         "search_quality.py",
         "90 labelled queries over the sandbox workspace; hybrid + offline default: recall@5 >= 0.90, exact ids in the top 3, paraphrase recall@5 >= 0.75",
+    ),
+    "mcp_latency": (
+        "mcp_latency.py",
+        "MCP tool calls over streamable HTTP (/vector-sync/mcp, JWT login, SDK client): 120 search, 60 fetch_document, 20 sync_status; p50/p95",
     ),
     "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
 }

@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--anchor", help="the sample's 'now' (default: this hour)")
     sandbox.set_defaults(handler=cmd_sandbox)
+    _add_mcp_command(sub)
     return parser
 
 
@@ -394,6 +395,25 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         box.serve_forever()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+# ----------------------------------------------------------------------------- mcp (#21)
+
+
+def _add_mcp_command(sub: Any) -> None:
+    mcp = sub.add_parser("mcp", help="serve the index to an AI assistant over stdio (Model Context Protocol)")
+    mcp.add_argument("--user", help="whose view to serve (an email): public items and those listing it; default: public items only")
+    mcp.set_defaults(handler=cmd_mcp)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from vector_sync.airflow.schedule import metadata_schedules
+    from vector_sync.mcp.stdio import runtime_index, serve_stdio, stdio_viewer
+
+    stdio_viewer(args.user)  # a blank or non-email --user: exit 2 before anything starts
+    index = runtime_index(_runtime(), lambda names: metadata_schedules(names, datetime.now(timezone.utc)))
+    serve_stdio(index, args.user)
     return 0
 
 

@@ -193,7 +193,8 @@ class SearchFilter:
     - ``all_access``: every item, an operator's explicit choice (never a default).
 
     A blank ``user`` is refused rather than read as "nobody in particular".
-    ``since``/``until`` bound ``timestamp_epoch`` (half-open, like windows).
+    ``since``/``until`` bound ``timestamp_epoch`` (half-open, like windows); ``documents``
+    narrows to those document ids (a document's own chunks, e.g. to reassemble it).
     """
 
     sources: tuple[str, ...] = ()
@@ -202,6 +203,7 @@ class SearchFilter:
     since: datetime | None = None
     until: datetime | None = None
     all_access: bool = False
+    documents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.user is None:

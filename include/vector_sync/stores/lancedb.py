@@ -464,6 +464,8 @@ def where_clause(flt: SearchFilter | None) -> str:
     parts = []
     if flt.sources:
         parts.append(f"source IN ({', '.join(_quote(s) for s in flt.sources)})")
+    if flt.documents:
+        parts.append(f"document_id IN ({', '.join(_quote(d) for d in flt.documents)})")
     if flt.projects:
         parts.append(f"array_has_any(projects, [{', '.join(_quote(p) for p in flt.projects)}])")
     if flt.since is not None:

@@ -493,6 +493,8 @@ def build_filter(flt: SearchFilter | None) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
     if flt.sources:
         clauses.append({"source": {"$in": list(flt.sources)}})
+    if flt.documents:
+        clauses.append({"document_id": {"$in": list(flt.documents)}})
     if flt.projects:
         clauses.append({"projects": {"$in": list(flt.projects)}})
     if flt.since is not None:

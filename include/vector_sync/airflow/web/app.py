@@ -40,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vector_sync.airflow.web import URL_PREFIX
 from vector_sync.airflow.web.identity import Identity, as_email, identity_of
+from vector_sync.airflow.web.mcp import mcp_route
 
 log = logging.getLogger(__name__)
 
@@ -416,4 +417,5 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         """Switch a project on or off: ``{"is_active": false}`` (admins)."""
         return _set_active(key, body.is_active, user)
 
+    app.router.routes.append(mcp_route(cache))  # /mcp: the MCP server, its own login check (web/mcp.py)
     return app
