@@ -562,8 +562,9 @@ def test_no_api_docs_routes(env, path):
     ],
 )
 def test_a_stored_url_that_is_not_http_is_no_link(env, url):
-    from vector_sync.cli import _search_json, hit_link
     from vector_sync.models import Hit, SearchFilter, VectorRecord
+    from vector_sync.search_request import hit_link
+    from vector_sync.search_request import search_json as _search_json
 
     b = env.backends.get()
     issue = synced_issues(env, "SUBS")[0]

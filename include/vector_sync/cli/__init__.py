@@ -1,0 +1,60 @@
+"""`vector-sync`: search, status, one-off syncs, cursors, projects, settings and the sandbox.
+
+Each command is a module of this package with ``register(subparsers)``; adding one is one name
+in ``COMMANDS``. A module imports only ``argparse`` at the top and what its command needs
+inside it, so ``search``, ``status`` and ``projects list`` never pay for Airflow (see
+``vector_sync.cli.context``). While a command runs, ``sys.stdout`` is stderr: whatever a library
+prints or logs (Airflow's log handler is set up on stdout) lands there, and only the command's
+result, written through ``vector_sync.cli.output``, reaches stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+# Subcommands, in help order: each is vector_sync.cli.<name> with register(subparsers).
+COMMANDS = ("search", "status", "sync", "cursor", "reindex", "maintenance", "index", "projects", "settings", "sandbox")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vector_sync.cli.fastimport import defer_unused_imports
+    from vector_sync.cli.output import run_guarded
+
+    defer_unused_imports()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:  # before Airflow is imported: it configures its logging once
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    return run_guarded(args.handler, args, verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vector-sync", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress; tracebacks on errors")
+    sub = parser.add_subparsers()
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def __getattr__(name: str) -> object:
+    # Old homes of the search helpers (now vector_sync.search_request), for callers not yet moved.
+    if name in ("_search_json", "hit_link"):
+        from vector_sync import search_request
+
+        return getattr(search_request, name.lstrip("_"))
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
