@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     if not verbose:  # before Airflow is imported: it configures its logging once
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+        # Airflow's own warnings (a Variable too short to mask...) are nothing a CLI user can act
+        # on; vector-sync's warnings (skipped items) still show. -v shows everything.
+        os.environ.setdefault("AIRFLOW__LOGGING__NAMESPACE_LEVELS", "airflow=ERROR")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
