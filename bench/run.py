@@ -148,6 +148,7 @@ def main() -> int:
         "permissions",
         "search_latency",
         "search_quality",
+        "cli_latency",
         *limited,
         "cluster",
     ]
@@ -179,6 +180,7 @@ SCRIPTS = {
         "search_quality.py",
         "90 labelled queries over the sandbox workspace; hybrid + offline default: recall@5 >= 0.90, exact ids in the top 3, paraphrase recall@5 >= 0.75",
     ),
+    "cli_latency": ("cli_latency.py", "cold start of search, status and projects list, 10 fresh processes each; p50 and p95 < 1.5 s"),
     "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
 }
 
