@@ -15,6 +15,8 @@ from vector_sync.stores.base import VectorStore
 HEALTHY, STALE, FAILED, STUCK = "healthy", "stale", "failed", "stuck"
 # Clocks differ a little; a last_sync further ahead of now than this is a broken cursor.
 FUTURE_SLACK_MINUTES = 5
+# Skipped items named per reason in the status table (`--json` and the page list up to 100).
+SKIPS_SHOWN = 5
 
 
 @dataclass
@@ -32,6 +34,8 @@ class SourceStatus:
     # The sync DAG's schedule (vector_sync.airflow.schedule.assess): state ok/stuck/paused, next_run,
     # due_at, cause, fix. None when Airflow's view of it is not available.
     schedule: dict[str, Any] | None = None
+    # The last run's skipped items: [{"reason", "count", "items": first 100}] (``errors`` in words).
+    skips: list[dict[str, Any]] = field(default_factory=list)
     # What to fix that no other field says (a cursor in the future), one sentence each.
     problems: list[str] = field(default_factory=list)
 
@@ -80,6 +84,7 @@ def source_status(
         failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],
         schedule=schedule,
         problems=problems,
+        skips=state.skips.of_run(source, run.run_id) if run is not None else [],
     )
 
 
@@ -125,5 +130,9 @@ def describe(rows: Iterable[SourceStatus]) -> str:
             lines.append(f"{'':<10} failed window {window['window_start']} .. {window['window_end']} (run {window['run_id']})")
         if (row.schedule or {}).get("state") == STUCK:
             lines.append(f"{'':<10} schedule stuck: {row.schedule['cause']}\n{'':<10} fix: {row.schedule['fix']}")
+        for skip in row.skips:
+            shown = ", ".join(skip["items"][:SKIPS_SHOWN]) or "items not named by the source"
+            more = f" and {skip['count'] - min(len(skip['items']), SKIPS_SHOWN)} more" if skip["count"] > SKIPS_SHOWN else ""
+            lines.append(f"{'':<10} skipped {skip['count']} ({skip['reason']}): {shown}{more}")
         lines.extend(f"{'':<10} {problem}" for problem in row.problems)
     return "\n".join(lines)

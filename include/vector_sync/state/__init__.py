@@ -35,6 +35,7 @@ from vector_sync.state.schema import (
     runs_table,
     status_table,
 )
+from vector_sync.state.skips import SkipRepository, skips_table
 
 # What callers import from vector_sync.state (the repositories' records and the schema's names).
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "RUN_STATUSES",
     "RUN_SUCCESS",
     "RunRepository",
+    "SkipRepository",
     "SQLITE_BUSY_TIMEOUT_S",
     "StateStore",
     "SyncFailure",
@@ -71,6 +73,7 @@ __all__ = [
     "migrate",
     "projects_table",
     "runs_table",
+    "skips_table",
     "status_table",
 ]
 
@@ -95,6 +98,7 @@ class StateStore:
         self.runs = RunRepository(self.engine)
         self.projects = ProjectRepository(self.engine)
         self.bm25 = TermStatsRepository(self.engine)
+        self.skips = SkipRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""
