@@ -38,7 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
         return 2
-    return run_guarded(args.handler, args, verbose)
+    # Like Airflow's own `airflow connections` command: where Airflow is used, read connections
+    # and Variables from the metadata DB too (a plain process sees only the environment).
+    previous = os.environ.get("_AIRFLOW_PROCESS_CONTEXT")
+    os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
+    try:
+        return run_guarded(args.handler, args, verbose)
+    finally:
+        if previous is None:
+            os.environ.pop("_AIRFLOW_PROCESS_CONTEXT", None)
+        else:
+            os.environ["_AIRFLOW_PROCESS_CONTEXT"] = previous
 
 
 def build_parser() -> argparse.ArgumentParser:
