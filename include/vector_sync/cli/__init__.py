@@ -1,8 +1,8 @@
 """`vector-sync`: search, status, one-off syncs, cursors, projects, settings and the sandbox.
 
 Each command is a module of this package with ``register(subparsers)``; adding one is one name
-in ``COMMANDS``. A module imports only ``argparse`` at the top and what its command needs
-inside it, so ``search``, ``status`` and ``projects list`` never pay for Airflow (see
+in ``COMMANDS``. A module imports only ``argparse`` and light modules at the top, and what its
+command needs inside it, so ``search``, ``status`` and ``projects list`` never pay for Airflow (see
 ``vector_sync.cli.context``). While a command runs, ``sys.stdout`` is stderr: whatever a library
 prints or logs (Airflow's log handler is set up on stdout) lands there, and only the command's
 result, written through ``vector_sync.cli.output``, reaches stdout.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-MODES = ("hybrid", "keyword", "dense")  # vector_sync.models.SEARCH_MODES, without importing it here
+from vector_sync.models import SEARCH_MODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--since", help="date or ISO time, inclusive")
     search.add_argument("--until", help="date or ISO time, exclusive (a date means its end)")
     search.add_argument("--top-k", type=int, default=10)
-    search.add_argument("--mode", choices=MODES, default="hybrid", help="hybrid (default: keywords and vectors fused), keyword or dense")
+    search.add_argument(
+        "--mode", choices=SEARCH_MODES, default="hybrid", help="hybrid (default: keywords and vectors fused), keyword or dense"
+    )
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=run)
 
