@@ -159,3 +159,19 @@ def test_sync_prints_only_its_json_summary(data, migrated_home, sandbox):
     assert summary["status"] == "success" and summary["fetched"] > 0
     status = json.loads(vector_sync(env, "status", "--json").stdout)
     assert next(row for row in status if row["source"] == "tempo")["last_sync"] == ANCHOR.isoformat()
+
+
+def test_everyday_commands_never_import_airflow(data, migrated_home):
+    """The cold start of search, status and projects list has no Airflow in it (#19)."""
+    code = (
+        "import sys\n"
+        "from vector_sync.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    env = cli_env(migrated_home, data)
+    for args in (["search", "invoice export", "--json"], ["status", "--json"], ["projects", "list", "--json"]):
+        done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+        assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr[-2000:])
