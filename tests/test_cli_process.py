@@ -86,8 +86,7 @@ BAD_INPUT = [
     (
         "broken source Variable",
         ["sync", "jira", "--start", START, "--end", ANCHOR.isoformat()],
-        # 5+ characters: Airflow warns about masking shorter Variables before the CLI sees them
-        {"AIRFLOW_VAR_VECTOR_SYNC_JIRA": '{"overlap_minutes": 5'},
+        {"AIRFLOW_VAR_VECTOR_SYNC_JIRA": "{bad"},
         "migrated",
         "Variable 'vector_sync_jira'",
     ),
@@ -175,3 +174,17 @@ def test_everyday_commands_never_import_airflow(data, migrated_home):
         done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
         assert done.returncode == 0, (args, done.stderr[-2000:])
         assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr[-2000:])
+
+
+def test_a_broken_variable_in_the_metadata_db_is_named(data, migrated_home):
+    """Read from Airflow's DB (encrypted there when a Fernet key is set), not the environment."""
+    from airflow.models import Variable
+
+    Variable.set("vector_sync_config", "{bad")
+    try:
+        for args in (["search", "invoice", "--json"], ["sync", "jira", "--start", START, "--end", ANCHOR.isoformat()]):
+            done = vector_sync(cli_env(migrated_home, data), *args)
+            assert done.returncode == 2 and done.stdout == "", (args, done.stderr[-2000:])
+            assert done.stderr.splitlines() == [done.stderr.strip()] and "Variable 'vector_sync_config'" in done.stderr, done.stderr
+    finally:
+        Variable.delete("vector_sync_config")

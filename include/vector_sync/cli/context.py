@@ -101,6 +101,23 @@ def backend_config(detect_embedder: bool = True) -> Any:
     return config.with_overrides(overrides)
 
 
+def check_variables(*keys: str) -> None:
+    """``FatalError`` naming the first of the JSON-object Variables ``keys`` that is broken,
+    read as ``backend_config`` reads (environment, then the metadata DB), before Airflow reads
+    them: Airflow's masker would log a warning about a short broken value first."""
+    from vector_sync.airflow.settings import _json_object
+
+    meta = metadata()
+    for key in keys:
+        raw = os.environ.get(f"AIRFLOW_VAR_{key.upper()}")
+        if raw is None and meta is not None:
+            try:
+                raw = meta.variable(key) if meta.migrated else None
+            except (NeedsAirflow, NotMigrated):
+                continue  # Airflow reads it, and says so when it is broken
+        _json_object(key, raw)
+
+
 def schedules(sources: list[str], now: Any) -> dict[str, dict[str, Any]]:
     """Each source's sync DAG schedule (``vector_sync.airflow.schedule.assess``), from the
     metadata DB read directly; empty when it cannot be read (unmigrated: no DAG known)."""

@@ -52,7 +52,7 @@ def known_source(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from vector_sync.cli.context import runtime
+    from vector_sync.cli.context import check_variables, runtime
     from vector_sync.cli.output import UsageError, emit, emit_json
     from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
     from vector_sync.models import Window
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.isfile(args.settings):
             raise UsageError(f"settings file {args.settings!r} not found")
         os.environ["VECTOR_SYNC_SETTINGS_FILE"] = args.settings
+    check_variables(f"vector_sync_{args.source}", "vector_sync_config")
     backends = runtime()
     window = Window(start, end)
     counts = sync_window(backends.source(args.source), window, backends, dry_run=args.dry_run)
