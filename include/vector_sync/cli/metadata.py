@@ -124,7 +124,12 @@ class AirflowMetadata:
         value, encrypted = rows[0]
         if not encrypted or value is None:
             return value
-        return self._fernet().decrypt(value.encode()).decode()
+        try:
+            return self._fernet().decrypt(value.encode()).decode()
+        except NeedsAirflow:
+            raise
+        except Exception as exc:  # a rotated or mistyped key: Airflow decides what that means
+            raise NeedsAirflow(f"Variable '{key}' does not decrypt with the configured Fernet key: {type(exc).__name__}") from None
 
     def _fernet(self) -> Any:
         keys = [k.strip() for k in (airflow_setting("core", "fernet_key") or "").split(",") if k.strip()]
