@@ -149,6 +149,7 @@ def main() -> int:
         "search_latency",
         "search_quality",
         "mcp_latency",
+        "cli_latency",
         *limited,
         "cluster",
     ]
@@ -184,6 +185,7 @@ SCRIPTS = {
         "mcp_latency.py",
         "MCP tool calls over streamable HTTP (/vector-sync/mcp, JWT login, SDK client): 120 search, 60 fetch_document, 20 sync_status; p50/p95",
     ),
+    "cli_latency": ("cli_latency.py", "cold start of search, status and projects list, 10 fresh processes each; p50 and p95 < 1.5 s"),
     "cluster": ("cluster.py", "the whole sandbox workspace on LocalExecutor vs two Celery workers; wall times, ratio, peak RSS per task"),
 }
 

@@ -337,6 +337,11 @@ def test_search_rejects_bad_input(env):
     assert env.get("/api/search", params={"q": "x", "source": "nope"}).status_code == 400
     assert env.get("/api/search", params={"q": "x", "since": "yesterday"}).status_code == 400
     assert env.get("/api/search", params={"q": "   "}).status_code == 400
+    # A date past the allowed range is a 400 naming it, not an OverflowError's 500 (#19).
+    far = env.get("/api/search", params={"q": "x", "until": "9999-12-31"})
+    assert far.status_code == 400 and "out of range" in far.json()["detail"]
+    empty = env.get("/api/search", params={"q": "x", "since": "2026-11-20", "until": "2026-11-10"})
+    assert empty.status_code == 400 and "not before" in empty.json()["detail"]
     assert env.get("/api/search", params={"q": "x", "top_k": 0}).status_code == 422
 
 
@@ -562,8 +567,9 @@ def test_no_api_docs_routes(env, path):
     ],
 )
 def test_a_stored_url_that_is_not_http_is_no_link(env, url):
-    from vector_sync.cli import _search_json, hit_link
     from vector_sync.models import Hit, SearchFilter, VectorRecord
+    from vector_sync.search_request import hit_link
+    from vector_sync.search_request import search_json as _search_json
 
     b = env.backends.get()
     issue = synced_issues(env, "SUBS")[0]

@@ -227,14 +227,24 @@ class Hit:
     metadata: Mapping[str, Any]
 
 
+# Skipped items kept per reason and run part (stored in ``sync_skips``, shown by status).
+MAX_SKIPPED_ITEMS = 100
+
+
 @dataclass
 class FetchStats:
-    """Counters a source fills while fetching: what it skipped and why."""
+    """Counters a source fills while fetching: what it skipped and why, and which items
+    (the first ``MAX_SKIPPED_ITEMS`` per reason, as the source describes them)."""
 
     skipped: Counter = field(default_factory=Counter)
+    items: dict[str, list[str]] = field(default_factory=dict)
 
-    def skip(self, reason: str, count: int = 1) -> None:
+    def skip(self, reason: str, count: int = 1, item: str | None = None) -> None:
         self.skipped[reason] += count
+        if item is not None:
+            listed = self.items.setdefault(reason, [])
+            if len(listed) < MAX_SKIPPED_ITEMS:
+                listed.append(item)
 
     @property
     def skipped_total(self) -> int:

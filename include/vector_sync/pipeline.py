@@ -9,6 +9,7 @@ neither re-fetches nor re-embeds, and a cleared window re-embeds nothing that is
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -75,6 +76,9 @@ def fetch(
     items = 0
     scope = scope or {}
     whole, window = window, source.part_window(window, scope)
+    # One source object may fetch several parts (vector_sync.run): count this part's skips only.
+    skipped_before = Counter(source.stats.skipped)
+    listed_before = {reason: len(listed) for reason, listed in source.stats.items.items()}
 
     def documents() -> Iterator[dict[str, Any]]:
         nonlocal items
@@ -88,9 +92,25 @@ def fetch(
     # dates) leave the whole window's to part 0.
     listed = part == 0 or window != whole
     removed = staged.write(Kind.REMOVED, part, ({"id": doc_id} for doc_id in source.removed_ids(window)) if listed else ())
-    skipped = dict(source.stats.skipped)
+    skipped = dict(source.stats.skipped - skipped_before)
+    skipped_items = [
+        {"reason": reason, "item": item} for reason, listed in source.stats.items.items() for item in listed[listed_before.get(reason, 0) :]
+    ]
     log.info("fetched %d documents, %d removed, skipped %s for part %d of %s", fetched, removed, skipped or "none", part, window)
-    return {"fetched": fetched, "items": items, "removed": removed, "errors": sum(skipped.values()), "skip_reasons": skipped, "part": part}
+    return {
+        "fetched": fetched,
+        "items": items,
+        "removed": removed,
+        "errors": sum(skipped.values()),
+        "skip_reasons": skipped,
+        "skipped_items": skipped_items,  # a list: StepCounts leaves it out of XCom's counts
+        "part": part,
+    }
+
+
+def note_skips(state: StateStore, source: str, run_id: str, counts: Mapping[str, Any]) -> None:
+    """Store a fetch part's skips (``fetch``'s counts) for status and the page (``sync_skips``)."""
+    state.skips.record(source, run_id, int(counts.get("part", 0)), counts.get("skip_reasons") or {}, counts.get("skipped_items") or ())
 
 
 def filter_active_projects(
@@ -449,7 +469,11 @@ def run_window(
     """Every step in order, in this process: the CLI's replays, benchmarks and tests."""
     started_at = datetime.now(timezone.utc)
     scopes = source.parts(window)
-    counts: dict[str, Any] = sum_counts(fetch(source, window, staged, scope, part) for part, scope in enumerate(scopes))
+    fetched = [fetch(source, window, staged, scope, part) for part, scope in enumerate(scopes)]
+    if not dry_run:
+        for part_counts in fetched:
+            note_skips(state, source.name, run_id, part_counts)
+    counts: dict[str, Any] = sum_counts(fetched)
     filtered = filter_active_projects(
         staged, state.projects.known(), source.keep_unmapped, parts=range(len(scopes)), max_batches=MAX_BATCHES
     )

@@ -62,14 +62,15 @@ class RuntimeConfig:
 OFFLINE_EMBEDDERS = {256: "wordllama", 384: "hashing"}
 
 
-def embedded_config() -> RuntimeConfig:
-    """The no-credentials default, all under the data folder."""
+def embedded_config(detect_embedder: bool = True) -> RuntimeConfig:
+    """The no-credentials default, all under the data folder. ``detect_embedder=False`` skips
+    opening the index (``built_with``, a second of imports) for callers that embed nothing."""
     base = data_dir()
     lancedb_uri = str(base / "lancedb")
     return RuntimeConfig(
         state_url=os.environ.get("VECTOR_SYNC_STATE_URL") or f"sqlite:///{base / 'vector_sync.db'}",
         staging_url=os.environ.get("VECTOR_SYNC_STAGING_URL") or (base / "staging").as_uri(),
-        embedder=built_with(lancedb_uri),
+        embedder=built_with(lancedb_uri) if detect_embedder else RuntimeConfig.__dataclass_fields__["embedder"].default,
         lancedb_uri=lancedb_uri,
     )
 

@@ -13,6 +13,10 @@ from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
 
 HEALTHY, STALE, FAILED, STUCK = "healthy", "stale", "failed", "stuck"
+# Clocks differ a little; a last_sync further ahead of now than this is a broken cursor.
+FUTURE_SLACK_MINUTES = 5
+# Skipped items named per reason in the status table (`--json` and the page list up to 100).
+SKIPS_SHOWN = 5
 
 
 @dataclass
@@ -30,6 +34,10 @@ class SourceStatus:
     # The sync DAG's schedule (vector_sync.airflow.schedule.assess): state ok/stuck/paused, next_run,
     # due_at, cause, fix. None when Airflow's view of it is not available.
     schedule: dict[str, Any] | None = None
+    # The last run's skipped items: [{"reason", "count", "items": first 100}] (``errors`` in words).
+    skips: list[dict[str, Any]] = field(default_factory=list)
+    # What to fix that no other field says (a cursor in the future), one sentence each.
+    problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +57,13 @@ def source_status(
     run = state.runs.last(source)
     failures = state.runs.open_failures(source)
     windows = state.runs.failed_windows(source)
-    if (run is not None and run.status == "failed") or windows:
+    problems = []
+    if age is not None and age < -FUTURE_SLACK_MINUTES:  # a window that ended in the future moved it (issue #19)
+        problems.append(
+            f"last_sync {last_sync.isoformat()} is in the future: catch-up runs cannot start there; "
+            f"repair it with `vector-sync cursor {source} --set latest-success`"
+        )
+    if (run is not None and run.status == "failed") or windows or problems:
         health = FAILED
     elif schedule is not None and schedule.get("state") == STUCK:
         health = STUCK
@@ -69,6 +83,8 @@ def source_status(
         open_failures=[_jsonable(f) for f in failures],
         failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],
         schedule=schedule,
+        problems=problems,
+        skips=state.skips.of_run(source, run.run_id) if run is not None else [],
     )
 
 
@@ -94,3 +110,29 @@ def _run_json(run: Any) -> dict[str, Any] | None:
 def _jsonable(record: Any) -> dict[str, Any]:
     data = asdict(record) if hasattr(record, "__dataclass_fields__") else dict(record._mapping if hasattr(record, "_mapping") else record)
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def describe(rows: Iterable[SourceStatus]) -> str:
+    """The status table `vector-sync status` prints: a line per source, then what needs doing."""
+    lines = [f"{'source':<10} {'health':<8} {'last_sync':<26} {'age':>8} {'vectors':>8}  last run"]
+    for row in rows:
+        age = f"{row.age_minutes:.0f} min" if row.age_minutes is not None else "-"
+        run = row.last_run or {}
+        last = (
+            f"fetched {run.get('fetched', 0)}, filtered {run.get('filtered_out', 0)}, embedded {run.get('embedded', 0)}, "
+            f"unchanged {run.get('skipped_unchanged', 0)}, upserted {run.get('upserted', 0)}, deleted {run.get('deleted', 0)}, "
+            f"errors {run.get('errors', 0)}, tokens {run.get('tokens', 0)}, {run.get('duration_s') or 0:.1f}s"
+            if run
+            else "never ran"
+        )
+        lines.append(f"{row.source:<10} {row.health:<8} {row.last_sync or 'never':<26} {age:>8} {row.vectors:>8}  {last}")
+        for window in row.failed_windows:
+            lines.append(f"{'':<10} failed window {window['window_start']} .. {window['window_end']} (run {window['run_id']})")
+        if (row.schedule or {}).get("state") == STUCK:
+            lines.append(f"{'':<10} schedule stuck: {row.schedule['cause']}\n{'':<10} fix: {row.schedule['fix']}")
+        for skip in row.skips:
+            shown = ", ".join(skip["items"][:SKIPS_SHOWN]) or "items not named by the source"
+            more = f" and {skip['count'] - min(len(skip['items']), SKIPS_SHOWN)} more" if skip["count"] > SKIPS_SHOWN else ""
+            lines.append(f"{'':<10} skipped {skip['count']} ({skip['reason']}): {shown}{more}")
+        lines.extend(f"{'':<10} {problem}" for problem in row.problems)
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from sandbox.server import Fault, Request, Response, Sandbox, route
 from sandbox.tempo import BOUNDARY_OFFSET, JIRA_WORKLOG_ID_OFFSET, SLOT, TempoSimulator
 from tests.sourcekit import Backends
 from vector_sync import pipeline
-from vector_sync.cli import _search_json
+from vector_sync.search_request import search_json
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import SearchFilter, Window
 from vector_sync.paging import PagingLoopError
@@ -377,7 +377,7 @@ def test_search_lists_a_projects_worklogs_of_one_work_week_with_hours_per_person
     for w in week:
         name = workspace.person_by_account(w.account_id).name
         hours[name] = round(hours.get(name, 0.0) + w.hours, 2)
-    assert _search_json(hits)["hours_by_person"] == pytest.approx(hours)
+    assert search_json(hits)["hours_by_person"] == pytest.approx(hours)
 
 
 # --- errors ---------------------------------------------------------------------------------------------

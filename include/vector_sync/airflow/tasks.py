@@ -76,6 +76,7 @@ def run_fetch(name: str, part: Mapping[str, Any]) -> dict[str, Any]:
         runtime = Runtime()
         source = build_source(name, settings_for(name), runtime.state)
         counts = pipeline.fetch(source, fetch_part.plan.window, _staged(runtime, fetch_part.plan), fetch_part.scope, fetch_part.index)
+        pipeline.note_skips(runtime.state, name, fetch_part.plan.run_id, counts)
     return fetch_part.fetched(StepCounts.of(counts)).to_json()
 
 

@@ -38,6 +38,7 @@ from vector_sync.state.schema import (
     runs_table,
     status_table,
 )
+from vector_sync.state.skips import SkipRepository, skips_table
 
 # What callers import from vector_sync.state (the repositories' records and the schema's names).
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "RUN_STATUSES",
     "RUN_SUCCESS",
     "RunRepository",
+    "SkipRepository",
     "SQLITE_BUSY_TIMEOUT_S",
     "SourcePendingSummaries",
     "StateStore",
@@ -77,6 +79,7 @@ __all__ = [
     "pending_summaries_table",
     "projects_table",
     "runs_table",
+    "skips_table",
     "status_table",
 ]
 
@@ -102,6 +105,7 @@ class StateStore:
         self.projects = ProjectRepository(self.engine)
         self.bm25 = TermStatsRepository(self.engine)
         self.pending_summaries = PendingSummaryRepository(self.engine)
+        self.skips = SkipRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""

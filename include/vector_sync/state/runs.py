@@ -167,11 +167,10 @@ class RunRepository:
             windows = list(conn.execute(query.order_by(c.window_start)))
         windows.append((window_start, window_end))
         windows.sort()
-        end = current if current is not None else windows[0][0]
-        for start, stop in windows:
-            if start > end:
-                break  # a gap: later windows start even later
-            end = max(end, stop)
+        end = _contiguous_end(current if current is not None else windows[0][0], windows)
+        # Nothing after now has been synced, whatever a window claimed: a cursor in the future
+        # would make every catch-up window end before it starts (issue #19).
+        end = min(end, datetime.now(timezone.utc))
         if current is not None and end <= current:
             return current
         with self.engine.begin() as conn:
@@ -184,6 +183,29 @@ class RunRepository:
                 where=lambda table, excluded: table.c.last_sync < excluded.last_sync,
             )
             return conn.scalar(sa.select(status_table.c.last_sync).where(status_table.c.source == source))
+
+    def set_last_sync(self, source: str, value: datetime) -> datetime:
+        """Put ``last_sync`` at ``value``, backwards too (``vector-sync cursor --set``: the
+        operator's repair); never past now. Returns the stored value."""
+        value = min(utc(value), datetime.now(timezone.utc))
+        with self.engine.begin() as conn:
+            upsert(conn, status_table, [{"source": source, "last_sync": value}], keys=["source"])
+            return conn.scalar(sa.select(status_table.c.last_sync).where(status_table.c.source == source))
+
+    def contiguous_success_end(self, source: str, now: datetime | None = None) -> datetime | None:
+        """The end of the latest contiguous successful windows that end by ``now``, from the
+        earliest successful window on (None without one): where ``last_sync`` belongs."""
+        now = utc(now) if now is not None else datetime.now(timezone.utc)
+        c = runs_table.c
+        with self.engine.connect() as conn:
+            windows = list(
+                conn.execute(
+                    sa.select(c.window_start, c.window_end)
+                    .where(c.source == source, c.status == RUN_SUCCESS, c.window_end <= now)
+                    .order_by(c.window_start)
+                )
+            )
+        return _contiguous_end(windows[0][0], windows) if windows else None
 
     def failed_windows(self, source: str) -> list[FailedWindow]:
         """Failed windows not covered by successful runs started at or after the failure.
@@ -262,6 +284,15 @@ class RunRepository:
             stmt = stmt.where(c.window_end.is_not(None), c.window_end <= until)
         with self.engine.begin() as conn:
             return conn.execute(stmt.values(resolved_at=utc(resolved_at))).rowcount
+
+
+def _contiguous_end(end: datetime, windows: Sequence[tuple[datetime, datetime]]) -> datetime:
+    """How far ``windows`` (sorted by start) reach from ``end`` without a gap."""
+    for start, stop in windows:
+        if start > end:
+            break  # a gap: later windows start even later
+        end = max(end, stop)
+    return end
 
 
 def _clip(message: str | None) -> str | None:

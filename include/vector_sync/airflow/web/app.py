@@ -356,34 +356,20 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
     ) -> Response:
         """The CLI's ``search --json`` result as the caller's identity (or, for admins, ``user``'s),
         with ``identity``/``identity_note``; each hit also carries a one-line ``snippet``."""
-        from vector_sync.cli import _day_or_time, _search_json
-        from vector_sync.models import SearchFilter
         from vector_sync.search import search as run_search
         from vector_sync.search import snippet
-        from vector_sync.sources import registered_sources
+        from vector_sync.search_request import search_filter, search_json
 
-        sources = _split(source)
-        unknown = [s for s in sources if s not in registered_sources()]
-        if unknown:
-            raise HTTPException(
-                status_code=400, detail=f"unknown source {', '.join(unknown)}; registered: {', '.join(registered_sources())}"
-            )
         view, impersonating = search_identity(signed_in, user)
         try:
-            flt = SearchFilter(
-                sources=tuple(sources),
-                projects=tuple(p.upper() for p in _split(project)),
-                user=view.email,
-                since=_day_or_time(since),
-                until=_day_or_time(until, end_of_day=True),
-            )
+            flt = search_filter(_split(source), _split(project), view.email, since, until, option="")
             if impersonating:
                 record_search_as(signed_in, view.email, q)
             b = cache.get()
             hits = run_search(q, b.embedder, b.store, flt, top_k=top_k, mode=mode)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
-        out = {**view.to_json(), **_search_json(hits)}
+        out = {**view.to_json(), **search_json(hits)}
         for hit, row in zip(hits, out["hits"]):
             row["snippet"] = snippet(hit.text, q, title=hit.title)
         return _json(out)

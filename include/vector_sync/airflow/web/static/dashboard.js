@@ -111,7 +111,7 @@
 
   // --------------------------------------------------------------------------- tiles
 
-  function lastRunTable(run) {
+  function lastRunTable(run, status) {
     if (!run) return el("p", { class: "muted", text: "No run recorded yet." });
     const cost = `$${Number(run.cost_usd || 0).toFixed(4)}` + (run.openai_cost_estimate_usd !== undefined ? ` (OpenAI est. $${Number(run.openai_cost_estimate_usd).toFixed(4)})` : "");
     const rows = [
@@ -123,7 +123,10 @@
       ["Unchanged (skipped)", number(run.skipped_unchanged)],
       ["Upserted", number(run.upserted)],
       ["Deleted", number(run.deleted)],
-      ["Errors", number(run.errors)],
+      // The errors count links to what was skipped and why (stored per run, see skipsList).
+      ["Errors", run.errors && status && (status.skips || []).length
+        ? el("a", { href: `#skips-${status.source}`, class: "skips-link", title: "what was skipped and why", text: number(run.errors) })
+        : number(run.errors)],
       ["Tokens", number(run.tokens)],
       ["Cost", cost],
       ["Duration", fmtDuration(run.duration_s)],
@@ -157,6 +160,22 @@
         list.append(el("li", {}, `${fmtTime(w.window_start)} → ${fmtTime(w.window_end)} `, runLink(status.source, w.run_id)));
       }
       box.append(el("h4", { text: `Failed windows (${status.failed_windows.length}): clear their runs to re-sync` }), list);
+    }
+    const skips = status.skips || [];
+    if (skips.length) {
+      const total = skips.reduce((sum, s) => sum + s.count, 0);
+      const list = el("ul", { class: "skips" });
+      for (const skip of skips) {
+        const items = el("ul", { class: "skipped-items" });
+        for (const item of skip.items) items.append(el("li", { text: item }));
+        const unnamed = skip.count - skip.items.length;
+        if (unnamed > 0) items.append(el("li", { class: "muted", text: skip.items.length ? `and ${unnamed} more (the first ${skip.items.length} are kept)` : "items not named by the source" }));
+        list.append(el("li", {}, el("details", {}, el("summary", { text: `${skip.reason}: ${number(skip.count)}` }), items)));
+      }
+      box.append(el("h4", { id: `skips-${status.source}`, text: `Skipped in the last run (${number(total)})` }), list);
+    }
+    for (const problem of status.problems || []) {
+      box.append(el("div", { class: "error-message", text: problem }));
     }
     if (status.schedule && status.schedule.state === "stuck") {
       box.append(el("h4", { text: `Schedule stuck: ${status.schedule.dag_id}` }), el("div", { class: "error-message", text: `${status.schedule.cause}. Fix: ${status.schedule.fix}` }));
@@ -245,7 +264,7 @@
       ),
       el("div", { class: "actions" }, syncButton, result),
       el("h4", { text: "Last run" }),
-      lastRunTable(status.last_run),
+      lastRunTable(status.last_run, status),
       failuresList(status),
       el("h4", { text: `Last ${CHART_DAYS} days` }),
       chart(source, runs),
