@@ -219,9 +219,13 @@ class MiniLMEmbedder(Embedder):
         titles = [t.strip().split("\n", 1)[0] for t in texts]
         from threadpoolctl import threadpool_limits
 
+        # A one-line text (a query, a short message) is its own title: encoded once.
+        unique = list(dict.fromkeys(texts + titles))
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-            vectors = self._encode(texts + titles)
-        whole, title = vectors[: len(texts)], vectors[len(texts) :]
+            vectors = self._encode(unique)
+        row = {text: i for i, text in enumerate(unique)}
+        whole = vectors[[row[t] for t in texts]]
+        title = vectors[[row[t] for t in titles]]
         self.requests_made += 1
         return _unit(whole + np.float32(TITLE_WEIGHT) * title)
 
