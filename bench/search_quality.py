@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = Path(__file__).resolve().parent / "labels"
 KINDS = ("exact", "paraphrase", "people_time", "cross_source")
 MODES = ("keyword", "dense", "hybrid")
-EMBEDDERS = ("hashing", "wordllama")  # the default last: its hybrid line is the one bench/run.py keeps
+EMBEDDERS = ("hashing", "wordllama", "minilm")  # the default last: its hybrid line is the one bench/run.py keeps
 TOP_K = 10
 SOURCES = ("jira", "slack", "notion", "fireflies", "tempo")
 

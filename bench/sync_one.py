@@ -93,6 +93,7 @@ def main() -> int:
                 "seconds": round(elapsed, 2),
                 "api_calls": calls,
                 "embedded_chunks": counts["embedded"],
+                "embedder": counts.get("fingerprint", ""),
                 "peak_rss_mb": peak_rss_mb,
             }
         )

@@ -23,6 +23,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 os.environ["VECTOR_SYNC_DATA_DIR"] = str(TEST_OUTPUT / "data")
 os.environ["VECTOR_SYNC_SETTINGS_FILE"] = str(TEST_OUTPUT / "no-settings.yaml")  # tests set connections explicitly
+# The suite's DAG runs and references embed with WordLlama: MiniLM, the product's default, reads
+# ~7 chunks/s on a 2-core CI machine and would add minutes to every demo-sized sync. Its own
+# tests (test_minilm_embedder.py) unset this and run the default end to end.
+os.environ.setdefault("VECTOR_SYNC_OFFLINE_EMBEDDER", "wordllama")
 
 import pytest  # noqa: E402
 

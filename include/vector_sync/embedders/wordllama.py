@@ -27,7 +27,6 @@ text's token rows in slices keeps memory flat (bench/run.py's sync lines stay un
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from vector_sync.embedders.base import Embedder
+from vector_sync.embedders.weights import map_tensor
 from vector_sync.tokens import sanitize
 
 CONFIG = "l2_supercat"
@@ -64,7 +64,7 @@ def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> tuple[np.ndarray,
 
     The files are found by WordLlama's own resolver (package folder, then ``cache_dir``, with
     downloads disabled); the weights stay float16 as shipped and memory-mapped (see
-    ``map_tensor``; the sums are taken in float32).
+    ``embedders.weights``; the sums are taken in float32).
 
     Raises:
         FileNotFoundError: the weights or tokenizer are not inside the installed package
@@ -99,26 +99,6 @@ def load_model(config: str = CONFIG, dim: int = DIMENSIONS) -> tuple[np.ndarray,
             tokenizer.no_truncation()
             _MODELS[key] = (vectors, tokenizer)
         return _MODELS[key]
-
-
-def map_tensor(path: Path, name: str) -> np.ndarray:
-    """One tensor of a safetensors file as a read-only memory map, not a copy.
-
-    The format: an 8-byte little-endian header length, a JSON header giving each tensor's dtype,
-    shape and ``data_offsets`` (relative to the end of the header), then the raw little-endian
-    data. ``safe_open(..., framework="np")`` copies the tensor instead: with the float32 copy
-    WordLlama makes, loading cost a sync process 27-60 MB of peak memory; mapped, only the rows
-    of tokens actually seen are read, and the page cache shares them between task processes.
-    """
-    with open(path, "rb") as file:
-        header_len = int.from_bytes(file.read(8), "little")
-        meta = json.loads(file.read(header_len))[name]
-    dtype = {"F16": "<f2", "F32": "<f4"}[meta["dtype"]]
-    start, end = meta["data_offsets"]
-    tensor = np.memmap(path, dtype=dtype, mode="r", offset=8 + header_len + start, shape=tuple(meta["shape"]))
-    if tensor.nbytes != end - start:
-        raise ValueError(f"{path}: tensor {name} has {end - start} bytes, its shape says {tensor.nbytes}")
-    return tensor
 
 
 class WordLlamaEmbedder(Embedder):
