@@ -15,11 +15,11 @@ from sandbox.server import Fault, Request, Response, Sandbox, route
 from sandbox.tempo import BOUNDARY_OFFSET, JIRA_WORKLOG_ID_OFFSET, SLOT, TempoSimulator
 from tests.sourcekit import Backends
 from vector_sync import pipeline
-from vector_sync.search_request import search_json
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import SearchFilter, Window
 from vector_sync.paging import PagingLoopError
 from vector_sync.search import search
+from vector_sync.search_request import search_json
 from vector_sync.sources.jira import make_client as make_jira
 from vector_sync.sources.tempo import (
     TempoError,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 
 from vector_sync.links import safe_link
 from vector_sync.mcp.documents import chunk_index, reassemble
-from vector_sync.models import Hit, SearchFilter, parse_time
+from vector_sync.models import Hit, SearchFilter
+from vector_sync.search_request import hit_link, parse_bound
 
 MAX_QUERY_CHARS = 2_000  # as the plugin's /api/search
 MAX_TOP_K = 50
@@ -173,17 +174,12 @@ def project_keys(projects: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def moment(name: str, value: str | None, end_of_day: bool = False) -> datetime | None:
-    """A date (``2026-11-18``; for ``until`` its end) or an ISO time (``2026-11-18T09:00:00Z``)."""
-    if value is None or not str(value).strip():
-        return None
-    text = str(value).strip()
+    """A date (``2026-11-18``; for ``until`` its end) or an ISO time, in the range every search
+    takes (``search_request.parse_bound``, shared with the CLI and the page's API)."""
     try:
-        if "T" in text:
-            return parse_time(text)
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
-        raise ToolError(f"{name} must be a date like 2026-11-18 or an ISO time like 2026-11-18T09:00:00Z, got {text[:40]!r}") from None
-    return day + timedelta(days=1) if end_of_day else day
+        return parse_bound(None if value is None else str(value), name, end_of_day=end_of_day)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------- answers
@@ -194,7 +190,7 @@ def hit_json(hit: Hit, snippet: str) -> dict[str, Any]:
     return {
         "document_id": _document_of(hit),
         "title": hit.title,
-        "link": safe_link(hit.url),
+        "link": hit_link(hit),  # a meeting's hit jumps to its moment, as on the page and in the CLI
         "snippet": snippet,
         "source": hit.source,
         "projects": _strings(md.get("projects")),
