@@ -35,6 +35,7 @@ from vector_sync.state.schema import (
     runs_table,
     status_table,
 )
+from vector_sync.state.webhooks import WebhookRepository  # also registers its tables on ``metadata``
 
 # What callers import from vector_sync.state (the repositories' records and the schema's names).
 __all__ = [
@@ -95,6 +96,7 @@ class StateStore:
         self.runs = RunRepository(self.engine)
         self.projects = ProjectRepository(self.engine)
         self.bm25 = TermStatsRepository(self.engine)
+        self.webhooks = WebhookRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""
