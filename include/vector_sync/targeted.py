@@ -2,7 +2,7 @@
 
 The events DAG (``vector_sync.airflow.events``) claims the pending events of a source and
 calls ``sync_documents`` once for all of them: the named documents are fetched by id
-(``Source.fetch_ids``), filtered, embedded (unchanged content skipped by hash, as in any run)
+(``vector_sync.sources.by_id.fetch_ids``), filtered, embedded (unchanged content skipped by hash, as in any run)
 and upserted; those deleted upstream, or named but no longer found and confirmed gone
 (``Source.confirm_gone``), are deleted from the store and the ledger. It records no window:
 ``last_sync`` and the interval DAG's cursor stay the schedule's, which remains the safety net
@@ -20,6 +20,7 @@ from vector_sync import pipeline
 from vector_sync.models import Document, Window
 from vector_sync.run import Backends
 from vector_sync.sources.base import Source
+from vector_sync.sources.by_id import fetch_ids
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class NamedItems(Source):
         return [{}]
 
     def fetch(self, window: Window) -> Iterator[Document]:
-        for document in self.inner.fetch_ids(self.upserts) if self.upserts else ():
+        for document in fetch_ids(self.inner, self.upserts) if self.upserts else ():
             self.fetched.add(document.id)
             yield document
 

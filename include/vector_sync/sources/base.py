@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -109,14 +109,6 @@ class Source(ABC):
     def removed_ids(self, window: Window) -> Iterator[str]:
         """Document ids seen as deleted/trashed during this window (removed in the same run)."""
         return iter(())
-
-    def fetch_ids(self, doc_ids: Sequence[str]) -> Iterator[Document]:
-        """Documents of exactly ``doc_ids``, as ``fetch`` builds them (the events DAG, after a
-        webhook); an id not yielded was skipped or is gone (``confirm_gone`` settles which).
-        One function per source in ``vector_sync.sources.by_id``; without one: NotImplementedError."""
-        from vector_sync.sources.by_id import fetch_ids
-
-        return fetch_ids(self, doc_ids)
 
     def live_ids(self) -> Iterator[str] | None:
         """Optionally yield every document id still present upstream, for pruning."""

@@ -1,11 +1,13 @@
-"""Fetch exactly the named documents, for the events DAG (``Source.fetch_ids``).
+"""Fetch exactly the named documents, for the events DAG: ``fetch_ids(source, doc_ids)``.
 
 A webhook names an item; the events DAG syncs that item alone instead of a window. Each source
 answers "these document ids, now" with the same client, converter and skip rules its window
 fetch uses, one small function per source registered in ``BY_ID``; what a function does not
 yield is either skipped (counted in the source's stats) or gone upstream, which the caller
 settles with ``Source.confirm_gone`` before deleting. Kept beside the connectors rather than in
-them so the window fetches stay untouched.
+them so the window fetches stay untouched (each could become a ``fetch_ids`` method of its
+connector; the single entry point stays ``fetch_ids``). A source without one (Tempo: no
+webhooks) raises ``NotImplementedError``.
 """
 
 from __future__ import annotations
