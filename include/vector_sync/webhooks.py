@@ -287,6 +287,11 @@ class FirefliesVendor(Vendor):
 VENDORS: dict[str, Vendor] = {v.source: v for v in (SlackVendor(), JiraVendor(), NotionVendor(), FirefliesVendor())}
 
 
+def events_asset_name(source: str) -> str:
+    """The Airflow asset a source's webhooks update and its events DAG is scheduled on."""
+    return f"vector_sync_{source}_events"
+
+
 def vendor(source: str) -> Vendor:
     if source not in VENDORS:
         raise Rejected(404, f"no webhooks for source '{source}'")

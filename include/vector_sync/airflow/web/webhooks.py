@@ -24,18 +24,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from vector_sync.webhooks import MAX_BODY_BYTES, Rejected, parse_json, vendor
+from vector_sync.webhooks import MAX_BODY_BYTES, Rejected, events_asset_name, parse_json, vendor
 
 log = logging.getLogger(__name__)
 
 CONN_PREFIX = "vector_sync_webhook_"
 # A changed secret applies within this long without restarting the API server.
 SECRET_TTL_S = 30.0
-
-
-def events_asset_name(source: str) -> str:
-    """The asset a source's webhooks update and its events DAG is scheduled on."""
-    return f"vector_sync_{source}_events"
 
 
 def connection_secret(source: str) -> str | None:
