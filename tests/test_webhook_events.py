@@ -47,3 +47,27 @@ def test_one_run_drains_a_burst_and_a_deletion_leaves(airflow_env, sandbox):
     assert victim not in indexed(store, "jira:")
     assert victim not in state.ledger.documents_of_source("jira")
     assert state.webhooks.stats("jira").pending == 0
+
+
+def test_a_stored_event_queues_the_events_dag_through_an_asset_event(airflow_env):
+    """What the receiver does inside the API server: an asset event on the source's asset,
+    which queues a run of the events DAG; more events before that run share the one queued run."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select, update
+
+    from vector_sync.airflow.web.webhooks import add_asset_event
+    from vector_sync.webhooks import events_asset_name
+
+    now = datetime.now(timezone.utc)
+    assert str(events_dag("slack").test(logical_date=now, run_after=now).state) == "success"  # parsed: the asset exists
+    with create_session() as session:  # as `make up` has it (paused DAGs are never queued)
+        session.execute(update(DagModel).where(DagModel.dag_id == "vector_sync_slack_events").values(is_paused=False))
+    for n in range(5):
+        add_asset_event("slack", {"events": 1, "n": n})
+    with create_session() as session:
+        asset_id = session.scalar(select(AssetModel.id).where(AssetModel.name == events_asset_name("slack")))
+        assert session.scalar(select(func.count()).select_from(AssetEvent).where(AssetEvent.asset_id == asset_id)) == 5
+        queued = session.scalars(select(AssetDagRunQueue.target_dag_id).where(AssetDagRunQueue.asset_id == asset_id)).all()
+    assert queued == ["vector_sync_slack_events"]
