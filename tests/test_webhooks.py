@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -203,3 +204,22 @@ def test_receivers_are_mounted_in_the_plugin_app_outside_the_login(tmp_path, mon
     assert answer.status_code == 200 and answer.json() == {"challenge": "abc"}
     assert client.post("/webhooks/slack", content=body).status_code == 401
     assert client.get("/api/status").status_code in (401, 403)
+
+
+def test_status_shows_received_rejected_pending_and_the_last_events_age(client, tmp_path):
+    from vector_sync.status import source_status
+    from vector_sync.stores.lancedb import LanceDBStore
+
+    for n in (1, 2, 3):
+        assert post(client, "jira", sample_event("jira", n)).status_code == 200
+    assert post(client, "jira", sample_event("jira", 9), secret="wrong").status_code == 401
+    client.state.webhooks.claim("jira", "run-1")
+    client.state.webhooks.done("jira", "run-1", datetime.now(timezone.utc))
+    assert post(client, "jira", sample_event("jira", 4)).status_code == 200
+    store = LanceDBStore(str(tmp_path / "lancedb"))
+    status = source_status("jira", client.state, store).to_json()
+    hooks = status["webhooks"]
+    assert (hooks["received"], hooks["rejected"], hooks["pending"]) == (4, 1, 1)
+    assert 0 <= hooks["last_event_age_s"] < 60 and hooks["last_rejected_reason"] == "bad or missing x-hub-signature"
+    assert json.loads(json.dumps(status))["webhooks"] == hooks  # --json parses
+    assert source_status("tempo", client.state, store).to_json()["webhooks"] is None

@@ -11,6 +11,7 @@ from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
 from vector_sync.specs import source_settings
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
+from vector_sync.webhooks import VENDORS
 
 HEALTHY, STALE, FAILED, STUCK = "healthy", "stale", "failed", "stuck"
 
@@ -30,6 +31,9 @@ class SourceStatus:
     # The sync DAG's schedule (vector_sync.airflow.schedule.assess): state ok/stuck/paused, next_run,
     # due_at, cause, fix. None when Airflow's view of it is not available.
     schedule: dict[str, Any] | None = None
+    # Webhook events received / rejected / pending and the last one's age (vector_sync.state.webhooks);
+    # None for a source without webhooks (Tempo).
+    webhooks: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +73,7 @@ def source_status(
         open_failures=[_jsonable(f) for f in failures],
         failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],
         schedule=schedule,
+        webhooks=state.webhooks.status_json(source, now) if source in VENDORS else None,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -166,6 +167,19 @@ class WebhookRepository:
         return WebhookStats(
             source, int(received), int(pending), int(rejected[0]) if rejected else 0, last_at, rejected[1] if rejected else None
         )
+
+    def status_json(self, source: str, now: datetime) -> dict[str, Any]:
+        """What status shows: events received / rejected / pending and the last event's age."""
+        stats = self.stats(source)
+        age = (now - stats.last_received_at).total_seconds() if stats.last_received_at else None
+        return {
+            "received": stats.received,
+            "rejected": stats.rejected,
+            "pending": stats.pending,
+            "last_event_at": stats.last_received_at.isoformat() if stats.last_received_at else None,
+            "last_event_age_s": round(age, 1) if age is not None else None,
+            "last_rejected_reason": stats.last_rejected_reason,
+        }
 
     def forget_done(self, older_than: timedelta, now: datetime) -> int:
         """Drop done events older than ``older_than`` (their ids only guard against replays,
