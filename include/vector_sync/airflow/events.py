@@ -22,6 +22,10 @@ from vector_sync.webhooks import VENDORS, events_asset_name
 
 log = logging.getLogger(__name__)
 
+# Handled events are kept this long (status counts them; their ids refuse replays, though the
+# receivers refuse bodies older than an hour anyway), then dropped by the next run.
+KEEP_DONE_EVENTS = timedelta(days=7)
+
 
 def webhook_sources() -> list[str]:
     """Registered sources whose vendor sends webhooks (Tempo documents none)."""
@@ -54,6 +58,7 @@ def run_drain(name: str, run_id: str) -> dict[str, Any]:
         counts = sync_documents(runtime.source(name), upserts, deletions, runtime, run_id)
         done_at = datetime.now(timezone.utc)
         repo.done(name, run_id, done_at)
+        repo.forget_done(KEEP_DONE_EVENTS, done_at)
     result = {
         "events": len(changes),
         "synced": len(upserts),

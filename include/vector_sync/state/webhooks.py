@@ -102,11 +102,6 @@ class WebhookRepository:
             stmt = insert(t).on_conflict_do_nothing(index_elements=["source", "event_id", "document_id"])
             return sum(conn.execute(stmt, row).rowcount for row in rows)
 
-    def seen(self, source: str, event_id: str) -> bool:
-        t = webhook_events_table
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(t.c.id).where(t.c.source == source, t.c.event_id == event_id).limit(1)).first() is not None
-
     def claim(self, source: str, run_id: str) -> list[PendingChange]:
         """Take every event not done yet (a failed run's claims included), oldest first."""
         t = webhook_events_table

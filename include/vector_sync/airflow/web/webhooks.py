@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from vector_sync.webhooks import MAX_BODY_BYTES, Rejected, events_asset_name, parse_json, vendor
@@ -116,11 +117,11 @@ def webhooks_app(
                 log.exception("webhooks: could not count a rejection")
         return JSONResponse({"ok": False, "error": exc.reason}, status_code=exc.status)
 
-    @app.post("/{source}")
-    async def receive(source: str, request: Request) -> JSONResponse:
+    def handle(source: str, headers: Any, body: bytes) -> JSONResponse:
+        """Everything after the body is read: blocking (the state DB, the metadata DB), so it
+        runs in the thread pool, never on the API server's event loop."""
         try:
             hooks = vendor(source)
-            body = await read_body(request)
             now = clock()
             secret = secret_of(source)
             if not secret:
@@ -133,18 +134,18 @@ def webhooks_app(
                 state().webhooks.save_handshake(source, token, datetime.now(timezone.utc))
                 log.info("webhooks: %s verification token received; store it as connection %s%s's password", source, CONN_PREFIX, source)
                 return JSONResponse({"ok": True})
-            hooks.verify(request.headers, body, secret, now)
+            hooks.verify(headers, body, secret, now)
             payload = parse_json(body)
             answer = hooks.handshake(payload)
             if answer is not None:
                 return JSONResponse(answer)
-            changes = hooks.changes(request.headers, payload, now)
+            changes = hooks.changes(headers, payload, now)
             if not changes:
                 return JSONResponse({"ok": True, "stored": 0})
-            store = state().webhooks
-            if store.seen(source, changes[0].event_id):
+            # One insert decides, so two deliveries of one event racing each other store it once.
+            stored = state().webhooks.add(source, changes, datetime.now(timezone.utc))
+            if not stored:
                 raise Rejected(409, f"event {changes[0].event_id} was already received (replay or retry)")
-            stored = store.add(source, changes, datetime.now(timezone.utc))
         except Rejected as exc:
             return refuse(source, exc)
         try:
@@ -152,5 +153,14 @@ def webhooks_app(
         except Exception:  # stored: the events DAG's next run (or the next event) takes it
             log.exception("webhooks: could not add the %s asset event", source)
         return JSONResponse({"ok": True, "stored": stored})
+
+    @app.post("/{source}")
+    async def receive(source: str, request: Request) -> JSONResponse:
+        try:
+            vendor(source)
+            body = await read_body(request)
+        except Rejected as exc:
+            return await run_in_threadpool(refuse, source, exc)
+        return await run_in_threadpool(handle, source, dict(request.headers), body)
 
     return app
