@@ -28,6 +28,7 @@ def test_no_import_errors_and_one_sync_and_prune_dag_per_registered_source(dagba
     expected = {f"vector_sync_{n}" for n in names} | {f"vector_sync_prune_{n}" for n in names}
     expected |= {"vector_sync_permissions_slack", "vector_sync_permissions_fireflies"}  # tests/test_permissions.py
     assert expected <= set(dagbag.dag_ids)
+    expected |= {f"vector_sync_{n}_events" for n in names if n != "tempo"}  # webhooks (tests/test_webhook_events.py)
     assert set(dagbag.dag_ids) - expected <= {"vector_sync_health"}  # no placeholder DAGs
 
 

@@ -493,3 +493,18 @@ def test_search_as_another_user_is_for_admins_only(browser, server):
     browser.save_screenshot(str(SCREENSHOTS / "admin-search-as.png"))
     audit = server.api("/api/v2/eventLogs?event_pattern=vector_sync_search_as_user&limit=100", server.token(ADMIN))["event_logs"]
     assert {"as_user": member, "q": meeting.title} in [json.loads(e["extra"]) for e in audit if e["owner"] == ADMIN[0]]
+
+
+def test_tiles_show_webhooks_for_the_sources_that_have_them(browser, server):
+    from selenium.webdriver.common.by import By
+
+    from vector_sync.webhooks import VENDORS
+
+    sign_in(browser, server, ADMIN)
+    tiles = {t.get_attribute("data-source"): t for t in browser.find_elements(By.CSS_SELECTOR, "#tiles .tile")}
+    for name, tile in tiles.items():
+        lines = [p.text for p in tile.find_elements(By.CSS_SELECTOR, "p.webhooks")]
+        if name in VENDORS:
+            assert lines == ["Webhooks: 0 received · 0 rejected · 0 pending · last event none yet"], (name, lines)
+        else:
+            assert lines == [], name  # Tempo: no webhooks

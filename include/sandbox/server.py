@@ -358,6 +358,8 @@ class Sandbox:
         if path == "/_sandbox/faults" and method == "DELETE":
             self.faults.clear()
             return Response(200, {"ok": True})
+        if path == "/_sandbox/changes" and method == "POST" and getattr(self, "changes", None) is not None:  # sandbox.webhooks
+            return Response(*self.changes.handle(body))
         if path == "/_sandbox/health":
             return Response(200, {"ok": True, "apis": sorted(s.name for s in self.simulators.values())})
         return Response(404, {"error": "unknown control path"})

@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from sandbox import build_sandbox
+    from sandbox.webhooks import wire_webhooks
     from sandbox.workspace import Workspace, load_or_create_anchor
     from vector_sync.runtime import airflow_home, data_dir
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         # Tasks reach the execution API at base_url, which defaults to port 8080 whatever the port.
         os.environ.setdefault("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{api_port}")
         os.environ.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{api_port}/execution/")
+        os.environ.update(wire_webhooks(box, f"http://127.0.0.1:{api_port}/vector-sync/webhooks"))  # sandbox.webhooks
         print(f"sandbox: {box.url}")
         print(f"Airflow UI: http://127.0.0.1:{api_port}  (user {USER}, password {PASSWORD}); Ctrl-C stops everything")
         print("The vector_sync_* DAGs run on their schedules; Trigger in the UI catches a source up to now.", flush=True)

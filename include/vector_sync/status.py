@@ -11,6 +11,7 @@ from vector_sync.embedders.base import OPENAI_USD_PER_MILLION_TOKENS
 from vector_sync.specs import source_settings
 from vector_sync.state import StateStore
 from vector_sync.stores.base import VectorStore
+from vector_sync.webhooks import VENDORS
 
 HEALTHY, STALE, FAILED, STUCK = "healthy", "stale", "failed", "stuck"
 # Clocks differ a little; a last_sync further ahead of now than this is a broken cursor.
@@ -38,6 +39,9 @@ class SourceStatus:
     skips: list[dict[str, Any]] = field(default_factory=list)
     # What to fix that no other field says (a cursor in the future), one sentence each.
     problems: list[str] = field(default_factory=list)
+    # Webhook events received / rejected / pending and the last one's age (vector_sync.state.webhooks);
+    # None for a source without webhooks (Tempo).
+    webhooks: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +89,7 @@ def source_status(
         schedule=schedule,
         problems=problems,
         skips=state.skips.of_run(source, run.run_id) if run is not None else [],
+        webhooks=state.webhooks.status_json(source, now) if source in VENDORS else None,
     )
 
 

@@ -39,6 +39,7 @@ from vector_sync.state.schema import (
     status_table,
 )
 from vector_sync.state.skips import SkipRepository, skips_table
+from vector_sync.state.webhooks import WebhookRepository  # also registers its tables on ``metadata``
 
 # What callers import from vector_sync.state (the repositories' records and the schema's names).
 __all__ = [
@@ -106,6 +107,7 @@ class StateStore:
         self.bm25 = TermStatsRepository(self.engine)
         self.pending_summaries = PendingSummaryRepository(self.engine)
         self.skips = SkipRepository(self.engine)
+        self.webhooks = WebhookRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""

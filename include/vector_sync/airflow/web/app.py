@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vector_sync.airflow.web import URL_PREFIX
 from vector_sync.airflow.web.identity import Identity, as_email, identity_of
 from vector_sync.airflow.web.mcp import mcp_route
+from vector_sync.airflow.web.webhooks import webhooks_app
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,7 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.backends = cache
+    app.mount("/webhooks", webhooks_app(lambda: cache.get().state))  # outside the login: vendors sign instead
 
     @app.exception_handler(StarletteHTTPException)
     async def login_redirect(request: Request, exc: StarletteHTTPException) -> Response:

@@ -183,6 +183,16 @@
     return box;
   }
 
+  // Webhooks (status.webhooks, absent for sources without them): events received, refused,
+  // still pending for the events DAG, and how long ago the last one came.
+  function webhooksLine(status) {
+    const w = status.webhooks;
+    if (!w) return null;
+    const age = w.last_event_age_s === null ? "none yet" : fmtAge(w.last_event_age_s / 60);
+    const text = `Webhooks: ${number(w.received)} received · ${number(w.rejected)} rejected · ${number(w.pending)} pending · last event ${age}`;
+    return el("p", { class: w.pending ? "webhooks pending" : "webhooks", title: w.last_rejected_reason ? `last refusal: ${w.last_rejected_reason}` : "", text });
+  }
+
   function chart(source, runs) {
     // Bars: items synced (fetched − filtered out) per run; dots and line: run duration.
     const W = 360, H = 130, L = 34, R = 34, T = 10, B = 22;
@@ -263,6 +273,7 @@
         el("dt", { text: "Documents" }), el("dd", { text: number(status.documents) }),
       ),
       el("div", { class: "actions" }, syncButton, result),
+      webhooksLine(status),
       el("h4", { text: "Last run" }),
       lastRunTable(status.last_run, status),
       failuresList(status),

@@ -1,0 +1,92 @@
+"""The sandbox's webhooks: a change made through ``POST /_sandbox/changes`` reaches the
+receiver signed in its vendor's format, is stored as the right event, and the targeted sync
+of that event indexes the new text (or deletes the item)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from sandbox.webhooks import SandboxChanges, WebhookEmitter, connection_env, new_secrets
+from tests.sourcekit import Backends, sandbox_settings
+from tests.test_targeted_sync import RunBackends, indexed, window_of
+from vector_sync.targeted import plan_changes, sync_documents
+
+
+@pytest.fixture()
+def wired(sandbox, monkeypatch, tmp_path):
+    """The sandbox's changes sent to the receivers app (in process), which stores into the kit's state."""
+    from fastapi.testclient import TestClient
+
+    from vector_sync.airflow.web.webhooks import webhooks_app
+
+    signing = new_secrets()
+    for name, value in connection_env(signing).items():
+        monkeypatch.setenv(name, value)
+    kit = Backends(tmp_path, sandbox_settings(monkeypatch, sandbox), sandbox=sandbox)
+    client = TestClient(webhooks_app(lambda: kit.state, notify=lambda source, extra: None))
+
+    def post(url, data, headers, timeout):
+        return client.post(url.removeprefix("http://receiver"), content=data, headers=headers)
+
+    sandbox.changes = SandboxChanges(sandbox, WebhookEmitter("http://receiver", signing, post=post))
+    return kit
+
+
+def change(sandbox, **body) -> dict:
+    response = requests.post(f"{sandbox.url}/_sandbox/changes", data=json.dumps(body), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def drain(kit, source: str) -> dict:
+    pending = kit.state.webhooks.claim(source, "events-test")
+    upserts, deletions = plan_changes(pending)
+    counts = sync_documents(kit.source(source), upserts, deletions, RunBackends(kit), "events-test")
+    kit.state.webhooks.done(source, "events-test", pending[0].received_at)
+    return counts
+
+
+def test_a_jira_comment_in_the_sandbox_is_indexed_through_its_webhook(wired, sandbox, workspace):
+    kit = wired
+    kit.run("jira", window_of(workspace))
+    doc_id = sorted(indexed(kit, "jira:"))[0]
+    before = kit.state.ledger.entries([doc_id])[doc_id].content_hash
+    assert change(sandbox, source="jira", op="comment", key=doc_id.split(":", 1)[1], text="Zebra-42 moved to Friday.") == {"status": 200}
+    assert kit.state.webhooks.stats("jira").pending == 1
+    counts = drain(kit, "jira")
+    assert counts["fetched"] == 1 and counts["embedded"] >= 1
+    assert kit.state.ledger.entries([doc_id])[doc_id].content_hash != before
+
+
+def test_sandbox_deletions_send_deletion_events(wired, sandbox, workspace):
+    kit = wired
+    kit.run("jira", window_of(workspace))
+    kit.run("slack", window_of(workspace))
+    jira_doc = sorted(indexed(kit, "jira:"))[1]
+    slack_doc = sorted(indexed(kit, "slack:"))[0]
+    _, channel, ts = slack_doc.split(":")
+    assert change(sandbox, source="jira", op="delete", key=jira_doc.split(":", 1)[1])["status"] == 200
+    assert change(sandbox, source="slack", op="delete", channel=channel, ts=ts)["status"] == 200
+    assert drain(kit, "jira")["removed_documents"] == 1
+    assert drain(kit, "slack")["removed_documents"] == 1
+    assert jira_doc not in indexed(kit, "jira:") and slack_doc not in indexed(kit, "slack:")
+
+
+def test_a_fireflies_change_sends_a_signed_v2_event(wired, sandbox, workspace):
+    kit = wired
+    kit.run("fireflies", window_of(workspace))
+    doc_id = sorted(indexed(kit, "fireflies:"))[0]
+    assert (
+        change(sandbox, source="fireflies", op="change", meeting_id=doc_id.split(":", 1)[1], title="Renamed by the sandbox")["status"]
+        == 200
+    )
+    [pending] = kit.state.webhooks.claim("fireflies", "check")
+    assert (pending.document_id, pending.deleted) == (doc_id, False)
+
+
+def test_an_unknown_change_is_a_400(wired, sandbox):
+    response = requests.post(f"{sandbox.url}/_sandbox/changes", data=json.dumps({"source": "jira", "op": "explode"}), timeout=10)
+    assert response.status_code == 400
