@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tests.conftest import ROOT
-from tests.processkit import Proc, free_port, http_ok, wait_for
+from tests.processkit import Proc, clean_env, free_port, http_ok, wait_for
 
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("VECTOR_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -230,7 +230,7 @@ class Topology:
         self.hooks.mkdir(parents=True, exist_ok=True)
         (self.hooks / "vs_cluster_hooks.py").write_text(HOOKS_MODULE)
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VECTOR_SYNC", "PYTHONPATH"))}
+        env = clean_env("AIRFLOW", "VECTOR_SYNC", "PYTHONPATH")
         env.update(
             {
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.render_as_string(hide_password=False),

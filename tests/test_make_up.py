@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import AIRFLOW_TEMPLATE, ROOT
-from tests.processkit import Proc, free_port, wait_for
+from tests.processkit import Proc, clean_env, free_port, wait_for
 
 pytestmark = pytest.mark.airflow
 
@@ -48,7 +48,7 @@ def up_env(airflow_db, tmp_path):
     home.mkdir()
     shutil.copyfile(AIRFLOW_TEMPLATE / "airflow.db", home / "airflow.db")
     (tmp_path / "plugins").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VECTOR_SYNC"))}
+    env = clean_env("AIRFLOW", "VECTOR_SYNC")
     env.update(
         {
             "AIRFLOW_HOME": str(home),

@@ -224,7 +224,9 @@ def test_cli_permissions_dry_run(airflow_db, kit, sandbox, workspace, monkeypatc
 
             return build_source(name, settings_for(name), kit.state)
 
-    monkeypatch.setattr(cli, "_runtime", lambda: Runtime())
+    from vector_sync.cli import context
+
+    monkeypatch.setattr(context, "runtime", lambda **_: Runtime())
     assert cli.main(["permissions", "slack", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would update 1 " in out and "0 embeddings" in out
