@@ -1,4 +1,4 @@
-"""Retrieval quality on the sandbox workspace: labelled queries, three search modes, two embedders.
+"""Retrieval quality on the sandbox workspace: labelled queries, three search modes, three embedders.
 
 The sandbox (scale 1, the demo's data, at bench/run.py's fixed anchor so document ids are
 stable) runs in its own process; each embedder's sync goes through the same path as
@@ -8,7 +8,7 @@ as an operator sees it (``SearchFilter(all_access=True)``: the labels include pr
 asked at the anchor (``now=ANCHOR``: "last week" is the week before the workspace's Friday).
 
 One JSON line per (embedder, mode):
-{"bench": "search_quality", "embedder": "wordllama", "store": "lancedb", "mode": "hybrid",
+{"bench": "search_quality", "embedder": "minilm", "store": "lancedb", "mode": "hybrid",
  "queries": 84, "recall_at_5": R, "mrr_at_10": M, "ndcg_at_10": N,
  "by_kind": {"exact": {"recall_at_5": R, "top3": T, "mrr_at_10": M, "queries": Q}, ...}}
 A mode the store does not serve yet prints ``"error": "<its ValueError>"`` instead of figures.
@@ -148,7 +148,7 @@ def measure(queries: list[dict[str, Any]], runtime: Any, embedder: str, misses: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--embedder", action="append", choices=EMBEDDERS, help="default: both")
+    parser.add_argument("--embedder", action="append", choices=EMBEDDERS, help="default: all three")
     parser.add_argument("--misses", action="store_true", help="print the queries missed in the top 5 (stderr)")
     args = parser.parse_args()
     queries = load_labels()
