@@ -1,4 +1,4 @@
-"""Retrieval quality on the sandbox workspace: labelled queries, three search modes, two embedders.
+"""Retrieval quality on the sandbox workspace: labelled queries, three search modes, three embedders.
 
 The sandbox (scale 1, the demo's data, at bench/run.py's fixed anchor so document ids are
 stable) runs in its own process; each embedder's sync goes through the same path as
@@ -8,7 +8,7 @@ as an operator sees it (``SearchFilter(all_access=True)``: the labels include pr
 asked at the anchor (``now=ANCHOR``: "last week" is the week before the workspace's Friday).
 
 One JSON line per (embedder, mode):
-{"bench": "search_quality", "embedder": "wordllama", "store": "lancedb", "mode": "hybrid",
+{"bench": "search_quality", "embedder": "minilm", "store": "lancedb", "mode": "hybrid",
  "queries": 84, "recall_at_5": R, "mrr_at_10": M, "ndcg_at_10": N,
  "by_kind": {"exact": {"recall_at_5": R, "top3": T, "mrr_at_10": M, "queries": Q}, ...}}
 A mode the store does not serve yet prints ``"error": "<its ValueError>"`` instead of figures.
@@ -45,8 +45,28 @@ LABELS = Path(__file__).resolve().parent / "labels"
 KINDS = ("exact", "paraphrase", "people_time", "cross_source")
 MODES = ("keyword", "dense", "hybrid")
 EMBEDDERS = ("hashing", "wordllama", "minilm")  # the default last: its hybrid line is the one bench/run.py keeps
+# The production path, on the sandbox's OpenAI and Pinecone simulators: the simulator's vectors
+# are lexical (it cannot run OpenAI's model), so only the exact-identifier figures say anything
+# of production; they show Pinecone's sparse-dense query (our BM25 sparse vectors) at work.
+PRODUCTION = "openai+pinecone"
+PRODUCTION_INDEX = "search-quality"
+SANDBOX_TOKEN = "sandbox-token"
 TOP_K = 10
 SOURCES = ("jira", "slack", "notion", "fireflies", "tempo")
+
+
+def use_production_simulators(url: str) -> None:
+    """Connections to the sandbox's OpenAI and Pinecone simulators, and a fresh sparse-dense index."""
+    from pinecone import Pinecone
+
+    from vector_sync.stores.pinecone import create_index
+
+    base = url.rstrip("/")
+    os.environ["AIRFLOW_CONN_OPENAI_DEFAULT"] = json.dumps({"conn_type": "openai", "host": f"{base}/openai/v1", "password": SANDBOX_TOKEN})
+    os.environ["AIRFLOW_CONN_PINECONE_DEFAULT"] = json.dumps(
+        {"conn_type": "pinecone", "host": f"{base}/pinecone", "password": SANDBOX_TOKEN, "extra": {"region": "us-east-1"}}
+    )
+    create_index(Pinecone(api_key=SANDBOX_TOKEN, host=f"{base}/pinecone"), PRODUCTION_INDEX, 1536)
 
 
 def load_labels(folder: Path = LABELS) -> list[dict[str, Any]]:
@@ -68,12 +88,13 @@ def sync_workspace(url: str, embedder: str, folder: Path) -> Any:
     from vector_sync.run import sync_window
     from vector_sync.runtime import RuntimeConfig
 
+    production = {"embedder": "openai", "store": "pinecone", "options": {"index": PRODUCTION_INDEX}} if embedder == PRODUCTION else {}
     config = RuntimeConfig(
         state_url=f"sqlite:///{folder / 'state.db'}",
         staging_url=(folder / "staging").as_uri(),
         embedder=embedder,
         lancedb_uri=str(folder / "lancedb"),
-    )
+    ).with_overrides(production)
     runtime = Runtime(config)
     # Every project active, ARCH included: the labels cover the whole workspace.
     runtime.state.projects.upsert([(key, name, True) for key, name, _ in projects_from(read_settings())])
@@ -126,7 +147,8 @@ def measure(queries: list[dict[str, Any]], runtime: Any, embedder: str, misses: 
         raise SystemExit(f"labelled documents not in the index: {unknown[:10]} ({len(unknown)} in all)")
     lines = []
     for mode in MODES:
-        line: dict[str, Any] = {"bench": "search_quality", "embedder": embedder, "store": "lancedb", "mode": mode}
+        store_kind = "pinecone" if embedder == PRODUCTION else "lancedb"
+        line: dict[str, Any] = {"bench": "search_quality", "embedder": embedder, "store": store_kind, "mode": mode}
         try:
             ranked = [
                 [
@@ -148,7 +170,7 @@ def measure(queries: list[dict[str, Any]], runtime: Any, embedder: str, misses: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--embedder", action="append", choices=EMBEDDERS, help="default: both")
+    parser.add_argument("--embedder", action="append", choices=[*EMBEDDERS, PRODUCTION], help="default: all three offline ones")
     parser.add_argument("--misses", action="store_true", help="print the queries missed in the top 5 (stderr)")
     args = parser.parse_args()
     queries = load_labels()
@@ -164,6 +186,8 @@ def main() -> int:
         export_connections(settings)
         export_variables(settings)
         for embedder in args.embedder or EMBEDDERS:
+            if embedder == PRODUCTION:
+                use_production_simulators(url)
             folder = Path(tempfile.mkdtemp(prefix=f"vector-sync-quality-{embedder}-"))
             runtime = sync_workspace(url, embedder, folder)
             for line in measure(queries, runtime, embedder, misses=args.misses):

@@ -152,6 +152,45 @@ def test_a_question_naming_a_kind_of_document_prefers_that_kind(tmp_path, mode):
     assert document_ids(search("meetings Kofi Novak on renewal emails", embedder, store, top_k=2, mode=mode))[0] == "fireflies:m1"
 
 
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_a_person_named_in_full_lifts_the_documents_they_own_of_the_kind_asked(tmp_path, mode):
+    """ "tickets assigned to Bruno Moreau": his assigned issue first, before the one he only
+    reported and his worklogs (he is their author, but they are not tickets); a meeting's
+    organiser is read from its email."""
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    index(
+        store,
+        embedder,
+        [
+            doc("jira:SUBS-5", "SUBS-5: Renewal emails in the EU", "Assignee: Aiko Sato. Reporter: Bruno Moreau. Renewal emails.",
+                metadata={"assignee": "Aiko Sato", "reporter": "Bruno Moreau"}),
+            doc("jira:SUBS-4", "SUBS-4: Renewal emails", "Assignee: Bruno Moreau. Reporter: Aiko Sato. Renewal emails.",
+                metadata={"assignee": "Bruno Moreau", "reporter": "Aiko Sato"}),
+            doc("tempo:7", "Worklog: Bruno Moreau on SUBS-5", "Bruno Moreau logged 2h on SUBS-5: renewal emails.",
+                metadata={"author": "Bruno Moreau"}),
+            doc("fireflies:m1", "Renewals sync", "Bruno Moreau and Kofi Novak on renewal emails.", metadata={"organizer": "mei.kaya@example.com"}),
+            doc("fireflies:m2", "Renewals follow-up", "Kofi Novak and Bruno Moreau on renewal emails.", metadata={"organizer": "kofi.novak@example.com"}),
+        ],
+    )  # fmt: skip
+    ids = document_ids(search("tickets assigned to Bruno Moreau", embedder, store, top_k=5, mode=mode))
+    assert ids[0] == "jira:SUBS-4" and ids.index("jira:SUBS-4") < ids.index("jira:SUBS-5")
+    assert document_ids(search("meetings Kofi Novak organised", embedder, store, top_k=2, mode=mode))[0] == "fireflies:m2"
+
+
+def test_only_a_full_name_counts_as_naming_the_actor():
+    from vector_sync.models import Hit
+    from vector_sync.search import actor_named
+
+    def hit(**md):
+        return Hit(id="jira:X-1#0", score=1.0, source="jira", title="X-1", text="", url="", metadata=md)
+
+    assert actor_named("tickets assigned to bruno moreau", hit(assignee="Bruno Moreau"))
+    assert not actor_named("tickets assigned to bruno", hit(assignee="Bruno Moreau"))
+    assert not actor_named("tickets assigned to bruno moreaux", hit(assignee="Bruno Moreau"))
+    assert actor_named("meetings kofi novak organised", hit(organizer="Kofi.Novak@example.com"))
+    assert not actor_named("meetings kofi novak organised", hit(reporter="Kofi Novak"))  # not the actor
+
+
 # Hybrid, the default: dense or keyword alone score the long transcript far below 60 worklogs
 # that say the name in five words, past what the kind hint adds.
 @pytest.mark.parametrize("mode", ["hybrid"])
