@@ -160,11 +160,12 @@ def sandbox_client(name: str, sandbox: Any) -> Any:
 
 
 def sandbox_source(name: str, sandbox: Any, state: Any, overrides: dict[str, Any] | None = None) -> Any:
-    """Source ``name`` on ``sandbox`` with the known projects of ``state``, Airflow-free."""
-    from vector_sync.sources import source_class, with_projects
+    """Source ``name`` on ``sandbox`` built as a DAG builds it (``make_source``: the known
+    projects and what it keeps in ``state``), Airflow-free."""
+    from vector_sync.sources import make_source
 
     settings = source_settings(name, overrides if overrides is not None else FAST.get(name))
-    return source_class(name)(sandbox_client(name, sandbox), with_projects(settings, state.projects.all()))
+    return make_source(name, sandbox_client(name, sandbox), settings, state)
 
 
 def default_embedder() -> Any:

@@ -93,10 +93,18 @@ def test_the_300k_token_cap_splits_requests(embedder, box):
     assert box.log.status_count("openai", 400) == 0
 
 
+def test_an_input_of_exactly_8192_tokens_is_embedded(embedder, box):
+    text = "hello" + " hello" * 8191
+    assert count_tokens(text) == 8192  # OpenAI's limit per input, which it accepts
+    assert len(embedder.embed([text])) == 1 and box.log.status_count("openai", 400) == 0
+    with pytest.raises(ValueError, match="8193 tokens"):
+        embedder.embed([text + " hello"])
+
+
 def test_bad_inputs_are_refused_before_sending(embedder, box):
     with pytest.raises(ValueError, match="empty"):
         embedder.embed(["fine", ""])
-    with pytest.raises(ValueError, match="8191"):
+    with pytest.raises(ValueError, match="8192"):
         embedder.embed([LONG_TEXT + " hello" * 500])
     with pytest.raises(ValueError, match="pack_requests"):
         embedder.embed(["x"] * 2049)

@@ -35,7 +35,7 @@ from vector_sync.state import (
     schema,
 )
 
-TABLES = {"projects", "vector_sync_status", "sync_runs", "sync_failures", "documents", "chunks"}
+TABLES = {"projects", "vector_sync_status", "sync_runs", "sync_failures", "documents", "chunks", "pending_summaries"}
 OLD_STATUS_QUERY = "SELECT source, last_sync FROM vector_sync_status ORDER BY last_sync DESC;"
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
@@ -334,6 +334,34 @@ def test_project_activity(store):
         Project("OLD", "Legacy renamed", True),
         Project("SUBS", "Subscriptions", True),
     ]
+
+
+def test_pending_summaries_per_source(backend):
+    """Noted, re-noted, listed oldest first per source, discarded; read back by a new connection
+    (the next run's task) as aware UTC."""
+    later, earlier = T0 + timedelta(hours=5), T0 - timedelta(days=1)
+    with backend.store() as s:
+        s.migrate()
+        meetings = s.pending_summaries.of("fireflies")
+        meetings.add("tr-later", later)
+        meetings.add("tr-earlier", earlier)
+        s.pending_summaries.add("other", "tr-later", T0)  # another source's item of the same id
+        meetings.add("tr-later", later)  # listed again while still processing: one row
+        meetings.discard("tr-unknown")
+        with s.engine.connect() as conn:
+            t = schema.pending_summaries_table
+            first_noted = conn.execute(sa.select(t.c.noted_at).where(t.c.source == "fireflies", t.c.item_id == "tr-later")).scalar_one()
+    with backend.store() as s:
+        assert list(s.pending_summaries.ids("fireflies").items()) == [("tr-earlier", earlier), ("tr-later", later)]
+        assert all(at.tzinfo == timezone.utc for at in s.pending_summaries.ids("fireflies").values())
+        assert s.pending_summaries.ids("other") == {"tr-later": T0}
+        s.pending_summaries.of("fireflies").add("tr-later", later + timedelta(minutes=1))
+        with s.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.item_at, t.c.noted_at).where(t.c.source == "fireflies", t.c.item_id == "tr-later")).one()
+        assert row == (later + timedelta(minutes=1), first_noted)  # the time moves, when it was first noted stays
+        s.pending_summaries.of("fireflies").discard("tr-later")
+        assert s.pending_summaries.ids("fireflies") == {"tr-earlier": earlier}
+        assert s.pending_summaries.ids("other") == {"tr-later": T0}
 
 
 # --- ledger --------------------------------------------------------------------------------

@@ -13,6 +13,18 @@ executed by graphql-core. Behaviour from api-facts.md:
   date (both ends inclusive); ``limit`` above 50 is ``invalid_arguments``.
 - A transcript is invisible (to both queries) until processing ends, 2-8 hours after its
   meeting: ``simulator.now`` (default: the real clock) decides what is visible.
+- A key's scope: "A given API Key can access data of the user who generated the API Key and
+  the users who are part of the same team if the API Key is generated from a team admin
+  account" (https://docs.fireflies.ai/introduction). With the option ``key_owner`` (an email)
+  the key is that person's: ``transcripts`` without ``user_id`` lists the meetings they
+  organized or attended (``mine``: organized), ``user_id`` lists another teammate's only for an
+  admin key (``admin=True``; a member's key gets ``require_elevated_privilege``, the simulator's
+  pick of code). Without ``key_owner`` (the default) the key lists the whole team's meetings.
+- Its summary comes later still (api-facts.md: ``meeting_info.summary_status`` is processing,
+  processed, failed or skipped; summaries can arrive after the transcript is listed): until
+  ``summary_at`` (10-90 minutes after the transcript, or a test's ``summary_ready``) the
+  transcript is served with ``summary: null`` and ``summary_status: "processing"``. A meeting
+  without a summary ends ``failed``.
 - Errors in Fireflies' shape ``{"data": null, "errors": [{message, code, friendly,
   extensions: {code, status, helpUrls}}]}``. The simulator's picks where the real HTTP status
   is unconfirmed: HTTP 429 + ``Retry-After`` when rate limited, 401 for ``auth_failed``,
@@ -29,7 +41,7 @@ import re
 import string
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -65,9 +77,13 @@ scalar DateTime
 
 type Query {
   "Only the filters vector-sync uses are simulated; any other argument fails validation."
-  transcripts(fromDate: DateTime, toDate: DateTime, limit: Int, skip: Int): [Transcript]
+  transcripts(fromDate: DateTime, toDate: DateTime, limit: Int, skip: Int, mine: Boolean, user_id: String): [Transcript]
   transcript(id: String!): Transcript
+  user(id: String): User
+  users: [User]
 }
+
+type User { user_id: String email: String name: String is_admin: Boolean }
 
 enum MeetingPrivacy { link owner participants participatingteammates teammatesandparticipants teammates }
 
@@ -86,11 +102,15 @@ type Transcript {
   speakers: [Speaker]
   sentences: [Sentence]
   summary: Summary
+  meeting_info: MeetingInfo
   transcript_url: String
   meeting_link: String
   calendar_id: String
   privacy: MeetingPrivacy
 }
+
+"summary_status: processing, processed, failed or skipped."
+type MeetingInfo { fred_joined: Boolean silent_meeting: Boolean summary_status: String }
 
 type MeetingAttendee { displayName: String email: String phoneNumber: String name: String location: String }
 
@@ -131,6 +151,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "object_not_found": (404, "Object not found"),
     "invalid_arguments": (400, "Invalid arguments"),
     "internal_server_error": (500, "Something went wrong. Please try again."),
+    "require_elevated_privilege": (403, "This action requires an admin API key."),
 }
 
 # Sample volumes: 25 meetings per unit of scale (scale 8 = the 200-transcript benchmark).
@@ -138,6 +159,7 @@ MEETINGS_PER_SCALE = 25
 RECENT_HOURS = 6  # one meeting starts in each of the last hours before the anchor
 SENTENCES_PER_MINUTE = 14.5  # ~1,300 sentences in 90 minutes, ~900 in an hour
 PROCESSING_DELAY_H = (2.0, 8.0)  # transcript visible this long after the meeting starts
+SUMMARY_DELAY_MIN = (10.0, 90.0)  # its summary ready this long after the transcript
 LONG_MEETING_MIN = 90
 _DURATIONS_MIN = (60, 45, 75, 15, 60, 90, 60, 75, 60)  # averages an hour
 _PRIVACY = ("teammates", "teammates", "participants", "teammatesandparticipants", "link", "teammates", "owner")
@@ -249,6 +271,7 @@ class FirefliesData:
     transcripts: tuple[dict[str, Any], ...]
     visible_at: Mapping[str, datetime]  # id -> when processing ends
     projects: Mapping[str, tuple[str, ...]]  # id -> project keys named in its title or summary
+    summary_at: Mapping[str, datetime] = field(default_factory=dict)  # id -> when the summary is ready
 
     def by_id(self, transcript_id: str) -> dict[str, Any] | None:
         return next((t for t in self.transcripts if t["id"] == transcript_id), None)
@@ -284,7 +307,9 @@ def generate(ws: Workspace) -> FirefliesData:
         tags = set(topic.title_tags) | (set(topic.summary_tags) if summary_kind == "full" else set())
         projects[transcript["id"]] = tuple(sorted(tags))
     transcripts.sort(key=lambda t: t["date"])
-    return FirefliesData(tuple(transcripts), visible_at, projects)
+    later = ws.rng("fireflies-summaries")  # its own stream: the transcripts stay as they were
+    summary_at = {t["id"]: visible_at[t["id"]] + timedelta(minutes=later.uniform(*SUMMARY_DELAY_MIN)) for t in transcripts}
+    return FirefliesData(tuple(transcripts), visible_at, projects, summary_at)
 
 
 def _transcript(
@@ -326,6 +351,11 @@ def _transcript(
         "speakers": [{"id": n, "name": p.name} for n, p in enumerate(speakers)],
         "sentences": sentences,
         "summary": _summary(rng, speakers, topic, summary_kind, minutes),
+        "meeting_info": {
+            "fred_joined": True,
+            "silent_meeting": False,
+            "summary_status": "failed" if summary_kind == "none" else "processed",
+        },
         "transcript_url": f"https://app.fireflies.ai/view/{topic.title.replace(' ', '-').replace(':', '')}::{tid}",
         "meeting_link": f"https://meet.example.com/{tid[:10].lower()}",
         "calendar_id": None,
@@ -427,10 +457,15 @@ def error_entry(code: str, message: str | None = None, status: int | None = None
 
 
 class _Root:
-    """Query resolvers over the transcripts visible at one moment."""
+    """Query resolvers over the transcripts visible at one moment, as one key sees them."""
 
-    def __init__(self, visible: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, visible: list[dict[str, Any]], team: list[dict[str, Any]] | None = None, owner: str | None = None, admin: bool = True
+    ) -> None:
         self.visible = visible  # newest first
+        self.team = team or []
+        self.owner = owner.lower() if owner else None
+        self.admin = admin
 
     def transcripts(
         self,
@@ -439,6 +474,8 @@ class _Root:
         toDate: datetime | None = None,
         limit: int | None = None,
         skip: int | None = None,
+        mine: bool | None = None,
+        user_id: str | None = None,
     ) -> list[dict[str, Any]]:
         limit = MAX_LIMIT if limit is None else limit
         skip = skip or 0
@@ -446,16 +483,47 @@ class _Root:
             raise _Coded("invalid_arguments", f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         if skip < 0:
             raise _Coded("invalid_arguments", f"skip must not be negative, got {skip}")
+        if mine and user_id:  # API 2.4.0: one of organizer_email, participant_email, user_id, mine at a time
+            raise _Coded("invalid_arguments", "Only one of mine and user_id may be given")
         low = fromDate.timestamp() * 1000 if fromDate else float("-inf")
         high = toDate.timestamp() * 1000 if toDate else float("inf")
-        matching = [t for t in self.visible if low <= t["date"] <= high]
+        matching = [t for t in self._scope(mine, user_id) if low <= t["date"] <= high]
         return matching[skip : skip + limit]
+
+    def _scope(self, mine: bool | None, user_id: str | None) -> list[dict[str, Any]]:
+        if user_id:
+            person = next((u["email"] for u in self.team if u["user_id"] == user_id), None)
+            if person is None:
+                raise _Coded("object_not_found", f"User not found: {user_id}")
+            if self.owner and person != self.owner and not self.admin:
+                raise _Coded("require_elevated_privilege")
+            return [t for t in self.visible if _attended(t, person)]
+        if mine:
+            return [t for t in self.visible if (t.get("organizer_email") or "").lower() == self.owner] if self.owner else self.visible
+        return [t for t in self.visible if _attended(t, self.owner)] if self.owner else self.visible
 
     def transcript(self, _info: Any, id: str) -> dict[str, Any]:  # noqa: A002 - the API's argument name
         found = next((t for t in self.visible if t["id"] == id), None)
         if found is None:
             raise _Coded("object_not_found", f"Transcript not found: {id}")
         return found
+
+    def user(self, _info: Any, id: str | None = None) -> dict[str, Any]:  # noqa: A002 - the API's argument name
+        """``user`` without ``id``: the key's owner (the docs: "By default, Fireflies uses your api token")."""
+        owner = self.owner or next((u["email"] for u in self.team if u["is_admin"]), None)  # a team-wide key: the admin's
+        wanted = (lambda u: u["user_id"] == id) if id else (lambda u: u["email"] == owner)
+        found = next((u for u in self.team if wanted(u)), None)
+        if found is None:
+            raise _Coded("object_not_found", f"User not found: {id or 'key owner'}")
+        return {**found, "is_admin": self.admin if found["email"] == owner else found["is_admin"]}
+
+    def users(self, _info: Any) -> list[dict[str, Any]]:
+        return self.team
+
+
+def _attended(transcript: Mapping[str, Any], email: str | None) -> bool:
+    people = [transcript.get("organizer_email") or "", *(transcript.get("participants") or [])]
+    return any(p.lower() == email for p in people)
 
 
 class FirefliesSimulator(Simulator):
@@ -470,6 +538,10 @@ class FirefliesSimulator(Simulator):
         self.workspace.data(self.name)  # generate now, not during the first client's request
         self.deleted: set[str] = set()  # transcript ids deleted for this simulator (delete_transcript)
         self.changes: dict[str, dict[str, Any]] = {}  # transcript id -> fields changed (change_transcript)
+        self.summary_ready: dict[str, datetime] = {}  # transcript id -> when its summary is ready (overrides)
+        # Whose key the token is (None: one that lists the whole team's meetings) and whether it is an admin's.
+        self.key_owner: str | None = options.get("key_owner")
+        self.admin = bool(options.get("admin", True))
 
     @property
     def data(self) -> FirefliesData:
@@ -489,9 +561,24 @@ class FirefliesSimulator(Simulator):
         visible_at = self.data.visible_at
         deleted, changes = self.deleted, self.changes
         return [
-            {**t, **changes[t["id"]]} if t["id"] in changes else t
+            self._summary_state({**t, **changes[t["id"]]} if t["id"] in changes else t, now)
             for t in reversed(self.data.transcripts)
             if visible_at[t["id"]] <= now and t["id"] not in deleted
+        ]
+
+    def _summary_state(self, transcript: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The transcript as served at ``now``: no summary yet while it is processing."""
+        ready = self.summary_ready.get(transcript["id"]) or self.data.summary_at.get(transcript["id"])
+        if ready is None or ready <= now:
+            return transcript
+        info = {**(transcript.get("meeting_info") or {}), "summary_status": "processing"}
+        return {**transcript, "summary": None, "meeting_info": info}
+
+    def team(self) -> list[dict[str, Any]]:
+        """The workspace's people as Fireflies users (the first one is the team's admin)."""
+        return [
+            {"user_id": f"ff-{n:03d}", "email": p.email.lower(), "name": p.name, "is_admin": n == 0}
+            for n, p in enumerate(self.workspace.people)
         ]
 
     def change_transcript(self, transcript_id: str, **fields: Any) -> None:
@@ -539,7 +626,8 @@ class FirefliesSimulator(Simulator):
         problems = validate(SCHEMA, document)
         if problems:
             return _bad_request("GRAPHQL_VALIDATION_FAILED", problems[0].message, *problems)
-        root, variables = _Root(self.visible_transcripts()), body.get("variables") or {}
+        root = _Root(self.visible_transcripts(), self.team(), self.key_owner, self.admin)
+        variables = body.get("variables") or {}
         try:
             return Response(200, {"data": project(document, root, variables, body.get("operationName"))})
         except Exception:  # noqa: BLE001 - not for the fast path: graphql-core answers, errors included

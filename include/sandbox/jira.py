@@ -30,6 +30,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jsonschema
+
 from sandbox import jql
 from sandbox.server import Request, Response, Simulator, route
 from sandbox.workspace import COMPANY, Person, Workspace
@@ -81,6 +83,24 @@ USER_NOT_FOUND = "Specified user does not exist or you do not have required perm
 BAD_PAGE_TOKEN = "The provided next page token is invalid or expired."
 
 _JSON = {"Content-Type": "application/json;charset=UTF-8"}
+# POST search/jql's body: the spec's SearchAndReconcileRequestBean (descriptions cut; the
+# simulator tests hold this equal to the vendored spec). No unknown keys and no nulls: the
+# ``jira`` library's ``expand: null``, ``properties: null`` are refused here, as the schema says.
+SEARCH_REQUEST_SCHEMA: dict[str, Any] = {
+    "additionalProperties": False,
+    "properties": {
+        "expand": {"type": "string"},
+        "fields": {"items": {"type": "string"}, "type": "array"},
+        "fieldsByKeys": {"type": "boolean"},
+        "jql": {"type": "string"},
+        "maxResults": {"default": 50, "format": "int32", "type": "integer"},
+        "nextPageToken": {"type": "string"},
+        "properties": {"items": {"type": "string"}, "type": "array"},
+        "reconcileIssues": {"items": {"format": "int64", "type": "integer"}, "type": "array"},
+    },
+    "type": "object",
+}
+INVALID_PAYLOAD = "Invalid request payload. Refer to the REST API documentation and try again."
 _ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 
 
@@ -720,7 +740,9 @@ _FIELD_DEFS: list[tuple[str, str, dict[str, str] | None, list[str], bool, bool, 
 FIELD_NAMES = {fid: name for fid, name, *_ in _FIELD_DEFS}
 _ISSUE_FIELDS = [fid for fid, *_ in _FIELD_DEFS if fid != "issuekey"]
 _NAVIGABLE = [fid for fid, _n, _s, _c, nav, *_ in _FIELD_DEFS if nav and fid != "issuekey"]
-_ID_ONLY = {"id", "key", "issuekey"}
+# The spec promises its largest pages (5,000) "when requesting `id` or `key` only": `issuekey`
+# (what the jira library rewrites `key` into) is a field like any other here.
+_ID_ONLY = {"id", "key"}
 
 
 def field_definitions() -> list[dict[str, Any]]:
@@ -846,6 +868,7 @@ class JiraSimulator(Simulator):
         self._results: OrderedDict[str, list[JiraIssue]] = OrderedDict()
         self._results_lock = threading.Lock()
         self._comment_ids = 1 + max((int(c["id"]) for i in issues for c in i.comments), default=100000)
+        self.is_last_early = bool(options.get("is_last_early", False))
 
     # --- dialect hooks ---------------------------------------------------------------------
 
@@ -991,7 +1014,7 @@ class JiraSimulator(Simulator):
         v2 = self._v2(request)
         if id_only and not expand:
             # The enhanced search's default (fields=id) answers bare ids; asking for the key adds it.
-            with_key = bool({"key", "issuekey"} & set(field_tokens(params.get("fields"))))
+            with_key = "key" in field_tokens(params.get("fields"))
             issues = [{"id": str(i.id), "self": f"{API}/issue/{i.id}", "key": i.key} if with_key else {"id": str(i.id)} for i in page]
         else:
             issues = [self._issue_json(i, wanted, v2, expand) for i in page]
@@ -999,7 +1022,9 @@ class JiraSimulator(Simulator):
         end = offset + len(page)
         if end < len(found):
             body["nextPageToken"] = self.page_token(end, jql_text)
-        body["isLast"] = end >= len(found)
+        # The token is what marks a next page ("not included in the response for the last
+        # page"); ``is_last_early`` makes isLast claim the end while a token still follows.
+        body["isLast"] = end >= len(found) or self.is_last_early
         if "names" in expand.split(","):
             body["names"] = {name: FIELD_NAMES[name] for name in wanted}
         return self._ok(request, body)
@@ -1020,7 +1045,11 @@ class JiraSimulator(Simulator):
             return self.error(400, "Unexpected character in the request body: it must be a JSON object.")
         if not isinstance(body, dict):
             return self.error(400, "The request body must be a JSON object.")
-        return self._search(request, {k: v for k, v in body.items() if v is not None})
+        problem = next(jsonschema.Draft7Validator(SEARCH_REQUEST_SCHEMA).iter_errors(body), None)
+        if problem is not None:
+            where = ".".join(str(p) for p in problem.absolute_path) or "body"
+            return self.error(400, f"{INVALID_PAYLOAD} ({where}: {problem.message})")
+        return self._search(request, body)
 
     @route("POST", _V + r"/search/approximate-count")
     def approximate_count(self, request: Request) -> Response:

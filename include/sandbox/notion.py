@@ -7,9 +7,11 @@ objects, ``{"object": "list", ...}`` envelopes, ``{"object": "error", ...}`` bod
 
 The sample is a wiki of the fictional company: Engineering > project hubs (SUBS, BC, ARCH)
 > pages; a long runbook (>100 blocks: children paging), a gallery of every block type, a page
-nested ten levels deep, an Incidents database whose rows are pages, one trashed page, and
+nested ten levels deep, an Incidents database whose rows are pages, one trashed page (left out
+of search, as Notion does), and
 ``40 x scale`` meeting/design pages spread over the workspace's days, several in every recent
-hour. Timestamps have minute precision, as Notion's do.
+hour, and a page nesting 30 levels deep (toggles in a column) holding a synced block whose
+duplicate sits inside its original (a cycle for a naive reader). Timestamps have minute precision, as Notion's do.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ from sandbox.workspace import Person, Workspace
 
 NOTION_VERSION = "2025-09-03"
 MAX_PAGE_SIZE = 100
+# Search "is not optimized for ... immediate and complete results. Search indexing is not
+# immediate", and "the index may change as your integration iterates":
+# https://developers.notion.com/reference/search-optimizations-and-limitations
+# Pages in the trash are not searched: "in_trash ... was and remains excluded by default"
+# (notion-sdk-js release notes, the 2025-09-03 upgrade). Retrieving the page still shows it.
+SEARCH_LIMITS = "https://developers.notion.com/reference/search-optimizations-and-limitations"
+# Places a search result may stray from its last_edited_time rank by default (order not promised).
+ORDER_JITTER = 2
+# Levels of the sample's deepest chain (toggles in a column): far past any fixed depth limit.
+DEEP_CHAIN = 30
 _ID = r"(?P<id>[0-9a-fA-F-]{32,36})"
 _ERROR_CODES = {
     400: "validation_error",
@@ -300,6 +312,7 @@ class _Builder:
         )
         self.incidents(eng)
         self.bulk(hubs, eng)
+        self.synced(handbook)  # last: the pages above keep their ids (benchmark labels name them)
         pages = self.data.pages
         self.data.search_order = sorted(pages, key=lambda p: (pages[p]["last_edited_time"], p), reverse=True)
         return self.data
@@ -383,6 +396,28 @@ class _Builder:
         for depth in range(4, 0, -1):
             bullets = [B("bulleted_list_item", f"Bullet depth {depth}", bullets)]
         return [B("heading_1", "Chain"), *chain, B("heading_1", "Long"), long_toggle, B("heading_1", "Bullets"), *bullets]
+
+    def synced(self, handbook: str) -> None:
+        """A page nesting deeper than any fixed limit (a chain in a column) and a synced block
+        whose duplicate sits inside its own original: read naively, a cycle."""
+        chain: list = [B("paragraph", "Bottom of the column chain")]
+        for level in range(DEEP_CHAIN, 0, -1):
+            chain = [B("toggle", f"Column level {level}", chain)]
+        content = [
+            B("paragraph", "Notes shared across pages."),
+            B("synced_block", children=[B("paragraph", "Synced original text")], synced_from=None),
+            B("column_list", children=[B("column", children=chain, width_ratio=1.0)]),
+        ]
+        page = self.page("Synced and nested", handbook, self.at(35), content, role="synced")
+        original = next(b for b in self.data.children[page] if self.data.blocks[b]["type"] == "synced_block")
+        edited = datetime.fromisoformat(self.data.pages[page]["last_edited_time"].replace("Z", "+00:00"))
+        duplicate = self.block(
+            {"type": "synced_block", "synced_block": {"synced_from": {"type": "block_id", "block_id": original}}, "children": []},
+            {"type": "block_id", "block_id": original},
+            edited,
+            under=original,
+        )
+        self.data.blocks[duplicate]["has_children"] = True  # a duplicate shows its original's content
 
     def incidents(self, eng: str) -> None:
         options = {"Open": "red", "Mitigated": "yellow", "Resolved": "green"}
@@ -479,11 +514,19 @@ class NotionSimulator(Simulator):
     def __init__(self, workspace: Workspace, **options: Any) -> None:
         super().__init__(workspace, **options)
         # Test knobs over the shared sample (page ids): search leaves out ``hidden_from_search``
-        # (Notion's search is known to miss pages), ``trashed`` pages are served in the trash,
-        # ``deleted`` ones are gone everywhere (404).
+        # (Notion's search is known to miss pages), ``trashed`` pages are served in the trash
+        # (and so left out of search), ``deleted`` ones are gone everywhere (404).
         self.hidden_from_search: set[str] = set()
         self.trashed: set[str] = set()
         self.deleted: set[str] = set()
+        # Search indexing is not immediate (SEARCH_LIMITS): a page in ``index_delay`` is left out
+        # of search until ``now`` reaches its last edit + its delay. ``now`` None: all indexed.
+        self.now: datetime | None = None
+        self.index_delay: dict[str, timedelta] = {}
+        # Order is not promised (SEARCH_LIMITS): each page may come up to ``order_jitter`` places
+        # from where its last_edited_time puts it (fixed per sample, so cursors stay consistent).
+        self.order_jitter = int(options.get("order_jitter", ORDER_JITTER))
+        self._jittered: tuple[int, list[str]] | None = None
 
     @property
     def data(self) -> NotionData:
@@ -544,8 +587,9 @@ class NotionSimulator(Simulator):
         sort = body.get("sort") or {"direction": "descending", "timestamp": "last_edited_time"}
         if sort.get("timestamp") != "last_edited_time" or sort.get("direction") not in ("ascending", "descending"):
             return self.error(400, "body failed validation: body.sort is invalid.")
-        hidden = self.hidden_from_search | self.deleted
-        items = [] if wanted == "data_source" else [self._served(data.pages[p]) for p in data.search_order if p not in hidden]
+        hidden = self.hidden_from_search | self.deleted | self.trashed
+        items = [] if wanted == "data_source" else [data.pages[p] for p in self._search_order() if p not in hidden]
+        items = [page for page in items if not page["in_trash"] and self._indexed(page)]
         if wanted != "page":
             items += sorted(data.data_sources.values(), key=lambda d: d["last_edited_time"], reverse=True)
         if sort["direction"] == "ascending":
@@ -563,6 +607,10 @@ class NotionSimulator(Simulator):
         block_id = _uuid(request.params["id"])
         if block_id not in self.data.children and block_id not in self.data.blocks:
             return self._not_found("block", request.params["id"])
+        # A duplicate synced block's content is its original's ("synced_from": the original's id;
+        # https://developers.notion.com/reference/block#synced-block).
+        source = ((self.data.blocks.get(block_id) or {}).get("synced_block") or {}).get("synced_from") or {}
+        block_id = source.get("block_id") or block_id
         items = [self.data.blocks[b] for b in self.data.children.get(block_id, [])]
         return self._list(items, request.arg("start_cursor"), size, "block")
 
@@ -588,6 +636,23 @@ class NotionSimulator(Simulator):
         return self._one(self.data.databases, "database", request.params["id"])
 
     # -------------------------------------------------------------- helpers
+    def _search_order(self) -> list[str]:
+        """Newest edit first, each page moved by up to ``order_jitter`` places (seeded: stable)."""
+        order = self.data.search_order
+        if self.order_jitter <= 0:
+            return order
+        if self._jittered is None or self._jittered[0] != id(order):
+            rng = self.workspace.rng("notion-search-order")
+            keys = {p: i + rng.uniform(0, self.order_jitter + 1) for i, p in enumerate(order)}
+            self._jittered = (id(order), sorted(order, key=keys.__getitem__))
+        return self._jittered[1]
+
+    def _indexed(self, page: dict) -> bool:
+        delay = self.index_delay.get(page["id"])
+        if delay is None or self.now is None:
+            return True
+        return self.now >= datetime.fromisoformat(page["last_edited_time"].replace("Z", "+00:00")) + delay
+
     def _page_size(self, raw: Any, where: str) -> int | Response:
         if raw is None:
             return MAX_PAGE_SIZE

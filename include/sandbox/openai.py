@@ -50,7 +50,7 @@ MODEL_DIMENSIONS = {
 }
 MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_REQUEST = 300_000
-MAX_TOKENS_PER_INPUT = OPENAI_MAX_INPUT_TOKENS  # 8,191 cl100k tokens
+MAX_TOKENS_PER_INPUT = OPENAI_MAX_INPUT_TOKENS  # 8,192 cl100k tokens (CreateEmbeddingRequest.input)
 # Request bodies kept for drift tests (each can be megabytes: keep few).
 RECENT_REQUESTS = 8
 
@@ -242,7 +242,7 @@ class OpenAISimulator(Simulator):
                     [],
                     [],
                     self._invalid(
-                        f"This model's maximum context length is {MAX_TOKENS_PER_INPUT + 1} tokens, however you requested "
+                        f"This model's maximum context length is {MAX_TOKENS_PER_INPUT} tokens, however you requested "
                         f"{tokens} tokens ({tokens} in your prompt; 0 for the completion). Please reduce your prompt; "
                         "or completion length."
                     ),

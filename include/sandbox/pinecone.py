@@ -9,9 +9,17 @@ one sandbox port serves every index. Data plane: ``POST /vectors/upsert``, ``POS
 ``filter`` with ``setMetadata``), ``GET /vectors/list``, ``POST /describe_index_stats``.
 
 Dialects (``X-Pinecone-Api-Version``): ``2025-10``, the vendor spec in reference/vendor (and the
-default when the header is missing), and ``2026-07``, what pinecone 10.x sends. They differ in
-the control plane only: 2025-10 describes an index by ``dimension``/``metric``/``spec``, 2026-07
-by ``schema.fields._values`` and ``deployment``. Data-plane shapes are the same.
+default when the header is missing), and ``2026-07``, what pinecone 10.x sends
+(pinecone-io/pinecone-api ``2026-07/db_control_2026-07.oas.yaml``). They differ in the control
+plane: 2025-10 describes an index by ``dimension``/``metric``/``spec``, 2026-07 by a schema of
+fields and a ``deployment``. In 2026-07 a vectors-API ("classic") index is created from the
+reserved fields ``_values`` (dense_vector) and/or ``_sparse_values`` (sparse_vector) and nothing
+else; "Dense vectors-API indexes always report both ``_values`` and ``_sparse_values``"; an
+omitted ``deployment`` is managed on aws ``us-east-1`` and an omitted ``name`` is generated
+(``CreateIndexRequest``, ``IndexSchema``). Other fields (the documents API) are not simulated.
+The data-plane vectors API keeps its paths in 2026-07 (``db_data_2026-07``); its bodies are
+taken to be the 2025-10 ones (not validated against 2026-07). 401 answers are text/plain in
+2026-07 on both planes (``UnauthorizedMessage``).
 
 Limits (api-facts.md, vendor docs and reported messages), each a 400 ``{"code": 3, "message",
 "details": []}``: request body over 2 MB (2,000,000 bytes: the strict reading of "2MB"), over
@@ -71,6 +79,10 @@ MAX_SPARSE_INDEX = 2**32 - 1  # indices are uint32
 # quote it in public issues and troubleshooting notes.
 SPARSE_NOT_SUPPORTED = "Index configuration does not support sparse values - only indexes that are sparse or using dotproduct are supported"
 DEFAULT_NAMESPACE_NAME = "__default__"  # how stats name the "" namespace
+# db_control 2026-07, CreateIndexSchema.fields: the answer to a schema without fields.
+NO_VECTOR_FIELDS = (
+    "Schema must contain at least one of the following field types: dense_vector, sparse_vector, string with full_text_search"
+)
 API_VERSIONS = ("2025-10", "2026-07")
 DEFAULT_API_VERSION = "2025-10"
 METRICS = ("cosine", "euclidean", "dotproduct")
@@ -321,6 +333,8 @@ class PineconeSimulator(Simulator):
         if request.headers.get("Api-Key") == self.token:
             return None
         message = "Invalid API Key" if request.headers.get("Api-Key") else "API key is missing or invalid"
+        if self._version(request) == "2026-07":  # db_control and db_data 2026-07: 401 is text/plain (UnauthorizedMessage)
+            return Response(401, message.encode(), {"Content-Type": "text/plain"})
         return _status(401, message) if request.path.startswith("/data/") else _control_error(401, message)
 
     def rate_limited(self, retry_after_s: int, request: Request) -> Response:
@@ -345,6 +359,8 @@ class PineconeSimulator(Simulator):
         if not isinstance(body, dict):
             return _control_error(400, "The request body must be a JSON object")
         name = body.get("name")
+        if name is None and "schema" in body:  # 2026-07: "If not provided, a name is generated automatically."
+            name = next(f"index-{n}" for n in range(1, len(self.indexes) + 2) if f"index-{n}" not in self.indexes)
         if not isinstance(name, str) or not _INDEX_NAME.match(name):
             return _control_error(
                 400,
@@ -403,15 +419,19 @@ class PineconeSimulator(Simulator):
         create body. A sparse index has no dimension and metric dotproduct."""
         if "schema" in body or "deployment" in body:  # 2026-07
             fields = (body.get("schema") or {}).get("fields") or {}
-            vectors = [f for f in fields.values() if isinstance(f, dict) and f.get("type") in ("dense_vector", "sparse_vector")]
-            if len(vectors) != 1:
-                return 0, "", "", "", "", "the simulator supports exactly one dense_vector or sparse_vector field"
-            vector_type = "sparse" if vectors[0]["type"] == "sparse_vector" else "dense"
-            dimension, metric = (
-                vectors[0].get("dimension"),
-                vectors[0].get("metric") or ("dotproduct" if vector_type == "sparse" else "cosine"),
-            )
-            deployment = body.get("deployment") or {}
+            if not isinstance(fields, dict) or not fields:
+                return 0, "", "", "", "", NO_VECTOR_FIELDS
+            reserved = {"_values": "dense_vector", "_sparse_values": "sparse_vector"}
+            if set(fields) - set(reserved):
+                return 0, "", "", "", "", "the simulator serves vectors-API indexes only: fields _values and/or _sparse_values"
+            for name, spec in fields.items():
+                if not isinstance(spec, dict) or spec.get("type") != reserved[name]:
+                    return 0, "", "", "", "", f"reserved field {name} must be of type {reserved[name]}"
+            dense = fields.get("_values")
+            vector_type = "dense" if dense else "sparse"
+            dimension, metric = (dense.get("dimension"), dense.get("metric")) if dense else (None, "dotproduct")
+            # IndexDeploymentRequest: "Defaults to managed (serverless) in us-east-1 on aws if omitted."
+            deployment = body.get("deployment") or {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"}
             if deployment.get("deployment_type") != "managed":
                 return 0, "", "", "", "", "the simulator supports serverless (managed) indexes only"
             cloud, region = deployment.get("cloud"), deployment.get("region")
@@ -449,9 +469,13 @@ class PineconeSimulator(Simulator):
                 "host": self.index_host(index.name),
                 "status": status,
                 "schema": {
+                    # "Dense vectors-API indexes always report both _values and _sparse_values".
                     "fields": {"_sparse_values": {"type": "sparse_vector"}}
                     if index.vector_type == "sparse"
-                    else {"_values": {"type": "dense_vector", "dimension": index.dimension, "metric": index.metric}}
+                    else {
+                        "_values": {"type": "dense_vector", "dimension": index.dimension, "metric": index.metric},
+                        "_sparse_values": {"type": "sparse_vector"},
+                    }
                 },
                 "deployment": {"deployment_type": "managed", "cloud": index.cloud, "region": index.region},
                 "read_capacity": read_capacity,

@@ -9,6 +9,10 @@ Routes (under ``/tempo``), shaped by Tempo's published OpenAPI (``tempo-v4.opena
   ``metadata {count, offset, limit, next?, previous?}``; ``next`` is an absolute URL, absent on
   the last page.
 - ``GET /4/worklogs/{id}`` → ``Worklog`` or 404.
+- ``POST /4/worklogs/jira-to-tempo`` ``{"jiraWorklogIds": [...]}`` → ``PageableWorklogIdMapper``:
+  the *existing* worklogs' ``{jiraWorklogId, tempoWorklogId}`` ("If a Tempo Worklog Id cannot be
+  found, it will not be returned"). Jira's worklog id of a sample worklog is its Tempo id +
+  ``JIRA_WORKLOG_ID_OFFSET`` (v4 worklogs do not carry it).
 - ``POST /4/papertrail/search`` (the v4 audit log; the older ``/papertrail/1/events/deleted/...``
   endpoints are deprecated in the spec): body ``AuditLogSearchInput`` (``from`` required, within
   the last 180 days; ``to`` inclusive), query ``limit`` (1..1000) and ``nextPageToken`` →
@@ -19,6 +23,18 @@ Errors use the spec's ``ErrorBean`` shape ``{"errors": [{"message": ...}]}``: 40
 bearer token, 400 for bad parameters, 404 for unknown worklogs, 429 + ``Retry-After`` when rate
 limited. Simulator picks where Tempo's behaviour is UNCONFIRMED: ``limit`` above 5,000 is a 400
 (the documented maximum elsewhere in v4); papertrail events are served oldest first.
+
+Two readings the documentation leaves open, each a simulator option:
+
+- ``updated_from_alone`` (default True): Tempo's help centre says of the REST API v3 that
+  "the updatedFrom parameter does not work in conjunction with other parameters"
+  (https://help.tempo.io/cloudmigration/latest/worklog-rest-apis-for-jira-cloud); v4's spec says
+  nothing either way. By default the sandbox takes the strict reading: beside any parameter but
+  ``offset``/``limit`` (``from``, ``to``, ``issueId``, ``projectId``, ``orderBy``), ``updatedFrom``
+  is ignored. False: it filters along with them.
+- ``audit_ids`` ("tempo", default, or "jira"): which id an audit event's ``entityId`` holds for a
+  worklog. The spec says only "Identifier of the entity being audited" (``AuditLogEvent``); the
+  deprecated deleted-worklog events carried both ``tempoWorklogId`` and ``jiraWorklogId``.
 
 The sample (``generate(ws)``) logs time on Jira's sample issues (``ws.data("jira")``) by
 ``ws.people``: new worklogs, edited ones (``updatedAt`` recent, ``startDate`` days older),
@@ -61,6 +77,8 @@ BOUNDARY_OFFSET = timedelta(minutes=60)
 # Issue ids Jira does not have (deleted issues, or ones the Jira user cannot see).
 UNRESOLVABLE_ISSUE_IDS = (99001, 99002)
 FIRST_WORKLOG_ID = 4001
+# Jira's id of a sample worklog: its Tempo id + this (so some Jira ids are other Tempo ids too).
+JIRA_WORKLOG_ID_OFFSET = 100
 # The deleted worklog: last updated in one slot, deleted in a later one.
 DELETED_UPDATED_OFFSET = timedelta(hours=3, minutes=10)
 DELETED_AT_OFFSET = timedelta(minutes=50)
@@ -387,6 +405,8 @@ class TempoSimulator(Simulator):
         workspace.data("jira")  # the issues worklogs point at
         self.data: TempoData = workspace.data("tempo")
         self.now: datetime | None = options.get("now")
+        self.updated_from_alone = bool(options.get("updated_from_alone", True))
+        self.audit_ids = str(options.get("audit_ids", "tempo"))
         self.deleted: dict[int, datetime] = dict(self.data.deleted)  # this simulator's deletions
         self._projects = {p["key"]: int(p["id"]) for p in workspace.data("jira").projects}
 
@@ -450,6 +470,8 @@ class TempoSimulator(Simulator):
             project_ids = {parse_int(v, "projectId", 0, 1, 2**63 - 1) for v in _multi(q.get("projectId"))}
         except BadRequest as exc:
             return self.error(400, str(exc))
+        if self.updated_from_alone and set(q) - {"updatedFrom", "offset", "limit"}:
+            updated_from = None  # "does not work in conjunction with other parameters" (see above)
         projects = {key for key, pid in self._projects.items() if pid in project_ids}
         found = [
             w
@@ -472,6 +494,33 @@ class TempoSimulator(Simulator):
         own = f"{url}?{urlencode({**params, 'offset': offset, 'limit': limit}, doseq=True)}"
         return self._render(request, {"self": own, "metadata": metadata, "results": [w.body for w in page]})
 
+    @route("POST", r"/4/worklogs/jira-to-tempo")
+    def jira_to_tempo(self, request: Request) -> Response:
+        """``JiraWorklogIdList`` -> the existing worklogs' id pairs, paged by offset/limit."""
+        try:
+            body = request.json()
+        except (ValueError, UnicodeDecodeError):
+            return self.error(400, "The request body is not valid JSON")
+        ids = body.get("jiraWorklogIds") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            return self.error(400, "'jiraWorklogIds' must be a non-empty array of integers")
+        try:
+            offset = parse_int(request.arg("offset"), "offset", 0, 0, 2**31 - 1)
+            limit = parse_int(request.arg("limit"), "limit", WORKLOGS_DEFAULT_LIMIT, 1, WORKLOGS_MAX_LIMIT)
+        except BadRequest as exc:
+            return self.error(400, str(exc))
+        live = {w.id for w in self.live()}
+        found = [{"jiraWorklogId": i, "tempoWorklogId": i - JIRA_WORKLOG_ID_OFFSET} for i in dict.fromkeys(ids)]
+        found = [pair for pair in found if pair["tempoWorklogId"] in live]
+        page = found[offset : offset + limit]
+        url = f"{TEMPO}/4/worklogs/jira-to-tempo"
+        metadata: dict[str, Any] = {"count": len(page), "offset": offset, "limit": limit}
+        if offset + limit < len(found):
+            metadata["next"] = f"{url}?{urlencode({'offset': offset + limit, 'limit': limit})}"
+        return self._render(
+            request, {"self": f"{url}?{urlencode({'offset': offset, 'limit': limit})}", "metadata": metadata, "results": page}
+        )
+
     @route("GET", r"/4/worklogs/(?P<id>[^/]+)")
     def worklog(self, request: Request) -> Response:
         raw = request.params["id"]
@@ -489,7 +538,7 @@ class TempoSimulator(Simulator):
         for w in self.data.worklogs:
             base = {
                 "author": w.account_id,
-                "entityId": str(w.id),
+                "entityId": str(w.id + (JIRA_WORKLOG_ID_OFFSET if self.audit_ids == "jira" else 0)),
                 "entityType": "worklog",
                 "parentId": str(w.issue_id),
                 "worker": w.account_id,

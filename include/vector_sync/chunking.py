@@ -57,7 +57,7 @@ RESERVED_KEYS = (
 
 
 def chunk_document(doc: Document, max_tokens: int = 512, overlap_tokens: int = 64) -> list[Chunk]:
-    """Split ``doc`` into chunks of at most ``min(max_tokens, 8191)`` cl100k tokens.
+    """Split ``doc`` into chunks of at most ``min(max_tokens, 8192)`` cl100k tokens.
 
     Chunk ids are ``{doc.id}#{n}`` from 0 and depend only on the input. With
     ``doc.segments`` the chunks are built from the segments alone (``doc.text`` is taken to be

@@ -123,13 +123,16 @@ REGISTRY: dict[str, SourceSpec] = {
             # Notion allows ~3 requests/s per integration, shared by the task's workers.
             "rps": Option(float, 3.0, "requests per second (null or 0: no limiter)", min=0, nullable=True),
             "burst": Option(int, 1, "requests the limiter lets through at once", min=1),
-            "max_depth": Option(int, 8, "levels of nested blocks read", min=1),
+            # Nesting has no fixed depth; this bounds a page's walk instead (and a cycle stops it).
+            "max_blocks": Option(int, 20000, "blocks read per page at most", min=1),
             "project_names": Option(dict, {}, "extra {key: name} to tag pages by project name"),
             "project_key_pattern": Option(str, "", 'regex of a project key when no project is known ("": `[A-Z][A-Z0-9]{1,9}`)'),
         },
         name="notion",
         schedule="15 * * * *",
-        overlap=timedelta(minutes=10),
+        # Search indexing "is not immediate" and Notion gives no bound: a page searchable up to
+        # this late after its edit is still found by the next run (README, Notion assumptions).
+        overlap=timedelta(minutes=30),
         stale_after=timedelta(minutes=120),
         deadline=timedelta(minutes=60),
         pool="notion_api",
@@ -149,6 +152,9 @@ REGISTRY: dict[str, SourceSpec] = {
             ),
             "prune_history_days": _prune_history_days(365),
             "prune_confirm": Option(bool, True, "re-check each prune candidate with transcript(id)"),
+            # A key lists its owner's meetings (Fireflies: other teammates' only through an admin
+            # key): true lists each user's with transcripts(user_id:), an admin key required.
+            "list_per_user": Option(bool, False, "list every teammate's meetings (admin key; requests x users)"),
             # Re-read privacy and people (50 meetings a request).
             "permissions_schedule": _PERMISSIONS_SCHEDULE,
         },

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 ENCODING_NAME = "cl100k_base"
-# OpenAI rejects an embeddings input longer than this (text-embedding-3-*, cl100k_base).
-OPENAI_MAX_INPUT_TOKENS = 8191
+# OpenAI rejects an embeddings input longer than this (text-embedding-3-*, cl100k_base): "The input
+# must not exceed the max input tokens for the model (8192 tokens for all embedding models)"
+# (the embeddings API reference, CreateEmbeddingRequest.input).
+OPENAI_MAX_INPUT_TOKENS = 8192
 # bpe-openai refuses strings of 1,000,000 characters or more and results over 200,000 tokens;
 # a character is at most 4 UTF-8 bytes and a token at least one byte, so 40,000 characters
 # stay under both limits.

@@ -45,6 +45,7 @@ EXPECTED_TRANSCRIPT_FIELDS = {
     "speakers": "[Speaker]",
     "sentences": "[Sentence]",
     "summary": "Summary",
+    "meeting_info": "MeetingInfo",
     "transcript_url": "String",
     "privacy": ("String", "MeetingPrivacy"),
 }
@@ -59,6 +60,8 @@ EXPECTED_SUBTYPES = {
         "start_time": ("Float", "String"),
         "end_time": ("Float", "String"),
     },
+    # api-facts.md: summary_status is processing, processed, failed or skipped.
+    "MeetingInfo": {"summary_status": "String"},
     "Summary": {
         "overview": "String",
         "action_items": ("String", "[String]"),
@@ -114,6 +117,11 @@ TRANSCRIPT_SCHEMA = {
                 "keywords": {"type": ["array", "string", "null"]},
             },
         },
+        "meeting_info": {
+            "type": "object",
+            "required": ["summary_status"],
+            "properties": {"summary_status": {"enum": ["processing", "processed", "failed", "skipped"]}},
+        },
         "transcript_url": {"type": "string", "pattern": "^https://"},
         "privacy": {"enum": PRIVACY_VALUES},
     },
@@ -146,6 +154,7 @@ FULL_QUERY = """query Q($fromDate: DateTime, $toDate: DateTime, $limit: Int, $sk
     meeting_attendees { displayName email name } speakers { id name }
     sentences { index speaker_name text start_time end_time }
     summary { overview action_items keywords short_summary }
+    meeting_info { summary_status }
   }
 }"""
 INTROSPECT = """{ __schema { queryType { fields { name args { name type { ...T } } } } }
@@ -317,6 +326,42 @@ def test_transcript_is_invisible_until_processed(box, sim):
     assert transcript["id"] not in {t["id"] for t in post(box, "{ transcripts { id } }").json()["data"]["transcripts"]}
     sim.now = ready
     assert post(box, one, {"id": transcript["id"]}).json()["data"]["transcript"]["id"] == transcript["id"]
+
+
+def test_a_members_key_sees_its_owners_meetings_and_no_one_elses(workspace):
+    owner, other = workspace.people[1].email.lower(), workspace.people[2].email.lower()
+    with Sandbox([FirefliesSimulator(workspace, key_owner=owner, admin=False)]) as member:
+        member.simulator("fireflies").now = workspace.anchor + timedelta(days=1)
+        me = post(member, "{ user { email is_admin } }").json()["data"]["user"]
+        assert me == {"email": owner, "is_admin": False}
+        users = post(member, "{ users { user_id email } }").json()["data"]["users"]
+        ids = {u["email"]: u["user_id"] for u in users}
+        listed = post(member, "{ transcripts(limit: 50) { organizer_email participants } }").json()["data"]["transcripts"]
+        assert listed and all(owner in {p.lower() for p in [t["organizer_email"], *t["participants"]]} for t in listed)
+        mine = post(member, "{ transcripts(mine: true) { organizer_email } }").json()["data"]["transcripts"]
+        assert all(t["organizer_email"].lower() == owner for t in mine)
+        refused = post(member, f'{{ transcripts(user_id: "{ids[other]}") {{ id }} }}').json()
+        assert refused["errors"][0]["code"] == "require_elevated_privilege"
+        both = post(member, f'{{ transcripts(mine: true, user_id: "{ids[owner]}") {{ id }} }}').json()
+        assert both["errors"][0]["code"] == "invalid_arguments"  # one of them at a time (API 2.4.0)
+
+
+def test_summary_arrives_after_the_transcript(box, sim):
+    """Listed while its summary is processing: summary null, summary_status "processing"."""
+    transcript = next(t for t in reversed(sim.data.transcripts) if t["summary"] and t["summary"]["overview"])
+    tid = transcript["id"]
+    visible, ready = sim.data.visible_at[tid], sim.data.summary_at[tid]
+    assert timedelta(minutes=10) <= ready - visible <= timedelta(minutes=90)
+    one = "query($id: String!) { transcript(id: $id) { summary { overview } meeting_info { summary_status } } }"
+    sim.now = visible
+    early = post(box, one, {"id": tid}).json()["data"]["transcript"]
+    assert early == {"summary": None, "meeting_info": {"summary_status": "processing"}}
+    sim.now = ready
+    late = post(box, one, {"id": tid}).json()["data"]["transcript"]
+    assert late["summary"]["overview"] == transcript["summary"]["overview"]
+    assert late["meeting_info"]["summary_status"] == "processed"
+    statuses = {t["meeting_info"]["summary_status"] for t in sim.data.transcripts}
+    assert statuses == {"processed", "failed"}  # a meeting without a summary ends failed
 
 
 # --- sample data -----------------------------------------------------------------------

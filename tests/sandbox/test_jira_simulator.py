@@ -21,6 +21,7 @@ from sandbox.jira import (
     BOUNDARY_OFFSET,
     EMBEDDED_COMMENTS,
     LONG_THREAD_COMMENTS,
+    SEARCH_REQUEST_SCHEMA,
     SLOT,
     JiraSimulator,
     epoch_ms,
@@ -210,12 +211,14 @@ def test_enhanced_search_pages_with_next_page_token(client, data):
 def test_search_pages_report_is_last_and_omit_the_token_at_the_end(client, data, use_post):
     jql_text = "project in (SUBS, BC) ORDER BY updated DESC"
     expected = [i for i in data.issues if i.project in ("SUBS", "BC")]
-    first = client.enhanced_search_issues(jql_text, maxResults=60, fields="updated", json_result=True, use_post=use_post)
+
+    def search(**params):  # a clean body: the library's own would post nulls (refused below)
+        return client._get_json("search/jql", params={"jql": jql_text, "fields": ["updated"], **params}, use_post=use_post)
+
+    first = search(maxResults=60)
     assert first["isLast"] is False and first["nextPageToken"] and "total" not in first
     assert len(first["issues"]) == 60
-    second = client.enhanced_search_issues(
-        jql_text, nextPageToken=first["nextPageToken"], maxResults=100, fields="updated", json_result=True, use_post=use_post
-    )
+    second = search(nextPageToken=first["nextPageToken"], maxResults=100)
     assert second["isLast"] is True and "nextPageToken" not in second
     got = [i["key"] for i in first["issues"] + second["issues"]]
     assert got == [i.key for i in sorted(expected, key=lambda i: (-i.updated_ms, i.id))]
@@ -556,7 +559,8 @@ def test_full_scan_at_benchmark_scale_is_fast(workspace):
             body = session.post(
                 url,
                 timeout=30,
-                json={"jql": f"{ALL_PROJECTS} ORDER BY updated ASC", "fields": ["*all"], "maxResults": 100, "nextPageToken": token},
+                json={"jql": f"{ALL_PROJECTS} ORDER BY updated ASC", "fields": ["*all"], "maxResults": 100}
+                | ({"nextPageToken": token} if token else {}),
             ).json()
             fetched += len(body["issues"])
             token = body.get("nextPageToken")
@@ -683,6 +687,48 @@ def test_responses_match_the_openapi_document(spec, api, data, operation, method
     if isinstance(body, dict):
         for issue in body.get("issues", []) + ([body] if "fields" in body else []):
             assert_issue_fields_valid(spec, issue)
+
+
+def test_search_body_schema_is_the_specs(spec):
+    """The simulator's copy of SearchAndReconcileRequestBean is the vendored spec's, descriptions cut."""
+
+    def cut(node):
+        if isinstance(node, dict):
+            return {k: cut(v) for k, v in node.items() if k not in ("description", "example")}
+        return [cut(v) for v in node] if isinstance(node, list) else node
+
+    assert SEARCH_REQUEST_SCHEMA == cut(spec["components"]["schemas"]["SearchAndReconcileRequestBean"])
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ({"jql": ALL_PROJECTS, "expand": None}, "expand"),
+        ({"jql": ALL_PROJECTS, "properties": None}, "properties"),
+        ({"jql": ALL_PROJECTS, "nextPageToken": None}, "nextPageToken"),
+        ({"jql": ALL_PROJECTS, "fields": "summary"}, "fields"),
+        ({"jql": ALL_PROJECTS, "startAt": 0}, "startAt"),
+    ],
+)
+def test_search_bodies_are_validated_against_the_spec(api, body, problem):
+    response = api("/search/jql", "POST", json=body)
+    assert response.status_code == 400 and problem in response.json()["errorMessages"][0]
+
+
+def test_the_jira_librarys_own_post_is_refused(client):
+    """jira 3.10's enhanced_search_issues(use_post=True) posts ``expand: null, properties: null``."""
+    with pytest.raises(JIRAError) as caught:
+        client.enhanced_search_issues("project = BC", maxResults=5, fields="summary", use_post=True)
+    assert caught.value.status_code == 400
+
+
+def test_only_id_and_key_get_the_big_pages(api, data):
+    assert len(data.issues) > 100
+    keys = api("/search/jql", params={"jql": ALL_PROJECTS, "fields": "key", "maxResults": 5000}).json()
+    assert len(keys["issues"]) == len(data.issues) and all(set(i) == {"id", "self", "key"} for i in keys["issues"])
+    # `issuekey` (the jira library's rewrite of `key`) is a field: the spec promises it nothing.
+    rewritten = api("/search/jql", params={"jql": ALL_PROJECTS, "fields": "issuekey", "maxResults": 5000}).json()
+    assert len(rewritten["issues"]) == 100 and rewritten["nextPageToken"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from sandbox.notion import MAX_PAGE_SIZE, NotionData, NotionSimulator, generate
+from sandbox.notion import MAX_PAGE_SIZE, ORDER_JITTER, NotionData, NotionSimulator, generate
 from sandbox.server import Fault, RateLimiter, Sandbox
 from sandbox.workspace import Workspace
 from vector_sync.notion_blocks import SUPPORTED_TYPES
@@ -172,11 +172,45 @@ def test_search_pages_newest_first_with_cursors(api, data):
             assert page["next_cursor"] is None
             break
         cursor = page["next_cursor"]
-    assert [p["id"] for p in seen] == data.search_order
-    assert requests == -(-len(data.pages) // 7)
+    # Every page once, the trash left out (notion-sdk-js: in_trash "was and remains excluded by
+    # default"), roughly newest first: Notion promises no strict order (ORDER_JITTER places).
+    live = [p for p in data.search_order if not data.pages[p]["in_trash"]]
+    assert sorted(p["id"] for p in seen) == sorted(live) and len(seen) == len(live)
+    assert data.named["trashed"] not in {p["id"] for p in seen}
+    assert requests == -(-len(live) // 7)
+    assert [p["id"] for p in seen] != live  # out of line somewhere ...
+    assert all(abs(live.index(p["id"]) - i) <= ORDER_JITTER + 1 for i, p in enumerate(seen))  # ... but not far
     edited = [p["last_edited_time"] for p in seen]
-    assert edited == sorted(edited, reverse=True)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z", t) for t in edited)  # minute precision
+    # Ascending is the same order reversed, so a listing's cursors stay consistent.
+    ascending = api.post("/search", json={"sort": {"direction": "ascending", "timestamp": "last_edited_time"}, "page_size": 100})
+    assert [p["id"] for p in ascending.json()["results"] if p["object"] == "page"] == [p["id"] for p in seen][::-1]
+
+
+def test_search_indexes_late_and_leaves_trashed_pages_out(box, workspace, data):
+    sim = box.simulator("notion")
+    runbook = data.named["runbook"]
+    edited = _time(data.pages[runbook]["last_edited_time"])
+
+    def searched() -> set[str]:
+        body = {"filter": {"property": "object", "value": "page"}, "page_size": 100}
+        return {p["id"] for p in httpx.post(box.base_url("notion") + "/v1/search", headers=HEADERS, json=body).json()["results"]}
+
+    try:
+        sim.index_delay[runbook] = timedelta(minutes=20)
+        sim.now = edited + timedelta(minutes=19)
+        assert runbook not in searched()
+        assert httpx.get(box.base_url("notion") + f"/v1/pages/{runbook}", headers=HEADERS).status_code == 200
+        sim.now = edited + timedelta(minutes=20)
+        assert runbook in searched()
+        sim.trashed.add(runbook)
+        assert runbook not in searched()
+        page = httpx.get(box.base_url("notion") + f"/v1/pages/{runbook}", headers=HEADERS).json()
+        assert page["in_trash"] is True  # retrieving still shows it, in the trash
+    finally:
+        sim.index_delay.clear()
+        sim.now = None
+        sim.trashed.clear()
 
 
 def test_search_validates_its_body(api):
@@ -200,6 +234,17 @@ def test_block_children_are_paged_first_level_only(api, data):
     assert api.get(f"/blocks/{runbook}/children", params={"page_size": 101}).status_code == 400
     # Ids are accepted without dashes too, as Notion does.
     assert api.get(f"/pages/{runbook.replace('-', '')}").json()["id"] == runbook
+
+
+def test_a_duplicate_synced_block_lists_its_originals_children(api, data):
+    page = data.named["synced"]
+    original = next(b for b in api.get(f"/blocks/{page}/children").json()["results"] if b["type"] == "synced_block")
+    assert original["synced_block"]["synced_from"] is None and original["has_children"]
+    inside = api.get(f"/blocks/{original['id']}/children").json()["results"]
+    duplicate = next(b for b in inside if b["type"] == "synced_block")
+    assert duplicate["synced_block"]["synced_from"] == {"type": "block_id", "block_id": original["id"]}
+    again = api.get(f"/blocks/{duplicate['id']}/children").json()["results"]
+    assert [b["id"] for b in again] == [b["id"] for b in inside]  # the original's content, itself included
 
 
 def test_parents_resolve_through_data_sources_databases_and_blocks(api, data):

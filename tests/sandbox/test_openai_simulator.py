@@ -178,6 +178,16 @@ def test_input_over_the_token_limit(box):
     assert post(box, {"model": "text-embedding-3-small", "input": [LONG_TEXT]}).status_code == 200
 
 
+def test_the_token_limit_is_the_specs_8192(box, vendor_dir):
+    """CreateEmbeddingRequest.input: "must not exceed the max input tokens for the model (8192
+    tokens for all embedding models)". Exactly 8,192 token ids pass; 8,193 do not."""
+    spec = (vendor_dir / "openai" / "embeddings.openapi.json").read_text()
+    assert "8192 tokens for all embedding models" in spec and MAX_TOKENS_PER_INPUT == 8192
+    assert post(box, {"model": "text-embedding-3-small", "input": [[100] * 8192]}).status_code == 200
+    too_long = post(box, {"model": "text-embedding-3-small", "input": [[100] * 8193]})
+    assert "maximum context length is 8192 tokens" in assert_error(too_long, 400, "invalid_request_error")["message"]
+
+
 def test_request_over_the_token_cap(box):
     inputs = [LONG_TEXT] * 38  # 38 x 8,000 = 304,000 tokens
     assert sum(map(count_tokens, inputs)) > MAX_TOKENS_PER_REQUEST

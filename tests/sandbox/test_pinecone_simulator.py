@@ -86,6 +86,56 @@ def test_sdk_10_speaks_the_2026_07_dialect(sim):
     assert not pc.has_index("sdk")
 
 
+V2026 = {"Api-Key": TOKEN, "X-Pinecone-Api-Version": "2026-07"}
+# pinecone-io/pinecone-api 2026-07/db_control_2026-07.oas.yaml: read in place when the lead has
+# vendored it beside the 2025-10 documents; the shapes below follow it either way.
+CONTROL_2026_07 = "db_control_2026-07.oas.yaml"
+
+
+def test_control_plane_2026_07_follows_its_document(sim, vendor_dir):
+    """What pinecone 10.x speaks: a classic index from the reserved fields only, described with
+    both _values and _sparse_values when dense; deployment and name default when omitted; a
+    schema without fields refused with the document's message; 401 as text/plain."""
+    created = requests.post(
+        f"{sim.control_url}/indexes",
+        headers=V2026,
+        timeout=10,
+        json={"schema": {"fields": {"_values": {"type": "dense_vector", "dimension": DIM, "metric": "dotproduct"}}}},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["deployment"] == {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"}
+    assert body["name"].startswith("index-")
+    assert body["schema"]["fields"] == {
+        "_values": {"type": "dense_vector", "dimension": DIM, "metric": "dotproduct"},
+        "_sparse_values": {"type": "sparse_vector"},
+    }
+    both = {"_values": {"type": "dense_vector", "dimension": DIM, "metric": "dotproduct"}, "_sparse_values": {"type": "sparse_vector"}}
+    hybrid = requests.post(f"{sim.control_url}/indexes", headers=V2026, timeout=10, json={"name": "hybrid", "schema": {"fields": both}})
+    assert hybrid.status_code == 201 and hybrid.json()["schema"]["fields"] == both
+    sparse = requests.post(
+        f"{sim.control_url}/indexes",
+        headers=V2026,
+        timeout=10,
+        json={"name": "sparse", "schema": {"fields": {"_sparse_values": {"type": "sparse_vector"}}}},
+    )
+    assert sparse.json()["schema"]["fields"] == {"_sparse_values": {"type": "sparse_vector"}}
+    empty = requests.post(f"{sim.control_url}/indexes", headers=V2026, timeout=10, json={"name": "empty", "schema": {"fields": {}}})
+    assert empty.status_code == 400 and "at least one of the following field types" in empty.json()["error"]["message"]
+    unauthorized = requests.get(f"{sim.control_url}/indexes", headers={**V2026, "Api-Key": "wrong"}, timeout=10)
+    assert unauthorized.status_code == 401 and unauthorized.headers["Content-Type"].startswith("text/plain")
+    listed = requests.get(f"{sim.control_url}/indexes", headers=V2026, timeout=10).json()
+    document = vendor_dir / "pinecone" / CONTROL_2026_07
+    if not document.exists():
+        pytest.skip(f"{CONTROL_2026_07} is not vendored in reference/vendor/pinecone yet")
+    spec = _load(vendor_dir, CONTROL_2026_07)
+    assert_valid(component(spec, "CreateIndexRequest"), {"name": "hybrid", "schema": {"fields": both}})
+    for model in (body, hybrid.json(), sparse.json()):
+        assert_valid(component(spec, "IndexModel"), model)
+    assert_valid(component(spec, "IndexList"), listed)
+    assert_valid(component(spec, "ErrorResponse"), empty.json())
+
+
 def test_index_waits_for_ready(sim):
     sim.describes_until_ready = 1
     created = requests.post(

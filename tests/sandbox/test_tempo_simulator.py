@@ -20,6 +20,7 @@ from sandbox.tempo import (
     BOUNDARY_OFFSET,
     DELETED_AT_OFFSET,
     GUARANTEED_HOURS,
+    JIRA_WORKLOG_ID_OFFSET,
     MAX_AUTHORS,
     MAX_LOGGED_ISSUES,
     SLOT,
@@ -159,15 +160,50 @@ def test_last_page_omits_next_and_default_limit_is_50(api, sim):
 
 def test_updated_from_is_inclusive_at_second_precision(api, data, workspace):
     boundary = workspace.anchor - BOUNDARY_OFFSET
-    at = all_pages(api, {**EVERYTHING, "updatedFrom": boundary.strftime("%Y-%m-%dT%H:%M:%SZ"), "limit": 1000})
-    after = all_pages(api, {**EVERYTHING, "updatedFrom": (boundary + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    at = all_pages(api, {"updatedFrom": boundary.strftime("%Y-%m-%dT%H:%M:%SZ"), "limit": 1000})
+    after = all_pages(api, {"updatedFrom": (boundary + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
     expected = {w.id for w in data.updated_between(boundary, workspace.anchor + timedelta(days=1), workspace.anchor)}
     assert {w["tempoWorklogId"] for w in at} == expected
     assert {w["tempoWorklogId"] for w in at} - {w["tempoWorklogId"] for w in after} == {
         w.id for w in data.worklogs if w.updated == boundary
     }
-    day = all_pages(api, {**EVERYTHING, "updatedFrom": workspace.anchor.date().isoformat(), "limit": 1000})
+    day = all_pages(api, {"updatedFrom": workspace.anchor.date().isoformat(), "limit": 1000})
     assert all(w["updatedAt"] >= workspace.anchor.strftime("%Y-%m-%dT00:00:00Z") for w in day) and day
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["strict", "combining"])
+def test_updated_from_beside_other_parameters_follows_the_chosen_reading(workspace, data, alone):
+    """Tempo's help centre (v3): updatedFrom "does not work in conjunction with other
+    parameters"; v4 says nothing. Strict (the default): beside anything but offset/limit it is
+    ignored. Combining: it filters along with them."""
+    since = (workspace.anchor - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = {w.id for w in data.updated_between(workspace.anchor - timedelta(hours=2), workspace.anchor, workspace.anchor)}
+    live = {w.id for w in data.live(workspace.anchor)}
+    with Sandbox([TempoSimulator(workspace, now=workspace.anchor, updated_from_alone=alone)]) as other:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+
+        def ids(params):
+            body = session.get(other.base_url("tempo") + "/4/worklogs", params={**params, "limit": 5000}, timeout=10).json()
+            return {w["tempoWorklogId"] for w in body["results"]}
+
+        assert ids({"updatedFrom": since}) == recent  # alone: honoured under both readings
+        assert ids({"updatedFrom": since, **EVERYTHING}) == (live if alone else recent)
+        assert ids({"updatedFrom": since, "orderBy": "UPDATED"}) == (live if alone else recent)
+
+
+def test_jira_to_tempo_maps_existing_worklogs_only(api, sim, data, workspace):
+    first, second = data.worklogs[0], data.worklogs[1]
+    body = {"jiraWorklogIds": [first.id + JIRA_WORKLOG_ID_OFFSET, second.id + JIRA_WORKLOG_ID_OFFSET, 1]}
+    mapped = api("/4/worklogs/jira-to-tempo", "POST", json=body).json()
+    assert mapped["results"] == [
+        {"jiraWorklogId": first.id + JIRA_WORKLOG_ID_OFFSET, "tempoWorklogId": first.id},
+        {"jiraWorklogId": second.id + JIRA_WORKLOG_ID_OFFSET, "tempoWorklogId": second.id},
+    ]
+    sim.delete(first.id, workspace.anchor - timedelta(minutes=1))
+    after = api("/4/worklogs/jira-to-tempo", "POST", json=body).json()["results"]
+    assert [pair["tempoWorklogId"] for pair in after] == [second.id]  # "existing Tempo Worklog ids"
+    assert api("/4/worklogs/jira-to-tempo", "POST", json={"jiraWorklogIds": []}).status_code == 400
 
 
 def test_from_and_to_filter_the_work_date_inclusively(api, data, workspace):
@@ -369,6 +405,14 @@ def test_audit_log_pages_match_the_spec(spec, api, workspace):
     assert page["metadata"].get("nextPageToken")
     assert_valid(check, page)
     assert_valid(check, api("/4/papertrail/search", "POST", json={**body, "action": ["Deleted"]}).json())
+
+
+def test_jira_to_tempo_pages_match_the_spec(spec, api, data):
+    body = {"jiraWorklogIds": [w.id + JIRA_WORKLOG_ID_OFFSET for w in data.worklogs[:60]]}
+    assert_valid(component(spec, "JiraWorklogIdList"), body)
+    page = api("/4/worklogs/jira-to-tempo", "POST", json=body).json()
+    assert len(page["results"]) == 50 and page["metadata"]["next"]  # default limit 50
+    assert_valid(validator(spec, "/4/worklogs/jira-to-tempo", "post"), page)
 
 
 def test_error_bodies_match_the_error_bean(spec, api, box):

@@ -14,21 +14,30 @@ import pytest
 from sandbox.fireflies import RECENT_HOURS, FirefliesSimulator
 from sandbox.server import Fault, Sandbox
 from sandbox.workspace import Workspace
+from tests.sourcekit import sandbox_source
+from tests.statekit import backend, pg_database  # noqa: F401 - fixtures
+from vector_sync import pipeline
+from vector_sync.embedders.hashing import HashingEmbedder
 from vector_sync.errors import CredentialsError, FatalError
 from vector_sync.models import FetchStats, Window
 from vector_sync.paging import follow_offsets
 from vector_sync.sources.fireflies import (
     LIST_QUERY,
     ONE_QUERY,
+    RECHECK_PART,
+    SUMMARY_GIVE_UP,
     FirefliesNotFound,
     FirefliesQueryError,
     FirefliesRateLimited,
     FirefliesSource,
+    MemoryPendingSummaries,
     make_client,
     to_document,
 )
 from vector_sync.sources.projects import ProjectTagger
 from vector_sync.specs import source_settings
+from vector_sync.staging import StagedRun, run_key
+from vector_sync.stores.lancedb import LanceDBStore
 
 GRAPHQL = "/graphql"
 
@@ -58,11 +67,11 @@ def endpoint(box) -> str:
     return f"{box.base_url('fireflies')}{GRAPHQL}"
 
 
-def source(box, workspace=None, key=FirefliesSimulator.token, stats=None, retries=3, **options) -> FirefliesSource:
+def source(box, workspace=None, key=FirefliesSimulator.token, stats=None, retries=3, pending=None, **options) -> FirefliesSource:
     if workspace is not None:
         options.setdefault("projects", [{"key": p.key, "name": p.name} for p in workspace.projects])
     client = make_client(endpoint(box), key, total_retries=retries, backoff_factor=0.01)
-    return FirefliesSource(client, source_settings("fireflies", {"options": options}), stats)
+    return FirefliesSource(client, source_settings("fireflies", {"options": options}), stats, pending=pending)
 
 
 def expected_ids(sim, window: Window) -> set[str]:
@@ -191,6 +200,177 @@ def test_late_transcript_is_caught_by_the_overlap(box, sim, workspace):
     later = Window(later_end - timedelta(hours=1), later_end)
     assert not later.contains(met)  # only the widening reaches back to the meeting
     assert doc_id in {d.id for d in source(box, workspace).fetch(later.widened(overlap))}
+
+
+def test_a_summary_that_arrives_late_is_fetched_again_until_processed(box, sim, workspace):
+    """A transcript listed while its summary is processing is indexed without it and kept
+    pending; later runs re-fetch it by id (even past the 12-hour overlap) until it is processed."""
+    overlap = source_settings("fireflies").overlap
+    data = sim.data
+    meeting = next(t for t in reversed(data.transcripts) if t["summary"] and t["summary"]["overview"])
+    tid, met = meeting["id"], data.meeting_time(meeting)
+    ready = data.visible_at[tid] + overlap + timedelta(hours=3)  # later than any overlap reaches
+    sim.summary_ready[tid] = ready
+    pending = MemoryPendingSummaries()  # kept across runs, as the state table keeps it
+
+    def run(window: Window, store=pending) -> dict:
+        src = source(box, workspace, pending=store)
+        src.listed_at = sim.now  # the sample's clock, not the real one (the give-up age counts from it)
+        return {d.id: d for d in src.fetch(window)}
+
+    try:
+        sim.now = data.visible_at[tid] + timedelta(minutes=5)
+        first = Window(sim.now - timedelta(hours=1), sim.now).widened(overlap)
+        doc = run(first)[f"fireflies:{tid}"]
+        assert doc.metadata["summary_status"] == "processing" and meeting["summary"]["overview"] not in doc.text
+        assert set(pending.ids()) == {tid}
+
+        sim.now = ready - timedelta(minutes=10)  # still processing: asked again, kept pending
+        box.log.reset()
+        middle = Window(sim.now - timedelta(hours=1), sim.now).widened(overlap)
+        assert not middle.contains(met)
+        assert f"fireflies:{tid}" not in run(middle)
+        assert set(pending.ids()) == {tid} and box.log.count("fireflies") == 2  # the listing, then transcript(id)
+
+        sim.now = ready + timedelta(minutes=10)
+        last = Window(sim.now - timedelta(hours=1), sim.now).widened(overlap)
+        assert f"fireflies:{tid}" not in run(last, MemoryPendingSummaries())  # the overlap alone misses it
+        docs = run(last)
+        assert docs[f"fireflies:{tid}"].metadata["summary_status"] == "processed"
+        assert meeting["summary"]["overview"] in docs[f"fireflies:{tid}"].text
+        assert pending.ids() == {}
+    finally:
+        sim.summary_ready.clear()
+
+
+def test_a_summary_that_never_arrives_is_given_up(box, sim, workspace):
+    data = sim.data
+    meeting = data.transcripts[-1]
+    tid = meeting["id"]
+    sim.summary_ready[tid] = workspace.anchor + timedelta(days=30)
+    pending = MemoryPendingSummaries()
+    pending.add(tid, data.meeting_time(meeting))
+    try:
+        src = source(box, workspace, pending=pending)
+        src.listed_at = data.meeting_time(meeting) + SUMMARY_GIVE_UP + timedelta(hours=1)
+        sim.now = src.listed_at
+        far = Window(src.listed_at - timedelta(hours=1), src.listed_at)
+        docs = {d.id for d in src.fetch(far)}
+        assert f"fireflies:{tid}" in docs and pending.ids() == {}
+        assert src.stats.skipped["summary never arrived"] == 1
+    finally:
+        sim.summary_ready.clear()
+
+
+def indexed(store: LanceDBStore, doc_id: str) -> tuple[str, dict]:
+    """The text of a document's chunks in the index, and its first chunk's metadata."""
+    import lancedb
+
+    table = lancedb.connect(store.uri).open_table(store.table_name)
+    rows = table.search().where(f"starts_with(id, '{doc_id}#')").select(["id", "text", "metadata_json"]).limit(None).to_arrow().to_pylist()
+    rows.sort(key=lambda r: int(r["id"].rsplit("#", 1)[1]))
+    return "\n".join(r["text"] for r in rows), json.loads(rows[0]["metadata_json"]) if rows else {}
+
+
+def test_pending_summaries_outlive_the_run_in_the_state_store(box, sim, workspace, backend, tmp_path):
+    """End to end, each run a new source and state connection (an Airflow task is a process):
+    run 1 indexes a meeting whose summary is processing and notes it in ``pending_summaries``;
+    run 2, a later window that does not reach the meeting, re-fetches it by id once Fireflies
+    has the summary, and the index holds it; a summary still processing 2 days after its
+    meeting is given up on, counted, and the row goes."""
+    overlap = source_settings("fireflies").overlap
+    data = sim.data
+    late, never = [t for t in reversed(data.transcripts) if t["summary"] and t["summary"]["overview"]][:2]
+    tid, met = late["id"], data.meeting_time(late)
+    ready = data.visible_at[tid] + overlap + timedelta(hours=3)  # later than any overlap reaches
+    sim.summary_ready.update({tid: ready, never["id"]: workspace.anchor + timedelta(days=30)})
+    store = LanceDBStore(str(tmp_path / "lancedb"))
+    with backend.store() as state:
+        state.migrate()
+        state.projects.upsert((p.key, p.name, True) for p in workspace.projects)
+
+    def run(now, run_id: str) -> tuple[Window, dict]:
+        sim.now = now
+        window = Window(now - timedelta(hours=1), now).widened(overlap)
+        with backend.store() as state:
+            src = sandbox_source("fireflies", box, state)
+            src.listed_at = now  # the sample's clock (the give-up age counts from it)
+            staged = StagedRun(tmp_path / "staging", "fireflies", run_key(run_id, window))
+            settings = source_settings("fireflies")
+            chunking = pipeline.ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
+            counts = pipeline.run_window(src, window, staged, state, HashingEmbedder(), store, chunking, run_id)
+        return window, counts
+
+    def pending() -> dict:
+        with backend.store() as state:
+            return state.pending_summaries.ids("fireflies")
+
+    try:
+        first, _ = run(data.visible_at[tid] + timedelta(minutes=5), "run-1")
+        text, metadata = indexed(store, f"fireflies:{tid}")
+        assert metadata["summary_status"] == "processing" and late["summary"]["overview"] not in text
+        assert pending()[tid] == met
+
+        second, _ = run(ready + timedelta(minutes=10), "run-2")
+        assert second.start >= first.end and not second.contains(met)  # only the re-fetch by id reaches it
+        text, metadata = indexed(store, f"fireflies:{tid}")
+        assert metadata["summary_status"] == "processed" and late["summary"]["overview"] in text
+        assert tid not in pending()
+
+        gone_at = data.meeting_time(never)
+        run(data.visible_at[never["id"]] + timedelta(minutes=5), "run-3")
+        assert never["id"] in pending()
+        _, counts = run(gone_at + SUMMARY_GIVE_UP + timedelta(hours=1), "run-4")
+        assert never["id"] not in pending()
+        assert counts["skip_reasons"]["summary never arrived"] == 1
+        text, metadata = indexed(store, f"fireflies:{never['id']}")
+        assert metadata["summary_status"] == "processing" and never["summary"]["overview"] not in text  # indexed as it is
+    finally:
+        sim.summary_ready.clear()
+
+
+def test_only_the_first_part_of_a_split_window_fetches_the_pending_summaries(box, sim, workspace):
+    """Parts run as separate tasks, each with its own source: one of them re-fetches."""
+    data = sim.data
+    meeting = data.transcripts[0]
+    window = Window(workspace.anchor - timedelta(days=2), workspace.anchor)  # two 24-hour parts
+    assert not window.contains(data.meeting_time(meeting))
+
+    def requests(scope, pending_ids) -> int:
+        pending = MemoryPendingSummaries()
+        for tid in pending_ids:
+            pending.add(tid, data.meeting_time(meeting))
+        box.log.reset()
+        list(source(box, workspace, pending=pending).fetch_part(FirefliesSource.part_window(window, scope), scope))
+        return box.log.count("fireflies")
+
+    scopes = source(box, workspace).parts(window)
+    assert len(scopes) > 1 and [bool(s.get(RECHECK_PART)) for s in scopes] == [True] + [False] * (len(scopes) - 1)
+    extra = [requests(scope, [meeting["id"]]) - requests(scope, []) for scope in scopes]
+    assert extra == [1] + [0] * (len(scopes) - 1)  # one transcript(id), in the first part only
+
+
+@pytest.mark.parametrize("admin", [True, False], ids=["admin-key", "member-key"])
+def test_a_key_lists_its_owners_meetings_and_per_user_listing_needs_an_admin(workspace, admin):
+    """Fireflies: a key reaches its owner's data, and teammates' only from an admin's account.
+    Without user_id the listing holds the owner's meetings; list_per_user lists each teammate's
+    (deduplicated) when the key is an admin's, and falls back to the owner's otherwise."""
+    owner = workspace.people[1].email.lower()
+    window = Window(workspace.start, workspace.anchor)
+    with Sandbox([FirefliesSimulator(workspace, key_owner=owner, admin=admin)]) as other:
+        sim = other.simulator("fireflies")
+        sim.now = workspace.anchor + timedelta(days=1)
+        everyone = expected_ids(sim, window)
+        attended = {
+            f"fireflies:{t['id']}"
+            for t in sim.data.transcripts
+            if owner in {p.lower() for p in [t["organizer_email"], *t["participants"]]} and window.contains(sim.data.meeting_time(t))
+        }
+        own = {d.id for d in source(other, workspace).fetch(window)}
+        assert own == attended and 0 < len(own) < len(everyone)
+        per_user = [d.id for d in source(other, workspace, list_per_user=True).fetch(window)]
+        assert len(per_user) == len(set(per_user))
+        assert set(per_user) == (everyone if admin else attended)
 
 
 # --- documents ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.jira import JiraSimulator
 from sandbox.server import Fault, Request, Response, Sandbox, route
-from sandbox.tempo import BOUNDARY_OFFSET, SLOT, TempoSimulator
+from sandbox.tempo import BOUNDARY_OFFSET, JIRA_WORKLOG_ID_OFFSET, SLOT, TempoSimulator
 from tests.sourcekit import Backends
 from vector_sync import pipeline
 from vector_sync.cli import _search_json
@@ -110,9 +110,9 @@ def test_small_pages_follow_metadata_next(box, sim, jira, data, workspace):
 
 
 def test_parts_split_the_listing_by_work_date_without_listing_twice(box, sim, jira, data, workspace):
-    """Each worklog is listed by one part only: together they page what one fetch pages."""
+    """Each worklog is listed by one part only, without updatedFrom (whether it combines with
+    from/to is not documented): together the parts page the history once."""
     window = everything(workspace)
-    listed = len([w for w in data.updated_between(window.start, window.end, workspace.anchor)])
     scopes = source(box, jira).parts(window)
     assert len(scopes) == 4 and scopes[0]["from"] == "2000-01-01"
     assert all(date.fromisoformat(a["to"]) + timedelta(days=1) == date.fromisoformat(b["from"]) for a, b in zip(scopes, scopes[1:]))
@@ -121,7 +121,22 @@ def test_parts_split_the_listing_by_work_date_without_listing_twice(box, sim, ji
     for scope in scopes:
         ids += [d.id for d in source(box, jira, page_size=50).fetch_part(window, scope)]
     assert sorted(ids) == sorted(expected(data, window, workspace.anchor))
-    assert requests_to(box, "/4/worklogs") <= math.ceil(listed / 50) + len(scopes) - 1
+    assert requests_to(box, "/4/worklogs") <= math.ceil(len(sim.live()) / 50) + len(scopes)
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["updatedFrom-alone", "updatedFrom-combines"])
+def test_a_scheduled_run_pages_only_its_updates_under_either_reading(workspace, jira, data, alone):
+    """Whether Tempo ignores updatedFrom beside other parameters (its v3 help says it does) or
+    not, the scheduled listing (updatedFrom, orderBy=UPDATED) stops at the window start."""
+    window = Window(workspace.anchor - timedelta(hours=4), workspace.anchor)
+    listed = len(data.updated_between(window.start, workspace.anchor + timedelta(days=1), workspace.anchor))
+    with Sandbox([JiraSimulator(workspace), TempoSimulator(workspace, now=workspace.anchor, updated_from_alone=alone)]) as other:
+        client = make_client(other.base_url("tempo"), TOKEN, make_jira(other.base_url("jira"), EMAIL, TOKEN))
+        docs = {d.id for d in TempoSource(client, source_settings("tempo", {"options": {"page_size": 5}})).fetch(window)}
+        pages = requests_to(other, "/4/worklogs")
+    assert docs == expected(data, window, workspace.anchor)
+    assert pages < len(data.worklogs) / 5 / 5  # far from paging the whole history
+    assert pages <= math.ceil(listed / 5) + 1  # the window's updates, and one page past them at most
 
 
 def test_a_repeated_next_link_is_refused(workspace, jira):
@@ -151,7 +166,7 @@ def test_the_window_is_half_open_and_finer_than_updated_from(box, sim, jira, dat
     assert not on_it & {d.id for d in source(box, jira).fetch(half_second_late)}
 
 
-def test_updated_from_and_a_wide_work_date_range_are_sent(workspace, jira):
+def test_updated_from_is_sent_alone_newest_first(workspace, jira):
     class Recording(TempoSimulator):
         queries: list = []
 
@@ -166,8 +181,7 @@ def test_updated_from_and_a_wide_work_date_range_are_sent(workspace, jira):
         list(TempoSource(client, source_settings("tempo")).fetch(window))
     assert Recording.queries[0] == {
         "updatedFrom": (workspace.anchor - SLOT).strftime("%Y-%m-%dT%H:%M:%SZ"),  # floored to the second
-        "from": "2000-01-01",
-        "to": (workspace.anchor + timedelta(days=366)).date().isoformat(),
+        "orderBy": "UPDATED",  # newest update first: the listing stops at the window start
         "offset": "0",
         "limit": "1000",
     }
@@ -304,6 +318,29 @@ def test_a_deleted_worklog_leaves_the_index(box, sim, jira, data, workspace, tmp
     assert not list(source(box, jira, **options).removed_ids(Window(deleted_at + timedelta(seconds=1), workspace.anchor)))
 
 
+@pytest.mark.parametrize("audit_ids", ["tempo", "jira"])
+def test_audit_entity_ids_are_read_both_ways_and_only_a_404_removes(workspace, jira, data, audit_ids):
+    """The spec calls entityId only the "Identifier of the entity being audited". Read as a Tempo
+    id and translated from a Jira id (jira-to-tempo), each candidate is removed only when Tempo
+    answers 404: an id that is some live worklog's under the other reading is never removed."""
+    options = {"deleted_lookback_days": 0}
+    # A worklog whose Jira id is another live worklog's Tempo id, and the other way round.
+    victim = next(w for w in data.worklogs if w.id + JIRA_WORKLOG_ID_OFFSET in {v.id for v in data.live(workspace.anchor)})
+    deleted_at = workspace.anchor - timedelta(minutes=5)
+    with Sandbox([JiraSimulator(workspace), TempoSimulator(workspace, now=workspace.anchor, audit_ids=audit_ids)]) as other:
+        other.simulator("tempo").delete(victim.id, deleted_at)
+        client = make_client(other.base_url("tempo"), TOKEN, make_jira(other.base_url("jira"), EMAIL, TOKEN))
+        src = TempoSource(client, source_settings("tempo", {"options": options}))
+        removed = list(src.removed_ids(Window(deleted_at - timedelta(minutes=1), workspace.anchor)))
+        assert requests_to(other, "/4/worklogs/jira-to-tempo") == 1
+    live = {f"tempo:{w.id}" for w in data.live(workspace.anchor)} - {f"tempo:{victim.id}"}
+    assert not set(removed) & live  # never a live worklog
+    if audit_ids == "tempo":
+        assert removed == [f"tempo:{victim.id}"]
+    else:  # Tempo maps only existing worklogs: the deleted one is left to the prune
+        assert f"tempo:{victim.id}" not in removed
+
+
 def test_deletions_older_than_tempo_keeps_are_not_asked_for(box, sim, jira, data, workspace):
     wid, deleted_at = next(iter(data.deleted.items()))
     window = Window(deleted_at - SLOT, workspace.anchor)
@@ -360,9 +397,9 @@ def test_wrong_jira_token_is_a_credentials_error_naming_the_jira_connection(box,
 
 def test_refused_parameters_are_fatal(box, sim, jira, workspace):
     with pytest.raises(TempoRequestError, match="400"):
-        list(source(box, jira, history_start="2030-01-01", future_days=0).fetch(everything(workspace)))
+        list(source(box, jira, history_start="2030-01-01", future_days=0).live_ids())
     with pytest.raises(FatalError, match="history_start"):
-        list(source(box, jira, history_start="last year").fetch(everything(workspace)))
+        source(box, jira, history_start="last year").parts(everything(workspace))
     with pytest.raises(FatalError, match="token"):
         make_client(box.base_url("tempo"), "", jira)
 

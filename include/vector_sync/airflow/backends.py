@@ -30,11 +30,12 @@ def hook_class(name: str) -> type:
 
 
 def build_source(name: str, settings: SourceSettings, state: StateStore) -> Source:
-    """The source with a client from its connection and the known projects as options.
+    """The source with a client from its connection, the known projects as options and what
+    it keeps in the state store (``make_source``).
 
     The hook gets the source's connection and every other connection its options name that
     the hook takes (Tempo's ``jira_conn_id``): hooks read no Variables themselves."""
-    from vector_sync.sources import source_class, with_projects
+    from vector_sync.sources import make_source
 
     hook_type = hook_class(name)
     accepted = inspect.signature(hook_type.__init__).parameters
@@ -49,7 +50,7 @@ def build_source(name: str, settings: SourceSettings, state: StateStore) -> Sour
                 f"connection '{settings.conn_id}' for source '{name}' is not defined: add it (UI, AIRFLOW_CONN_{settings.conn_id.upper()} or airflow_settings.yaml)"
             ) from None
         raise
-    return source_class(name)(client, with_projects(settings, state.projects.all()))
+    return make_source(name, client, settings, state)
 
 
 class Runtime:

@@ -22,6 +22,14 @@ def source_class(name: str) -> type[Source]:
     return load(REGISTRY[name].source)
 
 
+def make_source(name: str, client: Any, settings: SourceSettings, state: Any) -> Source:
+    """Source ``name`` on ``client``, with the known projects of ``state`` (a ``StateStore``) as
+    options and whatever else it keeps there across runs (``Source.state_options``): what the
+    Airflow layer, the CLI and the tests all build a source with."""
+    cls = source_class(name)
+    return cls(client, with_projects(settings, state.projects.all()), **cls.state_options(state))
+
+
 def with_projects(settings: SourceSettings, projects: Iterable[Any]) -> SourceSettings:
     """``settings`` whose options list the known projects (``key``, ``name``, ``is_active``
     records), which the sources' ``ProjectTagger`` looks for in text."""

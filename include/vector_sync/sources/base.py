@@ -62,6 +62,12 @@ class Source(ABC):
         self.settings = settings
         self.stats = stats if stats is not None else FetchStats()
 
+    @classmethod
+    def state_options(cls, state: Any) -> dict[str, Any]:
+        """Constructor keywords taken from the state store (``make_source``): what a source
+        must remember between runs, each task being a process of its own. None by default."""
+        return {}
+
     @abstractmethod
     def fetch(self, window: Window) -> Iterator[Document]:
         """Yield every document created or updated within ``window`` (already widened)."""

@@ -18,6 +18,21 @@ hours. ``fetch_mode: "detail"`` trades that for smaller responses; ``page_size``
 While one page becomes documents the next is already requested (one page ahead, list mode),
 so the vendor's serializing and the transfer overlap our own work.
 
+Summaries arrive after transcripts (``meeting_info.summary_status``: processing, processed,
+failed, skipped). A transcript listed while its summary is processing is indexed as it is and
+remembered in ``pending`` (a ``PendingSummaries`` store: the state table ``pending_summaries``
+when built by ``make_source``, as every DAG run is); each run re-fetches the pending ones by
+id (``transcript(id)``) until their summary is processed, failed or skipped, instead of
+widening the overlap (which would re-list every meeting of the wider span). A window split
+into parts re-fetches them in its first part only.
+
+Scope: "A given API Key can access data of the user who generated the API Key and the users who
+are part of the same team if the API Key is generated from a team admin account"
+(https://docs.fireflies.ai/introduction); ``transcripts`` without ``user_id`` may therefore
+list only the key owner's meetings. ``list_per_user: true`` lists each teammate's
+(``users``, then ``transcripts(user_id:)`` per user, deduplicated), checked first to be an
+admin's key (``user { is_admin }``); a member's key falls back to its own listing, logged.
+
 Pruning lists ids and dates only (``IDS_QUERY``, 50 a request) over ``prune_history_days``
 (default 365) before the listing; ``confirm_gone`` re-checks each candidate by id.
 
@@ -31,7 +46,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -64,16 +79,61 @@ TRANSCRIPT_FIELDS = """
     speakers { id name }
     sentences { index speaker_id speaker_name text start_time }
     summary { overview short_summary action_items keywords }
+    meeting_info { summary_status }
 """
 _WINDOW_ARGS = "$fromDate: DateTime, $toDate: DateTime, $limit: Int, $skip: Int"
 _WINDOW_CALL = "transcripts(fromDate: $fromDate, toDate: $toDate, limit: $limit, skip: $skip)"
 LIST_QUERY = f"query Transcripts({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {TRANSCRIPT_FIELDS} }} }}"
 IDS_QUERY = f"query TranscriptIds({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ id date }} }}"
+# list_per_user: who the key is, and the team's users.
+KEY_OWNER_QUERY = "query KeyOwner { user { user_id email is_admin } }"
+USERS_QUERY = "query Users { users { user_id email } }"
 ONE_QUERY = f"query Transcript($id: String!) {{ transcript(id: $id) {{ {TRANSCRIPT_FIELDS} }} }}"
 EXISTS_QUERY = "query TranscriptExists($id: String!) { transcript(id: $id) { id } }"
 # The permission pass: only what decides who may see a meeting (no sentences, no summary).
 ACCESS_FIELDS = "id date privacy organizer_email participants meeting_attendees { email }"
 ACCESS_QUERY = f"query TranscriptAccess({_WINDOW_ARGS}) {{ {_WINDOW_CALL} {{ {ACCESS_FIELDS} }} }}"
+
+
+# summary_status values after which the summary no longer changes; anything else (processing,
+# or a value not documented yet) waits, unless the field is absent altogether.
+SUMMARY_FINAL = frozenset({"processed", "failed", "skipped"})
+# A summary still processing this long after its meeting is given up on (counted and logged).
+SUMMARY_GIVE_UP = timedelta(days=2)
+# The scope key of the one fetch part that re-fetches pending summaries (``parts``).
+RECHECK_PART = "recheck_pending"
+
+
+class PendingSummaries(Protocol):
+    """Transcripts indexed while their summary was processing, to re-fetch until it is done.
+
+    Kept across runs in the state table ``pending_summaries`` (``state_options``: the
+    ``SourcePendingSummaries`` of ``vector_sync.state``); ``MemoryPendingSummaries`` lasts as
+    long as the source object."""
+
+    def ids(self) -> dict[str, datetime]:
+        """Pending transcript id -> its meeting's start."""
+        ...
+
+    def add(self, transcript_id: str, meeting_at: datetime) -> None: ...
+
+    def discard(self, transcript_id: str) -> None: ...
+
+
+class MemoryPendingSummaries:
+    """``PendingSummaries`` in a dict, for a source built without a state store (tests)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, datetime] = {}
+
+    def ids(self) -> dict[str, datetime]:
+        return dict(self._ids)
+
+    def add(self, transcript_id: str, meeting_at: datetime) -> None:
+        self._ids[transcript_id] = meeting_at
+
+    def discard(self, transcript_id: str) -> None:
+        self._ids.pop(transcript_id, None)
 
 
 class FirefliesError(jsonapi.ApiError):
@@ -159,8 +219,34 @@ class FirefliesSource(Source):
     keep_unmapped = True  # most meetings name no project; only inactive-only ones are dropped
     restricted_access = ("shared", ())  # a meeting the key no longer lists: shared with nobody
 
+    def __init__(self, client: Any, settings: Any, stats: FetchStats | None = None, *, pending: PendingSummaries | None = None) -> None:
+        super().__init__(client, settings, stats)
+        self.pending: PendingSummaries = pending if pending is not None else MemoryPendingSummaries()
+        self._rechecked = False
+        self._users: list[str] | None = None
+
+    @classmethod
+    def state_options(cls, state: Any) -> dict[str, Any]:
+        """The pending summaries live in the state store, so the next run (another process) has them."""
+        return {"pending": state.pending_summaries.of(cls.name)}
+
+    def parts(self, window: Window) -> list[dict[str, Any]]:
+        """The default time slices; the first re-fetches the pending summaries, once per run."""
+        scopes = super().parts(window)
+        if len(scopes) > 1:
+            scopes[0] = {**scopes[0], RECHECK_PART: True}
+        return scopes
+
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """The part's slice; only the part marked by ``parts`` (or a whole window) re-fetches
+        the pending summaries, so parallel parts never fetch one transcript twice."""
+        if scope and not scope.get(RECHECK_PART):
+            self._rechecked = True  # another part's job
+        return self.fetch(window)
+
     def fetch(self, window: Window) -> Iterator[Document]:
-        """Yield one document per meeting that started within ``[start, end)``."""
+        """Yield one document per meeting that started within ``[start, end)``, then those of
+        earlier meetings whose summary was pending and is now done."""
         tagger = ProjectTagger.from_options(self.settings.options)
         seen: set[str] = set()
         for raw in self._transcripts(window):
@@ -170,16 +256,53 @@ class FirefliesSource(Source):
             seen.add(tid)
             document = to_document(raw, tagger, self.stats)
             if document is not None and window.contains(document.updated_at):  # toDate is inclusive at the API
+                self._note_summary(raw, document)
+                yield document
+        if not self._rechecked:  # once per source object, however many parts it fetches
+            self._rechecked = True
+            yield from self._recheck_pending(seen, tagger)
+
+    def _note_summary(self, raw: Mapping[str, Any], document: Document) -> None:
+        """Remember a transcript whose summary is still processing; forget a finished one."""
+        if summary_pending(raw):
+            self.pending.add(str(raw["id"]), document.updated_at)
+        else:
+            self.pending.discard(str(raw["id"]))
+
+    def _recheck_pending(self, seen: set[str], tagger: ProjectTagger) -> Iterator[Document]:
+        """Re-fetch each pending transcript not listed in this run (one ``transcript(id)`` each)."""
+        now = self.listing_time()
+        for tid, meeting_at in self.pending.ids().items():
+            if tid in seen:
+                continue
+            try:
+                raw = self.client.query(ONE_QUERY, {"id": tid}).get("transcript")
+            except FirefliesNotFound:
+                raw = None
+            if not isinstance(raw, dict):
+                self.pending.discard(tid)  # gone: the prune removes its document
+                continue
+            if summary_pending(raw) and now - meeting_at < SUMMARY_GIVE_UP:
+                continue  # still processing: next run
+            if summary_pending(raw):
+                skipped(self.stats, "summary never arrived", f"Fireflies transcript {tid} (summary still processing)", log)
+            self.pending.discard(tid)
+            document = to_document(raw, tagger, self.stats)
+            if document is not None:
                 yield document
 
     def _transcripts(self, window: Window) -> Iterator[Any]:
         if self.settings.option("fetch_mode") != "detail":
             yield from self._list(LIST_QUERY, window, read_ahead=True)
             return
+        asked: set[str] = set()
         for item in self._list(IDS_QUERY, window):
             tid, date_ms = (item.get("id"), item.get("date")) if isinstance(item, dict) else (None, None)
             if isinstance(date_ms, (int, float)) and not window.contains(from_epoch_ms(date_ms)):
                 continue  # on the inclusive toDate: not worth a request
+            if tid in asked:  # listed for two teammates (list_per_user)
+                continue
+            asked.add(tid)
             try:
                 transcript = self.client.query(ONE_QUERY, {"id": tid}).get("transcript")
             except FirefliesNotFound:
@@ -199,11 +322,36 @@ class FirefliesSource(Source):
         page_size = int(self.settings.option("page_size"))
         bounds = {"fromDate": iso_millis(window.start), "toDate": iso_millis(window.end)}
 
-        def fetch_page(skip: int) -> tuple[list[Any], None]:
-            data = self.client.query(query, {**bounds, "limit": page_size, "skip": skip})
-            return list(data.get("transcripts") or []), None  # no total: a short page ends it
+        def listing(user_id: str | None) -> Iterator[Any]:
+            gql = _for_user(query) if user_id else query
+            extra = {"userId": user_id} if user_id else {}
 
-        return follow_offsets(fetch_page, page_size=page_size, read_ahead=read_ahead)
+            def fetch_page(skip: int) -> tuple[list[Any], None]:
+                data = self.client.query(gql, {**bounds, **extra, "limit": page_size, "skip": skip})
+                return list(data.get("transcripts") or []), None  # no total: a short page ends it
+
+            return follow_offsets(fetch_page, page_size=page_size, read_ahead=read_ahead)
+
+        users = self._team_user_ids()
+        if not users:
+            return listing(None)
+        # A meeting two teammates attended is listed for both: callers skip ids already seen.
+        return (item for user_id in users for item in listing(user_id))
+
+    def _team_user_ids(self) -> list[str]:
+        """The teammates to list one by one (``list_per_user``), once per source; [] lists
+        the key's own scope (option off, or a key that is not an admin's)."""
+        if not self.settings.option("list_per_user"):
+            return []
+        if self._users is None:
+            owner = self.client.query(KEY_OWNER_QUERY).get("user") or {}
+            if not owner.get("is_admin"):
+                log.warning("Fireflies list_per_user needs an admin's API key: listing the key owner's meetings only")
+                self._users = []
+            else:
+                found = self.client.query(USERS_QUERY).get("users") or []
+                self._users = [str(u["user_id"]) for u in found if isinstance(u, dict) and u.get("user_id")]
+        return self._users
 
     # --- permissions ---------------------------------------------------------------------
 
@@ -258,6 +406,17 @@ class FirefliesSource(Source):
         return gone
 
 
+def _for_user(query: str) -> str:
+    """``query`` listing one user's meetings (``transcripts(..., user_id: $userId)``)."""
+    return query.replace(_WINDOW_ARGS, f"{_WINDOW_ARGS}, $userId: String", 1).replace("skip: $skip)", "skip: $skip, user_id: $userId)", 1)
+
+
+def summary_pending(raw: Mapping[str, Any]) -> bool:
+    """Whether the transcript's summary is still to come (``meeting_info.summary_status``)."""
+    status = _summary_status(raw)
+    return status is not None and status.lower() not in SUMMARY_FINAL
+
+
 def to_document(raw: Any, tagger: ProjectTagger, stats: FetchStats | None = None) -> Document | None:
     """The meeting's document: header and summary, then one segment per speaker turn; None
     (counted in ``stats``) for a malformed or empty transcript."""
@@ -296,6 +455,7 @@ def to_document(raw: Any, tagger: ProjectTagger, stats: FetchStats | None = None
         "url": url,
         "duration": minutes,  # minutes, as the API counts them
         "organizer": organizer or None,
+        "summary_status": _summary_status(raw),
     }
     return Document(
         id=f"fireflies:{tid}",
@@ -310,6 +470,12 @@ def to_document(raw: Any, tagger: ProjectTagger, stats: FetchStats | None = None
         metadata={k: v for k, v in metadata.items() if v is not None},  # Pinecone rejects nulls
         segments=segments,
     )
+
+
+def _summary_status(raw: Mapping[str, Any]) -> str | None:
+    info = raw.get("meeting_info") if isinstance(raw.get("meeting_info"), Mapping) else {}
+    status = info.get("summary_status")
+    return str(status) if status else None
 
 
 def transcript_access(raw: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:

@@ -85,19 +85,23 @@ def jira_errors(conn_id: str):
 
 
 def search_issues(client: JIRA, jql: str, fields: Sequence[str], page_size: int, *, use_post: bool = False) -> Iterator[dict]:
-    """Every issue ``jql`` finds, as JSON, following ``nextPageToken`` (a repeated one raises)."""
+    """Every issue ``jql`` finds, as JSON, following ``nextPageToken`` (a repeated one raises).
+
+    The request holds exactly what the spec documents (``jql``, ``fields``, ``maxResults``,
+    ``nextPageToken``), sent through the library's session (its auth and retries). Its own
+    ``enhanced_search_issues`` rewrites ``key`` into ``issuekey`` (the spec promises the top-level
+    key and 5,000 per page only for ``id``/``key``) and posts ``expand: null`` and
+    ``properties: null``, which the POST body's schema does not allow.
+    """
 
     def fetch_page(token: str | None) -> tuple[list[dict], str | None]:
-        page = client.enhanced_search_issues(
-            jql,
-            nextPageToken=token,
-            maxResults=page_size,
-            fields=list(fields),  # the library rewrites this list in place
-            json_result=True,
-            use_post=use_post,
-        )
-        # The last page omits nextPageToken; isLast is checked too in case it is sent anyway.
-        return page.get("issues") or [], None if page.get("isLast") else page.get("nextPageToken")
+        params: dict[str, Any] = {"jql": jql, "maxResults": page_size, "fields": list(fields) if use_post else ",".join(fields)}
+        if token:
+            params["nextPageToken"] = token
+        page = client._get_json("search/jql", params=params, use_post=use_post)
+        # The token marks a next page ("not included in the response for the last page"): it is
+        # followed whatever isLast says.
+        return page.get("issues") or [], page.get("nextPageToken") or None
 
     return follow_tokens(fetch_page, what=f"Jira search {jql!r}")
 

@@ -1,17 +1,21 @@
 """Notion pages (wiki pages and database rows) as documents, one per page, split at headings.
 
 Notion's search has no time filter, so a window is found by paging search newest-first
-(``last_edited_time`` descending) and stopping at the first page older than the window start.
-Page contents are block trees read level by level (``blocks/{id}/children``), which costs
-one request per block with children: they are fetched by a thread pool while one shared
+(``last_edited_time`` descending). Notion promises neither immediate indexing nor a strict order
+(https://developers.notion.com/reference/search-optimizations-and-limitations), so paging stops
+only once ``STOP_MARGIN_RESULTS`` results older than the window start minus ``STOP_MARGIN`` have
+been seen: a page sorted a few places out of line is still read. A page indexed late is caught by
+a later run as long as the delay is within the source's overlap (Notion documents no bound: see
+the README). Page contents are block trees read level by level (``blocks/{id}/children``), which
+costs one request per block with children: they are fetched by a thread pool while one shared
 ``RateLimiter`` holds the integration's ~3 requests/second across all threads.
 
-Trashed pages met while searching are not fetched: ``removed_ids`` hands them to the pipeline
-for deletion in the same run (remembered from ``fetch``, so search is paged once).
-
-Pruning: ``live_ids`` pages search over every page (ids kept, nothing else read), and since
-search is known to miss pages, ``confirm_gone`` retrieves each candidate: only a 404 or a
-trashed page is gone.
+Trashed pages: search leaves the trash out (notion-sdk-js release notes: ``in_trash`` "was and
+remains excluded by default"), so a window never sees a page being trashed. Deletions come from
+the prune (and Notion's webhooks): ``live_ids`` pages search over every page (ids kept, nothing
+else read), and since search is known to miss pages, ``confirm_gone`` retrieves each candidate:
+only a 404 or a page ``in_trash`` is gone. Should search ever return a trashed page, it is not
+indexed and ``removed_ids`` hands it to the pipeline (remembered from ``fetch``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from notion_client import APIErrorCode, APIResponseError, Client
@@ -50,6 +55,10 @@ _SEARCH_FILTER = {"property": "object", "value": "page"}  # database rows are pa
 _NEWEST_FIRST = {"direction": "descending", "timestamp": "last_edited_time"}
 # The prune listing pages oldest first: a page edited meanwhile moves to the end, still ahead.
 _OLDEST_FIRST = {"direction": "ascending", "timestamp": "last_edited_time"}
+# The stop rule's margins: search order is not promised, so results keep coming until this many
+# are older than the window start by more than STOP_MARGIN (a stray page within them is kept).
+STOP_MARGIN = timedelta(minutes=10)
+STOP_MARGIN_RESULTS = 20
 # Their content is their own document (found by search): the parent keeps one line naming them.
 _OWN_DOCUMENTS = frozenset({"child_page", "child_database"})
 
@@ -117,7 +126,7 @@ class NotionSource(Source):
         option = settings.option
         self.limiter = limiter or RateLimiter(option("rps"), burst=int(option("burst")))
         self.workers = int(option("workers"))
-        self.max_depth = int(option("max_depth"))
+        self.max_blocks = int(option("max_blocks"))
         self.page_size = int(option("page_size"))
         self.block_page_size = int(option("block_page_size"))
         self.projects = project_tagger(settings.options)
@@ -137,8 +146,52 @@ class NotionSource(Source):
         self._trashed[window] = trashed
         log.info("Notion %s: %d trashed pages, limiter waited %.1f s", window, len(trashed), self.limiter.waited_s)
 
+    def parts(self, window: Window) -> list[dict[str, Any]]:
+        """A long window's pages, listed once and split among the fetch partitions.
+
+        Search has no time filter: time slices would each page search from the newest page
+        down to their own start (a 30-day sync made 44 search requests where 11 list the window
+        once). So the planning task lists the window once and hands each part a share of the
+        pages (the fields a document needs, so a part reads no page twice); part 0 also carries
+        the trashed ids, if search ever returns any.
+        """
+        slices = super().parts(window)
+        if len(slices) == 1:
+            return slices
+        trashed: list[str] = []
+        with notion_errors(self.settings.conn_id):
+            pages = [_page_stub(page) for page in self._changed_pages(window, trashed)]
+        count = len(slices)
+        shares = [pages[i::count] for i in range(count)]  # round robin: each part gets new and old pages alike
+        scopes = [{"pages": share} for share in shares if share] or [{"pages": []}]
+        scopes[0]["trashed"] = trashed
+        log.info("Notion %s: %d pages listed once for %d parts", window, len(pages), len(scopes))
+        return scopes
+
+    def fetch_part(self, window: Window, scope: dict[str, Any]) -> Iterator[Document]:
+        """The part's share of the window's pages (``parts``), or the whole window."""
+        if "pages" not in scope:
+            return self.fetch(window)
+        self._trashed[window] = list(scope.get("trashed") or [])
+        return self._documents_of(scope["pages"])
+
+    def _documents_of(self, pages: list[dict]) -> Iterator[Document]:
+        with notion_errors(self.settings.conn_id):
+            for page in pages:
+                self.ancestry.remember(page)
+            for document in prefetch(self._document, pages, ahead=self.workers * 4, workers=self.workers, name="notion"):
+                if document is not None:
+                    yield document
+
+    @staticmethod
+    def part_label(scope: Mapping[str, Any]) -> str:
+        if "pages" in scope:
+            return f"{len(scope['pages'])} pages"
+        return Source.part_label(scope)
+
     def removed_ids(self, window: Window) -> Iterator[str]:
-        """Ids of trashed pages edited in the window (remembered by ``fetch``, else searched)."""
+        """Ids of trashed pages search returned for the window (remembered by ``fetch``, else
+        searched): none while Notion's search leaves the trash out, as it documents."""
         if window not in self._trashed:
             trashed: list[str] = []
             with notion_errors(self.settings.conn_id):
@@ -196,26 +249,34 @@ class NotionSource(Source):
         return method(*args, **kwargs)
 
     def _changed_pages(self, window: Window, trashed: list[str]) -> Iterator[dict]:
-        """Live pages edited in the window, newest first; trashed ones are noted in ``trashed``."""
+        """Live pages edited in the window, about newest first; trashed ones are noted in ``trashed``."""
+
+        floor = window.start - STOP_MARGIN
+        past = 0  # results seen older than the floor
 
         def search_page(cursor: str | None) -> tuple[list, str | None]:
+            nonlocal past
             body: dict[str, Any] = {"filter": _SEARCH_FILTER, "sort": _NEWEST_FIRST, "page_size": self.page_size}
             if cursor:
                 body["start_cursor"] = cursor
             page = self._call(self.client.search, **body)
             results = page.get("results") or []
-            # Newest first: once a page ends before the window, later pages are older still.
-            # The whole page is still read, so a slightly out-of-order result is not lost.
-            oldest = _time(results[-1], "last_edited_time") if results else None
-            done = not page.get("has_more") or (oldest is not None and oldest < window.start)
+            # Newest first, roughly: stop once enough results lie well before the window that a
+            # page sorted out of line would have shown up among them.
+            past += sum(1 for r in results if (edited := _time(r, "last_edited_time")) is not None and edited < floor)
+            done = not page.get("has_more") or past >= STOP_MARGIN_RESULTS
             return results, None if done else page.get("next_cursor")
 
+        seen: set[str] = set()  # the index may change while it is paged: a page can come twice
         for page in follow_tokens(search_page, what="Notion search"):
+            if isinstance(page, dict) and page.get("id") in seen:
+                continue
             edited = _time(page, "last_edited_time")
             if edited is None or not page.get("id") or page.get("object", "page") != "page":
                 self._skip("malformed page")
                 log.warning("Skipping malformed Notion search result %s", page.get("id", "?") if isinstance(page, dict) else "?")
                 continue
+            seen.add(page["id"])
             self.ancestry.remember(page)
             if not window.contains(edited):
                 continue  # older, or edited since the window closed (the next window takes it)
@@ -227,7 +288,7 @@ class NotionSource(Source):
     def _document(self, page: dict) -> Document | None:
         """Runs on a worker thread: the page's block tree and ancestry -> its document."""
         try:
-            blocks = self._block_tree(page["id"], depth=1)
+            blocks = self._block_tree(page["id"])
         except APIResponseError as exc:
             if exc.code not in UNREADABLE:
                 raise
@@ -241,27 +302,82 @@ class NotionSource(Source):
         ancestors = self.ancestry.titles(page.get("parent"))
         return _to_document(page, rendered.sections, ancestors, self.projects)
 
-    def _block_tree(self, block_id: str, depth: int) -> list[dict]:
-        """All children of a block, recursively to ``max_depth``, under each block's ``"children"``."""
+    def _block_tree(self, page_id: str) -> list[dict]:
+        """The page's blocks, each block's children under its ``"children"``, to any depth.
+
+        Notion's nesting has no fixed depth (toggles in toggles in columns), so two guards stand
+        in for a depth limit, each counted when it stops something: at most ``max_blocks``
+        blocks per page ("block budget"), and a block whose content was already read on this
+        page is not read again ("block cycle": a duplicate synced block reads its original's
+        children, and a duplicate inside its own original would loop forever).
+        """
+        walk = _Walk(budget=self.max_blocks, seen={page_id})
+        top = self._children(page_id, walk)
+        pending = list(top)
+        while pending:  # a stack, not recursion: depth is whatever the page has
+            block = pending.pop()
+            kind = block.get("type")
+            if not block.get("has_children") or kind in _OWN_DOCUMENTS or kind not in SUPPORTED_TYPES:
+                continue
+            content = _content_id(block)
+            if content in walk.seen:
+                self._skip("block cycle")
+                continue
+            walk.seen.add(content)
+            if walk.read >= walk.budget:
+                walk.cut = True
+                continue
+            block["children"] = self._children(block["id"], walk)
+            pending.extend(block["children"])
+        if walk.cut:
+            self._skip("block budget")
+            log.warning("Notion page %s has over %d blocks: the rest is not read (option max_blocks)", page_id, walk.budget)
+        return top
+
+    def _children(self, block_id: str, walk: _Walk) -> list[dict]:
+        """A block's children, paged, until the page's block budget runs out."""
 
         def children_page(cursor: str | None) -> tuple[list, str | None]:
             page = self._call(self.client.blocks.children.list, block_id, start_cursor=cursor, page_size=self.block_page_size)
             return page.get("results") or [], page.get("next_cursor") if page.get("has_more") else None
 
-        blocks = [b for b in follow_tokens(children_page, what=f"Notion block {block_id} children") if isinstance(b, dict)]
-        for block in blocks:
-            kind = block.get("type")
-            if not block.get("has_children") or kind in _OWN_DOCUMENTS or kind not in SUPPORTED_TYPES:
-                continue
-            if depth >= self.max_depth:
-                self._skip("block depth limit")
-                continue
-            block["children"] = self._block_tree(block["id"], depth + 1)
+        blocks: list[dict] = []
+        for block in follow_tokens(children_page, what=f"Notion block {block_id} children"):
+            if walk.read >= walk.budget:
+                walk.cut = True
+                break
+            if isinstance(block, dict):
+                blocks.append(block)
+                walk.read += 1
         return blocks
 
     def _skip(self, reason: str, count: int = 1) -> None:
         with self._stats_lock:  # workers share one FetchStats
             self.stats.skip(reason, count)
+
+
+@dataclass
+class _Walk:
+    """One page's block walk: blocks read against the budget, contents already read."""
+
+    budget: int
+    seen: set[str]
+    read: int = 0
+    cut: bool = False
+
+
+# What a document and the ancestry need of a search result (a part's scope carries only these).
+_STUB_KEYS = ("object", "id", "created_time", "last_edited_time", "parent", "url", "properties")
+
+
+def _page_stub(page: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: page[key] for key in _STUB_KEYS if key in page}
+
+
+def _content_id(block: Mapping[str, Any]) -> str:
+    """Whose children reading this block returns: a duplicate synced block's are its original's."""
+    synced = (block.get("synced_block") or {}).get("synced_from") if block.get("type") == "synced_block" else None
+    return str((synced or {}).get("block_id") or block.get("id"))
 
 
 def _to_document(page: Mapping[str, Any], sections: list, ancestors: list[str], projects: ProjectTagger) -> Document:

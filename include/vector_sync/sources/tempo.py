@@ -4,10 +4,15 @@ Tempo has no SDK: ``TempoClient`` sends requests through the shared ``requests``
 (``vector_sync.http``), whose urllib3 ``Retry`` handles 429/5xx and ``Retry-After``.
 
 Incremental: ``GET /4/worklogs?updatedFrom=`` finds worklogs created *or edited* since the
-window start, whatever their work date, so a wide ``from``/``to`` work-date range keeps
-back-dated and edited entries in (the old system keyed on the work date and missed both).
-``updatedFrom`` has second precision and no upper bound: worklogs updated before the window
-start or at/after its end are dropped here and left to their own window.
+window start, whatever their work date (the old system keyed on the work date and missed
+back-dated and edited entries). Tempo's help centre says of its v3 API that ``updatedFrom``
+"does not work in conjunction with other parameters"; v4's spec says nothing either way. So
+``updatedFrom`` is sent without any filter, with ``orderBy=UPDATED`` (newest update first), and
+the listing stops at the first worklog updated before the window start: one page per run
+whether Tempo honours ``updatedFrom`` there or ignores it. ``updatedFrom`` has second precision
+and no upper bound: worklogs updated before the window start or at/after its end are dropped
+here and left to their own window. Work-date ranges (``from``/``to``) are used only where
+``updatedFrom`` is not: the partitions of a backfill and the prune's listing.
 
 Worklogs carry only ``issue.id`` and ``author.accountId``. Both are resolved through Jira in
 bulk and cached for the run: one ``id in (...)`` search per 100 issues, one user look-up per
@@ -15,13 +20,19 @@ person. A worklog whose issue Jira does not know (deleted, or hidden from the Ji
 skipped and counted, never guessed from its description.
 
 Deletions come from Tempo's audit log (``POST /4/papertrail/search``, Deleted worklog events;
-the older ``/papertrail/1/events/deleted/types/worklog`` is deprecated in the v4 spec).
+the older ``/papertrail/1/events/deleted/types/worklog`` is deprecated in the v4 spec). The spec
+says only that an event's ``entityId`` is the "Identifier of the entity being audited"; the
+deprecated events carried both a Tempo and a Jira worklog id. So each id is read both ways: as
+a Tempo id, and translated from a Jira id (``POST /4/worklogs/jira-to-tempo``). Either reading
+could name a worklog that still exists (a Jira id is some other worklog's Tempo id), so a
+candidate is removed only once ``GET /4/worklogs/{id}`` answers 404; what neither reading
+confirms is left to the prune.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -45,6 +56,7 @@ API_BASE = "https://api.tempo.io"
 SERVICE = "Tempo"
 WORKLOGS_PATH = "/4/worklogs"
 PAPERTRAIL_PATH = "/4/papertrail/search"
+JIRA_TO_TEMPO_PATH = "/4/worklogs/jira-to-tempo"
 
 
 class TempoError(jsonapi.ApiError):
@@ -130,16 +142,17 @@ class TempoSource(Source):
         self._project_names = names_of(settings.options)
 
     def fetch(self, window: Window) -> Iterator[Document]:
-        """Yield one document per worklog with ``updatedAt`` in ``[start, end)``."""
-        return self._fetch(window, self._history_start(), window.end.date() + self._future())
+        """Yield one document per worklog with ``updatedAt`` in ``[start, end)``: ``updatedFrom``
+        alone, newest update first, stopping at the window start."""
+        return self._documents_of(window, self._updated_since(window.start))
 
     def parts(self, window: Window) -> list[dict[str, Any]]:
         """Work-date ranges, cut where the window's time slices are cut.
 
-        The API bounds updates only from below (``updatedFrom``): time slices would each list
-        every later update too. Work dates (``from``/``to``) split the listing disjointly, and
-        work is mostly logged when it is done, so ranges cut at the slices' dates share a
-        window's worklogs about as evenly; the first range reaches back to ``history_start``
+        The API bounds updates only from below (``updatedFrom``), and whether it combines with
+        ``from``/``to`` is not documented: a part lists its work dates without ``updatedFrom``
+        and keeps what was updated in the window. Together the parts list the history once
+        (a backfill's cost), disjointly; the first range reaches back to ``history_start``
         (back-dated edits), the last ``future_days`` ahead.
         """
         slices = super().parts(window)
@@ -155,10 +168,11 @@ class TempoSource(Source):
         """The window's worklogs of the part's work dates (``from``..``to``, inclusive)."""
         if not scope:
             return self.fetch(window)
-        return self._fetch(window, date.fromisoformat(scope["from"]), date.fromisoformat(scope["to"]))
+        listing = self._listing({"from": scope["from"], "to": scope["to"]})
+        return self._documents_of(window, listing)
 
-    def _fetch(self, window: Window, first: date, last: date) -> Iterator[Document]:
-        """Worklogs of work dates ``first..last`` updated in the window, as documents.
+    def _documents_of(self, window: Window, listing: Iterable[Any]) -> Iterator[Document]:
+        """The listed worklogs updated in the window, as documents.
 
         Worklogs wait in ``pending`` until a full batch of unknown issue ids has gathered, so
         a window costs ``ceil(distinct issues / 100)`` Jira searches however Tempo pages.
@@ -166,12 +180,14 @@ class TempoSource(Source):
         batch = int(self.settings.option("resolve_batch_size"))
         pending: list[Worklog] = []
         unknown: dict[int, None] = {}  # ordered set of ids waiting for a search
-        for raw in self._listing(first, last, window.start):
+        seen: set[str] = set()  # offset paging over a changing listing can repeat a worklog
+        for raw in listing:
             worklog = parse_worklog(raw, self.stats)
             if worklog is None:
                 continue
-            if not window.contains(worklog.updated_at):  # updatedFrom: seconds, no upper bound
+            if not window.contains(worklog.updated_at) or worklog.id in seen:  # updatedFrom: seconds, no upper bound
                 continue
+            seen.add(worklog.id)
             if worklog.issue_id in self.names.issues:
                 yield from self._documents([worklog])
                 continue
@@ -208,7 +224,7 @@ class TempoSource(Source):
             results = page.get("results") or []
             return results, (page.get("metadata") or {}).get("nextPageToken") if results else None
 
-        seen: set[str] = set()
+        entities: dict[str, None] = {}  # ordered set of the events' entity ids
         for event in follow_tokens(fetch_page, what="Tempo papertrail search"):
             if not isinstance(event, dict) or event.get("action") != "Deleted" or event.get("entityType") != "worklog":
                 continue
@@ -217,27 +233,63 @@ class TempoSource(Source):
                 at = parse_time(event["timestamp"])
             except (KeyError, TypeError, ValueError):
                 at = window.start  # no usable time: inside the window the search was bounded to
-            if entity and entity not in seen and at < window.end:  # `to` is inclusive
-                seen.add(entity)
-                yield f"tempo:{entity}"
+            if entity.isdigit() and at < window.end:  # `to` is inclusive
+                entities[entity] = None
+        if not entities:
+            return
+        candidates = {**entities, **dict.fromkeys(self._tempo_ids_of_jira_ids(list(entities)))}
+        gone = [worklog_id for worklog_id in candidates if self._is_gone(worklog_id)]
+        if len(gone) < len(entities):
+            log.warning("Tempo: %d deleted-worklog events not confirmed by a 404 (left to the prune)", len(entities) - len(gone))
+        yield from (f"tempo:{worklog_id}" for worklog_id in gone)
+
+    def _tempo_ids_of_jira_ids(self, ids: list[str]) -> Iterator[str]:
+        """The Tempo ids of the worklogs whose Jira worklog ids are ``ids`` (those Tempo still maps)."""
+        size = int(self.settings.option("page_size"))
+        body = {"jiraWorklogIds": [int(i) for i in ids]}
+
+        def fetch_page(link: str | None) -> tuple[list[Any], str | None]:
+            # A next link pages the same search: the body goes with it.
+            page = self.client.post(link or JIRA_TO_TEMPO_PATH, body, None if link else {"offset": 0, "limit": size})
+            results = page.get("results") or []
+            return results, (page.get("metadata") or {}).get("next") if results else None
+
+        for pair in follow_tokens(fetch_page, what="Tempo jira-to-tempo"):
+            if isinstance(pair, dict) and pair.get("tempoWorklogId") is not None:
+                yield str(pair["tempoWorklogId"])
+
+    def _is_gone(self, worklog_id: str) -> bool:
+        """Whether Tempo answers 404 for the worklog (one request)."""
+        try:
+            self.client.get(f"{WORKLOGS_PATH}/{worklog_id}")
+        except TempoError as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
 
     def live_ids(self) -> Iterator[str]:
         """``tempo:{id}`` of every worklog Tempo still has, for pruning."""
         today = datetime.now(timezone.utc).date()
-        for raw in self._listing(self._history_start(), today + self._future(), None):
+        for raw in self._listing({"from": self._history_start().isoformat(), "to": (today + self._future()).isoformat()}):
             if isinstance(raw, dict) and raw.get("tempoWorklogId") is not None:
                 yield f"tempo:{raw['tempoWorklogId']}"
 
     # --- Tempo listing -----------------------------------------------------------------------
 
-    def _listing(self, first: date, last: date, updated_from: datetime | None) -> Iterator[Any]:
-        """Every worklog of the work dates ``first..last`` (updated since ``updated_from``),
-        following ``metadata.next`` until it is absent; a repeated link raises."""
-        size = int(self.settings.option("page_size"))
-        params: dict[str, Any] = {"from": first.isoformat(), "to": last.isoformat(), "offset": 0, "limit": size}
-        if updated_from is not None:
-            # Floored to the second (the API's precision): nothing of the window is lost.
-            params["updatedFrom"] = updated_from.strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _updated_since(self, start: datetime) -> Iterator[Any]:
+        """Worklogs updated since ``start``, newest update first: ``updatedFrom`` with nothing
+        beside it but the order, stopping once a page reaches updates older than ``start``
+        (so a Tempo that ignored ``updatedFrom`` costs no more than one that honours it)."""
+        # Floored to the second (the API's precision): nothing of the window is lost.
+        since = start.replace(microsecond=0)
+        params = {"updatedFrom": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "orderBy": "UPDATED"}
+        return self._listing(params, stop=lambda raw: _updated(raw) is not None and _updated(raw) < since)
+
+    def _listing(self, params: dict[str, Any], stop: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+        """Every worklog ``params`` select, following ``metadata.next`` until it is absent (a
+        repeated link raises) or a page holds a worklog ``stop`` accepts."""
+        params = {**params, "offset": 0, "limit": int(self.settings.option("page_size"))}
 
         def fetch_page(link: str | None) -> tuple[list[Any], str | None]:
             try:
@@ -247,6 +299,8 @@ class TempoSource(Source):
                     raise FatalError(f"connection '{self.client.conn_id}': the Tempo token may not view worklogs ({exc})") from None
                 raise
             results = page.get("results") or []
+            if stop is not None and any(stop(raw) for raw in results):
+                return results, None
             return results, (page.get("metadata") or {}).get("next") if results else None
 
         return follow_tokens(fetch_page, what="Tempo worklogs")
@@ -272,6 +326,13 @@ class TempoSource(Source):
                 continue
             author = self.names.author(worklog.account_id)
             yield to_document(worklog, issue, author, site, self._project_names.get(issue.project_key))
+
+
+def _updated(raw: Any) -> datetime | None:
+    try:
+        return parse_time(raw["updatedAt"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def parse_worklog(raw: Any, stats: FetchStats | None = None) -> Worklog | None:

@@ -1,8 +1,9 @@
 """Sync state in SQL: one engine, its schema, and a repository per concern.
 
 ``StateStore`` is what callers hold: ``state.ledger`` (documents and chunks), ``state.runs``
-(runs, ``last_sync``, failures), ``state.projects`` and ``state.bm25`` (the BM25 statistics of
-Pinecone's sparse vectors) all share its engine.
+(runs, ``last_sync``, failures), ``state.projects``, ``state.bm25`` (the BM25 statistics of
+Pinecone's sparse vectors) and ``state.pending_summaries`` (items to re-fetch until their summary
+is ready) all share its engine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from vector_sync.state.bm25 import TermStatsRepository
 from vector_sync.state.ledger import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerRepository, LedgerWrite
+from vector_sync.state.pending import PendingSummaryRepository, SourcePendingSummaries
 from vector_sync.state.projects import Project, ProjectRepository
 from vector_sync.state.runs import MAX_ERROR_CHARS, FailedWindow, RunRepository, SyncFailure, SyncRun
 from vector_sync.state.schema import (
@@ -31,6 +33,7 @@ from vector_sync.state.schema import (
     make_engine,
     metadata,
     migrate,
+    pending_summaries_table,
     projects_table,
     runs_table,
     status_table,
@@ -48,6 +51,7 @@ __all__ = [
     "LedgerRepository",
     "LedgerWrite",
     "MAX_ERROR_CHARS",
+    "PendingSummaryRepository",
     "Project",
     "ProjectRepository",
     "RUN_FAILED",
@@ -56,6 +60,7 @@ __all__ = [
     "RUN_SUCCESS",
     "RunRepository",
     "SQLITE_BUSY_TIMEOUT_S",
+    "SourcePendingSummaries",
     "StateStore",
     "SyncFailure",
     "SyncRun",
@@ -70,6 +75,7 @@ __all__ = [
     "make_engine",
     "metadata",
     "migrate",
+    "pending_summaries_table",
     "projects_table",
     "runs_table",
     "status_table",
@@ -97,6 +103,7 @@ class StateStore:
         self.projects = ProjectRepository(self.engine)
         self.bm25 = TermStatsRepository(self.engine)
         self.webhooks = WebhookRepository(self.engine)
+        self.pending_summaries = PendingSummaryRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""

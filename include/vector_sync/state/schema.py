@@ -207,6 +207,19 @@ sparse_chunks_table = sa.Table(
 )
 
 
+# Items indexed while a part of them was still being produced upstream (a Fireflies transcript
+# whose summary is processing), re-fetched by id each run until it is done; the listing's
+# overlap alone would never see them again.
+pending_summaries_table = sa.Table(
+    "pending_summaries",
+    metadata,
+    sa.Column("source", sa.String(50), primary_key=True),
+    sa.Column("item_id", sa.String(512), primary_key=True),
+    sa.Column("item_at", UTCDateTime(), nullable=False),  # the meeting's start: the give-up age counts from it
+    sa.Column("noted_at", UTCDateTime(), nullable=False),
+)
+
+
 # --- engine ----------------------------------------------------------------------------
 
 
