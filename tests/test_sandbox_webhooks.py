@@ -90,3 +90,17 @@ def test_a_fireflies_change_sends_a_signed_v2_event(wired, sandbox, workspace):
 def test_an_unknown_change_is_a_400(wired, sandbox):
     response = requests.post(f"{sandbox.url}/_sandbox/changes", data=json.dumps({"source": "jira", "op": "explode"}), timeout=10)
     assert response.status_code == 400
+
+
+def test_a_notion_page_moved_to_the_trash_leaves_the_index_through_its_webhook(wired, sandbox, workspace):
+    """Notion's search no longer lists a trashed page, so no window sync can see it go: the
+    ``page.deleted`` event is what removes it before the weekly prune."""
+    kit = wired
+    kit.run("notion", window_of(workspace))
+    doc_id = sorted(indexed(kit, "notion:"))[0]
+    assert change(sandbox, source="notion", op="trash", page_id=doc_id.split(":", 1)[1]) == {"status": 200}
+    assert kit.state.webhooks.stats("notion").pending == 1
+    assert drain(kit, "notion")["removed_documents"] == 1
+    assert doc_id not in indexed(kit, "notion:")
+    kit.run("notion", window_of(workspace))  # the window sync after it: search does not bring it back
+    assert doc_id not in indexed(kit, "notion:")

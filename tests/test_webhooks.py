@@ -223,3 +223,16 @@ def test_status_shows_received_rejected_pending_and_the_last_events_age(client, 
     assert 0 <= hooks["last_event_age_s"] < 60 and hooks["last_rejected_reason"] == "bad or missing x-hub-signature"
     assert json.loads(json.dumps(status))["webhooks"] == hooks  # --json parses
     assert source_status("tempo", client.state, store).to_json()["webhooks"] is None
+
+
+@pytest.mark.parametrize("source, header", [("slack", "X-Slack-Retry-Num"), ("jira", "X-Atlassian-Webhook-Retry")])
+def test_the_vendors_own_retry_of_a_stored_event_is_acknowledged_not_refused(client, source, header):
+    """Slack and Atlassian redeliver when our answer was slow or lost, marking the retry; a 409
+    would count as a failed delivery (Slack disables an app's events after enough of them)."""
+    payload = sample_event(source)
+    assert post(client, source, payload).status_code == 200
+    retry = post(client, source, payload, **{header: "1"})
+    assert retry.status_code == 200 and retry.json() == {"ok": True, "stored": 0, "duplicate": True}
+    assert len(events(client.state, source)) == 1
+    stats = client.state.webhooks.stats(source)
+    assert (stats.received, stats.pending, stats.rejected) == (1, 1, 0)

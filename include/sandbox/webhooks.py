@@ -12,8 +12,8 @@ Vendor payload shapes (see the documentation cited in ``vector_sync.webhooks``):
 ``event_callback`` with ``message`` events (subtype ``message_deleted`` carries ``deleted_ts``
 and ``previous_message``); Jira's ``{timestamp, webhookEvent, issue, comment?}`` with
 ``X-Atlassian-Webhook-Identifier``; Notion's ``{id, timestamp, type, entity}``; Fireflies V2's
-``{event, timestamp, meeting_id}``. The simulators have no Slack edit or Notion change yet:
-those events can still be sent with ``emit``.
+``{event, timestamp, meeting_id}``. A Notion page can be moved to the trash; the simulators
+have no Slack edit or Notion content change yet: those events can still be sent with ``emit``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class SandboxChanges:
 
     def apply(self, change: Mapping[str, Any]) -> dict[str, Any]:
         """``{"source": "jira", "op": "comment", "key": "SUBS-3", "text": "..."}`` and the like
-        (ops: jira comment/edit/delete, slack delete, fireflies change)."""
+        (ops: jira comment/edit/delete, slack delete, notion trash, fireflies change)."""
         op = f"{change.get('source')}_{change.get('op')}"
         handler = getattr(self, op, None)
         if handler is None or op.startswith("_"):
@@ -158,6 +158,15 @@ class SandboxChanges:
         event = {"type": "message", "subtype": "message_deleted", "channel": channel, "hidden": True, "deleted_ts": ts,
                  "event_ts": f"{time.time():.6f}", "ts": f"{time.time():.6f}", "previous_message": previous}  # fmt: skip
         return {"status": self.emitter.emit("slack", slack_event(event))}
+
+    def notion_trash(self, page_id: str) -> dict[str, Any]:
+        """Move a page to the trash: search stops listing it, and Notion sends ``page.deleted``
+        (https://developers.notion.com/reference/webhooks/page-deleted)."""
+        notion = self.box.simulator("notion")
+        if page_id not in notion.data.pages:
+            raise KeyError(f"no Notion page {page_id}")
+        notion.trashed.add(page_id)
+        return {"status": self.emitter.emit("notion", notion_event("page.deleted", page_id))}
 
     def fireflies_change(self, meeting_id: str, **fields: Any) -> dict[str, Any]:
         self.box.simulator("fireflies").change_transcript(meeting_id, **fields)

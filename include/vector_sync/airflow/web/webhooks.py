@@ -98,6 +98,19 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return bytes(body)
 
 
+# Headers a vendor sets on its own redelivery of an event it thinks failed (our answer was slow or
+# lost): Slack "X-Slack-Retry-Num" (https://api.slack.com/apis/events-api#retries), Atlassian
+# "X-Atlassian-Webhook-Retry" (https://developer.atlassian.com/cloud/jira/platform/webhooks/).
+# Such a duplicate of a stored event is acknowledged with 200 and records nothing: a 409 would
+# count as a failed delivery, and Slack disables an app's events after enough of them. Any
+# other duplicate (a replay) is refused with 409.
+RETRY_HEADERS = ("x-slack-retry-num", "x-atlassian-webhook-retry")
+
+
+def vendor_retry(headers: Any) -> bool:
+    return any(str(headers.get(name, "")).strip() for name in RETRY_HEADERS)
+
+
 def webhooks_app(
     state: Callable[[], Any],
     secrets: Callable[[str], str | None] | None = None,
@@ -145,6 +158,9 @@ def webhooks_app(
             # One insert decides, so two deliveries of one event racing each other store it once.
             stored = state().webhooks.add(source, changes, datetime.now(timezone.utc))
             if not stored:
+                if vendor_retry(headers):  # the vendor's own retry of a delivery we stored: acknowledge it
+                    log.info("webhooks: %s retried event %s, already stored", source, changes[0].event_id)
+                    return JSONResponse({"ok": True, "stored": 0, "duplicate": True})
                 raise Rejected(409, f"event {changes[0].event_id} was already received (replay or retry)")
         except Rejected as exc:
             return refuse(source, exc)
