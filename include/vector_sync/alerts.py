@@ -303,6 +303,7 @@ def health_alert(*, source: str, health: str, opened: bool, detail: Mapping[str,
             ("Cause", str(schedule.get("cause"))),
             ("Fix", str(schedule.get("fix"))),
         ]
+    facts += [("Problem", str(problem)) for problem in (detail.get("problems") or [])[:3]]  # needs-rebuild: the command
     if since is not None:
         facts.append(("Incident since", _iso(since)))
     if opened:

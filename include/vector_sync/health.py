@@ -30,11 +30,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from vector_sync.state import UTCDateTime
-from vector_sync.status import FAILED, HEALTHY, STALE, STUCK, SourceStatus
+from vector_sync.status import FAILED, HEALTHY, NEEDS_REBUILD, STALE, STUCK, SourceStatus
 
 log = logging.getLogger(__name__)
 
-UNHEALTHY = (STALE, FAILED, STUCK)
+UNHEALTHY = (STALE, FAILED, STUCK, NEEDS_REBUILD)
 
 metadata = sa.MetaData()
 

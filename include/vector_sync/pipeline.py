@@ -340,6 +340,7 @@ def upsert(
             ],
             removed_chunk_ids=[chunk_id for chunk_id in stale_ids if chunk_id.rsplit("#", 1)[0] in batch_ids],
             synced_at=synced_at,
+            store_key=store.store_key,
         )
     if removed_docs:
         state.ledger.mark_deleted(removed_docs, synced_at)

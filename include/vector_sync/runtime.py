@@ -151,6 +151,19 @@ def _shared_state(url: str) -> StateStore:
     return build_state(RuntimeConfig(state_url=url, staging_url=""))
 
 
+def embedder_fingerprint(config: RuntimeConfig) -> str:
+    """The fingerprint the configured embedder writes to the ledger, for ``status`` to compare
+    with: an offline embedder is built (its model is loaded once per process), the OpenAI one
+    is named from its settings, needing no client or credentials."""
+    if config.embedder != "openai":
+        return build_embedder(config).fingerprint
+    from vector_sync.embedders.openai import DEFAULT_MODEL, MODEL_DIMENSIONS  # type: ignore[import-not-found]
+
+    model = str(config.options.get("model") or DEFAULT_MODEL)
+    # As OpenAIEmbedder sizes its vectors: the asked dimensions, else the model's native width.
+    return f"openai:{model}:{int(config.options.get('dimensions') or MODEL_DIMENSIONS.get(model) or 1536)}"
+
+
 def build_embedder(config: RuntimeConfig, client: Any = None) -> Embedder:
     """The configured embedder; ``client`` is a ready ``openai.OpenAI`` for the openai one."""
     if config.embedder == "wordllama":

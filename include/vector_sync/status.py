@@ -14,6 +14,9 @@ from vector_sync.stores.base import VectorStore
 from vector_sync.webhooks import VENDORS
 
 HEALTHY, STALE, FAILED, STUCK = "healthy", "stale", "failed", "stuck"
+# The ledger says (some of) the source's documents live in another store or were embedded by
+# another model than the active ones: searches miss them until a rebuild (issue #22).
+NEEDS_REBUILD = "needs-rebuild"
 # Clocks differ a little; a last_sync further ahead of now than this is a broken cursor.
 FUTURE_SLACK_MINUTES = 5
 # Skipped items named per reason in the status table (`--json` and the page list up to 100).
@@ -48,12 +51,19 @@ class SourceStatus:
 
 
 def source_status(
-    source: str, state: StateStore, store: VectorStore, now: datetime | None = None, schedule: dict[str, Any] | None = None
+    source: str,
+    state: StateStore,
+    store: VectorStore,
+    now: datetime | None = None,
+    schedule: dict[str, Any] | None = None,
+    fingerprint: str | None = None,
 ) -> SourceStatus:
     """Health is ``failed`` while the last run failed or a window is still failed, ``stuck``
-    when the sync DAG's schedule is (``schedule["state"]``, see vector_sync.airflow.schedule), ``stale``
-    when the last sync is older than the source's threshold (or never happened), else
-    ``healthy``."""
+    when the sync DAG's schedule is (``schedule["state"]``, see vector_sync.airflow.schedule),
+    ``needs-rebuild`` when the ledger holds documents written to another store than ``store``
+    or by another embedder than ``fingerprint`` (the active one's; None: not checked),
+    ``stale`` when the last sync is older than the source's threshold (or never happened),
+    else ``healthy``."""
     now = now or datetime.now(timezone.utc)
     settings = source_settings(source)
     last_sync = state.runs.last_sync(source)
@@ -67,10 +77,13 @@ def source_status(
             f"last_sync {last_sync.isoformat()} is in the future: catch-up runs cannot start there; "
             f"repair it with `vector-sync cursor {source} --set latest-success`"
         )
+    rebuild = rebuild_problem(source, state, store.store_key, fingerprint)
     if (run is not None and run.status == "failed") or windows or problems:
         health = FAILED
     elif schedule is not None and schedule.get("state") == STUCK:
         health = STUCK
+    elif rebuild:
+        health = NEEDS_REBUILD
     elif age is None or age > settings.stale_after.total_seconds() / 60:
         health = STALE
     else:
@@ -87,20 +100,55 @@ def source_status(
         open_failures=[_jsonable(f) for f in failures],
         failed_windows=[{"window_start": s.isoformat(), "window_end": e.isoformat(), "run_id": r} for s, e, r in windows],
         schedule=schedule,
-        problems=problems,
+        problems=problems + ([rebuild] if rebuild else []),
         skips=state.skips.of_run(source, run.run_id) if run is not None else [],
         webhooks=state.webhooks.status_json(source, now) if source in VENDORS else None,
     )
 
 
 def all_status(
-    sources: Iterable[str], state: StateStore, store: VectorStore, schedules: Mapping[str, dict[str, Any]] | None = None
+    sources: Iterable[str],
+    state: StateStore,
+    store: VectorStore,
+    schedules: Mapping[str, dict[str, Any]] | None = None,
+    fingerprint: str | None = None,
 ) -> list[SourceStatus]:
     """Every source's status, with its sync DAG's schedule from ``schedules`` (source ->
-    ``vector_sync.airflow.schedule.assess`` result) where known."""
+    ``vector_sync.airflow.schedule.assess`` result) where known, checked against the active
+    embedder's ``fingerprint`` when given."""
     now = datetime.now(timezone.utc)
     schedules = schedules or {}
-    return [source_status(name, state, store, now, schedules.get(name)) for name in sources]
+    return [source_status(name, state, store, now, schedules.get(name), fingerprint) for name in sources]
+
+
+def rebuild_problem(source: str, state: StateStore, store_key: str | None, fingerprint: str | None) -> str | None:
+    """One sentence when the ledger has live documents of ``source`` in another store than
+    ``store_key`` or embedded with another fingerprint than ``fingerprint``, else None. A row
+    that recorded no store (written before stores were recorded), or a side not given, is
+    not a mismatch: unknown is not evidence."""
+    written = state.ledger.written_to(source)
+    other_stores = sorted({key for key, _ in written if key is not None and store_key is not None and key != store_key})
+    other_models = sorted({fp for _, fp in written if fp and fingerprint and fp != fingerprint})
+    if not (other_stores or other_models):
+        return None
+    total = sum(written.values())
+    where = []
+    if other_stores:
+        n = sum(count for (key, _), count in written.items() if key in other_stores)
+        where.append(f"{n} of {total} documents were written to {', '.join(other_stores)}, not the active store {store_key}")
+    if other_models:
+        n = sum(count for (_, fp), count in written.items() if fp in other_models)
+        where.append(f"{n} of {total} documents were embedded with {', '.join(other_models)}, not the active {fingerprint}")
+    return (
+        f"{'; '.join(where)}: searches miss them until they are rebuilt; run "
+        f"`vector-sync reindex --source {source} --since {_oldest_day(state, source)}`"
+    )
+
+
+def _oldest_day(state: StateStore, source: str) -> str:
+    """The day of the source's oldest live document: a reindex from there covers its history."""
+    times = [t for t in state.ledger.document_times(source).values() if t is not None]
+    return min(times).date().isoformat() if times else "2000-01-01"
 
 
 def _run_json(run: Any) -> dict[str, Any] | None:
@@ -119,7 +167,7 @@ def _jsonable(record: Any) -> dict[str, Any]:
 
 def describe(rows: Iterable[SourceStatus]) -> str:
     """The status table `vector-sync status` prints: a line per source, then what needs doing."""
-    lines = [f"{'source':<10} {'health':<8} {'last_sync':<26} {'age':>8} {'vectors':>8}  last run"]
+    lines = [f"{'source':<10} {'health':<13} {'last_sync':<26} {'age':>8} {'vectors':>8}  last run"]
     for row in rows:
         age = f"{row.age_minutes:.0f} min" if row.age_minutes is not None else "-"
         run = row.last_run or {}
@@ -130,7 +178,7 @@ def describe(rows: Iterable[SourceStatus]) -> str:
             if run
             else "never ran"
         )
-        lines.append(f"{row.source:<10} {row.health:<8} {row.last_sync or 'never':<26} {age:>8} {row.vectors:>8}  {last}")
+        lines.append(f"{row.source:<10} {row.health:<13} {row.last_sync or 'never':<26} {age:>8} {row.vectors:>8}  {last}")
         for window in row.failed_windows:
             lines.append(f"{'':<10} failed window {window['window_start']} .. {window['window_end']} (run {window['run_id']})")
         if (row.schedule or {}).get("state") == STUCK:

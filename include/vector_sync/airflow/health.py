@@ -42,6 +42,7 @@ def run_health_check(now: datetime | None = None, schedules: Mapping[str, dict[s
     book; alerts once per incident."""
     from vector_sync import alerts
     from vector_sync.health import HealthBook, HealthEvent, run_check
+    from vector_sync.runtime import embedder_fingerprint
     from vector_sync.sources import registered_sources
     from vector_sync.status import source_status
 
@@ -52,7 +53,8 @@ def run_health_check(now: datetime | None = None, schedules: Mapping[str, dict[s
     now = now or datetime.now(timezone.utc)
     names = list(registered_sources())
     schedules = task_schedules(names, now) if schedules is None else schedules
-    statuses = [source_status(name, state, store, now, schedules.get(name)) for name in names]
+    fingerprint = embedder_fingerprint(runtime.config)
+    statuses = [source_status(name, state, store, now, schedules.get(name), fingerprint) for name in names]
 
     def notify(event: HealthEvent) -> bool:
         alert = alerts.health_alert(

@@ -16,12 +16,14 @@ def run(args: argparse.Namespace) -> int:
 
     from vector_sync.cli.context import runtime, schedules
     from vector_sync.cli.output import emit, emit_json
+    from vector_sync.runtime import embedder_fingerprint
     from vector_sync.specs import REGISTRY
     from vector_sync.status import all_status, describe
 
     backends = runtime()
     names = list(REGISTRY)
-    rows = all_status(names, backends.state, backends.store(), schedules(names, datetime.now(timezone.utc)))
+    now = datetime.now(timezone.utc)
+    rows = all_status(names, backends.state, backends.store(), schedules(names, now), embedder_fingerprint(backends.config))
     if args.json:
         emit_json([row.to_json() for row in rows])
         return 0

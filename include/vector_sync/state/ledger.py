@@ -102,9 +102,11 @@ class LedgerRepository:
         chunks: Sequence[ChunkWrite | tuple],
         removed_chunk_ids: Iterable[str],
         synced_at: datetime,
+        store_key: str | None = None,
     ) -> None:
         """Record what the vector store now holds, in one transaction: upsert the documents
-        (un-deleting them) and their chunks, and drop the rows of removed chunks.
+        (un-deleting them) and their chunks, and drop the rows of removed chunks. ``store_key``
+        names the store written to (``VectorStore.store_key``); None keeps what was recorded.
 
         Call only after the store accepted the write, so a crash re-does work, never skips it.
         """
@@ -121,6 +123,7 @@ class LedgerRepository:
                 "deleted": False,
                 "body_hash": w.body_hash,
                 **_access_row(w.access),
+                **({"store_key": store_key} if store_key is not None else {}),
             }
             for w in map(_as_ledger_write, documents)
         ]
@@ -189,6 +192,30 @@ class LedgerRepository:
         )
         with self.engine.connect() as conn:
             return {doc_id: updated for doc_id, updated in conn.execute(query)}
+
+    def written_to(self, source: str) -> dict[tuple[str | None, str], int]:
+        """Live documents of a source by where they were written: ``(store_key, fingerprint) ->
+        count``; a ``store_key`` of None is unknown (written before it was recorded)."""
+        c = documents_table.c
+        query = (
+            sa.select(c.store_key, c.fingerprint, sa.func.count())
+            .where(c.source == source, c.deleted.is_(False))
+            .group_by(c.store_key, c.fingerprint)
+        )
+        with self.engine.connect() as conn:
+            return {(store_key, fingerprint or ""): int(count) for store_key, fingerprint, count in conn.execute(query)}
+
+    def live_chunk_ids(self, source: str) -> list[str]:
+        """Every chunk id the ledger says the store holds for the source's live documents, sorted."""
+        d, c = documents_table.c, chunks_table.c
+        query = (
+            sa.select(c.id)
+            .select_from(chunks_table.join(documents_table, c.document_id == d.id))
+            .where(d.source == source, d.deleted.is_(False))
+            .order_by(c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.scalars(query))
 
     def document_count(self, source: str | None = None) -> int:
         """Live (not deleted) documents, of one source or all."""

@@ -165,6 +165,9 @@ documents_table = sa.Table(
     sa.Column("access_list", sa.Text, nullable=True),  # JSON array of lower-case emails, sorted
     # Hash of the document without its access fields: an access change alone re-embeds nothing.
     sa.Column("body_hash", sa.String(128), nullable=True),
+    # The vector store the document was last written to (``VectorStore.store_key``): a switch of
+    # backend leaves the history behind, and status says so. NULL: written before it was recorded.
+    sa.Column("store_key", sa.String(512), nullable=True),
 )
 
 chunks_table = sa.Table(

@@ -79,6 +79,12 @@ class VectorStore(ABC):
     # from "hybrid" to "dense" on a store without it.
     modes: ClassVar[tuple[str, ...]] = ("dense",)
 
+    @property
+    def store_key(self) -> str | None:
+        """Where this store writes (kind, table or index, namespace), recorded on every ledger row
+        so a switch of backend is noticed (``status``: needs rebuild); None: not known."""
+        return None
+
     def common_dimension(self, records: Sequence[VectorRecord]) -> int:
         """The records' one vector dimension; ValueError before any write when they mix
         dimensions, are empty, or differ from the store's."""

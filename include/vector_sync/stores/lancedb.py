@@ -128,6 +128,10 @@ class LanceDBStore(VectorStore):
 
     # --- VectorStore ----------------------------------------------------------------------
 
+    @property
+    def store_key(self) -> str:
+        return f"lancedb:{self.uri}#{self.table_name}"
+
     def upsert(self, records: Sequence[VectorRecord]) -> int:
         """Insert or replace ``records`` by id (the last one wins for a repeated id)."""
         if not records:

@@ -118,6 +118,10 @@ class PineconeStore(VectorStore):
 
     # --- VectorStore ----------------------------------------------------------------------
 
+    @property
+    def store_key(self) -> str:
+        return f"pinecone:{self.collection}"  # the index's host and the namespace
+
     def upsert(self, records: Sequence[VectorRecord]) -> int:
         """Insert or replace ``records`` by id (the last one wins for a repeated id).
 

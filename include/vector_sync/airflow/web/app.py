@@ -321,7 +321,8 @@ def create_app(backends: BackendCache | None = None) -> FastAPI:
         b = cache.get()
         names = registered_sources()
         schedules = metadata_schedules(names, datetime.now(timezone.utc))
-        return _json([row.to_json() for row in all_status(names, b.state, b.store, schedules)])
+        fingerprint = b.embedder.fingerprint  # the active embedder: a switch shows as needs-rebuild
+        return _json([row.to_json() for row in all_status(names, b.state, b.store, schedules, fingerprint)])
 
     @app.get("/api/runs")
     def runs(

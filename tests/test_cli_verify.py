@@ -1,0 +1,60 @@
+"""Issue #22 end to end through the CLI: a sync records the active store, `verify` finds a chunk
+deleted behind the ledger's back, and a switch of store turns status "needs-rebuild" until
+the command it names has rebuilt the history."""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_cli import cli_env, run, window_args  # noqa: F401 - fixture
+from vector_sync import cli
+
+
+def verify(capsys, *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli.main(["verify", *args])
+    return code, capsys.readouterr().out
+
+
+def jira_status(capsys) -> dict:
+    return next(row for row in json.loads(run(capsys, "status", "--json")) if row["source"] == "jira")
+
+
+def test_verify_finds_a_chunk_deleted_behind_the_ledgers_back(cli_env, capsys):
+    from vector_sync.cli.context import runtime
+
+    run(capsys, "sync", "jira", *window_args())
+    backends = runtime()
+    store = backends.store()
+    chunks = backends.state.ledger.live_chunk_ids("jira")
+    assert chunks and set(backends.state.ledger.written_to("jira")) == {(store.store_key, backends.embedder().fingerprint)}
+    assert verify(capsys, "jira") == (0, f"ok: {len(chunks)} chunks\n")
+    assert jira_status(capsys)["health"] != "needs-rebuild"
+
+    store.delete([chunks[0]])  # behind the project's back
+    code, out = verify(capsys, "jira")
+    assert (code, out) == (1, "mismatch: 1 missing, 0 extra\n")
+    code, out = verify(capsys, "jira", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["missing"] == [chunks[0]] and report["extra"] == [] and report["chunks"] == len(chunks)
+    assert cli.main(["verify", "nope"]) == 2
+
+
+def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, capsys, monkeypatch, tmp_path):
+    run(capsys, "sync", "jira", *window_args())
+    assert jira_status(capsys)["health"] != "needs-rebuild"
+
+    monkeypatch.setenv("AIRFLOW_VAR_VECTOR_SYNC_CONFIG", json.dumps({"lancedb_uri": str(tmp_path / "new-lancedb")}))
+    jira = jira_status(capsys)
+    assert jira["health"] == "needs-rebuild" and jira["vectors"] == 0
+    [problem] = jira["problems"]
+    command = problem.split("`")[1]
+    assert command.startswith("vector-sync reindex --source jira --since ")
+    assert "needs-rebuild" in run(capsys, "status")
+    code, out = verify(capsys, "jira")
+    assert code == 1 and out.startswith("mismatch: ") and out.endswith(" missing, 0 extra\n")
+
+    run(capsys, *command.split()[1:])
+    jira = jira_status(capsys)
+    assert jira["health"] != "needs-rebuild" and jira["vectors"] > 0
+    assert verify(capsys, "jira")[0] == 0
