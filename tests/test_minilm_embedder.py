@@ -48,7 +48,7 @@ def test_the_forward_pass_equals_the_reference_implementation(embedder):
 
 
 def test_identity(embedder):
-    assert embedder.fingerprint == "minilm:all-MiniLM-L6-v2+title:384"
+    assert embedder.fingerprint == "minilm:all-MiniLM-L6-v2+title:384" == minilm.FINGERPRINT
     assert embedder.usd_per_million_tokens == 0
     assert isinstance(build_embedder(RuntimeConfig(state_url="", staging_url="", embedder="minilm")), MiniLMEmbedder)
 

@@ -50,7 +50,7 @@ def no_network(monkeypatch):
 
 def test_identity_and_the_choice(embedder):
     assert (embedder.provider, embedder.model, embedder.dimensions) == ("wordllama", "l2_supercat+title", 256)
-    assert embedder.fingerprint == "wordllama:l2_supercat+title:256" != HashingEmbedder().fingerprint
+    assert embedder.fingerprint == "wordllama:l2_supercat+title:256" == wordllama.FINGERPRINT != HashingEmbedder().fingerprint
     assert embedder.usd_per_million_tokens == 0
     chosen = build_embedder(RuntimeConfig(state_url="sqlite://", staging_url="file:///tmp", embedder="wordllama"))
     assert isinstance(chosen, WordLlamaEmbedder)

@@ -153,8 +153,13 @@ def _shared_state(url: str) -> StateStore:
 
 def embedder_fingerprint(config: RuntimeConfig) -> str:
     """The fingerprint the configured embedder writes to the ledger, for ``status`` to compare
-    with: an offline embedder is built (its model is loaded once per process), the OpenAI one
-    is named from its settings, needing no client or credentials."""
+    with, without loading a model (a second of a cold ``status``): the offline models' are
+    constants of their modules, the hashing embedder is cheap to build, the OpenAI one is named
+    from its settings, needing no client or credentials."""
+    if config.embedder in ("minilm", "wordllama"):
+        import importlib
+
+        return str(importlib.import_module(f"vector_sync.embedders.{config.embedder}").FINGERPRINT)
     if config.embedder != "openai":
         return build_embedder(config).fingerprint
     from vector_sync.embedders.openai import DEFAULT_MODEL, MODEL_DIMENSIONS  # type: ignore[import-not-found]

@@ -39,6 +39,8 @@ from vector_sync.tokens import sanitize
 
 MODEL = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
+# What the embedder writes to the ledger, known without loading the model (status compares it).
+FINGERPRINT = f"minilm:{MODEL}+title:{DIMENSIONS}"
 # Pieces per window between [CLS] and [SEP] (the model's 256 minus those two).
 WINDOW_PIECES = 254
 # Windows read per text (None: all). Part of the fingerprint when set.

@@ -41,6 +41,8 @@ from vector_sync.tokens import sanitize
 
 CONFIG = "l2_supercat"
 DIMENSIONS = 256  # the only width whose weights ship in the wheel (64 and 128 are truncations of it)
+# What the default embedder writes to the ledger, known without loading the model.
+FINGERPRINT = f"wordllama:{CONFIG}+title:{DIMENSIONS}"
 # Weight of the first (title) line's unit vector beside the whole text's. Part of the fingerprint.
 TITLE_WEIGHT = 1.0
 # Token rows summed at once for one text: 8,192 x 256 float32 = 8 MB.

@@ -146,7 +146,9 @@ def sync_status(index: Index) -> dict[str, Any]:
     b = index.backends()
     names = list(index.sources())
     schedules = index.schedules(names) if index.schedules else None
-    return {"sources": [row.to_json() for row in all_status(names, b.state, b.store, schedules)]}
+    # The active embedder's fingerprint: a source embedded under another shows "needs-rebuild", as in `status`.
+    fingerprint = b.embedder.fingerprint
+    return {"sources": [row.to_json() for row in all_status(names, b.state, b.store, schedules, fingerprint)]}
 
 
 # ----------------------------------------------------------------------------- arguments
