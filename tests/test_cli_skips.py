@@ -63,5 +63,8 @@ def test_status_shows_the_last_runs_skips(cli_env, capsys):
     notion = next(row for row in json.loads(run(capsys, "status", "--json")) if row["source"] == "notion")
     assert notion["last_run"]["errors"] == summary["errors"]
     assert sum(s["count"] for s in notion["skips"]) == summary["errors"] and all(s["reason"] for s in notion["skips"])
+    # Each reason names what it skipped: the page (or block) and why, not only a count.
+    assert all(s["items"] and all(item.startswith(("page ", "block ", "search result ")) for item in s["items"]) for s in notion["skips"])
     table = run(capsys, "status")
     assert all(f"skipped {s['count']} ({s['reason']})" in table for s in notion["skips"])
+    assert all(s["items"][0] in table for s in notion["skips"])

@@ -158,7 +158,7 @@ def skipped(stats: FetchStats | None, reason: str, what: str, logger: logging.Lo
     None so a converter can end with ``return skipped(...)`` (the converter contract above)."""
     logger.warning("Skipping %s: %s", what, reason)
     if stats is not None:
-        stats.skip(reason)
+        stats.skip(reason, item=what)  # named in status and on the page (the first 100 per reason)
     return None
 
 

@@ -273,7 +273,7 @@ class NotionSource(Source):
                 continue
             edited = _time(page, "last_edited_time")
             if edited is None or not page.get("id") or page.get("object", "page") != "page":
-                self._skip("malformed page")
+                self._skip("malformed page", item=f"search result {page.get('id', '?') if isinstance(page, dict) else '?'}")
                 log.warning("Skipping malformed Notion search result %s", page.get("id", "?") if isinstance(page, dict) else "?")
                 continue
             seen.add(page["id"])
@@ -293,12 +293,12 @@ class NotionSource(Source):
             if exc.code not in UNREADABLE:
                 raise
             # Trashed or unshared between search and this read: the next window sees its new state.
-            self._skip("page vanished")
+            self._skip("page vanished", item=f"page {page['id']} ({exc.code})")
             log.warning("Notion page %s could not be read (%s): skipped", page["id"], exc.code)
             return None
         rendered = render_blocks(blocks)
         for kind, count in rendered.unsupported.items():
-            self._skip(f"unsupported block: {kind}", count)
+            self._skip(f"unsupported block: {kind}", count, item=f"page {page['id']}")
         ancestors = self.ancestry.titles(page.get("parent"))
         return _to_document(page, rendered.sections, ancestors, self.projects)
 
@@ -321,7 +321,7 @@ class NotionSource(Source):
                 continue
             content = _content_id(block)
             if content in walk.seen:
-                self._skip("block cycle")
+                self._skip("block cycle", item=f"block {block.get('id')} on page {page_id}")
                 continue
             walk.seen.add(content)
             if walk.read >= walk.budget:
@@ -330,7 +330,7 @@ class NotionSource(Source):
             block["children"] = self._children(block["id"], walk)
             pending.extend(block["children"])
         if walk.cut:
-            self._skip("block budget")
+            self._skip("block budget", item=f"page {page_id} (over {walk.budget} blocks)")
             log.warning("Notion page %s has over %d blocks: the rest is not read (option max_blocks)", page_id, walk.budget)
         return top
 
@@ -351,9 +351,9 @@ class NotionSource(Source):
                 walk.read += 1
         return blocks
 
-    def _skip(self, reason: str, count: int = 1) -> None:
+    def _skip(self, reason: str, count: int = 1, item: str | None = None) -> None:
         with self._stats_lock:  # workers share one FetchStats
-            self.stats.skip(reason, count)
+            self.stats.skip(reason, count, item=item)
 
 
 @dataclass

@@ -253,7 +253,7 @@ class SlackSource(Source):
     def _join(self, channel: dict) -> bool:
         """Join a public channel the bot is not in (``auto_join``); False when it stays out."""
         if channel.get("is_private") or not self.auto_join:
-            self.stats.skip("channel not joined")
+            self.stats.skip("channel not joined", item=f"#{channel['name']} ({channel['id']})")
             log.info("Skipping Slack channel #%s: the bot is not a member (auto_join=%s)", channel["name"], self.auto_join)
             return False
         try:
@@ -261,7 +261,7 @@ class SlackSource(Source):
         except SlackApiError as exc:
             if error_code(exc) in AUTH_CODES or error_code(exc) == "missing_scope":
                 raise
-            self.stats.skip("channel not joined")
+            self.stats.skip("channel not joined", item=f"#{channel['name']} ({channel['id']})")
             log.warning("Skipping Slack channel #%s: join failed (%s)", channel["name"], error_code(exc))
             return False
         log.info("Joined Slack channel #%s", channel["name"])
@@ -277,7 +277,7 @@ class SlackSource(Source):
             if error_code(exc) == "not_in_channel" and self._join(channel):
                 history = self._history(channel, window.start - self.lookback, window.end)
             elif error_code(exc) in _UNREADABLE:
-                self.stats.skip("channel unreadable")
+                self.stats.skip("channel unreadable", item=f"#{channel['name']} ({channel['id']})")
                 log.warning("Skipping Slack channel #%s: %s", channel["name"], error_code(exc))
                 return
             else:
@@ -285,7 +285,7 @@ class SlackSource(Source):
         for message in history:
             last = last_activity(message)
             if last is None:
-                self.stats.skip("malformed message")
+                self.stats.skip("malformed message", item=f"message in #{channel['name']} ({channel['id']}) with no usable ts")
                 log.warning("Skipping malformed Slack message in #%s: no usable ts", channel["name"])
                 continue
             if not window.contains(ts_time(last)):
@@ -315,14 +315,14 @@ class SlackSource(Source):
             messages: dict[str, dict] = {}
             for message in self.api.items(response, "messages"):
                 if last_activity(message) is None:
-                    self.stats.skip("malformed message")
+                    self.stats.skip("malformed message", item=f"reply in thread {parent['ts']} of #{channel['name']} ({channel['id']})")
                     log.warning("Skipping malformed reply in Slack thread %s of #%s", parent["ts"], channel["name"])
                 else:
                     messages[message["ts"]] = message
         except SlackApiError as exc:
             if error_code(exc) != "thread_not_found":
                 raise
-            self.stats.skip("thread vanished")
+            self.stats.skip("thread vanished", item=f"thread {parent['ts']} of #{channel['name']} ({channel['id']})")
             log.info("Slack thread %s in #%s was deleted while syncing", parent["ts"], channel["name"])
             return []
         messages.setdefault(parent["ts"], parent)
