@@ -177,6 +177,36 @@ def test_a_person_named_in_full_lifts_the_documents_they_own_of_the_kind_asked(t
     assert document_ids(search("meetings Kofi Novak organised", embedder, store, top_k=2, mode=mode))[0] == "fireflies:m2"
 
 
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_a_sentence_quoted_word_for_word_finds_its_page_first(tmp_path, mode):
+    """A rule or an error string pasted whole names the document that says it, ahead of
+    messages sharing most of its words."""
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    policy = (
+        "Billing calendar.\n"
+        + "Payment runs and reminders follow the schedule below. " * 12
+        + "Invoices close at 18:00 UTC on the last day."
+    )
+    index(
+        store,
+        embedder,
+        [
+            doc("notion:p1", "Billing handbook", policy),
+            doc("slack:C1:1", "#bc-billing: invoice export", "Invoice export runs at 03:00 UTC, invoices close soon."),
+            doc("slack:C1:2", "#bc-billing: close", "Invoices close today at UTC midnight?"),
+        ],
+    )
+    assert document_ids(search("Invoices close at 18:00 UTC", embedder, store, top_k=3, mode=mode))[0] == "notion:p1"
+
+
+def test_a_quote_needs_three_words_in_order():
+    from vector_sync.search import quotes
+
+    assert quotes("Invoices close at 18:00 UTC", "... and invoices  close at 18:00 (UTC) daily")
+    assert not quotes("invoice export", "the invoice export page")  # two words: a topic, not a quote
+    assert not quotes("close at invoices", "invoices close at 18:00")
+
+
 def test_only_a_full_name_counts_as_naming_the_actor():
     from vector_sync.models import Hit
     from vector_sync.search import actor_named
