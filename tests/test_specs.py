@@ -67,7 +67,15 @@ def test_every_option_read_in_the_code_is_declared():
         read |= set(re.findall(r"""\boptions\.get\(\s*["']([a-z_]+)["']""", text))
     read = {key.replace("{kind}", kind) for key in read for kind in ("prune", "permissions")}
     declared = {key for spec in REGISTRY.values() for key in spec.schema}
-    backend = {"index", "namespace", "openai_conn_id", "pinecone_conn_id", "hybrid_alpha", "model", "dimensions"}  # vector_sync_config's options
+    backend = {
+        "index",
+        "namespace",
+        "openai_conn_id",
+        "pinecone_conn_id",
+        "hybrid_alpha",
+        "model",
+        "dimensions",
+    }  # vector_sync_config's options
     assert read - backend <= declared
 
 
