@@ -54,6 +54,16 @@ class Embedder(ABC):
         return tokens * self.usd_per_million_tokens / 1_000_000
 
 
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, as float32. A row with no direction (a text a tokenizer maps to
+    nothing, none known so far) gets a fixed one rather than zeros, whose cosine is undefined."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    empty = norms[:, 0] == 0
+    matrix[empty, 0] = 1.0
+    norms[empty] = 1.0
+    return (matrix / norms).astype(np.float32, copy=False)
+
+
 def pack_requests(items: Sequence[T], tokens_of: Callable[[T], int], max_inputs: int, max_tokens: int) -> Iterator[list[T]]:
     """Group items into as few requests as the limits allow, in order.
 

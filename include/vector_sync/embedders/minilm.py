@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vector_sync.embedders.base import Embedder
+from vector_sync.embedders.base import Embedder, unit_rows
 from vector_sync.embedders.weights import map_tensors
 from vector_sync.tokens import sanitize
 
@@ -229,7 +229,7 @@ class MiniLMEmbedder(Embedder):
         whole = vectors[[row[t] for t in texts]]
         title = vectors[[row[t] for t in titles]]
         self.requests_made += 1
-        return _unit(whole + np.float32(TITLE_WEIGHT) * title)
+        return unit_rows(whole + np.float32(TITLE_WEIGHT) * title)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of texts, each the length-weighted mean of its windows' vectors."""
@@ -253,18 +253,9 @@ class MiniLMEmbedder(Embedder):
                 pieces = windows[index][1]
                 ids[slot, : len(pieces)] = pieces
                 mask[slot, : len(pieces)] = 1.0
-            pooled = _unit(self._bert.pooled(ids, mask))
+            pooled = unit_rows(self._bert.pooled(ids, mask))
             for slot, index in enumerate(batch):
                 row, pieces = windows[index]
                 sums[row] += pooled[slot] * np.float32(len(pieces))
             start += size
-        return _unit(sums)
-
-
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (a zero row, which a real text never gives, gets a fixed direction)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    empty = norms[:, 0] == 0
-    matrix[empty, 0] = 1.0
-    norms[empty] = 1.0
-    return (matrix / norms).astype(np.float32)
+        return unit_rows(sums)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from vector_sync.embedders.base import Embedder
+from vector_sync.embedders.base import Embedder, unit_rows
 from vector_sync.embedders.weights import map_tensor
 from vector_sync.tokens import sanitize
 
@@ -126,7 +126,7 @@ class WordLlamaEmbedder(Embedder):
         texts = [sanitize(t) for t in texts]
         whole, tokens = self._pool(texts)
         titles, _ = self._pool([t.strip().split("\n", 1)[0] for t in texts])
-        matrix = _unit(_unit(whole) + TITLE_WEIGHT * _unit(titles))
+        matrix = unit_rows(unit_rows(whole) + TITLE_WEIGHT * unit_rows(titles))
         self.tokens_used += tokens
         self.requests_made += 1
         return matrix
@@ -146,13 +146,3 @@ class WordLlamaEmbedder(Embedder):
                 for start in range(0, len(ids), _SLICE_TOKENS):
                     sums[row] += self._vectors[ids[start : start + _SLICE_TOKENS]].sum(axis=0, dtype=np.float32)
         return sums, tokens
-
-
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1. A row with no direction (a text the tokenizer maps to nothing,
-    none known so far) gets a fixed one rather than zeros, whose cosine is undefined."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    empty = norms[:, 0] == 0
-    matrix[empty, 0] = 1.0
-    norms[empty] = 1.0
-    return matrix / norms
