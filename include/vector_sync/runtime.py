@@ -75,7 +75,7 @@ def default_offline_embedder() -> str:
     """
     name = os.environ.get(OFFLINE_EMBEDDER_ENV, "").strip() or OFFLINE_PROVIDERS[0]
     if name not in OFFLINE_PROVIDERS:
-        raise ValueError(f"{OFFLINE_EMBEDDER_ENV}={name!r}: use one of {', '.join(OFFLINE_PROVIDERS)}")
+        raise ValueError(f"{OFFLINE_EMBEDDER_ENV}={name[:40]!r}: use one of {', '.join(OFFLINE_PROVIDERS)}")
     return name
 
 

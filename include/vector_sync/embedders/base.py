@@ -54,6 +54,19 @@ class Embedder(ABC):
         return tokens * self.usd_per_million_tokens / 1_000_000
 
 
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` sanitised for a local model, in order. Raises ``TypeError`` on a single string
+    (it would be read as characters) and ``ValueError`` on an empty or whitespace-only text."""
+    from vector_sync.tokens import sanitize
+
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of texts, not a single string")
+    for row, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"cannot embed an empty text (input {row})")
+    return [sanitize(t) for t in texts]
+
+
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1, as float32. A row with no direction (a text a tokenizer maps to
     nothing, none known so far) gets a fixed one rather than zeros, whose cosine is undefined."""

@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from vector_sync.embedders.base import Embedder, unit_rows
+from vector_sync.embedders.base import Embedder, checked_texts, unit_rows
 from vector_sync.embedders.weights import map_tensors
-from vector_sync.tokens import sanitize
 
 MODEL = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -212,12 +211,7 @@ class MiniLMEmbedder(Embedder):
 
     def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in order. Raises ``ValueError`` on an empty or whitespace-only text."""
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of texts, not a single string")
-        for row, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"cannot embed an empty text (input {row})")
-        texts = [sanitize(t) for t in texts]
+        texts = checked_texts(texts)
         titles = [t.strip().split("\n", 1)[0] for t in texts]
         from threadpoolctl import threadpool_limits
 

@@ -35,9 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from vector_sync.embedders.base import Embedder, unit_rows
+from vector_sync.embedders.base import Embedder, checked_texts, unit_rows
 from vector_sync.embedders.weights import map_tensor
-from vector_sync.tokens import sanitize
 
 CONFIG = "l2_supercat"
 DIMENSIONS = 256  # the only width whose weights ship in the wheel (64 and 128 are truncations of it)
@@ -118,12 +117,7 @@ class WordLlamaEmbedder(Embedder):
 
     def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in order. Raises ``ValueError`` on an empty or whitespace-only text."""
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of texts, not a single string")
-        for row, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"cannot embed an empty text (input {row})")
-        texts = [sanitize(t) for t in texts]
+        texts = checked_texts(texts)
         whole, tokens = self._pool(texts)
         titles, _ = self._pool([t.strip().split("\n", 1)[0] for t in texts])
         matrix = unit_rows(unit_rows(whole) + TITLE_WEIGHT * unit_rows(titles))
