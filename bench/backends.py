@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from run import sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sandbox-token"
 INDEX = "bench"
@@ -199,13 +201,14 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.sandbox_url:
-        print(json.dumps(run(args.sandbox_url.rstrip("/"), args.items)))
+        emit(json.dumps(run(args.sandbox_url.rstrip("/"), args.items)))
         return 0
     with sandbox_server() as url:
-        print(f"# backends: {args.items:,} chunks through OpenAI + Pinecone simulators at {url}", flush=True)
-        print(json.dumps(run(url, args.items)))
+        emit(f"# backends: {args.items:,} chunks through OpenAI + Pinecone simulators at {url}")
+        emit(json.dumps(run(url, args.items)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

@@ -25,6 +25,8 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 RUNS = 10
@@ -98,9 +100,10 @@ def main() -> int:
             line[f"{name}_p50_s"] = round(statistics.median(times), 3)
             line[f"{name}_p95_s"] = round(percentile(times, 0.95), 3)
         line["target_s"] = TARGET_S
-    print(json.dumps(line))
+    emit(json.dumps(line))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

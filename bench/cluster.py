@@ -44,6 +44,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -286,9 +288,10 @@ def main() -> int:
     for mode, key in (("LocalExecutor", "local"), ("CeleryExecutor", "celery")):
         if mode in results:
             line[key] = results[mode]
-    print(json.dumps(line))
+    emit(json.dumps(line))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

@@ -24,6 +24,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "include")]
 
@@ -154,12 +156,12 @@ def measure(folder: Path) -> int:
 
     every = [t for samples in times.values() for t in samples]
     for tool, samples in times.items():
-        print(json.dumps({"bench": "mcp_latency", "transport": "http", "tool": tool, "calls": len(samples), **figures(samples)}))
+        emit(json.dumps({"bench": "mcp_latency", "transport": "http", "tool": tool, "calls": len(samples), **figures(samples)}))
     line = {"bench": "mcp_latency", "transport": "http", "documents": documents, "calls": len(every), **figures(every)}
     for tool, samples in times.items():
         line[f"{tool}_p50_ms"] = figures(samples)["p50_ms"]
         line[f"{tool}_p95_ms"] = figures(samples)["p95_ms"]
-    print(json.dumps(line))
+    emit(json.dumps(line))
     return 0
 
 
@@ -171,4 +173,5 @@ class _Env:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

@@ -24,6 +24,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
@@ -134,9 +136,10 @@ def main() -> int:
         and again["changed_scopes"] == 0
         and again_writes == 0
     )
-    print(json.dumps(line))
+    emit(json.dumps(line))
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

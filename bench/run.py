@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -162,6 +164,7 @@ def main() -> int:
     names = args.sources or [n for n in registered_sources() if n in PLANS and n not in limited] + [
         "backends",
         "task_memory",
+        "task_memory_minilm",
         "permissions",
         "search_latency",
         "search_quality",
@@ -174,15 +177,15 @@ def main() -> int:
     lines = []
     for name in names:
         if name in SCRIPTS:
-            print(f"# {name}: {SCRIPTS[name][1]}", flush=True)
+            emit(f"# {name}: {SCRIPTS[name][1]}")
             lines.append(run_script(SCRIPTS[name][0]))
             continue
         if name not in PLANS:
             parser.error(f"unknown benchmark {name!r}: one of {', '.join([*PLANS, *SCRIPTS])}")
-        print(f"# {name}: {PLANS[name]['target']}", flush=True)
+        emit(f"# {name}: {PLANS[name]['target']}")
         lines.append(run_source(name, PLANS[name], []))
     for line in lines:
-        print(json.dumps(line))
+        emit(json.dumps(line))
     return 0
 
 
@@ -190,6 +193,10 @@ def main() -> int:
 SCRIPTS = {
     "backends": ("backends.py", "50,000 chunks through the OpenAI and Pinecone simulators; requests within 1.1x of the minimum"),
     "task_memory": ("task_memory.py", "one 100,000-chunk batch through the filter, embed and upsert tasks; peak RSS per task < 500 MB"),
+    "task_memory_minilm": (
+        "task_memory.py --embedder minilm --chunks 500",
+        "the same tasks with the default MiniLM embedding in the task and LanceDB; 500 chunks of ~500 tokens (MiniLM reads ~5 chunks/s on one core); peak RSS per task < 500 MB",
+    ),
     "permissions": (
         "permissions.py",
         "Slack permission pass: 50 private channels x 2,000 indexed items, membership changed in 5; requests ~ 1 per private channel, 0 embeddings",
@@ -212,12 +219,14 @@ SCRIPTS = {
 }
 
 
-def run_script(script: str) -> dict:
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / script)], capture_output=True, text=True)
+def run_script(command: str) -> dict:
+    script, *arguments = command.split()
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *arguments], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{script} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

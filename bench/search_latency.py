@@ -29,6 +29,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
@@ -196,7 +198,7 @@ def main() -> int:
             found += bool(hits)
         for mode, values in timings.items():
             values.sort()
-            print(
+            emit(
                 json.dumps(
                     {
                         "bench": "search_latency",
@@ -217,4 +219,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

@@ -40,6 +40,8 @@ from typing import Any
 
 from run import ANCHOR, sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = Path(__file__).resolve().parent / "labels"
 KINDS = ("exact", "paraphrase", "people_time", "cross_source")
@@ -191,9 +193,10 @@ def main() -> int:
             folder = Path(tempfile.mkdtemp(prefix=f"vector-sync-quality-{embedder}-"))
             runtime = sync_workspace(url, embedder, folder)
             for line in measure(queries, runtime, embedder, misses=args.misses):
-                print(json.dumps(line), flush=True)
+                emit(json.dumps(line))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

@@ -22,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,9 +83,9 @@ def main() -> int:
     peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if args.rate_limit:
         detail = _sandbox_detail(args.sandbox_url, args.source)
-        print(json.dumps(_rate_limited_line(args, items, elapsed, calls, detail_before, detail, peak_rss_mb)))
+        emit(json.dumps(_rate_limited_line(args, items, elapsed, calls, detail_before, detail, peak_rss_mb)))
         return 0
-    print(
+    emit(
         json.dumps(
             {
                 "bench": args.label or args.source,
@@ -145,4 +147,5 @@ def _sandbox_calls(url: str, api: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

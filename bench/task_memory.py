@@ -13,11 +13,17 @@ Airflow's SDK and this package are imported, before any work: the difference is 
 step's data costs. Under Celery or LocalExecutor a task process also holds pages shared with
 the worker it forked from: the ``cluster`` line measures those whole task processes.
 
+``--embedder minilm`` runs the embedded default instead: no OpenAI or Pinecone connection, so
+the embed step runs the offline MiniLM model in the task process (its weights and activations
+are what that step adds) and the upsert step writes LanceDB. MiniLM reads ~5 such chunks/s on
+one core here, so that line runs a smaller batch (``bench/run.py``: 500 chunks); what it
+adds over the OpenAI path is the model, not the batch (embed batches stream).
+
 Prints one JSON line:
-{"bench": "task_memory", "chunks": C, "documents": D, "peak_task_rss_mb": P,
+{"bench": "task_memory", "embedder": E, "chunks": C, "documents": D, "peak_task_rss_mb": P,
  "steps": {"filter": {...}, "embed": {...}, "upsert": {...}}}
 
-    .venv/bin/python bench/task_memory.py [--chunks 100000] [--sandbox-url URL]
+    .venv/bin/python bench/task_memory.py [--chunks 100000] [--embedder openai|minilm] [--sandbox-url URL]
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from pathlib import Path
 from backends import ZipfText  # bench/backends.py: the same synthetic text
 from run import sandbox_server  # bench/run.py: the same sandbox start-up as every line
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "jira"
 TOKEN = "sandbox-token"
@@ -52,10 +60,11 @@ def rss_mb(field: str) -> float:
     return 0.0
 
 
-def task_env(data: Path, sandbox_url: str) -> dict[str, str]:
-    """What a worker has: connections and variables in the environment, nothing else."""
+def task_env(data: Path, sandbox_url: str, embedder: str = "openai") -> dict[str, str]:
+    """What a worker has: connections and variables in the environment, nothing else (the
+    embedded default: no OpenAI or Pinecone connection, the offline embedder named)."""
     url = sandbox_url.rstrip("/")
-    return {
+    env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "include"), os.environ.get("PYTHONPATH", "")]),
         "AIRFLOW_HOME": str(data / "airflow"),
@@ -67,6 +76,10 @@ def task_env(data: Path, sandbox_url: str) -> dict[str, str]:
         ),
         f"AIRFLOW_VAR_VECTOR_SYNC_{SOURCE.upper()}": json.dumps({"options": {"max_embed_batches": 1, "embed_batch_docs": 10_000_000}}),
     }
+    if embedder != "openai":
+        del env["AIRFLOW_CONN_OPENAI_DEFAULT"], env["AIRFLOW_CONN_PINECONE_DEFAULT"]
+        env["VECTOR_SYNC_OFFLINE_EMBEDDER"] = embedder
+    return env
 
 
 def plan():
@@ -115,7 +128,7 @@ def stage_documents(chunks: int) -> dict:
     return expected
 
 
-def run_step(step: str, sandbox_url: str) -> dict:
+def run_step(step: str, sandbox_url: str, embedder: str = "openai") -> dict:
     """One task body in this fresh process; its peak RSS and what importing cost first."""
     import airflow.sdk  # noqa: F401  (every task process has it)
 
@@ -132,6 +145,8 @@ def run_step(step: str, sandbox_url: str) -> dict:
         batch = EmbedBatch(plan(), 0, (0,)).to_json()
         if step == "embed":
             counts = EmbedBatch.from_json(tasks.run_embed(SOURCE, batch)).counts.as_dict()
+        elif embedder != "openai":  # the embedded default: LanceDB in the data folder
+            counts = EmbedBatch.from_json(tasks.run_upsert(SOURCE, batch)).counts.as_dict()
         else:
             from pinecone import Pinecone
 
@@ -156,8 +171,8 @@ def measure(args: argparse.Namespace, sandbox_url: str) -> dict:
 
 
 def measure_in(data: Path, args: argparse.Namespace, sandbox_url: str) -> dict:
-    env = task_env(data, sandbox_url)
-    me = [sys.executable, str(Path(__file__).resolve()), "--sandbox-url", sandbox_url]
+    env = task_env(data, sandbox_url, args.embedder)
+    me = [sys.executable, str(Path(__file__).resolve()), "--sandbox-url", sandbox_url, "--embedder", args.embedder]
     staged = json.loads(subprocess.run([*me, "--stage", str(args.chunks)], env=env, check=True, capture_output=True, text=True).stdout)
     steps = {}
     for step in ("filter", "embed", "upsert"):
@@ -165,41 +180,49 @@ def measure_in(data: Path, args: argparse.Namespace, sandbox_url: str) -> dict:
         if done.returncode != 0:
             raise RuntimeError(f"{step} failed: {done.stderr[-3000:]}")
         steps[step] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"# {step}: {steps[step]}", flush=True)
+        emit(f"# {step}: {steps[step]}")
     chunks = steps["embed"].get("chunks", 0)
     assert steps["filter"]["batches"] == 1, steps["filter"]
     assert steps["upsert"]["upserted"] == steps["embed"]["embedded"] == chunks, steps
     return {
         "bench": "task_memory",
+        "embedder": args.embedder,
         "chunks": chunks,
         "documents": staged["documents"],
         "peak_task_rss_mb": max(s["peak_rss_mb"] for s in steps.values()),
         "steps": steps,
-        "target": "< 500 MB per task for 100,000 chunks",
+        "target": "< 500 MB per task" + (" for 100,000 chunks" if args.embedder == "openai" else ""),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument(
+        "--embedder",
+        choices=["openai", "minilm"],
+        default="openai",
+        help="openai: OpenAI + Pinecone simulators; minilm: the embedded default",
+    )
     parser.add_argument("--sandbox-url", help="use a running sandbox instead of starting one")
     parser.add_argument("--stage", type=int, help=argparse.SUPPRESS)  # internal: the staging process
     parser.add_argument("--step", choices=["filter", "embed", "upsert"], help=argparse.SUPPRESS)  # internal: one task
     args = parser.parse_args()
     if args.stage:
-        print(json.dumps(stage_documents(args.stage)))
+        emit(json.dumps(stage_documents(args.stage)))
         return 0
     if args.step:
-        print(json.dumps(run_step(args.step, args.sandbox_url)))
+        emit(json.dumps(run_step(args.step, args.sandbox_url, args.embedder)))
         return 0
     if args.sandbox_url:
-        print(json.dumps(measure(args, args.sandbox_url)))
+        emit(json.dumps(measure(args, args.sandbox_url)))
         return 0
     with sandbox_server() as url:
-        print(f"# task_memory: {args.chunks:,} chunks in one embed/upsert batch, sandbox at {url}", flush=True)
-        print(json.dumps(measure(args, url)))
+        emit(f"# task_memory: {args.chunks:,} chunks in one embed/upsert batch, sandbox at {url}")
+        emit(json.dumps(measure(args, url)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())

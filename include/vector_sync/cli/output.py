@@ -43,6 +43,18 @@ def protocol_stdout() -> Iterator[None]:
         sys.stdout = saved
 
 
+@contextlib.contextmanager
+def reserved_stdout() -> Iterator[None]:
+    """Inside the block ``sys.stdout`` is stderr and ``emit`` writes to the real stdout: what
+    any library prints, Airflow's log handler included, stays off the result."""
+    _result.append(sys.stdout)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = _result.pop()
+
+
 def emit_json(value: Any, indent: int | None = 2) -> None:
     emit(json.dumps(value, indent=indent, default=str))
 
@@ -56,10 +68,9 @@ def run_guarded(handler: Callable[[argparse.Namespace], int | None], args: argpa
     """Run a command with stdout reserved for its result; known errors are one line, exit 2."""
     from vector_sync.errors import FatalError
 
-    _result.append(sys.stdout)
-    sys.stdout = sys.stderr
     try:
-        return int(handler(args) or 0)
+        with reserved_stdout():
+            return int(handler(args) or 0)
     except (FatalError, ValueError, OverflowError) as exc:
         if verbose:
             traceback.print_exc(file=sys.stderr)
@@ -72,5 +83,3 @@ def run_guarded(handler: Callable[[argparse.Namespace], int | None], args: argpa
             traceback.print_exc(file=sys.stderr)
         print(f"error: {type(exc).__name__}: {one_line(exc)} (run with -v for the traceback)", file=sys.stderr)
         return 1
-    finally:
-        sys.stdout = _result.pop()
