@@ -43,7 +43,10 @@ def sample_event(source: str, n: int = 1) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def client(tmp_path, monkeypatch):
+def client(airflow_db, tmp_path, monkeypatch):
+    """The receivers app. ``airflow_db`` first: a source without an ``AIRFLOW_CONN_*`` is looked up
+    in the metadata DB, which must be the migrated one before Airflow first opens it (else the
+    modules after this one see an empty DB)."""
     from fastapi.testclient import TestClient
 
     from vector_sync.airflow.web.webhooks import webhooks_app
@@ -238,9 +241,10 @@ def test_the_vendors_own_retry_of_a_stored_event_is_acknowledged_not_refused(cli
     assert (stats.received, stats.pending, stats.rejected) == (1, 1, 0)
 
 
-def test_the_cli_prints_notions_verification_token_for_the_operator(monkeypatch, tmp_path, capsys):
+def test_the_cli_prints_notions_verification_token_for_the_operator(airflow_db, monkeypatch, tmp_path, capsys):
     """The token Notion's first, unsigned request carried is what the operator pastes into the
-    connection (and into Notion's Verify dialog): `vector-sync webhooks notion-token` prints it."""
+    connection (and into Notion's Verify dialog): `vector-sync webhooks notion-token` prints it.
+    ``airflow_db`` first: the CLI opens Airflow's metadata DB (see ``client``)."""
     from fastapi.testclient import TestClient
 
     from vector_sync import cli

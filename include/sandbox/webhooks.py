@@ -185,7 +185,9 @@ class SandboxChanges:
         channel's first member): Slack sends a plain ``message`` event."""
         slack = self.box.simulator("slack")
         room = self._slack_channel(channel)
-        author = user or next(m for m in slack.data.members[room["id"]] if m != BOT_USER_ID)
+        author = user or next((m for m in slack.data.members[room["id"]] if m != BOT_USER_ID), None)
+        if author is None:
+            raise KeyError(f"Slack channel {channel} has nobody to post (give a user)")
         message = slack.post_message(room["id"], author, text, thread_ts=thread_ts)
         status = self.emitter.emit("slack", slack_event(slack_message_event(room, message)))
         return {"status": status, "ts": message["ts"], "thread_ts": message.get("thread_ts", message["ts"])}
