@@ -149,6 +149,11 @@ def document_of(change: dict, answer: dict) -> str:
     return f"fireflies:{change['meeting_id']}"
 
 
+def percentile(ordered: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values."""
+    return ordered[max(0, int(round(share * len(ordered))) - 1)]
+
+
 def event_times(box) -> dict[str, list[tuple[datetime, datetime | None]]]:
     """document id -> (received_at, done_at) of each of its events."""
     import sqlalchemy as sa
@@ -200,9 +205,12 @@ def main() -> int:
 
             wait_for("every change's event to be synced", all_done, TIMEOUT_S, box.procs, interval_s=1)
             times = event_times(box)
-            latencies = sorted(
-                min((done - at).total_seconds() for _, done in times[doc] if done is not None and done >= at) for _, doc, at in made
-            )
+            latency = {
+                (doc, at): min((done - at).total_seconds() for _, done in times[doc] if done is not None and done >= at)
+                for _, doc, at in made
+            }
+            latencies = sorted(latency.values())
+            by_source = {name: sorted(s for (doc, _), s in latency.items() if doc.startswith(f"{name}:")) for name in SOURCES}
             runs = {dag: len(box.runs(dag)) for dag in dags}
             by_kind = {kind: [doc for c, doc, _ in made if kind_of(c) == kind] for kind in ("edit", "new", "delete")}
             live = {name: set(box.state.ledger.documents_of_source(name)) for name in SOURCES}
@@ -211,7 +219,7 @@ def main() -> int:
             after = box.state.ledger.entries(by_kind["edit"])
             unchanged = [d for d in by_kind["edit"] if d not in after or after[d].content_hash == hashes_before.get(d)]
 
-    p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+    p95 = percentile(latencies, 0.95)
     line = {
         "bench": "freshness",
         "changes": len(made),
@@ -220,6 +228,7 @@ def main() -> int:
         "p50_s": round(statistics.median(latencies), 1),
         "p95_s": round(p95, 1),
         "max_s": round(latencies[-1], 1),
+        "p50_s_by_source": {name: round(percentile(values, 0.5), 1) for name, values in by_source.items() if values},
         "dag_runs": sum(runs.values()),
         "dag_runs_by_dag": runs,
         "interval_expected_delay_s": INTERVAL_S / 2,

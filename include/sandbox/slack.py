@@ -892,7 +892,8 @@ class SlackSimulator(Simulator):
             latest = Decimal(request.arg("latest")) if request.arg("latest") else None
         except InvalidOperation:
             return _fail("invalid_ts_oldest")
-        found = self.data.between(channel["id"], oldest, latest, _flag(request.arg("inclusive")))
+        with self.lock:  # a post may be inserting into this channel's history
+            found = self.data.between(channel["id"], oldest, latest, _flag(request.arg("inclusive")))
         if self.deleted:
             found = [m for m in found if (channel["id"], m["ts"]) not in self.deleted]
         paged = self._page(request, found[::-1], _DEFAULT_LIMIT, _HISTORY_LIMIT_CAP)  # newest first
@@ -906,10 +907,11 @@ class SlackSimulator(Simulator):
         channel, failure = self._readable(request)
         if failure:
             return failure
-        parent = self.data.message(channel["id"], request.arg("ts") or "")
+        with self.lock:  # a post may be inserting into this channel's history
+            parent = self.data.message(channel["id"], request.arg("ts") or "")
+            replies = self.data.replies.get((channel["id"], parent["ts"]), []) if parent else []
         if parent is None or (channel["id"], parent["ts"]) in self.deleted:
             return _fail("thread_not_found")
-        replies = self.data.replies.get((channel["id"], parent["ts"]), [])
         if self.deleted:
             replies = [r for r in replies if (channel["id"], r["ts"]) not in self.deleted]
         paged = self._page(request, replies, _REPLIES_LIMIT_CAP, _REPLIES_LIMIT_CAP)
