@@ -104,3 +104,52 @@ def test_a_notion_page_moved_to_the_trash_leaves_the_index_through_its_webhook(w
     assert doc_id not in indexed(kit, "notion:")
     kit.run("notion", window_of(workspace))  # the window sync after it: search does not bring it back
     assert doc_id not in indexed(kit, "notion:")
+
+
+def found(kit, word: str) -> set[str]:
+    """Documents whose chunks match ``word`` by keyword."""
+    return {hit.id.rsplit("#", 1)[0] for hit in kit.store.query(None, 20, text=word, mode="keyword")}
+
+
+def test_slack_posts_and_a_reply_edit_are_indexed_through_their_events(wired, sandbox, workspace):
+    """A reply's edit names its thread (one document per thread), so the thread is re-synced
+    with the new text; a new message, then a reply to it, make one new document."""
+    kit = wired
+    kit.run("slack", window_of(workspace))
+    late = sandbox.simulator("slack").data.scenarios["late_reply"]
+    channel, thread_doc = late["channel"], f"slack:{late['channel']}:{late['thread_ts']}"
+    assert thread_doc in indexed(kit, "slack:") and not found(kit, "koala")
+    edited = change(sandbox, source="slack", op="edit", channel=channel, ts=late["reply_ts"], text="Found it: koala-11 re-sends.")
+    assert edited == {"status": 200, "ts": late["reply_ts"], "thread_ts": late["thread_ts"]}
+    [pending] = kit.state.webhooks.claim("slack", "peek")  # a peek: the drain claims it again
+    assert (pending.kind, pending.document_id, pending.deleted) == ("message_changed", thread_doc, False)
+    assert drain(kit, "slack")["embedded"] >= 1
+    assert found(kit, "koala") == {thread_doc}
+
+    posted = change(sandbox, source="slack", op="post", channel=channel, text="Emu-12: the proration fix is live.")
+    new_doc = f"slack:{channel}:{posted['ts']}"
+    assert posted["status"] == 200 and posted["thread_ts"] == posted["ts"]
+    replied = change(sandbox, source="slack", op="post", channel=channel, thread_ts=posted["ts"], text="Confirmed on staging, wallaby-3.")
+    assert replied["thread_ts"] == posted["ts"] and replied["ts"] != posted["ts"]
+    assert {c.document_id for c in kit.state.webhooks.claim("slack", "peek")} == {new_doc}
+    assert drain(kit, "slack")["fetched"] == 1  # two events, one thread: fetched once
+    assert found(kit, "emu") == found(kit, "wallaby") == {new_doc}
+
+
+def test_a_notion_edit_and_a_new_page_are_indexed_through_their_events(wired, sandbox, workspace):
+    kit = wired
+    kit.run("notion", window_of(workspace))
+    doc_id = sorted(indexed(kit, "notion:"))[0]
+    page_id = doc_id.split(":", 1)[1]
+    assert change(sandbox, source="notion", op="edit", page_id=page_id, text="Rewritten: the platypus-5 rollout plan.") == {"status": 200}
+    [pending] = kit.state.webhooks.claim("notion", "peek")
+    assert (pending.kind, pending.document_id, pending.deleted) == ("page.content_updated", doc_id, False)
+    created = change(
+        sandbox, source="notion", op="create", parent_id=page_id, title="Wombat review", text="Notes from the wombat-3 review."
+    )
+    assert created["status"] == 200
+    counts = drain(kit, "notion")
+    assert counts["fetched"] == 2 and counts["embedded"] >= 2
+    assert found(kit, "platypus") == {doc_id}
+    # The parent lists its new child page by title, so both hold "wombat".
+    assert found(kit, "wombat") == {f"notion:{created['page_id']}", doc_id}

@@ -43,7 +43,10 @@ def sample_event(source: str, n: int = 1) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def client(tmp_path, monkeypatch):
+def client(airflow_db, tmp_path, monkeypatch):
+    """The receivers app. ``airflow_db`` first: a source without an ``AIRFLOW_CONN_*`` is looked up
+    in the metadata DB, which must be the migrated one before Airflow first opens it (else the
+    modules after this one see an empty DB)."""
     from fastapi.testclient import TestClient
 
     from vector_sync.airflow.web.webhooks import webhooks_app
@@ -236,3 +239,32 @@ def test_the_vendors_own_retry_of_a_stored_event_is_acknowledged_not_refused(cli
     assert len(events(client.state, source)) == 1
     stats = client.state.webhooks.stats(source)
     assert (stats.received, stats.pending, stats.rejected) == (1, 1, 0)
+
+
+def test_the_cli_prints_notions_verification_token_for_the_operator(airflow_db, monkeypatch, tmp_path, capsys):
+    """The token Notion's first, unsigned request carried is what the operator pastes into the
+    connection (and into Notion's Verify dialog): `vector-sync webhooks notion-token` prints it.
+    ``airflow_db`` first: the CLI opens Airflow's metadata DB (see ``client``)."""
+    from fastapi.testclient import TestClient
+
+    from vector_sync import cli
+    from vector_sync.airflow.web.webhooks import webhooks_app
+    from vector_sync.cli.context import runtime
+
+    monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VECTOR_SYNC_SETTINGS_FILE", str(tmp_path / "no-settings.yaml"))
+    monkeypatch.delenv("AIRFLOW_CONN_VECTOR_SYNC_WEBHOOK_NOTION", raising=False)
+    assert cli.main(["webhooks", "notion-token"]) == 1
+    assert capsys.readouterr().out == ""
+    assert cli.main(["webhooks", "notion-token", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"source": "notion", "verification_token": None}
+
+    state = runtime(embeds=False).state  # the receiver's state DB is the CLI's
+    receiver = TestClient(webhooks_app(lambda: state, notify=lambda source, extra: None))
+    token = "secret_handshake_token_for_the_cli"
+    assert receiver.post("/notion", content=json.dumps({"verification_token": token}).encode()).status_code == 200
+    capsys.readouterr()  # the receiver's own log lines (Airflow logs to stdout): not the command's
+    assert cli.main(["webhooks", "notion-token"]) == 0
+    assert capsys.readouterr().out == f"{token}\n"
+    assert cli.main(["webhooks", "notion-token", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verification_token"] == token

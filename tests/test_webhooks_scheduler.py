@@ -4,7 +4,8 @@ receivers, scheduler with LocalExecutor, dag-processor, PostgreSQL metadata DB).
 A change made in the sandbox (``POST /_sandbox/changes``) is sent signed to the receiver, which
 stores it and adds an asset event; the scheduler runs ``vector_sync_jira_events``, and the new
 text is found by ``vector-sync search``; a deletion makes the issue leave the index; a burst of
-changes is coalesced into a few runs.
+changes is coalesced into a few runs. In the same session, an edited Slack thread reply and an
+edited Notion page are found by their new text (``vector_sync_{slack,notion}_events``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ pytestmark = pytest.mark.airflow
 
 RUN_TIMEOUT_S = 180
 DAG_ID = "vector_sync_jira_events"
+EVENTS_DAGS = (DAG_ID, "vector_sync_slack_events", "vector_sync_notion_events")
 
 
 @pytest.fixture(scope="module")
 def airflow(workspace, tmp_path_factory):
     if os.environ.get("VECTOR_SYNC_SKIP_POSTGRES") == "1":
         pytest.skip("VECTOR_SYNC_SKIP_POSTGRES=1")
-    with airflow_with_webhooks(workspace, tmp_path_factory.mktemp("airflow-home"), tmp_path_factory.mktemp("data"), (DAG_ID,)) as box:
+    with airflow_with_webhooks(workspace, tmp_path_factory.mktemp("airflow-home"), tmp_path_factory.mktemp("data"), EVENTS_DAGS) as box:
         yield box
 
 
@@ -37,8 +39,8 @@ def settled(airflow) -> bool:
     return airflow.state.webhooks.stats("jira").pending == 0 and all(state in ("success", "failed") for _, state in airflow.runs(DAG_ID))
 
 
-def search_hits(airflow, text: str) -> list[str]:
-    found = airflow.run(str(BIN / "vector-sync"), "search", text, "--source", "jira", "--all-access", "--mode", "keyword", "--json")
+def search_hits(airflow, text: str, source: str = "jira") -> list[str]:
+    found = airflow.run(str(BIN / "vector-sync"), "search", text, "--source", source, "--all-access", "--mode", "keyword", "--json")
     assert found.returncode == 0, found.stderr[-2000:]
     return [hit["id"].rsplit("#", 1)[0] for hit in json.loads(found.stdout)["hits"]]
 
@@ -84,3 +86,20 @@ def test_an_edit_is_found_a_deletion_is_gone_and_a_burst_is_coalesced(airflow):
         f"first change searchable after {first_latency:.1f}s; burst of 27 events -> {burst_runs} runs; "
         f"webhook answered in p50 {answered[13] * 1000:.0f} ms, max {answered[-1] * 1000:.0f} ms"
     )
+
+
+def test_a_slack_reply_edit_and_a_notion_edit_are_found_by_their_new_text(airflow):
+    """Nothing of Slack or Notion is indexed in this session: each events run indexes exactly
+    the document its event names (the reply's whole thread; the page)."""
+    late = airflow.sandbox.simulator("slack").data.scenarios["late_reply"]
+    runbook = airflow.sandbox.simulator("notion").data.named["runbook"]
+    started = time.monotonic()
+    edited = airflow.change(source="slack", op="edit", channel=late["channel"], ts=late["reply_ts"], text="Found it: numbat-31 re-sends.")
+    assert edited["status"] == 200
+    assert airflow.change(source="notion", op="edit", page_id=runbook, text="On-call runbook, bandicoot-8 edition.") == {"status": 200}
+    thread = f"slack:{late['channel']}:{late['thread_ts']}"
+    wait_for("the Slack edit to be found", lambda: search_hits(airflow, "numbat-31", "slack") == [thread], RUN_TIMEOUT_S, airflow.procs, interval_s=2)  # fmt: skip
+    wait_for("the Notion edit to be found", lambda: f"notion:{runbook}" in search_hits(airflow, "bandicoot-8", "notion"), RUN_TIMEOUT_S, airflow.procs, interval_s=2)  # fmt: skip
+    assert [state for _, state in airflow.runs("vector_sync_slack_events")] == ["success"]
+    assert [state for _, state in airflow.runs("vector_sync_notion_events")] == ["success"]
+    print(f"Slack reply edit and Notion page edit both found {time.monotonic() - started:.1f}s after the changes")

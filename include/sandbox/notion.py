@@ -12,14 +12,19 @@ of search, as Notion does), and
 ``40 x scale`` meeting/design pages spread over the workspace's days, several in every recent
 hour, and a page nesting 30 levels deep (toggles in a column) holding a synced block whose
 duplicate sits inside its original (a cycle for a naive reader). Timestamps have minute precision, as Notion's do.
+
+People's edits (``edit_page``: a page's first paragraph gets new text) and new pages
+(``create_page``) change this simulator's own copy of the sample, so retrieving the page and
+its blocks, and search (newest edit first), show them; ``sandbox.webhooks`` sends the events.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.server import Request, Response, Simulator, route
@@ -83,6 +88,22 @@ class NotionData:
     def title(self, page_id: str) -> str:
         prop = next(p for p in self.pages[page_id]["properties"].values() if p["type"] == "title")
         return "".join(t["plain_text"] for t in prop["title"])
+
+    def copy(self) -> NotionData:
+        """A copy whose tables can change without touching this one (objects are replaced,
+        never changed in place, so they stay shared)."""
+        return replace(
+            self,
+            pages=dict(self.pages),
+            blocks=dict(self.blocks),
+            children=dict(self.children),
+            named=dict(self.named),
+            search_order=list(self.search_order),
+        )
+
+    def touched(self, page_id: str) -> None:
+        """Search lists the page first now: its edit is the newest."""
+        self.search_order = [page_id, *(p for p in self.search_order if p != page_id)]
 
 
 def generate(ws: Workspace) -> NotionData:
@@ -505,6 +526,10 @@ def _ts(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:00.000Z")
 
 
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 # ------------------------------------------------------------------ simulator
 class NotionSimulator(Simulator):
     """Serves ``NotionData`` the way api.notion.com does (reads only)."""
@@ -527,10 +552,66 @@ class NotionSimulator(Simulator):
         # from where its last_edited_time puts it (fixed per sample, so cursors stay consistent).
         self.order_jitter = int(options.get("order_jitter", ORDER_JITTER))
         self._jittered: tuple[int, list[str]] | None = None
+        self._own: NotionData | None = None  # the sample with this simulator's changes
 
     @property
     def data(self) -> NotionData:
-        return self.workspace.data("notion")
+        return self._own or self.workspace.data("notion")
+
+    def edit_page(self, page_id: str, text: str, at: datetime | None = None) -> dict:
+        """Someone rewrites the page's first paragraph (one is added when it has none): the
+        block and the page get a new ``last_edited_time``. Returns the changed block."""
+        with self.lock:
+            data = self._own_data()
+            page = data.pages.get(page_id)
+            if page is None or page_id in self.deleted or page_id in self.trashed or page["in_trash"]:
+                raise KeyError(f"no live Notion page {page_id}")
+            edited = _ts(at or datetime.now(timezone.utc))
+            kids = data.children.get(page_id, [])
+            first = next((data.blocks[b] for b in kids if data.blocks[b]["type"] == "paragraph"), None)
+            if first is None:
+                data.children[page_id] = list(kids)  # the sample's list stays as it was
+                added = self._builder(data).block(
+                    B("paragraph", text), {"type": "page_id", "page_id": page_id}, _moment(edited), under=page_id
+                )
+                first = data.blocks[added]
+            block = {**first, "paragraph": {**first["paragraph"], "rich_text": rt(text)}, "last_edited_time": edited}
+            data.blocks[block["id"]] = block
+            data.pages[page_id] = {**page, "last_edited_time": edited}
+            data.touched(page_id)
+            return block
+
+    def create_page(self, parent_page_id: str, title: str, text: str, at: datetime | None = None) -> dict:
+        """Someone adds a page under ``parent_page_id`` with one paragraph: the new page."""
+        with self.lock:
+            data = self._own_data()
+            if parent_page_id not in data.pages or parent_page_id in self.trashed | self.deleted:
+                raise KeyError(f"no live Notion page {parent_page_id}")
+            moment = _moment(_ts(at or datetime.now(timezone.utc)))
+            data.children[parent_page_id] = list(data.children.get(parent_page_id, []))  # the sample's stays as it was
+            page_id = self._builder(data).page(title, parent_page_id, moment, [B("paragraph", text)])
+            data.pages[page_id] = {**data.pages[page_id], "created_time": _ts(moment)}
+            data.touched(page_id)
+            return data.pages[page_id]
+
+    def reset_changes(self) -> None:
+        """Back to the shared sample: edits, new pages, trash and deletions made here are forgotten."""
+        with self.lock:
+            self._own = None
+            self.trashed.clear()
+            self.deleted.clear()
+
+    def _own_data(self) -> NotionData:
+        """This simulator's own copy of the sample, made at its first change."""
+        if self._own is None:
+            self._own = self.workspace.data("notion").copy()
+        return self._own
+
+    def _builder(self, data: NotionData) -> _Builder:
+        """The sample's builder writing into ``data``, with ids no sample page has."""
+        builder = _Builder(self.workspace)  # its users' ids are the sample's
+        builder.data, builder.rng = data, random.Random(f"sandbox-change-{len(data.pages)}-{len(data.blocks)}")
+        return builder
 
     def _served(self, page: dict) -> dict:
         return {**page, "in_trash": True, "archived": True} if page["id"] in self.trashed else page

@@ -8,7 +8,10 @@ Retry-After, ``not_in_channel`` until the bot joins, ``invalid_auth`` for a wron
 
 Besides reading, it accepts ``chat.postMessage`` and one incoming webhook (``WEBHOOK_PATH``)
 and records what was posted in ``simulator.posted`` (alerting tests read it). Posts are not
-added to channel history.
+added to channel history. People's activity is: ``post_message`` (a new message or thread
+reply) and ``edit_message`` change this simulator's own copy of the sample, so history and
+replies then show them as Slack does (a reply moves its parent's ``reply_count`` and
+``latest_reply``; an edit carries ``edited {user, ts}``); ``sandbox.webhooks`` sends the events.
 
 Sample sizes: ``MESSAGES_PER_SCALE * ws.scale`` messages in all (replies and noise included),
 ``THREADS_PER_SCALE * ws.scale`` threads, over ``channel_count(ws.scale)`` channels. The
@@ -177,6 +180,35 @@ class SlackData:
 
     def message_count(self) -> int:
         return sum(map(len, self.history.values())) + sum(map(len, self.replies.values()))
+
+    def copy(self) -> SlackData:
+        """A copy whose message lists can change without touching this one (messages are
+        replaced, never changed in place, so the message dicts stay shared)."""
+        return SlackData(
+            users=self.users,
+            channels=self.channels,
+            members=self.members,
+            history={cid: list(msgs) for cid, msgs in self.history.items()},
+            replies={key: list(msgs) for key, msgs in self.replies.items()},
+            scenarios=self.scenarios,
+        )
+
+    def put(self, channel_id: str, message: dict) -> None:
+        """Add a top-level message, or replace the one with its ts."""
+        keys, history = self._keys.setdefault(channel_id, []), self.history.setdefault(channel_id, [])
+        key = Decimal(message["ts"])
+        i = bisect.bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            history[i] = message
+        else:
+            keys.insert(i, key)
+            history.insert(i, message)
+
+    def taken(self, channel_id: str, ts: str) -> bool:
+        """Whether ``ts`` names a message or reply of the channel already (ts is unique per channel)."""
+        if self.message(channel_id, ts) is not None:
+            return True
+        return any(r["ts"] == ts for (cid, _), msgs in self.replies.items() if cid == channel_id for r in msgs)
 
 
 # ------------------------------------------------------------------ generation
@@ -405,8 +437,7 @@ class _Generator:
         }
         thread.append(reply)
         thread.sort(key=lambda r: Decimal(r["ts"]))
-        users = list(dict.fromkeys(r["user"] for r in thread))
-        parent.update(reply_count=len(thread), reply_users=users[:5], reply_users_count=len(users), latest_reply=thread[-1]["ts"])
+        parent.update(thread_summary(thread))
         self.total += 1
         return reply
 
@@ -446,6 +477,12 @@ class _Generator:
             "topic": {"value": spec.topic, "creator": self.people[0].slack_id if spec.topic else "", "last_set": created},
             "purpose": {"value": "", "creator": "", "last_set": 0},
         }
+
+
+def thread_summary(replies: list[dict]) -> dict:
+    """The fields a thread's parent carries about its replies (oldest first)."""
+    users = list(dict.fromkeys(r["user"] for r in replies))
+    return {"reply_count": len(replies), "reply_users": users[:5], "reply_users_count": len(users), "latest_reply": replies[-1]["ts"]}
 
 
 def _spec(channel_id: str) -> _ChannelSpec:
@@ -609,6 +646,75 @@ class SlackSimulator(Simulator):
             "users.list": self.users_list,
             "chat.postMessage": self.chat_post_message,
         }
+
+    def post_message(self, channel_id: str, user: str, text: str, thread_ts: str | None = None, at: datetime | None = None) -> dict:
+        """Someone posts ``text`` (in the thread of ``thread_ts``): history (or the thread's
+        replies) shows it from now on, and a reply moves its parent's thread fields."""
+        with self.lock:
+            data = self._own_data()
+            channel = data.channel(channel_id)
+            if channel is None or channel["is_archived"]:
+                raise KeyError(f"no open Slack channel {channel_id}")
+            message = {"type": "message", "user": user, "text": text, "team": TEAM_ID}
+            message["ts"] = self._fresh_ts(channel_id, at or datetime.now(timezone.utc))
+            if thread_ts is None:
+                data.put(channel_id, message)
+                return message
+            parent = data.message(channel_id, thread_ts)
+            if parent is None or (channel_id, thread_ts) in self.deleted:
+                raise KeyError(f"no Slack message {channel_id}/{thread_ts} to reply to")
+            message.update(thread_ts=parent["ts"], parent_user_id=parent.get("user", ""))
+            thread = [*data.replies.get((channel_id, parent["ts"]), []), message]
+            data.replies[(channel_id, parent["ts"])] = thread
+            data.put(channel_id, {**parent, "thread_ts": parent["ts"], **thread_summary(thread)})
+            return message
+
+    def edit_message(self, channel_id: str, ts: str, text: str, at: datetime | None = None) -> tuple[dict, dict]:
+        """Its author edits a message or reply: (the message before, after). Slack serves the new
+        text with ``edited {user, ts}``; the ts (the message's id) stays."""
+        with self.lock:
+            data = self._own_data()
+            before, thread_key = self._find(data, channel_id, ts)
+            edited_ts = self._fresh_ts(channel_id, at or datetime.now(timezone.utc))
+            after = {**before, "text": text, "edited": {"user": before.get("user", ""), "ts": edited_ts}}
+            if thread_key is None:
+                data.put(channel_id, after)
+            else:
+                data.replies[thread_key] = [after if r["ts"] == ts else r for r in data.replies[thread_key]]
+            return before, after
+
+    def reset_changes(self) -> None:
+        """Back to the shared sample: posts, edits and deletions made here are forgotten."""
+        with self.lock:
+            self.data = self.workspace.data("slack")
+            self.deleted.clear()
+
+    def _own_data(self) -> SlackData:
+        """This simulator's own copy of the sample, made at its first change."""
+        if self.data is self.workspace.data("slack"):
+            self.data = self.data.copy()
+        return self.data
+
+    def _find(self, data: SlackData, channel_id: str, ts: str) -> tuple[dict, tuple[str, str] | None]:
+        """A live message or reply by ts, with its thread's key when it is a reply."""
+        if (channel_id, ts) not in self.deleted:
+            message = data.message(channel_id, ts)
+            if message is not None:
+                return message, None
+            for key, replies in data.replies.items():
+                if key[0] == channel_id and (channel_id, key[1]) not in self.deleted:
+                    found = next((r for r in replies if r["ts"] == ts), None)
+                    if found is not None:
+                        return found, key
+        raise KeyError(f"no Slack message {channel_id}/{ts}")
+
+    def _fresh_ts(self, channel_id: str, moment: datetime) -> str:
+        """The ts of ``moment``, a microsecond later while the channel already has it."""
+        ts = ts_of(moment)
+        while self.data.taken(channel_id, ts):
+            moment += timedelta(microseconds=1)
+            ts = ts_of(moment)
+        return ts
 
     def delete_message(self, channel_id: str, ts: str) -> None:
         """Delete a message for this simulator (the shared sample is untouched): history and
@@ -786,7 +892,8 @@ class SlackSimulator(Simulator):
             latest = Decimal(request.arg("latest")) if request.arg("latest") else None
         except InvalidOperation:
             return _fail("invalid_ts_oldest")
-        found = self.data.between(channel["id"], oldest, latest, _flag(request.arg("inclusive")))
+        with self.lock:  # a post may be inserting into this channel's history
+            found = self.data.between(channel["id"], oldest, latest, _flag(request.arg("inclusive")))
         if self.deleted:
             found = [m for m in found if (channel["id"], m["ts"]) not in self.deleted]
         paged = self._page(request, found[::-1], _DEFAULT_LIMIT, _HISTORY_LIMIT_CAP)  # newest first
@@ -800,10 +907,11 @@ class SlackSimulator(Simulator):
         channel, failure = self._readable(request)
         if failure:
             return failure
-        parent = self.data.message(channel["id"], request.arg("ts") or "")
+        with self.lock:  # a post may be inserting into this channel's history
+            parent = self.data.message(channel["id"], request.arg("ts") or "")
+            replies = self.data.replies.get((channel["id"], parent["ts"]), []) if parent else []
         if parent is None or (channel["id"], parent["ts"]) in self.deleted:
             return _fail("thread_not_found")
-        replies = self.data.replies.get((channel["id"], parent["ts"]), [])
         if self.deleted:
             replies = [r for r in replies if (channel["id"], r["ts"]) not in self.deleted]
         paged = self._page(request, replies, _REPLIES_LIMIT_CAP, _REPLIES_LIMIT_CAP)

@@ -1,7 +1,8 @@
 """The sandbox's webhooks: a change made in a simulator is sent, signed, to vector-sync.
 
 ``SandboxChanges`` makes a change through the simulators' own methods (a Jira comment, edit
-or deletion; a Slack message deletion; a Fireflies meeting changed) and then posts the event
+or deletion; a Slack message or reply posted, edited or deleted; a Notion page edited, created
+or moved to the trash; a Fireflies meeting changed) and then posts the event
 each vendor documents for it, in that vendor's payload shape and signed with its scheme
 (``vector_sync.webhooks``: the receiver's own definition of each format), to
 ``<url>/<source>``. ``make up`` wires it to the plugin's receivers
@@ -9,11 +10,15 @@ each vendor documents for it, in that vendor's payload shape and signed with its
 ``POST /_sandbox/changes`` on the sandbox, so a change made there is searchable seconds later.
 
 Vendor payload shapes (see the documentation cited in ``vector_sync.webhooks``): Slack's
-``event_callback`` with ``message`` events (subtype ``message_deleted`` carries ``deleted_ts``
-and ``previous_message``); Jira's ``{timestamp, webhookEvent, issue, comment?}`` with
-``X-Atlassian-Webhook-Identifier``; Notion's ``{id, timestamp, type, entity}``; Fireflies V2's
-``{event, timestamp, meeting_id}``. A Notion page can be moved to the trash; the simulators
-have no Slack edit or Notion content change yet: those events can still be sent with ``emit``.
+``event_callback`` with ``message`` events (https://api.slack.com/events/message: a new message
+or reply, a reply with ``thread_ts`` and ``parent_user_id``; subtype ``message_changed`` carries
+the edited ``message`` and ``previous_message``, ``message_deleted`` carries ``deleted_ts`` and
+``previous_message``); Jira's ``{timestamp, webhookEvent, issue, comment?}`` with
+``X-Atlassian-Webhook-Identifier``; Notion's ``{id, timestamp, workspace_id, subscription_id,
+integration_id, type, authors, entity: {id, type: "page"}, data}``
+(https://developers.notion.com/reference/webhooks-events-delivery: ``page.content_updated``
+names the ``updated_blocks``, ``page.created`` and ``page.deleted`` the ``parent``);
+Fireflies V2's ``{event, timestamp, meeting_id}``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from sandbox.slack import BOT_USER_ID
 from vector_sync.webhooks import VENDORS
 
 log = logging.getLogger(__name__)
@@ -94,18 +100,39 @@ def jira_event(kind: str, issue: Any, **extra: Any) -> dict[str, Any]:
     return {"timestamp": _ms(), "webhookEvent": kind, "issue": {"id": str(issue.id), "key": issue.key, "fields": issue.fields}, **extra}
 
 
-def notion_event(kind: str, page_id: str) -> dict[str, Any]:
+def slack_message_event(channel: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``message`` event in ``channel`` as the Events API delivers it (``fields`` has its ``ts``)."""
+    return {
+        "type": "message",
+        "channel": channel["id"],
+        "channel_type": "group" if channel.get("is_private") else "channel",
+        **fields,
+        "event_ts": fields["ts"],
+    }
+
+
+def notion_event(kind: str, page: Mapping[str, Any], **data: Any) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
         "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "workspace_id": "00000000-0000-4000-8000-000000000001",
+        "workspace_name": "Sandbox",
         "subscription_id": "00000000-0000-4000-8000-000000000002",
         "integration_id": "00000000-0000-4000-8000-000000000003",
         "type": kind,
-        "entity": {"id": page_id, "type": "page"},
-        "data": {},
+        "authors": [{"id": (page.get("last_edited_by") or {}).get("id", ""), "type": "person"}],
         "attempt_number": 1,
+        "entity": {"id": page["id"], "type": "page"},
+        "data": {"parent": notion_parent(page.get("parent") or {}), **data},
     }
+
+
+def notion_parent(parent: Mapping[str, Any]) -> dict[str, str]:
+    """A page's ``parent`` as webhook events name it: ``{id, type}`` (``space`` for the workspace)."""
+    kind = str(parent.get("type", "workspace"))
+    if kind == "workspace":
+        return {"id": "00000000-0000-4000-8000-000000000001", "type": "space"}
+    return {"id": str(parent.get(kind, "")), "type": kind.removesuffix("_id")}
 
 
 def fireflies_event(kind: str, meeting_id: str) -> dict[str, Any]:
@@ -121,7 +148,8 @@ class SandboxChanges:
 
     def apply(self, change: Mapping[str, Any]) -> dict[str, Any]:
         """``{"source": "jira", "op": "comment", "key": "SUBS-3", "text": "..."}`` and the like
-        (ops: jira comment/edit/delete, slack delete, notion trash, fireflies change)."""
+        (ops: jira comment/edit/delete, slack post/edit/delete, notion edit/create/trash,
+        fireflies change)."""
         op = f"{change.get('source')}_{change.get('op')}"
         handler = getattr(self, op, None)
         if handler is None or op.startswith("_"):
@@ -152,6 +180,34 @@ class SandboxChanges:
         jira.delete(key)
         return {"status": self.emitter.emit("jira", jira_event("jira:issue_deleted", issue), self._delivery())}
 
+    def slack_post(self, channel: str, text: str, thread_ts: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """A new message (or a reply in the thread of ``thread_ts``) by ``user`` (default: the
+        channel's first member): Slack sends a plain ``message`` event."""
+        slack = self.box.simulator("slack")
+        room = self._slack_channel(channel)
+        author = user or next((m for m in slack.data.members[room["id"]] if m != BOT_USER_ID), None)
+        if author is None:
+            raise KeyError(f"Slack channel {channel} has nobody to post (give a user)")
+        message = slack.post_message(room["id"], author, text, thread_ts=thread_ts)
+        status = self.emitter.emit("slack", slack_event(slack_message_event(room, message)))
+        return {"status": status, "ts": message["ts"], "thread_ts": message.get("thread_ts", message["ts"])}
+
+    def slack_edit(self, channel: str, ts: str, text: str) -> dict[str, Any]:
+        """Its author edits a message or reply: Slack sends ``message_changed`` with the message
+        after and before (https://api.slack.com/events/message/message_changed)."""
+        room = self._slack_channel(channel)
+        before, after = self.box.simulator("slack").edit_message(room["id"], ts, text)
+        changed = {"subtype": "message_changed", "hidden": True, "message": after, "previous_message": before, "ts": after["edited"]["ts"]}
+        event = slack_message_event(room, changed)
+        status = self.emitter.emit("slack", slack_event(event))
+        return {"status": status, "ts": ts, "thread_ts": after.get("thread_ts", ts)}
+
+    def _slack_channel(self, channel: str) -> dict[str, Any]:
+        found = self.box.simulator("slack").data.channel(channel)
+        if found is None:
+            raise KeyError(f"no Slack channel {channel}")
+        return found
+
     def slack_delete(self, channel: str, ts: str, thread_ts: str | None = None) -> dict[str, Any]:
         self.box.simulator("slack").delete_message(channel, ts)
         previous = {"type": "message", "ts": ts, **({"thread_ts": thread_ts} if thread_ts else {})}
@@ -166,7 +222,20 @@ class SandboxChanges:
         if page_id not in notion.data.pages:
             raise KeyError(f"no Notion page {page_id}")
         notion.trashed.add(page_id)
-        return {"status": self.emitter.emit("notion", notion_event("page.deleted", page_id))}
+        return {"status": self.emitter.emit("notion", notion_event("page.deleted", notion.data.pages[page_id]))}
+
+    def notion_edit(self, page_id: str, text: str) -> dict[str, Any]:
+        """Rewrite the page's first paragraph: Notion sends ``page.content_updated``
+        (https://developers.notion.com/reference/webhooks-events-delivery#pagecontent_updated)."""
+        notion = self.box.simulator("notion")
+        block = notion.edit_page(page_id, text)
+        event = notion_event("page.content_updated", notion.data.pages[page_id], updated_blocks=[{"id": block["id"], "type": "block"}])
+        return {"status": self.emitter.emit("notion", event)}
+
+    def notion_create(self, parent_id: str, title: str, text: str) -> dict[str, Any]:
+        """A new page under ``parent_id``: Notion sends ``page.created``."""
+        page = self.box.simulator("notion").create_page(parent_id, title, text)
+        return {"status": self.emitter.emit("notion", notion_event("page.created", page)), "page_id": page["id"]}
 
     def fireflies_change(self, meeting_id: str, **fields: Any) -> dict[str, Any]:
         self.box.simulator("fireflies").change_transcript(meeting_id, **fields)

@@ -313,3 +313,34 @@ def _time(text: str):
     from vector_sync.models import parse_time
 
     return parse_time(text)
+
+
+# ---------------------------------------------------------------- people's edits and new pages
+def test_an_edited_page_serves_its_new_text_and_comes_first_in_search(workspace, data, recorded):
+    sim = NotionSimulator(workspace, order_jitter=0)
+    with Sandbox([sim]) as box, httpx.Client(base_url=box.base_url("notion") + "/v1", headers=HEADERS) as api:
+        handbook = data.named["handbook"]
+        before = api.get(f"/pages/{handbook}").json()
+        block = sim.edit_page(handbook, "Team conventions, rewritten: platypus-5.")
+        page = api.get(f"/pages/{handbook}").json()
+        assert page["last_edited_time"] > before["last_edited_time"] and page["last_edited_time"].endswith(":00.000Z")
+        texts = [b["paragraph"]["rich_text"][0]["plain_text"] for b in api.get(f"/blocks/{handbook}/children").json()["results"] if b["type"] == "paragraph"]  # fmt: skip
+        assert texts[0] == "Team conventions, rewritten: platypus-5."
+        assert api.get(f"/blocks/{block['id']}").json()["last_edited_time"] == page["last_edited_time"]
+        newest = api.post("/search", json={"filter": {"property": "object", "value": "page"}, "page_size": 1}).json()["results"]
+        assert [p["id"] for p in newest] == [handbook]
+
+        created = sim.create_page(handbook, "Wombat review", "Notes from the wombat-3 review.")
+        assert created["id"] not in data.pages and created["parent"] == {"type": "page_id", "page_id": handbook}
+        assert shape_diff(api.get(f"/pages/{created['id']}").json(), recorded[("GET", "/v1/pages/{id}", 200)][0]) == []
+        [paragraph] = api.get(f"/blocks/{created['id']}/children").json()["results"]
+        assert paragraph["paragraph"]["rich_text"][0]["plain_text"] == "Notes from the wombat-3 review."
+        assert created["id"] in [b["id"] for b in api.get(f"/blocks/{handbook}/children").json()["results"] if b["type"] == "child_page"]
+        # The shared sample is untouched, and a reset forgets the changes.
+        assert data.pages[handbook]["last_edited_time"] == before["last_edited_time"]
+        assert data.blocks[block["id"]]["paragraph"]["rich_text"][0]["plain_text"] == "Team conventions."
+        assert created["id"] not in data.children[handbook]
+        sim.reset_changes()
+        assert api.get(f"/pages/{created['id']}").status_code == 404
+        with pytest.raises(KeyError):
+            sim.edit_page("00000000-0000-4000-8000-00000000dead", "x")

@@ -45,6 +45,7 @@ def box(slack_sandbox, clean_slate):
     sim.joined.clear()
     sim.posted.clear()
     sim.malformed.clear()
+    sim.reset_changes()
     return slack_sandbox
 
 
@@ -297,6 +298,52 @@ def test_chat_post_message_and_webhook_are_recorded(client, sim):
     assert first["blocks"][0]["text"]["text"] == "*failed*"
     assert second["thread_ts"] == "1795003200.000000"
     assert third == {"via": "webhook", "channel": "C0ALERTS", "text": "Deadline missed: slack"}
+
+
+# --- people's activity: posts and edits -------------------------------------------------------
+
+
+def test_posts_replies_and_edits_are_served_as_slack_serves_them(client, sim, data, workspace, recordings):
+    author, other = [m for m in data.members["C0SUBSDEV"] if m != BOT_USER_ID][:2]
+    posted = sim.post_message("C0SUBSDEV", author, "Kangaroo-9: the renewal job moves to 04:00.")
+    [shown] = client.conversations_history(channel="C0SUBSDEV", oldest=posted["ts"], inclusive=True)["messages"]
+    assert shown == posted and ts_time(posted["ts"]) > workspace.anchor  # posted now, after the sample
+
+    reply = sim.post_message("C0SUBSDEV", other, "Agreed, I will update the runbook.", thread_ts=posted["ts"])
+    thread = client.conversations_replies(channel="C0SUBSDEV", ts=posted["ts"])
+    parent = thread["messages"][0]
+    assert (parent["thread_ts"], parent["reply_count"], parent["latest_reply"]) == (posted["ts"], 1, reply["ts"])
+    assert parent["reply_users"] == [other]
+    assert thread["messages"][1] == {**reply, "parent_user_id": author, "thread_ts": posted["ts"]}
+    [parent_in_history] = client.conversations_history(channel="C0SUBSDEV", oldest=posted["ts"], inclusive=True)["messages"]
+    assert parent_in_history["latest_reply"] == reply["ts"]  # what the window sync re-reads threads by
+
+    before, after = sim.edit_message("C0SUBSDEV", reply["ts"], "Agreed: runbook updated for kangaroo-9.")
+    assert before == reply and after["ts"] == reply["ts"] and after["edited"]["user"] == other
+    assert (
+        client.conversations_replies(channel="C0SUBSDEV", ts=posted["ts"])["messages"][1]["text"]
+        == "Agreed: runbook updated for kangaroo-9."
+    )
+    sample = data.scenarios["edge"]
+    sim.edit_message(sample["channel"], sample["ts"], "Office is open on Monday after all.")
+    [edited] = client.conversations_history(channel=sample["channel"], oldest=sample["ts"], latest=sample["ts"], inclusive=True)["messages"]
+    assert edited["text"] == "Office is open on Monday after all." and edited["edited"]["ts"] > sample["ts"]
+
+    check("conversations.history", client.conversations_history(channel="C0SUBSDEV", oldest=posted["ts"], inclusive=True).data, recordings)
+    check("conversations.replies", client.conversations_replies(channel="C0SUBSDEV", ts=posted["ts"]).data, recordings)
+    # The shared sample is untouched: other simulators (and a reset) serve it as generated.
+    assert data.message("C0SUBSDEV", posted["ts"]) is None and "edited" not in data.message(sample["channel"], sample["ts"])
+    sim.reset_changes()
+    assert client.conversations_history(channel="C0SUBSDEV", oldest=posted["ts"], inclusive=True)["messages"] == []
+
+
+def test_changes_to_what_is_not_there_are_refused(sim):
+    with pytest.raises(KeyError):
+        sim.edit_message("C0SUBSDEV", "1.000000", "x")
+    with pytest.raises(KeyError):
+        sim.post_message("C0SUBSDEV", BOT_USER_ID, "x", thread_ts="1.000000")
+    with pytest.raises(KeyError):
+        sim.post_message("C0LAUNCH25", BOT_USER_ID, "archived")
 
 
 # --- the sample workspace ---------------------------------------------------------------------
