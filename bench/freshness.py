@@ -33,6 +33,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vector_sync.cli.output import emit, reserved_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -237,9 +239,10 @@ def main() -> int:
         "new_not_indexed": len(missing),
         "target": "p95 <= 60 s and <= 1/10 of the interval schedule's expected delay (45 s)",
     }
-    print(json.dumps(line))
+    emit(json.dumps(line))
     return 0 if not still_there and not unchanged and not missing else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with reserved_stdout():  # results on stdout, every log line (Airflow's too) on stderr
+        sys.exit(main())
