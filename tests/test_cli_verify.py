@@ -49,7 +49,7 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
     assert jira["health"] == "needs-rebuild" and jira["vectors"] == 0
     [problem] = jira["problems"]
     command = problem.split("`")[1]
-    assert command.startswith("vector-sync reindex --source jira --since ")
+    assert command == "vector-sync rebuild jira"
     assert "needs-rebuild" in run(capsys, "status")
     code, out = verify(capsys, "jira")
     assert code == 1 and out.startswith("mismatch: ") and out.endswith(" missing, 0 extra\n")

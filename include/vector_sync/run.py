@@ -1,5 +1,6 @@
 """One whole run in this process, over ready backends: every step of a window
-(``sync_window``), a prune (``prune_source``) or a permission pass (``permissions_source``).
+(``sync_window``), a prune (``prune_source``), a permission pass (``permissions_source``) or a
+rebuild after a switch of store or embedder (``rebuild_source``).
 
 The CLI, the sandbox's demo, the benchmarks and the tests call these; inside Airflow the same
 steps run as separate tasks (``vector_sync.airflow.tasks``). Nothing here imports Airflow: the
@@ -73,3 +74,30 @@ def permissions_source(source: Source, backends: Backends, dry_run: bool = False
     from vector_sync.permissions import sync_permissions
 
     return sync_permissions(source, backends.state, None if dry_run else backends.store(), dry_run=dry_run)
+
+
+def rebuild_source(
+    source: Source,
+    backends: Backends,
+    fingerprint: str,
+    open_store: Any,
+    dry_run: bool = False,
+    reembed: bool = False,
+    force: bool = False,
+) -> tuple[Any, dict[str, Any] | None]:
+    """Plan the rebuild of the source's history into the active store and embedder (whose
+    ``fingerprint`` is given: the copy path never loads the model) and, unless ``dry_run``,
+    carry it out here, each window of a re-embedding a forced ``sync_window`` (see
+    vector_sync.rebuild). Returns the plan and the result (None for a dry run)."""
+    from vector_sync import rebuild
+
+    store = backends.store()
+    plan = rebuild.plan(source.name, backends.state, store, fingerprint, open_store, reembed=reembed)
+    if dry_run:
+        return plan, None
+
+    def run_window(window: Window) -> dict[str, Any]:
+        return sync_window(source, window, backends, run_id=f"rebuild__{window.start:%Y%m%dT%H%M%S}", force=True)
+
+    max_share = float(source.settings.option("prune_max_share"))
+    return plan, rebuild.execute(plan, backends.state, store, open_store, run_window, max_share, force=force)

@@ -18,7 +18,21 @@ import sys
 from collections.abc import Sequence
 
 # Subcommands, in help order: each is vector_sync.cli.<name> with register(subparsers).
-COMMANDS = ("search", "status", "sync", "cursor", "reindex", "verify", "maintenance", "index", "projects", "settings", "sandbox", "mcp")
+COMMANDS = (
+    "search",
+    "status",
+    "sync",
+    "cursor",
+    "reindex",
+    "rebuild",
+    "verify",
+    "maintenance",
+    "index",
+    "projects",
+    "settings",
+    "sandbox",
+    "mcp",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
