@@ -54,7 +54,20 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
     code, out = verify(capsys, "jira")
     assert code == 1 and out.startswith("mismatch: ") and out.endswith(" missing, 0 extra\n")
 
-    run(capsys, *command.split()[1:])
+    # --dry-run: the path and what it costs, nothing written. Same embedder, old table readable: copy, $0.
+    dry = run(capsys, "rebuild", "jira", "--dry-run")
+    assert dry.startswith("would jira: copy ") and " 0 tokens, $0.0000 on text-embedding-3-small" in dry
+    plan = json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--json"))
+    assert plan["result"] is None and plan["plan"]["path"] == "copy" and plan["plan"]["cost_usd"] == 0 and plan["plan"]["chunks"] > 0
+    reembed = json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--reembed", "--json"))["plan"]
+    assert reembed["path"] == "re-embed" and reembed["tokens"] > 0 and reembed["tokens_estimated"] and reembed["windows"]
+    assert reembed["chunks"] == plan["plan"]["chunks"]
+    assert jira_status(capsys)["vectors"] == 0
+
+    out = run(capsys, *command.split()[1:])
+    assert f"copied {plan['plan']['documents']} documents ({plan['plan']['chunks']} chunks), 0 embedded" in out
+    assert out.rstrip().endswith(f"verify: ok: {plan['plan']['chunks']} chunks")
     jira = jira_status(capsys)
-    assert jira["health"] != "needs-rebuild" and jira["vectors"] > 0
+    assert jira["health"] != "needs-rebuild" and jira["vectors"] == plan["plan"]["chunks"]
     assert verify(capsys, "jira")[0] == 0
+    assert cli.main(["rebuild", "nope"]) == 2
