@@ -37,7 +37,22 @@ def test_verify_finds_a_chunk_deleted_behind_the_ledgers_back(cli_env, capsys):
     code, out = verify(capsys, "jira", "--json")
     report = json.loads(out)
     assert code == 1 and report["missing"] == [chunks[0]] and report["extra"] == [] and report["chunks"] == len(chunks)
+    assert report["sampled"] == 20 and report["metadata_mismatches"] == []
     assert cli.main(["verify", "nope"]) == 2
+    assert cli.main(["verify", "jira", "--sample", "-1"]) == 2
+
+    # Who may see a document, changed in the store behind the ledger's back: a sampled mismatch.
+    doc_id = chunks[-1].rsplit("#", 1)[0]
+    tampered = [c for c in chunks if c.rsplit("#", 1)[0] == doc_id]
+    store.update_access([doc_id], "restricted", ["mallory@example.com"])
+    code, out = verify(capsys, "jira", "--json", "--sample", str(len(chunks)))
+    report = json.loads(out)
+    assert (
+        code == 1 and report["verdict"] == f"mismatch: 1 missing, 0 extra, {len(tampered)} of {len(chunks) - 1} sampled with other metadata"
+    )
+    assert {(m["id"], m["field"], m["ledger"], m["store"]) for m in report["metadata_mismatches"]} == {
+        (c, "access", "all []", "restricted ['mallory@example.com']") for c in tampered
+    }
 
 
 def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, capsys, monkeypatch, tmp_path):
