@@ -95,7 +95,7 @@ class RebuildPlan:
             f"${self.cost_usd:.4f} on {COST_MODEL}"
         )
         if self.path == REEMBED:
-            line += f", {len(self.windows)} windows of {WINDOW_DAYS} days"
+            line += f", {len(self.windows)} windows"
         return f"{line} ({self.reason})"
 
 
@@ -110,9 +110,11 @@ def plan(
     open_store: OpenStore,
     now: datetime | None = None,
     reembed: bool = False,
+    window_days: float = WINDOW_DAYS,
 ) -> RebuildPlan:
     """Decide the path: copy when every document out of place was embedded with ``fingerprint``
-    and its store opens (``open_store``), else re-embed the whole history (also with ``reembed``)."""
+    and its store opens (``open_store``), else re-embed the whole history (also with ``reembed``)
+    in ``window_days`` windows."""
     now = now or datetime.now(timezone.utc)
     active = store.store_key
     placements = state.ledger.placements(source)
@@ -155,7 +157,7 @@ def plan(
         tokens=tokens,
         tokens_estimated=True,
         cost_usd=round(tokens * OPENAI_USD_PER_MILLION_TOKENS / 1_000_000, 6),
-        windows=history_windows(state, source, now),
+        windows=history_windows(state, source, now, window_days),
     )
 
 
@@ -178,7 +180,7 @@ def _copy_refusal(
     return None
 
 
-def history_windows(state: StateStore, source: str, now: datetime, days: int = WINDOW_DAYS) -> list[Window]:
+def history_windows(state: StateStore, source: str, now: datetime, days: float = WINDOW_DAYS) -> list[Window]:
     """``days``-long windows from the day of the source's oldest live document to ``now`` (the
     last one shorter). Aligned on that day, so planning again later yields the same starts."""
     times = [t for t in state.ledger.document_times(source).values() if t is not None]
@@ -315,31 +317,30 @@ def finish(
     state: StateStore,
     store: VectorStore,
     fingerprint: str,
-    reembedded: bool,
     max_share: float,
     force: bool = False,
 ) -> dict[str, Any]:
-    """End a rebuild: after a re-embedding, the documents it did not write again (gone upstream)
-    leave the ledger and the store, guarded by ``max_share`` of the source's documents unless
-    ``force``; then chunks in the store that the ledger does not list are deleted."""
+    """End a rebuild. When a re-embedding into ``store`` with ``fingerprint`` is recorded, every
+    window must be done; then the documents it did not write again (gone upstream) leave the
+    ledger and the store, guarded by ``max_share`` of the source's documents unless ``force``.
+    Either way, chunks in the store that the ledger does not list are deleted."""
     target = target_of(store.store_key, fingerprint)
     result: dict[str, Any] = {"dropped_documents": 0, "deleted_extra_chunks": 0}
-    if reembedded:
+    since = state.rebuilds.started_at(source, target)
+    if since is not None:
         pending = state.rebuilds.pending(source, target)
         if pending:
             raise FatalError(f"rebuild of '{source}' has {len(pending)} windows not done yet; run it again to resume")
-        since = state.rebuilds.started_at(source, target)
-        if since is not None:
-            gone = state.ledger.not_written_since(source, store.store_key or "", fingerprint, since)
-            known = state.ledger.document_count(source)
-            share = len(gone) / known if known else 0.0
-            if share > max_share and not force:
-                raise RebuildGuardError(
-                    f"rebuild of '{source}' did not find {len(gone)} of {known} documents upstream again ({share:.0%}), more than "
-                    f"the guard's {max_share:.0%}: check the connection, or run it again with --force to drop them"
-                )
-            _drop(state, store, gone)
-            result["dropped_documents"] = len(gone)
+        gone = state.ledger.not_written_since(source, store.store_key or "", fingerprint, since)
+        known = state.ledger.document_count(source)
+        share = len(gone) / known if known else 0.0
+        if share > max_share and not force:
+            raise RebuildGuardError(
+                f"rebuild of '{source}' did not find {len(gone)} of {known} documents upstream again ({share:.0%}), more than "
+                f"the guard's {max_share:.0%}: check the connection, or run it again with --force to drop them"
+            )
+        _drop(state, store, gone)
+        result["dropped_documents"] = len(gone)
         state.rebuilds.finish(source, target)
     extra = sorted(set(store.ids(f"{source}:")) - set(state.ledger.live_chunk_ids(source)))
     if extra:
@@ -430,7 +431,7 @@ def execute(
         result = {"path": REEMBED, **run_windows(rebuild.source, begin(rebuild, state), state, run_window)}
     else:
         result = {"path": NOTHING}
-    result.update(finish(rebuild.source, state, store, rebuild.fingerprint, rebuild.path == REEMBED, max_share, force))
+    result.update(finish(rebuild.source, state, store, rebuild.fingerprint, max_share, force))
     coverage = check_coverage(rebuild.source, state, store)
     result.update(ok=coverage.ok, verify=coverage.verdict())
     return result
