@@ -5,6 +5,7 @@ the command it names has rebuilt the history."""
 from __future__ import annotations
 
 import json
+import re
 
 from tests.test_cli import cli_env, run, window_args  # noqa: F401 - fixture
 from vector_sync import cli
@@ -86,3 +87,14 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
     assert jira["health"] != "needs-rebuild" and jira["vectors"] == plan["plan"]["chunks"]
     assert verify(capsys, "jira")[0] == 0
     assert cli.main(["rebuild", "nope"]) == 2
+
+    # Nothing left to rebuild; --reembed re-embeds the history anyway, here (no scheduler runs).
+    assert run(capsys, "rebuild", "jira", "--dry-run").startswith("would jira: nothing to rebuild")
+    out = run(capsys, "rebuild", "jira", "--reembed")
+    assert out.startswith("jira: re-embed ") and "0 chunks not in the ledger" in out
+    # Every chunk embedded again, from the day of the oldest document on (more of upstream than
+    # the first sync's 24 hours), and the ledger lists exactly what was written.
+    done = re.search(
+        r"re-embedded \d+ windows in this process: \d+ documents, (\d+) chunks, [1-9]\d* tokens.*verify: ok: (\d+) chunks", out
+    )
+    assert done and done[1] == done[2] and int(done[1]) >= plan["plan"]["chunks"], out

@@ -130,7 +130,7 @@ def plan(
         else:
             misplaced.setdefault(key if key is not None and key != active else "?", []).append(doc_id)
     base = {"source": source, "target_store": active, "fingerprint": fingerprint}
-    if not misplaced:
+    if not misplaced and not reembed:
         return RebuildPlan(**base, path=NOTHING, reason="the active store holds every document of the ledger", documents=0,
                            chunks=0, tokens=0, tokens_estimated=False, cost_usd=0.0)  # fmt: skip
     reason = _copy_refusal(misplaced, placements, fingerprint, open_store) if not reembed else "re-embedding was asked for"
