@@ -132,6 +132,20 @@ def test_the_copy_path_moves_the_vectors_without_one_embedding_request(sandbox, 
             k: original.metadata.get(k) for k in ("source", "title", "access_type")
         }
 
+    # Pinecone to another namespace: the old store is opened from its key (host and namespace)
+    # with the connection's client.
+    from pinecone import Pinecone
+
+    from vector_sync.stores.pinecone import PineconeStore
+
+    old_key = backends.store.store_key
+    backends.store = PineconeStore(backends.store.index, namespace="moved")
+    client = Pinecone(api_key=TOKEN, host=sandbox.base_url("pinecone"))
+    plan, result = rebuild_all(backends, "jira", rebuild.store_opener(lambda: client))
+    assert plan.path == rebuild.COPY and plan.moves.keys() == {old_key} and result["ok"], result
+    assert sorted(backends.store.ids("jira:")) == lance_ids["jira"]
+    assert sandbox.log.count("openai", path=EMBEDDINGS) == requests
+
     # verify finds an id deleted behind the project's back.
     gone = lance_ids["jira"][0]
     backends.store.delete([gone])
