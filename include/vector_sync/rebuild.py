@@ -131,8 +131,8 @@ def plan(
             misplaced.setdefault(key if key is not None and key != active else "?", []).append(doc_id)
     base = {"source": source, "target_store": active, "fingerprint": fingerprint}
     if not misplaced and not reembed:
-        return RebuildPlan(**base, path=NOTHING, reason="the active store holds every document of the ledger", documents=0,
-                           chunks=0, tokens=0, tokens_estimated=False, cost_usd=0.0)  # fmt: skip
+        reason = "the active store holds every document of the ledger"
+        return RebuildPlan(**base, path=NOTHING, reason=reason, documents=0, chunks=0, tokens=0, tokens_estimated=False, cost_usd=0.0)
     reason = _copy_refusal(misplaced, placements, fingerprint, open_store) if not reembed else "re-embedding was asked for"
     if reason is None:
         moved = [d for ids in misplaced.values() for d in ids]
@@ -182,7 +182,8 @@ def _copy_refusal(
 
 def history_windows(state: StateStore, source: str, now: datetime, days: float = WINDOW_DAYS) -> list[Window]:
     """``days``-long windows from the day of the source's oldest live document to ``now`` (the
-    last one shorter). Aligned on that day, so planning again later yields the same starts."""
+    last one shorter). Aligned on that day, so planning again later (a resumed rebuild) yields
+    the same starts, the last window reaching further."""
     times = [t for t in state.ledger.document_times(source).values() if t is not None]
     if not times:
         return []
