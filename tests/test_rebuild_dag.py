@@ -82,3 +82,43 @@ def test_a_triggered_rebuild_re_embeds_the_history_in_windows_and_skips_one_alre
 def first_window_runs(state, window: dict) -> list:
     run_id = f"rebuild__{datetime.fromisoformat(window['start']):%Y%m%dT%H%M%S}"
     return [(r.run_id, r.started_at, r.finished_at) for r in state.runs.recent("jira", limit=None) if r.run_id == run_id]
+
+
+def test_the_command_triggers_the_dag_only_when_a_scheduler_runs(airflow_env, dagbag):
+    """`vector-sync rebuild` hands a re-embedding to Airflow when a scheduler heartbeats (a run
+    with the options as conf), else runs it itself (None)."""
+    from airflow.jobs.job import Job
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import JobState
+    from sqlalchemy import delete, select
+
+    from vector_sync.airflow.rebuild import trigger_rebuild
+
+    now = datetime.now(timezone.utc)
+    # Nothing to rebuild: no window to map, finish still runs (and the run writes the DAG to the DB).
+    empty = dagbag.dags["vector_sync_rebuild_tempo"].test(logical_date=now, run_after=now)
+    assert str(empty.state) == "success"
+    assert {ti.task_id: str(ti.state) for ti in empty.get_task_instances()} == {
+        "plan": "success",
+        "copy_vectors": "success",
+        "rebuild_window": "skipped",
+        "finish": "success",
+    }
+    assert trigger_rebuild("tempo") is None  # no scheduler
+    with create_session() as session:
+        job = Job()
+        job.job_type, job.state = "SchedulerJob", JobState.RUNNING
+        session.add(job)
+        session.commit()
+        job_id = job.id
+    try:
+        run_id = trigger_rebuild("tempo", reembed=True)
+        assert run_id is not None
+        with create_session() as session:
+            run = session.scalar(select(DagRun).where(DagRun.dag_id == "vector_sync_rebuild_tempo", DagRun.run_id == run_id))
+            assert run is not None and run.conf == {"reembed": True, "force": False} and str(run.state) == "queued"
+            session.delete(run)
+    finally:
+        with create_session() as session:
+            session.execute(delete(Job).where(Job.id == job_id))
