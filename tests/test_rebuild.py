@@ -20,7 +20,7 @@ from vector_sync.models import Window
 from vector_sync.sources import registered_sources
 from vector_sync.specs import source_settings
 from vector_sync.staging import StagedRun, run_key
-from vector_sync.status import NEEDS_REBUILD, source_status
+from vector_sync.status import NEEDS_REBUILD, describe, source_status
 
 TOKEN = "sandbox-token"
 EMBEDDINGS = "/v1/embeddings"
@@ -203,6 +203,7 @@ def test_a_re_embedding_resumes_after_a_failed_window_and_drops_what_is_gone(san
     assert (progress["windows_done"], progress["windows_total"]) == (2, len(plan.windows))
     status = source_status("jira", backends.state, backends.store, fingerprint=backends.embedder.fingerprint)
     assert status.rebuild["windows_done"] == 2 and status.health == NEEDS_REBUILD
+    assert f"rebuild under way: 2 of {len(plan.windows)} windows done" in describe([status])
 
     ran.clear()
     result = rebuild.execute(plan, backends.state, backends.store, opener, forced(backends, "jira", ran), max_share=0.5)
