@@ -424,15 +424,21 @@ def execute(
 ) -> dict[str, Any]:
     """Carry out ``rebuild`` in this process (copy, or every pending window in turn), finish it
     and check the coverage; returns the counts with ``verify``'s verdict."""
-    from vector_sync.coverage import check_coverage
-
     if rebuild.path == COPY:
         result = copy(rebuild, state, store, open_store)
     elif rebuild.path == REEMBED:
         result = {"path": REEMBED, **run_windows(rebuild.source, begin(rebuild, state), state, run_window)}
     else:
         result = {"path": NOTHING}
-    result.update(finish(rebuild.source, state, store, rebuild.fingerprint, max_share, force))
-    coverage = check_coverage(rebuild.source, state, store)
-    result.update(ok=coverage.ok, verify=coverage.verdict())
-    return result
+    return {**result, **finish_and_verify(rebuild.source, state, store, rebuild.fingerprint, max_share, force)}
+
+
+def finish_and_verify(
+    source: str, state: StateStore, store: VectorStore, fingerprint: str, max_share: float, force: bool = False
+) -> dict[str, Any]:
+    """``finish``, then ``check_coverage``: the counts with ``ok`` and ``verify`` (the verdict)."""
+    from vector_sync.coverage import check_coverage
+
+    result = finish(source, state, store, fingerprint, max_share, force)
+    coverage = check_coverage(source, state, store)
+    return {**result, "ok": coverage.ok, "verify": coverage.verdict()}

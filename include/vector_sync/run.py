@@ -96,8 +96,15 @@ def rebuild_source(
     if dry_run:
         return plan, None
 
+    max_share = float(source.settings.option("prune_max_share"))
+    return plan, rebuild.execute(plan, backends.state, store, open_store, rebuild_window_runner(source, backends), max_share, force=force)
+
+
+def rebuild_window_runner(source: Source, backends: Backends) -> Any:
+    """One window of a re-embedding rebuild: a forced ``sync_window`` with run id
+    ``rebuild__<window start>`` (the CLI's windows and the rebuild DAG's mapped tasks alike)."""
+
     def run_window(window: Window) -> dict[str, Any]:
         return sync_window(source, window, backends, run_id=f"rebuild__{window.start:%Y%m%dT%H%M%S}", force=True)
 
-    max_share = float(source.settings.option("prune_max_share"))
-    return plan, rebuild.execute(plan, backends.state, store, open_store, run_window, max_share, force=force)
+    return run_window

@@ -73,33 +73,24 @@ def run_rebuild_window(name: str, window: Mapping[str, str]) -> dict[str, Any]:
     unless already done."""
     from vector_sync.models import Window
     from vector_sync.rebuild import rebuild_window
-    from vector_sync.run import sync_window
+    from vector_sync.run import rebuild_window_runner
 
     runtime, _, _ = _backends()
-    source = runtime.source(name)
     span = Window(datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]))
-
-    def run_window(w: Window) -> dict[str, Any]:
-        return sync_window(source, w, runtime, run_id=f"rebuild__{w.start:%Y%m%dT%H%M%S}", force=True)
-
-    return dict(rebuild_window(name, window["target"], span, runtime.state, run_window))
+    return dict(rebuild_window(name, window["target"], span, runtime.state, rebuild_window_runner(runtime.source(name), runtime)))
 
 
 def finish_rebuild(name: str, force: bool) -> dict[str, Any]:
     """``rebuild.finish`` and the coverage check; a mismatch fails the task (no retry fixes it)."""
-    from vector_sync import rebuild
     from vector_sync.airflow.maintenance import CoverageMismatch
     from vector_sync.airflow.settings import settings_for
-    from vector_sync.coverage import check_coverage
+    from vector_sync.rebuild import finish_and_verify
 
     runtime, fingerprint, _ = _backends()
-    store = runtime.store()
     max_share = float(settings_for(name).option("prune_max_share"))
-    result = rebuild.finish(name, runtime.state, store, fingerprint, max_share, force=force)
-    coverage = check_coverage(name, runtime.state, store)
-    result["verify"] = coverage.verdict()
-    if not coverage.ok:
-        raise CoverageMismatch(f"rebuild of {name} ended with verify {coverage.verdict()}: see `vector-sync verify {name} --json`")
+    result = finish_and_verify(name, runtime.state, runtime.store(), fingerprint, max_share, force=force)
+    if not result["ok"]:
+        raise CoverageMismatch(f"rebuild of {name} ended with verify {result['verify']}: see `vector-sync verify {name} --json`")
     return result
 
 
