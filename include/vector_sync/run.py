@@ -76,28 +76,14 @@ def permissions_source(source: Source, backends: Backends, dry_run: bool = False
     return sync_permissions(source, backends.state, None if dry_run else backends.store(), dry_run=dry_run)
 
 
-def rebuild_source(
-    source: Source,
-    backends: Backends,
-    fingerprint: str,
-    open_store: Any,
-    dry_run: bool = False,
-    reembed: bool = False,
-    force: bool = False,
-) -> tuple[Any, dict[str, Any] | None]:
-    """Plan the rebuild of the source's history into the active store and embedder (whose
-    ``fingerprint`` is given: the copy path never loads the model) and, unless ``dry_run``,
-    carry it out here, each window of a re-embedding a forced ``sync_window`` (see
-    vector_sync.rebuild). Returns the plan and the result (None for a dry run)."""
+def rebuild_source(source: Source, backends: Backends, plan: Any, open_store: Any, force: bool = False) -> dict[str, Any]:
+    """Carry out a rebuild ``plan`` of the source (``vector_sync.rebuild.plan``) in this process,
+    each window of a re-embedding a forced ``sync_window``; returns the result with the verdict."""
     from vector_sync import rebuild
 
-    store = backends.store()
-    plan = rebuild.plan(source.name, backends.state, store, fingerprint, open_store, reembed=reembed)
-    if dry_run:
-        return plan, None
-
     max_share = float(source.settings.option("prune_max_share"))
-    return plan, rebuild.execute(plan, backends.state, store, open_store, rebuild_window_runner(source, backends), max_share, force=force)
+    runner = rebuild_window_runner(source, backends)
+    return rebuild.execute(plan, backends.state, backends.store(), open_store, runner, max_share, force=force)
 
 
 def rebuild_window_runner(source: Source, backends: Backends) -> Any:

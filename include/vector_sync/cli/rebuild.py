@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from vector_sync.cli.output import emit, emit_json
     from vector_sync.cli.sync import known_source
     from vector_sync.rebuild import REEMBED, store_opener
+    from vector_sync.rebuild import plan as plan_rebuild
     from vector_sync.run import rebuild_source
     from vector_sync.runtime import embedder_fingerprint
 
@@ -38,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     backends = runtime()
     source = backends.source(args.source)
     opener = store_opener(backends.pinecone_client)
+    # The active embedder's fingerprint from its settings: the copy path never loads the model.
     fingerprint = embedder_fingerprint(backends.config)
-    plan, _ = rebuild_source(source, backends, fingerprint, opener, dry_run=True, reembed=args.reembed)
+    plan = plan_rebuild(args.source, backends.state, backends.store(), fingerprint, opener, reembed=args.reembed)
     run_id = None
     if not args.dry_run and not args.here and plan.path == REEMBED:
         from vector_sync.airflow.rebuild import trigger_rebuild
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(__name__).warning("no scheduler is running: re-embedding %d windows in this process", len(plan.windows))
     result = None
     if not args.dry_run and run_id is None:
-        plan, result = rebuild_source(source, backends, fingerprint, opener, reembed=args.reembed, force=args.force)
+        result = rebuild_source(source, backends, plan, opener, force=args.force)
     if args.json:
         emit_json({"plan": plan.to_json(), "result": result, "triggered": run_id})
     else:
