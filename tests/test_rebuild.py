@@ -89,9 +89,14 @@ def test_a_switch_to_pinecone_and_openai_re_embeds_every_source_into_pinecone(sa
     assert "hashing" in dry.reason and dry.windows and dry.windows[-1].end > workspace.anchor - timedelta(minutes=1)
     assert backends.store.count() == 0 and backends.state.rebuilds.progress("jira") is None  # the plan wrote nothing
 
+    openai = sandbox.simulator("openai")
     for name in ledger:
+        served = openai.tokens_served
         plan, result = rebuild_all(backends, name, opener)
         assert plan.path == rebuild.REEMBED and result["ok"], (name, result)
+        if name == "jira":  # the dry run's estimate against the tokens the re-embedding sent
+            sent = openai.tokens_served - served
+            assert abs(dry.tokens - sent) <= 0.1 * sent
         assert sorted(backends.store.ids(f"{name}:")) == backends.state.ledger.live_chunk_ids(name), name
         assert set(backends.state.ledger.written_to(name)) == {(backends.store.store_key, backends.embedder.fingerprint)}
         assert health(backends, name) != NEEDS_REBUILD, name
