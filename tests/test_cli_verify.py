@@ -5,6 +5,7 @@ the command it names has rebuilt the history."""
 from __future__ import annotations
 
 import json
+import re
 
 from tests.test_cli import cli_env, run, window_args  # noqa: F401 - fixture
 from vector_sync import cli
@@ -37,7 +38,22 @@ def test_verify_finds_a_chunk_deleted_behind_the_ledgers_back(cli_env, capsys):
     code, out = verify(capsys, "jira", "--json")
     report = json.loads(out)
     assert code == 1 and report["missing"] == [chunks[0]] and report["extra"] == [] and report["chunks"] == len(chunks)
+    assert report["sampled"] == 20 and report["metadata_mismatches"] == []
     assert cli.main(["verify", "nope"]) == 2
+    assert cli.main(["verify", "jira", "--sample", "-1"]) == 2
+
+    # Who may see a document, changed in the store behind the ledger's back: a sampled mismatch.
+    doc_id = chunks[-1].rsplit("#", 1)[0]
+    tampered = [c for c in chunks if c.rsplit("#", 1)[0] == doc_id]
+    store.update_access([doc_id], "restricted", ["mallory@example.com"])
+    code, out = verify(capsys, "jira", "--json", "--sample", str(len(chunks)))
+    report = json.loads(out)
+    assert (
+        code == 1 and report["verdict"] == f"mismatch: 1 missing, 0 extra, {len(tampered)} of {len(chunks) - 1} sampled with other metadata"
+    )
+    assert {(m["id"], m["field"], m["ledger"], m["store"]) for m in report["metadata_mismatches"]} == {
+        (c, "access", "all []", "restricted ['mallory@example.com']") for c in tampered
+    }
 
 
 def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, capsys, monkeypatch, tmp_path):
@@ -49,12 +65,36 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
     assert jira["health"] == "needs-rebuild" and jira["vectors"] == 0
     [problem] = jira["problems"]
     command = problem.split("`")[1]
-    assert command.startswith("vector-sync reindex --source jira --since ")
+    assert command == "vector-sync rebuild jira"
     assert "needs-rebuild" in run(capsys, "status")
     code, out = verify(capsys, "jira")
     assert code == 1 and out.startswith("mismatch: ") and out.endswith(" missing, 0 extra\n")
 
-    run(capsys, *command.split()[1:])
+    # --dry-run: the path and what it costs, nothing written. Same embedder, old table readable: copy, $0.
+    dry = run(capsys, "rebuild", "jira", "--dry-run")
+    assert dry.startswith("would jira: copy ") and " 0 tokens, $0.0000 on text-embedding-3-small" in dry
+    plan = json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--json"))
+    assert plan["result"] is None and plan["plan"]["path"] == "copy" and plan["plan"]["cost_usd"] == 0 and plan["plan"]["chunks"] > 0
+    reembed = json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--reembed", "--json"))["plan"]
+    assert reembed["path"] == "re-embed" and reembed["tokens"] > 0 and reembed["tokens_estimated"] and reembed["windows"]
+    assert reembed["chunks"] == plan["plan"]["chunks"]
+    assert jira_status(capsys)["vectors"] == 0
+
+    out = run(capsys, *command.split()[1:])
+    assert f"copied {plan['plan']['documents']} documents ({plan['plan']['chunks']} chunks), 0 embedded" in out
+    assert out.rstrip().endswith(f"verify: ok: {plan['plan']['chunks']} chunks")
     jira = jira_status(capsys)
-    assert jira["health"] != "needs-rebuild" and jira["vectors"] > 0
+    assert jira["health"] != "needs-rebuild" and jira["vectors"] == plan["plan"]["chunks"]
     assert verify(capsys, "jira")[0] == 0
+    assert cli.main(["rebuild", "nope"]) == 2
+
+    # Nothing left to rebuild; --reembed re-embeds the history anyway, here (no scheduler runs).
+    assert run(capsys, "rebuild", "jira", "--dry-run").startswith("would jira: nothing to rebuild")
+    out = run(capsys, "rebuild", "jira", "--reembed")
+    assert out.startswith("jira: re-embed ") and "0 chunks not in the ledger" in out
+    # Every chunk embedded again, from the day of the oldest document on (more of upstream than
+    # the first sync's 24 hours), and the ledger lists exactly what was written.
+    done = re.search(
+        r"re-embedded \d+ windows in this process: \d+ documents, (\d+) chunks, [1-9]\d* tokens.*verify: ok: (\d+) chunks", out
+    )
+    assert done and done[1] == done[2] and int(done[1]) >= plan["plan"]["chunks"], out

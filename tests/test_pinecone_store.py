@@ -195,6 +195,31 @@ def test_ids_by_prefix_and_count_by_source(store, box):
     assert store.count() == 257 and len(list(store.ids())) == 257
 
 
+def test_fetch_reads_records_back_as_written_in_pages(store, box, tmp_path):
+    """What a rebuild's copy path reads: values, text, document id and metadata as upserted
+    (what LanceDB's fetch gives for the same records), 100 ids a request, unknown ids absent."""
+    from vector_sync.stores.lancedb import LanceDBStore
+
+    records = [record(i) for i in range(250)]
+    store.upsert(records)
+    lance = LanceDBStore(str(tmp_path / "lancedb"))
+    lance.upsert(records)
+    box.log.reset()
+    wanted = [r.id for r in records] + ["jira:never#0"]
+    got = {r.id: r for r in store.fetch(wanted)}
+    assert box.log.count("pinecone", path=r"/vectors/fetch$") == 3
+    assert sorted(got) == sorted(r.id for r in records)
+    from_lance = {r.id: r for r in lance.fetch(wanted)}
+    assert sorted(from_lance) == sorted(got)
+    for original in records[:20]:
+        unit = np.asarray(original.values) / np.linalg.norm(original.values)  # a dotproduct index holds unit vectors
+        for copy, values in ((got[original.id], unit), (from_lance[original.id], original.values)):
+            assert (copy.document_id, copy.text) == (original.document_id, original.text)
+            assert copy.values == pytest.approx(list(values), abs=1e-6)
+            assert {k: copy.metadata[k] for k in original.metadata} == dict(original.metadata)
+    assert store.fetch([]) == [] and lance.fetch([]) == []
+
+
 # --- queries ---------------------------------------------------------------------------------
 
 

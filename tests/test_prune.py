@@ -73,3 +73,38 @@ def test_reindex_reembeds_everything_once(kit, workspace):
     assert forced["embedded"] == count and forced["skipped_unchanged"] == 0
     assert kit.store.count("jira") == count
     assert kit.run("jira", window)["embedded"] == 0
+
+
+class KitRuntime:
+    """What the prune DAG's task takes from ``vector_sync.airflow.backends.Runtime``, over the
+    test's backends."""
+
+    def __init__(self, kit) -> None:
+        self.kit = kit
+        self.state = kit.state
+
+    def store(self):
+        return self.kit.store
+
+    def source(self, name: str):
+        return self.kit.source(name)
+
+
+def test_the_weekly_prune_verifies_the_coverage_and_fails_on_a_mismatch(kit, sandbox):
+    """The prune DAG's task: after pruning, the coverage check; a chunk deleted behind the
+    project's back fails the task (FatalError: no retries; the failure alert carries the line)."""
+    import re
+
+    from vector_sync.airflow.maintenance import CoverageMismatch, prune_and_verify
+    from vector_sync.errors import FatalError
+
+    victims = sorted(indexed(kit))[:1]
+    sandbox.simulator("jira").delete(victims[0].split(":", 1)[1])
+    result = prune_and_verify("jira", runtime=KitRuntime(kit))
+    assert result["gone"] == 1 and result["verify"]["ok"] and result["verify"]["sampled"] == 20
+
+    lost = sorted(kit.store.ids("jira:"))[0]
+    kit.store.delete([lost])
+    with pytest.raises(CoverageMismatch, match=rf"^verify jira: mismatch: 1 missing, 0 extra \(first: {re.escape(lost)}\): ") as failed:
+        prune_and_verify("jira", runtime=KitRuntime(kit))
+    assert isinstance(failed.value, FatalError) and "`vector-sync rebuild jira`" in str(failed.value)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from tests.statekit import backend, pg_database, store  # noqa: F401 - fixtures
 from vector_sync.health import HealthBook, check
+from vector_sync.models import VectorRecord
 from vector_sync.state import LedgerWrite, StateStore
 from vector_sync.status import HEALTHY, NEEDS_REBUILD, describe, source_status
 from vector_sync.stores.lancedb import LanceDBStore
@@ -65,6 +66,7 @@ def test_status_needs_rebuild_when_the_store_or_the_embedder_changed(tmp_path):
 
     write(state, "jira:SUBS-1", lance.store_key, at=T0 - timedelta(days=40))
     write(state, "jira:SUBS-2", None)  # recorded before stores were: unknown, not a mismatch
+    lance.upsert([vector("jira:SUBS-1"), vector("jira:SUBS-2")])
     assert source_status("jira", state, lance, now, fingerprint=FP).health == HEALTHY
 
     # The embedder changed: every document embedded with the old model needs a rebuild.
@@ -72,8 +74,8 @@ def test_status_needs_rebuild_when_the_store_or_the_embedder_changed(tmp_path):
     assert switched.health == NEEDS_REBUILD
     [problem] = switched.problems
     assert f"2 of 2 documents were embedded with {FP}" in problem
-    assert "`vector-sync reindex --source jira --since 2026-10-11`" in problem  # from the oldest document
-    assert NEEDS_REBUILD in describe([switched]) and "vector-sync reindex --source jira" in describe([switched])
+    assert "run `vector-sync rebuild jira`" in problem
+    assert NEEDS_REBUILD in describe([switched]) and "vector-sync rebuild jira" in describe([switched])
 
     # The store changed (another table): the rows recorded for the old one need a rebuild.
     other = LanceDBStore(str(tmp_path / "lancedb"), table="elsewhere")
@@ -82,6 +84,29 @@ def test_status_needs_rebuild_when_the_store_or_the_embedder_changed(tmp_path):
     assert f"1 of 2 documents were written to {lance.store_key}, not the active store {other.store_key}" in moved.problems[0]
     assert source_status("jira", state, other, now).health == NEEDS_REBUILD  # no fingerprint given: the store alone
     assert source_status("slack", state, other, now, fingerprint=FP).health != NEEDS_REBUILD  # nothing of slack anywhere
+
+
+def test_an_empty_active_store_needs_a_rebuild_even_when_no_row_names_a_store(tmp_path):
+    """The issue's story before stores were recorded: every row's store is unknown, and the
+    store switched to holds nothing of the source."""
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    state.migrate()
+    state.runs.advance_last_sync("jira", T0 - timedelta(minutes=15), T0)
+    write(state, "jira:SUBS-1", None)
+    empty = LanceDBStore(str(tmp_path / "lancedb"))
+    status = source_status("jira", state, empty, T0, fingerprint=FP)
+    assert status.health == NEEDS_REBUILD and status.vectors == 0
+    assert status.problems == [
+        f"the ledger lists 1 documents but the active store {empty.store_key} holds no vector of jira: searches miss them "
+        "until they are rebuilt; run `vector-sync rebuild jira` (`--dry-run` first for the cost)"
+    ]
+    empty.upsert([vector("jira:SUBS-1")])
+    assert source_status("jira", state, empty, T0, fingerprint=FP).health == HEALTHY
+    assert source_status("tempo", state, empty, T0, fingerprint=FP).health != NEEDS_REBUILD  # no documents, nothing missing
+
+
+def vector(doc_id: str) -> VectorRecord:
+    return VectorRecord(f"{doc_id}#0", doc_id, [1.0, 0.5, 0.25, 0.125], "text", {"source": doc_id.split(":", 1)[0], "title": doc_id})
 
 
 def test_the_health_check_alerts_once_for_a_needed_rebuild(tmp_path):

@@ -1,5 +1,6 @@
 """One whole run in this process, over ready backends: every step of a window
-(``sync_window``), a prune (``prune_source``) or a permission pass (``permissions_source``).
+(``sync_window``), a prune (``prune_source``), a permission pass (``permissions_source``) or a
+rebuild after a switch of store or embedder (``rebuild_source``).
 
 The CLI, the sandbox's demo, the benchmarks and the tests call these; inside Airflow the same
 steps run as separate tasks (``vector_sync.airflow.tasks``). Nothing here imports Airflow: the
@@ -73,3 +74,23 @@ def permissions_source(source: Source, backends: Backends, dry_run: bool = False
     from vector_sync.permissions import sync_permissions
 
     return sync_permissions(source, backends.state, None if dry_run else backends.store(), dry_run=dry_run)
+
+
+def rebuild_source(source: Source, backends: Backends, plan: Any, open_store: Any, force: bool = False) -> dict[str, Any]:
+    """Carry out a rebuild ``plan`` of the source (``vector_sync.rebuild.plan``) in this process,
+    each window of a re-embedding a forced ``sync_window``; returns the result with the verdict."""
+    from vector_sync import rebuild
+
+    max_share = float(source.settings.option("prune_max_share"))
+    runner = rebuild_window_runner(source, backends)
+    return rebuild.execute(plan, backends.state, backends.store(), open_store, runner, max_share, force=force)
+
+
+def rebuild_window_runner(source: Source, backends: Backends) -> Any:
+    """One window of a re-embedding rebuild: a forced ``sync_window`` with run id
+    ``rebuild__<window start>`` (the CLI's windows and the rebuild DAG's mapped tasks alike)."""
+
+    def run_window(window: Window) -> dict[str, Any]:
+        return sync_window(source, window, backends, run_id=f"rebuild__{window.start:%Y%m%dT%H%M%S}", force=True)
+
+    return run_window

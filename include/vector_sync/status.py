@@ -45,6 +45,8 @@ class SourceStatus:
     # Webhook events received / rejected / pending and the last one's age (vector_sync.state.webhooks);
     # None for a source without webhooks (Tempo).
     webhooks: dict[str, Any] | None = None
+    # A re-embedding rebuild under way (vector_sync.rebuild): its target and windows done / total.
+    rebuild: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,7 +63,8 @@ def source_status(
     """Health is ``failed`` while the last run failed or a window is still failed, ``stuck``
     when the sync DAG's schedule is (``schedule["state"]``, see vector_sync.airflow.schedule),
     ``needs-rebuild`` when the ledger holds documents written to another store than ``store``
-    or by another embedder than ``fingerprint`` (the active one's; None: not checked),
+    or by another embedder than ``fingerprint`` (the active one's; None: not checked), or when
+    ``store`` holds none of the source's vectors while the ledger lists documents,
     ``stale`` when the last sync is older than the source's threshold (or never happened),
     else ``healthy``."""
     now = now or datetime.now(timezone.utc)
@@ -77,7 +80,8 @@ def source_status(
             f"last_sync {last_sync.isoformat()} is in the future: catch-up runs cannot start there; "
             f"repair it with `vector-sync cursor {source} --set latest-success`"
         )
-    rebuild = rebuild_problem(source, state, store.store_key, fingerprint)
+    vectors = store.count(source)
+    rebuild = rebuild_problem(source, state, store.store_key, fingerprint, vectors)
     if (run is not None and run.status == "failed") or windows or problems:
         health = FAILED
     elif schedule is not None and schedule.get("state") == STUCK:
@@ -94,7 +98,7 @@ def source_status(
         last_sync=last_sync.isoformat() if last_sync else None,
         age_minutes=round(age, 1) if age is not None else None,
         stale_after_minutes=settings.stale_after.total_seconds() / 60,
-        vectors=store.count(source),
+        vectors=vectors,
         documents=state.ledger.document_count(source),
         last_run=_run_json(run),
         open_failures=[_jsonable(f) for f in failures],
@@ -103,6 +107,7 @@ def source_status(
         problems=problems + ([rebuild] if rebuild else []),
         skips=state.skips.of_run(source, run.run_id) if run is not None else [],
         webhooks=state.webhooks.status_json(source, now) if source in VENDORS else None,
+        rebuild=state.rebuilds.progress(source),
     )
 
 
@@ -121,16 +126,17 @@ def all_status(
     return [source_status(name, state, store, now, schedules.get(name), fingerprint) for name in sources]
 
 
-def rebuild_problem(source: str, state: StateStore, store_key: str | None, fingerprint: str | None) -> str | None:
+def rebuild_problem(
+    source: str, state: StateStore, store_key: str | None, fingerprint: str | None, vectors: int | None = None
+) -> str | None:
     """One sentence when the ledger has live documents of ``source`` in another store than
-    ``store_key`` or embedded with another fingerprint than ``fingerprint``, else None. A row
-    that recorded no store (written before stores were recorded), or a side not given, is
-    not a mismatch: unknown is not evidence."""
+    ``store_key``, embedded with another fingerprint than ``fingerprint``, or when the active
+    store holds no vector of the source at all (``vectors`` == 0: a store switched before
+    stores were recorded), else None. A row that recorded no store, or a side not given, is
+    not a mismatch by itself: unknown is not evidence; an empty store is."""
     written = state.ledger.written_to(source)
     other_stores = sorted({key for key, _ in written if key is not None and store_key is not None and key != store_key})
     other_models = sorted({fp for _, fp in written if fp and fingerprint and fp != fingerprint})
-    if not (other_stores or other_models):
-        return None
     total = sum(written.values())
     where = []
     if other_stores:
@@ -139,16 +145,12 @@ def rebuild_problem(source: str, state: StateStore, store_key: str | None, finge
     if other_models:
         n = sum(count for (_, fp), count in written.items() if fp in other_models)
         where.append(f"{n} of {total} documents were embedded with {', '.join(other_models)}, not the active {fingerprint}")
-    return (
-        f"{'; '.join(where)}: searches miss them until they are rebuilt; run "
-        f"`vector-sync reindex --source {source} --since {_oldest_day(state, source)}`"
-    )
-
-
-def _oldest_day(state: StateStore, source: str) -> str:
-    """The day of the source's oldest live document: a reindex from there covers its history."""
-    times = [t for t in state.ledger.document_times(source).values() if t is not None]
-    return min(times).date().isoformat() if times else "2000-01-01"
+    if not where and total and vectors == 0:
+        named = f" {store_key}" if store_key else ""
+        where.append(f"the ledger lists {total} documents but the active store{named} holds no vector of {source}")
+    if not where:
+        return None
+    return f"{'; '.join(where)}: searches miss them until they are rebuilt; run `vector-sync rebuild {source}` (`--dry-run` first for the cost)"
 
 
 def _run_json(run: Any) -> dict[str, Any] | None:
@@ -187,5 +189,7 @@ def describe(rows: Iterable[SourceStatus]) -> str:
             shown = ", ".join(skip["items"][:SKIPS_SHOWN]) or "items not named by the source"
             more = f" and {skip['count'] - min(len(skip['items']), SKIPS_SHOWN)} more" if skip["count"] > SKIPS_SHOWN else ""
             lines.append(f"{'':<10} skipped {skip['count']} ({skip['reason']}): {shown}{more}")
+        if row.rebuild:
+            lines.append(f"{'':<10} rebuild under way: {row.rebuild['windows_done']} of {row.rebuild['windows_total']} windows done")
         lines.extend(f"{'':<10} {problem}" for problem in row.problems)
     return "\n".join(lines)

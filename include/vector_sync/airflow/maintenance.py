@@ -16,8 +16,13 @@ from vector_sync.airflow.callbacks import MAINTENANCE_KINDS, on_task_failure
 from vector_sync.airflow.dags import DAG_START
 from vector_sync.airflow.settings import parse_time_settings
 from vector_sync.airflow.tasks import fail_fast
+from vector_sync.errors import FatalError
 
-PRUNE_DOC = """``vector_sync_prune_<source>``: the weekly deletion sweep, one DAG per registered source."""
+PRUNE_DOC = """``vector_sync_prune_<source>``: the weekly deletion sweep, one DAG per registered source.
+
+After pruning it checks the coverage (``vector-sync verify``): the ledger's chunk ids against the
+store's and the metadata of a sample. A mismatch fails the task with the verdict, so the failure
+alert names it; `vector-sync rebuild <source>` repairs it."""
 
 PERMISSIONS_DOC = """``vector_sync_permissions_<source>``: the hourly permission pass, one DAG per source that can
 re-read who may see its items (Slack, Fireflies; see ``vector_sync.permissions``).
@@ -80,12 +85,36 @@ def prune(name: str, force: bool = False, dry_run: bool = False, runtime: Any = 
     return prune_source(runtime.source(name), runtime, force=force, dry_run=dry_run)
 
 
+class CoverageMismatch(FatalError):
+    """The store does not hold what the ledger says: retrying will not change that."""
+
+
+def prune_and_verify(name: str, force: bool = False, dry_run: bool = False, runtime: Any = None) -> dict[str, Any]:
+    """``prune``, then ``check_coverage`` of the source (its JSON under ``verify``); a mismatch
+    raises ``CoverageMismatch`` with the verdict and the repair."""
+    from vector_sync.airflow.backends import Runtime
+    from vector_sync.coverage import check_coverage
+
+    runtime = runtime or Runtime()
+    result = prune(name, force=force, dry_run=dry_run, runtime=runtime)
+    coverage = check_coverage(name, runtime.state, runtime.store())
+    result["verify"] = coverage.to_json()
+    if not coverage.ok:
+        first = (coverage.missing or coverage.extra or [m["id"] for m in coverage.metadata_mismatches])[0]
+        raise CoverageMismatch(
+            f"verify {name}: {coverage.verdict()} (first: {first}): the store does not hold what the ledger says; "
+            f"see `vector-sync verify {name} --json`, repair with `vector-sync rebuild {name}`"
+        )
+    return result
+
+
 def build_prune_dag(name: str) -> Any:
-    """One task: list the ids still upstream, delete the rest; the 20% guard fails loudly."""
+    """One task: list the ids still upstream, delete the rest (the 20% guard fails loudly), then
+    verify the coverage (a mismatch fails the task, so the failure alert fires)."""
     from airflow.sdk import Param
 
     def run(params: Mapping[str, Any]) -> dict[str, Any]:
-        return prune(name, force=bool(params.get("force")), dry_run=bool(params.get("dry_run")))
+        return prune_and_verify(name, force=bool(params.get("force")), dry_run=bool(params.get("dry_run")))
 
     return maintenance_dag(
         name,

@@ -24,6 +24,7 @@ COMMANDS = (
     "sync",
     "cursor",
     "reindex",
+    "rebuild",
     "verify",
     "maintenance",
     "index",

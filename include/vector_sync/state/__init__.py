@@ -2,8 +2,8 @@
 
 ``StateStore`` is what callers hold: ``state.ledger`` (documents and chunks), ``state.runs``
 (runs, ``last_sync``, failures), ``state.projects``, ``state.bm25`` (the BM25 statistics of
-Pinecone's sparse vectors) and ``state.pending_summaries`` (items to re-fetch until their summary
-is ready) all share its engine.
+Pinecone's sparse vectors), ``state.pending_summaries`` (items to re-fetch until their summary
+is ready) and ``state.rebuilds`` (a rebuild's windows) all share its engine.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from vector_sync.state.bm25 import TermStatsRepository
 from vector_sync.state.ledger import Access, ChunkState, ChunkWrite, LedgerEntry, LedgerRepository, LedgerWrite
 from vector_sync.state.pending import PendingSummaryRepository, SourcePendingSummaries
 from vector_sync.state.projects import Project, ProjectRepository
+from vector_sync.state.rebuilds import RebuildRepository, rebuild_windows_table
 from vector_sync.state.runs import MAX_ERROR_CHARS, FailedWindow, RunRepository, SyncFailure, SyncRun
 from vector_sync.state.schema import (
     IN_BATCH,
@@ -55,6 +56,7 @@ __all__ = [
     "PendingSummaryRepository",
     "Project",
     "ProjectRepository",
+    "RebuildRepository",
     "RUN_FAILED",
     "RUN_RUNNING",
     "RUN_STATUSES",
@@ -79,6 +81,7 @@ __all__ = [
     "migrate",
     "pending_summaries_table",
     "projects_table",
+    "rebuild_windows_table",
     "runs_table",
     "skips_table",
     "status_table",
@@ -108,6 +111,7 @@ class StateStore:
         self.pending_summaries = PendingSummaryRepository(self.engine)
         self.skips = SkipRepository(self.engine)
         self.webhooks = WebhookRepository(self.engine)
+        self.rebuilds = RebuildRepository(self.engine)
 
     def migrate(self) -> None:
         """Create missing tables, columns and indexes; idempotent (see ``schema.migrate``)."""

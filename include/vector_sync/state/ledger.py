@@ -205,6 +205,37 @@ class LedgerRepository:
         with self.engine.connect() as conn:
             return {(store_key, fingerprint or ""): int(count) for store_key, fingerprint, count in conn.execute(query)}
 
+    def placements(self, source: str) -> dict[str, tuple[str | None, str]]:
+        """Live documents of a source: ``id -> (store_key, fingerprint)``, what ``written_to``
+        counts, per document (a rebuild's plan)."""
+        c = documents_table.c
+        query = sa.select(c.id, c.store_key, c.fingerprint).where(c.source == source, c.deleted.is_(False)).order_by(c.id)
+        with self.engine.connect() as conn:
+            return {doc_id: (store_key, fingerprint or "") for doc_id, store_key, fingerprint in conn.execute(query)}
+
+    def move_to(self, doc_ids: Iterable[str], store_key: str) -> int:
+        """Record that the live documents' chunks now live in ``store_key`` (copied there
+        unchanged, so nothing else about them changes); returns the rows moved."""
+        ids = unique(doc_ids)
+        moved = 0
+        with self.engine.begin() as conn:
+            for batch in batches(ids, IN_BATCH):
+                stmt = documents_table.update().where(documents_table.c.id.in_(batch), documents_table.c.deleted.is_(False))
+                moved += conn.execute(stmt.values(store_key=store_key)).rowcount
+        return moved
+
+    def not_written_since(self, source: str, store_key: str, fingerprint: str, since: datetime) -> list[str]:
+        """Live documents of a source not rewritten into ``store_key`` with ``fingerprint`` at
+        or after ``since``: after a rebuild that re-read the whole history, the ones gone
+        upstream."""
+        c = documents_table.c
+        rewritten = sa.and_(c.store_key == store_key, c.fingerprint == fingerprint, c.synced_at >= utc(since))
+        query = (
+            sa.select(c.id).where(c.source == source, c.deleted.is_(False), sa.not_(sa.func.coalesce(rewritten, sa.false()))).order_by(c.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.scalars(query))
+
     def live_chunk_ids(self, source: str) -> list[str]:
         """Every chunk id the ledger says the store holds for the source's live documents, sorted."""
         d, c = documents_table.c, chunks_table.c

@@ -135,6 +135,11 @@ class VectorStore(ABC):
     def ids(self, prefix: str = "") -> Iterator[str]:
         """Every stored chunk id starting with ``prefix``."""
 
+    @abstractmethod
+    def fetch(self, ids: Sequence[str]) -> list[VectorRecord]:
+        """The stored records of ``ids`` (vector, text and metadata as written; unknown ids are
+        absent), for copying an index to another store without embedding again (``rebuild``)."""
+
     def update_access(
         self,
         document_ids: Sequence[str],

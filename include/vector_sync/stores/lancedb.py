@@ -223,6 +223,26 @@ class LanceDBStore(VectorStore):
         for batch in scan.to_batches():
             yield from batch.column("id").to_pylist()
 
+    def fetch(self, ids: Sequence[str]) -> list[VectorRecord]:
+        """The rows of ``ids`` as records: metadata from its JSON copy with the access columns
+        (authoritative, see ``_hit``) laid over it, vectors as stored (float32)."""
+        ids = list(dict.fromkeys(ids))
+        table = self._open()
+        if table is None or not ids:
+            return []
+        columns = ["id", "document_id", "text", "vector", "metadata_json", "access_type", "access_list"]
+        records = []
+        for start in range(0, len(ids), DELETE_BATCH_IDS):
+            where = f"id IN ({', '.join(_quote(i) for i in ids[start : start + DELETE_BATCH_IDS])})"
+            for row in table.search().select(columns).where(where).limit(None).to_arrow().to_pylist():
+                metadata = {
+                    **json.loads(row["metadata_json"] or "{}"),
+                    "access_type": row["access_type"] or "all",
+                    "access_list": list(row["access_list"] or []),
+                }
+                records.append(VectorRecord(row["id"], row["document_id"] or "", list(row["vector"]), row["text"] or "", metadata))
+        return records
+
     def update_access(
         self,
         document_ids: Sequence[str],

@@ -55,6 +55,8 @@ UPSERT_MAX_VECTORS = 1000
 UPSERT_MAX_BYTES = 2_000_000  # "2 MB" per upsert request, read strictly (decimal)
 METADATA_MAX_BYTES = 40_960  # per record, compact JSON
 DELETE_MAX_IDS = 1000
+# Ids per fetch: kept well under the URL length a GET carries (ids are up to 512 characters).
+FETCH_MAX_IDS = 100
 QUERY_MAX_TOP_K = 10_000
 LIST_PAGE_SIZE = 100  # the maximum page of /vectors/list
 ID_MAX_CHARS = 512
@@ -223,6 +225,23 @@ class PineconeStore(VectorStore):
                 for item in page.vectors:
                     if item.id is not None:
                         yield item.id
+
+    def fetch(self, ids: Sequence[str]) -> list[VectorRecord]:
+        """``GET /vectors/fetch`` (the SDK's ``Index.fetch``), ``FETCH_MAX_IDS`` ids a request:
+        the values as stored (unit length on a dotproduct index), ``text`` and ``document_id``
+        taken back out of the metadata. A text cut to fit the metadata budget comes back cut
+        (``text_truncated``)."""
+        ids = list(dict.fromkeys(ids))
+        records = []
+        for start in range(0, len(ids), FETCH_MAX_IDS):
+            with self._errors():
+                response = self.index.fetch(ids=ids[start : start + FETCH_MAX_IDS], namespace=self.namespace)
+            for vector_id, vector in (response.vectors or {}).items():
+                metadata = dict(vector.metadata or {})
+                text = str(metadata.pop("text", "") or "")
+                document_id = str(metadata.pop("document_id", "") or vector_id.rsplit("#", 1)[0])
+                records.append(VectorRecord(vector_id, document_id, list(vector.values or []), text, metadata))
+        return records
 
     def update_access(
         self,

@@ -174,6 +174,11 @@
       }
       box.append(el("h4", { id: `skips-${status.source}`, text: `Skipped in the last run (${number(total)})` }), list);
     }
+    if (status.rebuild) {
+      // A re-embedding rebuild under way (rebuild_windows): how far it got.
+      const r = status.rebuild;
+      box.append(el("p", { class: "rebuild", text: `Rebuild under way: ${number(r.windows_done)} of ${number(r.windows_total)} windows done` }));
+    }
     for (const problem of status.problems || []) {
       box.append(el("div", { class: "error-message", text: problem }));
     }
