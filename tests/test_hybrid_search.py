@@ -221,6 +221,39 @@ def test_only_a_full_name_counts_as_naming_the_actor():
     assert not actor_named("meetings kofi novak organised", hit(reporter="Kofi Novak"))  # not the actor
 
 
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_a_channel_named_lifts_what_was_said_there(tmp_path, mode):
+    """ "#bc-billing" asks for the channel's messages, not the Jira BC issues about billing
+    whose titles hold more of its words."""
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    channel = {"channel_name": "bc-billing", "channel_id": "C1"}
+    index(
+        store,
+        embedder,
+        [
+            doc("jira:BC-1", "BC-1: BC billing export", "BC billing export of the BC billing run.", projects=("BC",)),
+            doc("jira:BC-2", "BC-2: Billing retries for BC", "Billing retries; BC billing.", projects=("BC",)),
+            doc("slack:C1:1", "#bc-billing: who owns dunning now?", "who owns dunning now?", metadata=channel),
+            doc("slack:C2:1", "#random: bc billing lunch", "bc billing lunch at noon", metadata={"channel_name": "random"}),
+        ],
+    )
+    for asked in ("#bc-billing", "the bc-billing channel", "what was said in channel bc-billing"):
+        assert document_ids(search(asked, embedder, store, top_k=4, mode=mode))[0] == "slack:C1:1", asked
+
+
+def test_a_channel_counts_as_named_with_its_hash_or_beside_the_word_channel():
+    from vector_sync.models import Hit
+    from vector_sync.search import channel_named
+
+    hit = Hit(id="slack:C1:1#0", score=1.0, source="slack", title="#random: hi", text="hi", url="", metadata={"channel_name": "random"})
+    assert channel_named("anything in #random?", hit)
+    assert channel_named("the random channel", hit)
+    assert channel_named("Channel random today", hit)
+    assert not channel_named("a random question", hit)  # a bare word is not the channel
+    assert not channel_named("#random-ideas", hit)  # another channel
+    assert not channel_named("#random", Hit(id="jira:X-1#0", score=1.0, source="jira", title="X-1", text="", url="", metadata={}))
+
+
 # Hybrid, the default: dense or keyword alone score the long transcript far below 60 worklogs
 # that say the name in five words, past what the kind hint adds.
 @pytest.mark.parametrize("mode", ["hybrid"])

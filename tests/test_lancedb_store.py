@@ -11,7 +11,7 @@ import pytest
 from vector_sync.models import SEARCH_MODES, SearchFilter, VectorRecord
 from vector_sync.stores import lancedb as lancedb_store
 from vector_sync.stores.base import keyword_text
-from vector_sync.stores.lancedb import KEYWORD_WEIGHT, LanceDBStore, fuse_scores, keyword_weight, where_clause
+from vector_sync.stores.lancedb import KEYWORD_COVERAGE_POWER, KEYWORD_WEIGHT, LanceDBStore, fuse_scores, keyword_weight, where_clause
 
 DAY = 86_400
 T0 = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
@@ -337,7 +337,9 @@ def test_the_keyword_leg_counts_as_much_of_the_question_as_its_best_match_covers
     assert keyword_weight("BC-7", best) == KEYWORD_WEIGHT
     assert keyword_weight("invoice exports", best) == KEYWORD_WEIGHT  # plurals folded
     # Other words for it: only "invoice" of invoice / download / hang / forever (stop words aside).
-    assert keyword_weight("why does the invoice download hang forever", best) == pytest.approx(KEYWORD_WEIGHT / 4)
+    assert keyword_weight("why does the invoice download hang forever", best) == pytest.approx(
+        KEYWORD_WEIGHT * 0.25**KEYWORD_COVERAGE_POWER
+    )
     assert keyword_weight("anything", []) == KEYWORD_WEIGHT  # no keyword leg: nothing to scale
 
 

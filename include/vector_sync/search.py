@@ -61,6 +61,11 @@ SOURCE_HINT_WEIGHT = 0.5
 # 0.850 / 0.861 at 0.5 and 0.852 / 0.879 at 1.0 (people & time 0.86 -> 0.96, exact 0.89 -> 0.91).
 ACTOR_FIELDS = ("assignee", "user_name", "author", "organizer")
 ACTOR_WEIGHT = 1.0
+# A question that names a Slack channel ("#bc-billing", "the arch-migration channel") asks for
+# what was said there: the channel's messages rank above documents that only share its words
+# (Jira's BC issues for "bc billing"). Same weight as the actor: a place, like a person, is an
+# exact identifier the store's scores see only as words.
+CHANNEL_WEIGHT = 1.0
 
 
 def search(
@@ -167,7 +172,9 @@ def rank_for_work(hits: list[Hit], query: str, sources: frozenset[str] = frozens
       its text holds the query word for word (``quotes``);
     - plus ``SOURCE_HINT_WEIGHT`` when its source is one of ``sources``, the kinds of
       document the question names;
-    - plus ``ACTOR_WEIGHT`` when the question names its actor in full (``actor_named``).
+    - plus ``ACTOR_WEIGHT`` when the question names its actor in full (``actor_named``);
+    - plus ``CHANNEL_WEIGHT`` when the question names the channel it was posted in
+      (``channel_named``).
 
     Ties keep the store's order. The filter and the access rule were applied by the store.
     """
@@ -186,6 +193,7 @@ def rank_for_work(hits: list[Hit], query: str, sources: frozenset[str] = frozens
         score += SOURCE_HINT_WEIGHT if hit.source in sources else 0.0
         # The actor counts for the kind asked about: Bruno's worklogs are not "tickets assigned to Bruno".
         score += ACTOR_WEIGHT if (not sources or hit.source in sources) and actor_named(asked, hit) else 0.0
+        score += CHANNEL_WEIGHT if channel_named(query, hit) else 0.0
         ranked.append((-score, order, dataclasses.replace(hit, score=round(score, 6))))
     ranked.sort(key=lambda entry: entry[:2])
     return [entry[2] for entry in ranked]
@@ -203,6 +211,21 @@ def actor_named(asked: str, hit: Hit) -> bool:
         if " " in name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", asked):
             return True
     return False
+
+
+def channel_named(query: str, hit: Hit) -> bool:
+    """Whether ``query`` names the Slack channel ``hit`` was posted in: ``#name``, or the name
+    next to the word "channel" ("the arch-migration channel", "channel bc-billing"). A bare
+    name is not enough: "random" or "general" are also words of other questions."""
+    value = (hit.metadata or {}).get("channel_name")
+    if not isinstance(value, str) or not value:
+        return False
+    name, asked = re.escape(value.casefold()), query.casefold()
+    return bool(
+        re.search(rf"#{name}(?![\w-])", asked)
+        or re.search(rf"(?<![\w#-]){name}(?![\w-])\s+channel\b", asked)
+        or re.search(rf"\bchannel\s+{name}(?![\w-])", asked)
+    )
 
 
 def names_document(query: str, words: set[str], hit: Hit) -> bool:
