@@ -72,7 +72,7 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
 
     # --dry-run: the path and what it costs, nothing written. Same embedder, old table readable: copy, $0.
     dry = run(capsys, "rebuild", "jira", "--dry-run")
-    assert dry.startswith("would jira: copy ") and " 0 tokens, $0.0000 on text-embedding-3-small" in dry
+    assert dry.startswith("dry run, nothing written: jira: copy ") and " 0 tokens, $0.0000 on text-embedding-3-small" in dry
     plan = json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--json"))
     assert plan["result"] is None and plan["plan"]["path"] == "copy" and plan["plan"]["cost_usd"] == 0 and plan["plan"]["chunks"] > 0
     reembed = json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--reembed", "--json"))["plan"]
@@ -89,7 +89,7 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
     assert cli.main(["rebuild", "nope"]) == 2
 
     # Nothing left to rebuild; --reembed re-embeds the history anyway, here (no scheduler runs).
-    assert run(capsys, "rebuild", "jira", "--dry-run").startswith("would jira: nothing to rebuild")
+    assert run(capsys, "rebuild", "jira", "--dry-run").startswith("dry run, nothing written: jira: nothing to rebuild")
     out = run(capsys, "rebuild", "jira", "--reembed")
     assert out.startswith("jira: re-embed ") and "0 chunks not in the ledger" in out
     # Every chunk embedded again, from the day of the oldest document on (more of upstream than

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"plan": plan.to_json(), "result": result, "triggered": run_id})
     else:
-        emit(("would " if args.dry_run else "") + plan.describe())
+        emit(("dry run, nothing written: " if args.dry_run else "") + plan.describe())
         if run_id is not None:
             emit(f"triggered vector_sync_rebuild_{args.source} run {run_id}: progress in `vector-sync status --json` (rebuild)")
         if result is not None:
