@@ -177,9 +177,10 @@ class LanceDBStore(VectorStore):
 
         "dense": exact cosine search, score = 1 - cosine distance. "keyword": BM25 over the
         full-text indexes of ``title`` (boosted ``TITLE_BOOST``) and ``text``, score = BM25.
-        "hybrid": both of those, each prefiltered, fused by a convex combination of their
-        normalised scores (``fuse_scores``) with the keyword leg's weight for this query
-        (``keyword_weight``), score = the fused one; dense alone when ``text`` has no words.
+        "hybrid": both of those (``top_k`` each), each prefiltered, fused by a convex combination
+        of their normalised scores (``fuse_scores``) with the keyword leg's weight for this query
+        (``keyword_weight``), score = the fused one, every candidate of either leg returned (up
+        to 2 x ``top_k``); dense alone when ``text`` has no words.
         """
         if mode not in self.modes:
             raise ValueError(f"search mode must be one of {', '.join(self.modes)}, got {mode!r}")
@@ -208,7 +209,11 @@ class LanceDBStore(VectorStore):
             dense = pool.submit(_dense_leg, table, query_vector, top_k, where)
             keyword = _keyword_leg(table, keywords, top_k, where)
         fused = fuse_scores(dense.result(), keyword, keyword_weight(keywords, keyword))
-        return [_hit(row, score) for score, row in fused[:top_k]]
+        # Every candidate either leg found, not the fused top_k: a chunk that one leg ranks low
+        # and the other high (a ticket whose assignee the question names, far down the vector
+        # leg) must reach the ranking for work, whose rules can lift it. MiniLM hybrid, exact
+        # identifiers recall@5 0.986 -> 0.993, people & time 0.958 -> 0.978.
+        return [_hit(row, score) for score, row in fused]
 
     def count(self, source: str | None = None) -> int:
         table = self._open()
