@@ -244,7 +244,10 @@ def test_bot_messages_files_and_attachments(make_source, data, workspace):
     bot_doc = documents[f"slack:{bot['channel']}:{bot['ts']}"]
     assert bot_doc.text.startswith("Deploy Bot (") and "[attachment: Release notes v" in bot_doc.text
     assert bot_doc.metadata["user_name"] == "Deploy Bot" and bot_doc.metadata["user_id"] == "B0DEPLOY01"
-    assert f"[file: {file['name']}]" in documents[f"slack:{file['channel']}:{file['ts']}"].text
+    shared = next(m for m in data.history[file["channel"]] if m["ts"] == file["ts"])["files"][0]
+    # name, title and kind: "the spreadsheet with the migration plan" finds migration-plan.xlsx
+    label = f"[file: {shared['name']}, {shared['title']}, {shared['pretty_type']}]"
+    assert label in documents[f"slack:{file['channel']}:{file['ts']}"].text
     for channel, ts in data.scenarios["noise"]["items"]:
         assert f"slack:{channel}:{ts}" not in documents
 

@@ -100,7 +100,7 @@ def _line(message: dict, user_name: Callable[[str], str | None], channel_name: C
     parts = [mrkdwn_to_text(message.get("text"), user_name, channel_name)]
     for file in message.get("files") or []:
         if isinstance(file, dict) and (file.get("name") or file.get("title")):
-            parts.append(f"[file: {file.get('name') or file.get('title')}]")
+            parts.append(f"[file: {file_label(file)}]")
     for attachment in message.get("attachments") or []:
         if isinstance(attachment, dict):
             body = " - ".join(str(attachment[k]) for k in ("title", "text") if attachment.get(k))
@@ -109,6 +109,15 @@ def _line(message: dict, user_name: Callable[[str], str | None], channel_name: C
     stamp = ts_time(Decimal(message["ts"])).strftime("%Y-%m-%d %H:%M")
     edited = " (edited)" if isinstance(message.get("edited"), dict) else ""
     return f"{author} ({stamp}){edited}: {' '.join(p for p in parts if p)}"
+
+
+def file_label(file: dict) -> str:
+    """A shared file as people ask for it: its name, then its title and its kind (Slack's
+    ``pretty_type``, "Excel Spreadsheet") when they say more: "the spreadsheet with the
+    migration plan" finds ``migration-plan.xlsx``."""
+    name = str(file.get("name") or file.get("title"))
+    more = [str(v).strip() for v in (file.get("title"), file.get("pretty_type")) if isinstance(v, str) and v.strip()]
+    return ", ".join(dict.fromkeys([name, *more]))
 
 
 def _author(message: dict, user_name: Callable[[str], str | None]) -> tuple[str, str]:
