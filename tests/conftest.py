@@ -100,8 +100,32 @@ def clean_slate():
         box.faults.clear()
 
 
+# dag.test() sleeps 1 s each time no task instance is ready (after a task fails, while mapped
+# tasks expand, while a retry waits out its delay), then looks again: a shorter nap changes only
+# how soon it sees the next step. Its idle naps made up a quarter of tests/test_alerts.py.
+DAG_TEST_POLL_S = 0.2  # each look is a few queries: often enough, without spinning a core
+
+
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
+def quick_dag_test_polls():
+    """``time.sleep`` with dag.test()'s own idle nap shortened to ``DAG_TEST_POLL_S``; every
+    other caller (retry waits, simulated latency and delays) sleeps what it asked for."""
+    import time
+
+    from airflow.sdk.definitions.dag import DAG
+
+    real_sleep, dag_test = time.sleep, DAG.test.__code__
+
+    def sleep(seconds: float) -> None:
+        real_sleep(min(seconds, DAG_TEST_POLL_S) if sys._getframe(1).f_code is dag_test else seconds)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(time, "sleep", sleep)
+        yield
+
+
+@pytest.fixture(scope="session")
+def airflow_db(quick_dag_test_polls) -> Path:
     """A migrated Airflow metadata DB (SQLite) for dag.test(), fresh for this session."""
     import shutil
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -62,12 +63,22 @@ def unmigrated_home(tmp_path) -> Path:
     return home
 
 
-@pytest.fixture()
-def data(tmp_path, migrated_home) -> Path:
-    """An embedded data folder whose state DB exists (projects seeded) before the case runs."""
-    folder = tmp_path / "data"
+@pytest.fixture(scope="module")
+def seeded_data(tmp_path_factory, migrated_home) -> Path:
+    """An embedded data folder whose state DB the CLI created (projects seeded), once: a cold
+    ``vector-sync`` process costs half a second."""
+    folder = tmp_path_factory.mktemp("seeded") / "data"
     done = vector_sync(cli_env(migrated_home, folder), "projects", "list")
     assert done.returncode == 0, done.stderr
+    return folder
+
+
+@pytest.fixture()
+def data(tmp_path, seeded_data) -> Path:
+    """A copy of ``seeded_data`` of the test's own (cases write to it): the state DB exists
+    before the case runs."""
+    folder = tmp_path / "data"
+    shutil.copytree(seeded_data, folder)
     return folder
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 
 import pytest
 
@@ -39,6 +40,13 @@ def settled(airflow) -> bool:
     return airflow.state.webhooks.stats("jira").pending == 0 and all(state in ("success", "failed") for _, state in airflow.runs(DAG_ID))
 
 
+def finished_runs(airflow, dag_id: str) -> list[str] | None:
+    """The states of ``dag_id``'s runs once none is queued or running: a text is searchable
+    as soon as upsert is done, while the run's last task may still be running."""
+    states = [state for _, state in airflow.runs(dag_id)]
+    return states if states and all(state in ("success", "failed") for state in states) else None
+
+
 def search_hits(airflow, text: str, source: str = "jira") -> list[str]:
     found = airflow.run(str(BIN / "vector-sync"), "search", text, "--source", source, "--all-access", "--mode", "keyword", "--json")
     assert found.returncode == 0, found.stderr[-2000:]
@@ -60,7 +68,7 @@ def test_an_edit_is_found_a_deletion_is_gone_and_a_burst_is_coalesced(airflow):
         interval_s=2,
     )
     first_latency = time.monotonic() - started
-    assert [state for _, state in airflow.runs(DAG_ID)] == ["success"]
+    assert wait_for("the events run to finish", lambda: finished_runs(airflow, DAG_ID), RUN_TIMEOUT_S, procs, interval_s=1) == ["success"]
 
     assert airflow.change(source="jira", op="delete", key=keys[0])["status"] == 200
     wait_for("the deletion to leave the index", lambda: not search_hits(airflow, "Quokka-77"), RUN_TIMEOUT_S, procs, interval_s=2)
@@ -100,6 +108,6 @@ def test_a_slack_reply_edit_and_a_notion_edit_are_found_by_their_new_text(airflo
     thread = f"slack:{late['channel']}:{late['thread_ts']}"
     wait_for("the Slack edit to be found", lambda: search_hits(airflow, "numbat-31", "slack") == [thread], RUN_TIMEOUT_S, airflow.procs, interval_s=2)  # fmt: skip
     wait_for("the Notion edit to be found", lambda: f"notion:{runbook}" in search_hits(airflow, "bandicoot-8", "notion"), RUN_TIMEOUT_S, airflow.procs, interval_s=2)  # fmt: skip
-    assert [state for _, state in airflow.runs("vector_sync_slack_events")] == ["success"]
-    assert [state for _, state in airflow.runs("vector_sync_notion_events")] == ["success"]
+    for dag_id in ("vector_sync_slack_events", "vector_sync_notion_events"):
+        assert wait_for(f"the {dag_id} run to finish", partial(finished_runs, airflow, dag_id), RUN_TIMEOUT_S, airflow.procs, interval_s=1) == ["success"]  # fmt: skip
     print(f"Slack reply edit and Notion page edit both found {time.monotonic() - started:.1f}s after the changes")
