@@ -88,6 +88,15 @@ class Cluster:
             proc.wait_or_kill()
             self.procs.remove(proc)
 
+    def scheduler_looks_alive(self) -> bool:
+        """What ``sandbox.demo.scheduler_running`` reads (Airflow's ``Job.is_alive``): the latest
+        scheduler job still "running" with a heartbeat within the health check's 30 s."""
+        rows = self.query("SELECT state, latest_heartbeat FROM job WHERE job_type = 'SchedulerJob' ORDER BY latest_heartbeat DESC LIMIT 1")
+        if not rows or rows[0][0] != "running":
+            return False
+        beat = rows[0][1] if rows[0][1].tzinfo else rows[0][1].replace(tzinfo=timezone.utc)
+        return datetime.now(timezone.utc) - beat < timedelta(seconds=30)
+
     def cli(self, *args: str, timeout_s: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(args, env=env or self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
 
@@ -326,6 +335,9 @@ def test_after_the_demo_and_dags_test_replays_every_sync_dag_gets_its_scheduled_
     cluster.stop_component("scheduler")
     cluster.stop_component("dag-processor")
     cluster.start("dag-processor", "dag-processor", env=env)
+    # A scheduler killed before it could record its exit still looks alive for a while (a recent
+    # heartbeat); the demo would then replay through it. Wait until it no longer does.
+    wait_for("the stopped scheduler to look stopped", lambda: not cluster.scheduler_looks_alive(), 90, cluster.procs, interval_s=2)
 
     # `make demo`'s replay path (one history replay and the latest interval per source) on this metadata DB.
     demo = cluster.cli(sys.executable, "-m", "sandbox.demo", "--port", str(free_port()), "--intervals", "1", env=env, timeout_s=600)

@@ -103,6 +103,13 @@ def wait_for_runs(runs: dict[str, list[str]], timeout_s: float = 900) -> dict[st
         out = {d: [SimpleNamespace(run_id=r, state=states.get((d, r), "missing")) for r in ids] for d, ids in runs.items()}
         if time.monotonic() > deadline or all(run.state in ("success", "failed", "missing") for rs in out.values() for run in rs):
             return out
+        if not scheduler_running():  # `make up` stopped meanwhile: nothing will run them
+            print(
+                "the scheduler of `make up` stopped while the demo waited for its runs: start `make up` again, "
+                "or let it stop and run `make demo` alone",
+                file=sys.stderr,
+            )
+            return out
         time.sleep(3)
 
 
