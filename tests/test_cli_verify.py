@@ -79,6 +79,10 @@ def test_a_switched_store_needs_a_rebuild_until_the_named_command_ran(cli_env, c
     assert reembed["path"] == "re-embed" and reembed["tokens"] > 0 and reembed["tokens_estimated"] and reembed["windows"]
     assert reembed["chunks"] == plan["plan"]["chunks"]
     assert jira_status(capsys)["vectors"] == 0
+    # A dry run plans from the ledger and the stores: Jira down (nothing listens on port 9) changes nothing.
+    with monkeypatch.context() as down:
+        down.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps({"conn_type": "jira", "host": "http://127.0.0.1:9/jira", "password": "x"}))
+        assert json.loads(run(capsys, "rebuild", "jira", "--dry-run", "--json"))["plan"] == plan["plan"]
 
     out = run(capsys, *command.split()[1:])
     assert f"copied {plan['plan']['documents']} documents ({plan['plan']['chunks']} chunks), 0 embedded" in out

@@ -37,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
 
     known_source(args.source)
     backends = runtime()
-    source = backends.source(args.source)
     opener = store_opener(backends.pinecone_client)
     # The active embedder's fingerprint from its settings: the copy path never loads the model.
     fingerprint = embedder_fingerprint(backends.config)
@@ -51,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(__name__).warning("no scheduler is running: re-embedding %d windows in this process", len(plan.windows))
     result = None
     if not args.dry_run and run_id is None:
-        result = rebuild_source(source, backends, plan, opener, force=args.force)
+        # The source is opened only here: a dry run or a triggered run plans from the ledger and the
+        # stores, and never waits on an upstream that may be down (the Jira client connects on open).
+        result = rebuild_source(backends.source(args.source), backends, plan, opener, force=args.force)
     if args.json:
         emit_json({"plan": plan.to_json(), "result": result, "triggered": run_id})
     else:
