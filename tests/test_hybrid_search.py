@@ -406,3 +406,65 @@ def test_a_query_without_words_is_refused_by_keyword_and_served_densely_by_hybri
     with pytest.raises(ValueError, match="no words to match by keyword"):
         search(query, embedder, store, mode="keyword")
     assert search(query, embedder, store, mode="hybrid")  # ranked by vector alone
+
+
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_a_file_shared_in_a_message_names_it_like_a_title(tmp_path, mode):
+    """ "The spreadsheet with the migration plan someone posted" asks for the message that shared
+    migration-plan.xlsx, though its own words are about something else, before messages that
+    say "migration" and "plan" in passing. The file's labels come from the Slack source."""
+    from vector_sync.sources.slack_messages import to_document
+
+    def message(ts: str, text: str, **extra) -> Document:
+        return to_document(
+            {"id": "C1", "name": "arch"},
+            [{"ts": ts, "user": "U1", "text": text, **extra}],
+            UPDATED,
+            ("all", ()),
+            (),
+            "example.slack.com",
+            lambda _: "Sara Holm",
+            lambda _: None,
+        )
+
+    xlsx = {"id": "F1", "name": "migration-plan.xlsx", "title": "Migration plan", "pretty_type": "Excel Spreadsheet"}
+    shared = message("1.000001", "Can someone look at tax rounding?", files=[xlsx])
+    assert shared.metadata["files"] == ["migration-plan.xlsx, Migration plan, Excel Spreadsheet"]
+    assert "files" not in message("1.000002", "no files here").metadata  # unchanged hash for the rest
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    others = [
+        message(f"2.00000{n}", f"Notes on the data migration {word}: the plan is in review.")
+        for n, word in enumerate(("rollout", "cutover", "rehearsal"))
+    ]
+    index(store, embedder, [shared, *others])
+    hits = document_ids(search("the spreadsheet with the migration plan someone posted", embedder, store, top_k=4, mode=mode))
+    assert hits[0] == shared.id, hits
+
+
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+def test_the_worklogs_of_the_issue_asked_about_come_before_worklogs_that_only_share_words(tmp_path, mode):
+    """ "The Jira ticket and the time spent on the JPY rounding bug": the issue first, then its
+    own worklogs (Tempo's ``issue_key``), whatever their descriptions say, before worklogs on
+    other issues that mention the bug in passing. Without a kind of document asked for,
+    nothing is lifted by its issue."""
+    from datetime import date
+
+    from vector_sync.sources.jira_names import IssueInfo
+    from vector_sync.sources.tempo import Worklog, to_document
+
+    def worklog(n: int, issue: IssueInfo, description: str) -> Document:
+        work = Worklog(str(n), n, f"acct-{n}", 3600, None, date(2026, 11, 2), description, UPDATED)
+        return to_document(work, issue, "Dana Reyes", "https://example.atlassian.net")
+
+    jpy = IssueInfo("SUBS-31", "Currency rounding on JPY renewals", "SUBS")
+    seats = IssueInfo("SUBS-40", "Seat-based pricing for team plans", "SUBS")
+    own = [worklog(1, jpy, "Code review"), worklog(2, jpy, "Pairing session")]
+    mentions = [worklog(n, seats, f"Time spent answering a question about the JPY rounding bug, part {n}") for n in (3, 4, 5)]
+    issue = doc("jira:SUBS-31", "SUBS-31: Currency rounding on JPY renewals", "JPY renewals round the yen amount wrong: a rounding bug.")
+    embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
+    index(store, embedder, [issue, *own, *mentions])
+    hits = document_ids(search("the Jira ticket and the time spent on the JPY rounding bug", embedder, store, top_k=6, mode=mode))
+    assert hits[0] == "jira:SUBS-31" and set(hits[1:3]) == {"tempo:1", "tempo:2"}, hits
+    # The same words without asking for worklogs ("time spent"): the mentions keep their place.
+    plain = document_ids(search("the JPY rounding bug", embedder, store, top_k=6, mode=mode))
+    assert max(plain.index("tempo:3"), plain.index("tempo:4")) < min(plain.index("tempo:1"), plain.index("tempo:2")), plain

@@ -61,6 +61,7 @@ def test_a_naive_now_is_utc_and_the_same_day_twice_is_one_phrase():
         ("what did Sara Holm post in Slack", {"slack"}),
         ("Aiko Sato's hours on BC", {"tempo"}),
         ("the Jira ticket and the worklogs on the JPY bug", {"jira", "tempo"}),
+        ("time spent on the Glacier restore", {"tempo"}),  # how people ask for worklogs without the word
         ("design doc for the refund flow", {"notion"}),
         ("audit logs move to cold storage", set()),  # "logs" names a subject, not a worklog
     ],

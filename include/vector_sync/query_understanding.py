@@ -38,7 +38,7 @@ _TIME_PHRASES = re.compile(
 # document itself, not its subject: "log" and "call" are left out (audit logs, API calls).
 SOURCE_WORDS = {
     "jira": ("ticket", "tickets", "issue", "issues", "jira"),
-    "tempo": ("worklog", "worklogs", "logged", "hours", "timesheet", "timesheets", "tempo"),
+    "tempo": ("worklog", "worklogs", "logged", "spent", "hours", "timesheet", "timesheets", "tempo"),
     "fireflies": ("meeting", "meetings", "transcript", "transcripts"),
     "slack": ("slack", "message", "messages", "posted", "post", "thread"),
     "notion": ("page", "pages", "doc", "docs", "wiki", "runbook", "notion"),

@@ -38,6 +38,8 @@ NOISE_SUBTYPES = frozenset(
     }
 )
 _TITLE_CHARS = 80
+# Files listed in a thread's metadata (a long thread can share dozens; the store's metadata stays small).
+_MAX_FILES = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -79,6 +81,9 @@ def to_document(
         "access_type": access_type,
         "access_list": list(access_list),
     }
+    files = shared_files(thread)
+    if files:  # only then: a message without files keeps its content hash, so an upgrade re-embeds none of them
+        metadata["files"] = files
     return Document(
         id=f"slack:{channel['id']}:{parent['ts']}",
         source="slack",
@@ -109,6 +114,19 @@ def _line(message: dict, user_name: Callable[[str], str | None], channel_name: C
     stamp = ts_time(Decimal(message["ts"])).strftime("%Y-%m-%d %H:%M")
     edited = " (edited)" if isinstance(message.get("edited"), dict) else ""
     return f"{author} ({stamp}){edited}: {' '.join(p for p in parts if p)}"
+
+
+def shared_files(thread: Sequence[dict]) -> list[str]:
+    """The labels of the files shared in a thread (``file_label``, first ``_MAX_FILES``, each
+    once): search counts them as title words, since a message that shares a file is how people
+    find it again ("the spreadsheet with the migration plan someone posted")."""
+    labels = (
+        file_label(file)
+        for message in thread
+        for file in message.get("files") or []
+        if isinstance(file, dict) and (file.get("name") or file.get("title"))
+    )
+    return list(dict.fromkeys(labels))[:_MAX_FILES]
 
 
 def file_label(file: dict) -> str:
