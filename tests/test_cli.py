@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -18,8 +19,24 @@ def cli_env(airflow_db, sandbox, monkeypatch, tmp_path):
     monkeypatch.setenv("VECTOR_SYNC_DATA_DIR", str(tmp_path / "data"))
     for key in [k for k in __import__("os").environ if k.startswith("AIRFLOW_CONN_")]:
         monkeypatch.delenv(key)
+    before = metadata_rows(airflow_db)
     assert cli.main(["settings", "load"]) == 0
-    return sandbox
+    yield sandbox
+    # The metadata DB is the session's: what `settings load` added would otherwise define
+    # jira_default for every later test (test_alerts' missing connection then is not missing).
+    with sqlite3.connect(airflow_db / "airflow.db") as db:
+        for table, key in METADATA_KEYS.items():
+            added = metadata_rows(airflow_db)[table] - before[table]
+            db.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in added])
+
+
+# What `settings load` writes into Airflow's metadata DB: table -> its key column.
+METADATA_KEYS = {"connection": "conn_id", "variable": "key", "slot_pool": "pool"}
+
+
+def metadata_rows(home) -> dict[str, set[str]]:
+    with sqlite3.connect(home / "airflow.db") as db:
+        return {table: {row[0] for row in db.execute(f"SELECT {key} FROM {table}")} for table, key in METADATA_KEYS.items()}
 
 
 def run(capsys, *args: str) -> str:
