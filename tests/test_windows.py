@@ -279,3 +279,27 @@ def test_conf_times_with_offsets_or_none_are_utc():
         datetime(2026, 11, 1, tzinfo=UTC),
         "conf",
     )
+
+
+# ----------------------------------------------------------------------------- skipped intervals
+
+
+def test_a_scheduled_run_after_skipped_intervals_reaches_back_to_the_last_contiguous_sync():
+    """catchup=False: the scheduler stopped at 09:30 (or `make up` started long after `make
+    demo`) creates only [11:30, 12:00); that run covers 09:30 on, or nothing ever would."""
+    window, mode = resolve_window(context("scheduled"), JIRA, LAST_SYNC, NOW, resume_from=LAST_SYNC)
+    assert (window.start, window.end, mode) == (datetime(2026, 11, 20, 9, 25, tzinfo=UTC), INTERVAL[1], "interval+skipped")
+
+
+@pytest.mark.parametrize(
+    ("run_type", "user", "resume_from"),
+    [
+        ("scheduled", "airflow", INTERVAL[0]),  # contiguous: nothing was skipped
+        ("scheduled", "airflow", None),  # a failed run lies in between: its clear fills it
+        ("backfill", "airflow", LAST_SYNC),  # a backfill is exactly its interval
+        ("manual", DAG_TEST_USER, LAST_SYNC),  # so is a replay
+    ],
+)
+def test_only_a_scheduled_run_with_nothing_failed_in_between_reaches_back(run_type, user, resume_from):
+    window, mode = resolve_window(context(run_type, user=user), JIRA, LAST_SYNC, NOW, resume_from=resume_from)
+    assert (window.start, window.end, mode) == (datetime(2026, 11, 20, 11, 25, tzinfo=UTC), INTERVAL[1], "interval")

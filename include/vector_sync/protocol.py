@@ -92,7 +92,7 @@ class RunPlan:
     source: str
     run_id: str
     window: Window
-    window_mode: str  # conf | interval | catch_up (see vector_sync.airflow.windows)
+    window_mode: str  # conf | interval | interval+skipped | catch_up (see vector_sync.airflow.windows)
     staging_key: str
     started_at: datetime
 

@@ -20,12 +20,25 @@ log = logging.getLogger(__name__)
 DAG_TEST_USER = "dag_test"  # the triggering user Airflow records for dag.test() runs
 
 
-def resolve_window(context: Mapping[str, Any], settings: SourceSettings, last_sync: datetime | None, now: datetime) -> tuple[Window, str]:
+def resolve_window(
+    context: Mapping[str, Any],
+    settings: SourceSettings,
+    last_sync: datetime | None,
+    now: datetime,
+    resume_from: datetime | None = None,
+) -> tuple[Window, str]:
     """The run's window and how it was chosen.
 
     - conf ``{"start": ISO, "end": ISO}``: exactly that window (replays from the UI).
     - scheduled and backfill runs, and ``dag.test``/``airflow dags test`` with a logical
       date: ``[data_interval_start - overlap, data_interval_end)``.
+    - a scheduled run whose interval starts after ``resume_from`` (the end of the contiguous
+      synced windows, given when no failed run lies after it) reaches back to it:
+      ``[resume_from - overlap, data_interval_end)``, mode "interval+skipped". With
+      ``catchup=False`` the scheduler skips the intervals it missed (it was stopped, or
+      ``make up`` started a while after ``make demo``); nothing else would ever sync them, and
+      ``last_sync`` would stay at the gap. A failed run's gap is left to its clear, as its
+      alert says.
     - any other manual run (UI "Trigger", CLI/API without logical date, which has no data
       interval at all in Airflow 3): catch up from the end of the last successful window
       (minus overlap) to now; a source never synced reaches back ``initial_history_days``.
@@ -41,6 +54,8 @@ def resolve_window(context: Mapping[str, Any], settings: SourceSettings, last_sy
     has_interval = start is not None and end is not None and start < end
     interval_run = "manual" not in run_type or is_test or conf.get("window") == "interval"
     if has_interval and interval_run and conf.get("window") != "catch_up":
+        if "scheduled" in run_type and resume_from is not None and resume_from < start:
+            return Window(resume_from, end).widened(settings.overlap), "interval+skipped"
         return Window(start, end).widened(settings.overlap), "interval"
     history = timedelta(days=float(settings.option("initial_history_days")))
     begin = last_sync if last_sync is not None else now - history
