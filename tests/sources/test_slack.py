@@ -311,8 +311,10 @@ def test_method_rpm_paces_every_request_of_each_method(make_source, box, data, w
     for method in paced:
         times = box.log.times("slack", rf"^/api/{re.escape(method)}$")
         assert len(times) > 10, method
-        # Server-side timestamps jitter by a few ms: allow half a request, never a second one.
-        assert _excess(times, rpm / 60) <= 0.5, method
+        # Server-side arrival times jitter with the machine's load (one request 96 ms late at
+        # 10/s was seen in CI, then the next on time): allow up to, never, a second request. An
+        # unpaced client shows an excess of tens; a burst of two, 1.
+        assert _excess(times, rpm / 60) < 1.0, method
     assert source.pacer.waited_s > 0
 
 
