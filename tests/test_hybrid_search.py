@@ -431,6 +431,8 @@ def test_a_file_shared_in_a_message_names_it_like_a_title(tmp_path, mode):
     shared = message("1.000001", "Can someone look at tax rounding?", files=[xlsx])
     assert shared.metadata["files"] == ["migration-plan.xlsx, Migration plan, Excel Spreadsheet"]
     assert "files" not in message("1.000002", "no files here").metadata  # unchanged hash for the rest
+    odd = message("1.000003", "odd files", files=[None, 7, {}, {"name": ""}, {"name": "x" * 100_000, "title": 5}])
+    assert [len(label) for label in odd.metadata["files"]] == [200]  # metadata stays small; the text keeps it whole
     embedder, store = HashingEmbedder(), LanceDBStore(str(tmp_path / "db"))
     others = [
         message(f"2.00000{n}", f"Notes on the data migration {word}: the plan is in review.")

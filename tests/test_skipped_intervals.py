@@ -65,3 +65,13 @@ def test_a_cleared_run_that_reached_back_reaches_back_again(airflow_env):
     synced(state, SYNCED_UNTIL - overlap, INTERVAL[1], status=RUN_FAILED, run_id="scheduled__now")
     plan = scheduled_plan("scheduled__now")
     assert (plan.window.start, plan.window_mode) == (SYNCED_UNTIL - overlap, "interval+skipped")
+
+
+def test_a_failure_the_cursor_was_moved_past_does_not_hold_the_reach_back(airflow_env):
+    """An old uncovered failure before ``last_sync`` (the operator moved the cursor past it with
+    `vector-sync cursor --set`) is not "in between"."""
+    state, _ = airflow_env
+    synced(state, SYNCED_UNTIL - timedelta(hours=2), SYNCED_UNTIL - timedelta(hours=1), status=RUN_FAILED, run_id="old")
+    state.runs.set_last_sync("jira", SYNCED_UNTIL)
+    plan = scheduled_plan()
+    assert (plan.window.start, plan.window_mode) == (SYNCED_UNTIL - source_settings("jira").overlap, "interval+skipped")

@@ -62,7 +62,9 @@ def run_plan(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         last_sync = runtime.state.runs.last_sync(name)
         # Intervals the scheduler skipped are this run's to cover; another run's failed window is
         # that run's clear's (this run's own, when it is the one cleared, it covers again).
-        failed = [f for f in runtime.state.runs.failed_windows(name) if f.run_id != run_id]
+        failed = [
+            f for f in runtime.state.runs.failed_windows(name) if f.run_id != run_id and (last_sync is None or f.window_end > last_sync)
+        ]
         window, mode = resolve_window(context, settings, last_sync, now, None if failed else last_sync)
         log.info("source %s: window %s .. %s (%s)", name, window.start.isoformat(), window.end.isoformat(), mode)
         source = build_source(name, settings, runtime.state)

@@ -40,6 +40,9 @@ NOISE_SUBTYPES = frozenset(
 _TITLE_CHARS = 80
 # Files listed in a thread's metadata (a long thread can share dozens; the store's metadata stays small).
 _MAX_FILES = 20
+# Each label's length there: a file name can be as long as its uploader likes; Pinecone holds 40 KB
+# of metadata per vector. The text keeps the whole label.
+_MAX_FILE_LABEL_CHARS = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -121,7 +124,7 @@ def shared_files(thread: Sequence[dict]) -> list[str]:
     once): search counts them as title words, since a message that shares a file is how people
     find it again ("the spreadsheet with the migration plan someone posted")."""
     labels = (
-        file_label(file)
+        file_label(file)[:_MAX_FILE_LABEL_CHARS]
         for message in thread
         for file in message.get("files") or []
         if isinstance(file, dict) and (file.get("name") or file.get("title"))
