@@ -144,7 +144,9 @@ def test_rejected_credentials_then_a_fault_storm_then_exactly_the_fault_free_res
 
     # 2. Fixed, then cleared while the API misbehaves in every transient way.
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(good))
-    set_connection(monkeypatch, conn_id, extra={"timeout_s": CLIENT_TIMEOUT_S, "timeout": CLIENT_TIMEOUT_S})
+    # Jira's client waits 10 x 2^n s after a reset connection (capped by max_retry_delay_s, 30 s
+    # by default): the same retries, without 20 s of waiting in the test.
+    set_connection(monkeypatch, conn_id, extra={"timeout_s": CLIENT_TIMEOUT_S, "timeout": CLIENT_TIMEOUT_S, "max_retry_delay_s": 3})
     for fault in chaos(name):
         world.sandbox.faults.add(fault)
     world.sandbox.log.reset()

@@ -195,6 +195,17 @@ def test_rate_limit_and_unavailable_are_retried(source, sandbox, workspace, data
     assert sandbox.log.status_count("jira", status) == 1
 
 
+def test_the_retry_cap_holds_for_the_first_request_too(jira_url, sandbox):
+    """A reset connection makes the library wait 10 x 2^n s, capped by max_retry_delay_s; the
+    client's first request (serverInfo) used to run before the cap was set (up to 60 s)."""
+    sandbox.faults.add(Fault(api="jira", kind="reset", times=1))
+    started = time.monotonic()
+    client = make_client(jira_url, EMAIL, TOKEN, max_retry_delay_s=1)
+    assert time.monotonic() - started < 8, "uncapped, the wait alone is 10-20 s"
+    assert sandbox.log.status_count("jira", 0) == 1, "the reset was served"
+    assert client._version and client._version != (0, 0, 0) and client.deploymentType == "Cloud"
+
+
 def test_wrong_credentials_fail_fast_naming_the_connection(jira_url):
     started = time.monotonic()
     with pytest.raises(CredentialsError) as caught:
@@ -317,13 +328,19 @@ def test_jira_search_refuses_a_repeated_token(workspace):
 def test_hook_builds_a_client_from_an_env_connection(monkeypatch, jira_url, workspace, data, caplog):
     from vector_sync.hooks.jira import JiraHook
 
-    connection = {"conn_type": "jira", "host": jira_url, "login": EMAIL, "password": TOKEN, "extra": {"timeout_s": 10, "max_retries": 1}}
+    connection = {
+        "conn_type": "jira",
+        "host": jira_url,
+        "login": EMAIL,
+        "password": TOKEN,
+        "extra": {"timeout_s": 10, "max_retries": 1, "max_retry_delay_s": "5"},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_JIRA_DEFAULT", json.dumps(connection))
 
     with caplog.at_level(logging.DEBUG):
         client = JiraHook().get_conn()
     assert isinstance(client, JIRA)
-    assert client._session.max_retries == 1 and client._session.timeout == 10
+    assert client._session.max_retries == 1 and client._session.timeout == 10 and client._session.max_retry_delay == 5
     assert TOKEN not in caplog.text
 
     documents = list(JiraSource(client, source_settings("jira")).fetch(everything(workspace)))

@@ -3,7 +3,8 @@
 There is no maintained Jira provider for Airflow 3 that builds a REST v3 client with bounded
 retries, so this small hook does it through ``vector_sync.sources.jira.make_client``.
 Connection fields: host = site URL (``https://acme.atlassian.net``), login = account email,
-password = API token; extras ``timeout_s`` and ``max_retries`` (optional).
+password = API token; extras ``timeout_s``, ``max_retries`` and ``max_retry_delay_s`` (the cap
+on the client's wait before a retry; default 30 s) (optional).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class JiraHook(BaseHook):
                 "host": "https://your-site.atlassian.net",
                 "login": "you@example.com",
                 "password": "Atlassian API token",
-                "extra": '{"timeout_s": 30, "max_retries": 3}',
+                "extra": '{"timeout_s": 30, "max_retries": 3, "max_retry_delay_s": 30}',
             },
         }
 
@@ -48,7 +49,7 @@ class JiraHook(BaseHook):
         conn = connection(self, self.jira_conn_id, "host = Jira site URL, login = email, password = API token")
         url = base_url(conn, require(conn.host, self.jira_conn_id, "host (the Jira site URL)"))
         self.log.info("Connecting to Jira at %s (connection '%s')", url, self.jira_conn_id)
-        options = client_options(conn, timeout_s=float, max_retries=int)
+        options = client_options(conn, timeout_s=float, max_retries=int, max_retry_delay_s=int)
         return make_client(url, conn.login or "", conn.password or "", conn_id=self.jira_conn_id, **options)
 
     @cached_property

@@ -63,8 +63,9 @@ def make_client(
 ) -> JIRA:
     """A REST v3 client whose session retries 429/503 honouring Retry-After, boundedly.
 
-    Construction already calls ``serverInfo``, so rejected credentials surface here as
-    ``CredentialsError`` (401/403 are not retried by the library: it fails at once).
+    ``serverInfo`` is called here, as the library's constructor would, but after the retry cap
+    is set (the constructor's own call waited up to the library's 60 s per retry): rejected
+    credentials surface here as ``CredentialsError`` (401/403 are not retried: it fails at once).
     """
     with jira_errors(conn_id):
         client = JIRA(
@@ -73,8 +74,12 @@ def make_client(
             options={"rest_api_version": "3"},
             max_retries=max_retries,
             timeout=timeout_s,
+            get_server_info=False,
         )
-    client._session.max_retry_delay = max_retry_delay_s
+        client._session.max_retry_delay = max_retry_delay_s
+        info = client.server_info()
+    client._version = tuple(info.get("versionNumbers") or (0, 0, 0))  # what get_server_info=True records
+    client.deploymentType = info.get("deploymentType")
     return client
 
 
