@@ -44,6 +44,31 @@ def test_client_options_cast_the_extras_that_are_set():
     assert options == {"timeout_s": 12.0, "max_retries": 4}
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"timeout_s": "soon"}, "extra timeout_s must be a number, got 'soon'"),
+        ({"max_retries": 2.5}, "extra max_retries must be a whole number, got 2.5"),
+        ({"max_retries": "x" * 10_000}, "extra max_retries must be a whole number, got 'xxxx"),
+        ({"max_retries": True}, "extra max_retries must be a whole number, got True"),
+        ({"timeout_s": [30]}, "extra timeout_s must be a number, got \\[30\\]"),
+        ({"max_retries": -1}, "extra max_retries must not be negative or infinite, got -1"),
+        ({"timeout_s": "-0.5"}, "extra timeout_s must not be negative or infinite"),
+        ({"timeout_s": "inf"}, "extra timeout_s must not be negative or infinite"),
+        ({"timeout_s": "nan"}, "extra timeout_s must not be negative or infinite"),
+    ],
+)
+def test_a_bad_extra_is_named_with_its_connection(extra, message):
+    with pytest.raises(FatalError, match=f"connection 'x': {message}") as caught:
+        client_options(conn(extra=json.dumps(extra)), timeout_s=float, max_retries=int)
+    assert len(str(caught.value)) < 200
+
+
+def test_extras_that_are_not_an_object_are_named():
+    with pytest.raises(FatalError, match="connection 'x': extra must be a JSON object, got list"):
+        client_options(conn(extra=json.dumps([1, 2])), timeout_s=float)
+
+
 def test_a_missing_connection_names_what_to_add(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_FIREFLIES_MISSING", raising=False)
     with pytest.raises(FatalError, match="connection 'fireflies_missing' is not defined: add it \\(password = Fireflies API key"):

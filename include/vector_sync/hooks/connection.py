@@ -3,6 +3,7 @@ find it or say what to add, insist on the secret, read a base URL and the client
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -45,6 +46,32 @@ def base_url(conn: Any, default: str, default_path: str = "") -> str:
 
 def client_options(conn: Any, **types: type) -> dict[str, Any]:
     """The extras among ``types`` the connection sets, cast (``timeout_s=float``); the client
-    factory's own defaults stand for the others."""
+    factory's own defaults stand for the others.
+
+    Raises:
+        FatalError: naming the connection and the extra, when the extras are not a JSON object
+            or one of them is not of its type (a number: not negative) — a retry would not fix it.
+    """
     extras = conn.extra_dejson or {}
-    return {key: cast(extras[key]) for key, cast in types.items() if extras.get(key) not in (None, "")}
+    conn_id = getattr(conn, "conn_id", None) or "?"
+    if not isinstance(extras, dict):
+        raise FatalError(f"Airflow connection '{conn_id}': extra must be a JSON object, got {type(extras).__name__}")
+    options = {}
+    for key, cast in types.items():
+        value = extras.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            if isinstance(value, (bool, list, dict)) or (cast is int and isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            options[key] = cast(value)
+        except (TypeError, ValueError):
+            raise FatalError(
+                f"Airflow connection '{conn_id}': extra {key} must be {_KINDS.get(cast, cast.__name__)}, got {value!r:.40}"
+            ) from None
+        if cast in (int, float) and not 0 <= options[key] < math.inf:
+            raise FatalError(f"Airflow connection '{conn_id}': extra {key} must not be negative or infinite, got {value!r:.40}")
+    return options
+
+
+_KINDS = {int: "a whole number", float: "a number", str: "a string"}
