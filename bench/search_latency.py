@@ -20,6 +20,7 @@ wide, so its cost (~10-30 ms a query here) is inside the figure. Relevance is no
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import statistics
@@ -166,15 +167,21 @@ def main() -> int:
     from vector_sync.search import search
     from vector_sync.stores.lancedb import LanceDBStore
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", nargs="?", help="keep the index in this folder for the next run (profiling)")
+    parser.add_argument("--chunks", type=int, default=CHUNKS, help=f"chunks in the index (default {CHUNKS:,}, the target's size)")
+    args = parser.parse_args()
+    chunks = args.chunks
+    if chunks < 1:
+        parser.error(f"--chunks must be at least 1, got {chunks}")
     rng = random.Random(17)
     embedder = HashingEmbedder()
     asker = MiniLMEmbedder()  # the default's query cost, on vectors of the same width
     with tempfile.TemporaryDirectory(prefix="search-latency-") as folder:
-        # A folder named on the command line keeps the index for the next run (profiling).
-        store = LanceDBStore(sys.argv[1] if len(sys.argv) > 1 else str(Path(folder) / "lancedb"))
+        store = LanceDBStore(args.folder or str(Path(folder) / "lancedb"))
         started = time.perf_counter()
-        for first in range(0, CHUNKS if not store.count() else 0, UPSERT_ROWS):
-            rows = [chunk_text(rng, n) for n in range(first, min(first + UPSERT_ROWS, CHUNKS))]
+        for first in range(0, chunks if not store.count() else 0, UPSERT_ROWS):
+            rows = [chunk_text(rng, n) for n in range(first, min(first + UPSERT_ROWS, chunks))]
             matrix = embedder.embed_matrix([text for _, text, _ in rows])
             store.upsert(
                 [
@@ -184,7 +191,8 @@ def main() -> int:
             )
         rng = random.Random(18)
         build_s = time.perf_counter() - started
-        assert store.count() == CHUNKS
+        if store.count() != chunks:
+            raise SystemExit(f"the index holds {store.count()} chunks, not {chunks}")
 
         plan = queries(rng)
         for text, mode, flt in plan[:WARM_UP]:
@@ -202,7 +210,7 @@ def main() -> int:
                 json.dumps(
                     {
                         "bench": "search_latency",
-                        "chunks": CHUNKS,
+                        "chunks": chunks,
                         "query_embedder": asker.fingerprint,
                         "mode": mode,
                         "queries": len(values),
@@ -212,8 +220,7 @@ def main() -> int:
                         "build_s": round(build_s, 1),
                         "queries_with_hits": found,
                     }
-                ),
-                flush=True,
+                )
             )
     return 0
 
