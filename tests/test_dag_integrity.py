@@ -30,7 +30,7 @@ def test_no_import_errors_and_one_sync_and_prune_dag_per_registered_source(dagba
     assert expected <= set(dagbag.dag_ids)
     expected |= {f"vector_sync_{n}_events" for n in names if n != "tempo"}  # webhooks (tests/test_webhook_events.py)
     expected |= {f"vector_sync_rebuild_{n}" for n in names}  # tests/test_rebuild_dag.py
-    assert set(dagbag.dag_ids) - expected <= {"vector_sync_health"}  # no placeholder DAGs
+    assert set(dagbag.dag_ids) - expected <= {"vector_sync_health", "vector_sync_optimize"}  # no placeholder DAGs
 
 
 @pytest.mark.parametrize("name", registered_sources())

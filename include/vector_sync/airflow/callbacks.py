@@ -40,6 +40,7 @@ from vector_sync.protocol import RunPlan
 log = logging.getLogger(__name__)
 
 HEALTH_DAG_ID = "vector_sync_health"
+OPTIMIZE_DAG_ID = "vector_sync_optimize"
 # dag_id prefixes of maintenance DAGs: their runs sync no window (see on_task_failure).
 MAINTENANCE_KINDS = ("prune", "permissions")
 
@@ -305,12 +306,24 @@ def announce_recovery(plan: RunPlan, result: Mapping[str, Any]) -> None:
 
 def on_health_failure(context: Mapping[str, Any]) -> None:
     """The watcher itself failed: say so (nothing else would)."""
+    _alert_store_wide_failure(context, HEALTH_DAG_ID, "health", "the freshness check failed: stale sources would go unnoticed")
+
+
+def on_optimize_failure(context: Mapping[str, Any]) -> None:
+    """The index maintenance failed: searches stay correct, but slow down as the index grows."""
+    _alert_store_wide_failure(
+        context, OPTIMIZE_DAG_ID, "index", "the index maintenance failed: searches stay correct but slow down until it succeeds"
+    )
+
+
+def _alert_store_wide_failure(context: Mapping[str, Any], dag_id: str, source: str, title: str) -> None:
+    """A failure alert for a DAG of no one source (no window to mark failed)."""
     task_instance = context.get("ti") or context.get("task_instance")
     alert = alerts.Alert(
         kind=alerts.FAILURE,
-        source="health",
-        title="the freshness check failed: stale sources would go unnoticed",
-        facts=(("Task", f"{HEALTH_DAG_ID}.{getattr(task_instance, 'task_id', '?')}"), ("Run", str(context.get("run_id", "")))),
+        source=source,
+        title=title,
+        facts=(("Task", f"{dag_id}.{getattr(task_instance, 'task_id', '?')}"), ("Run", str(context.get("run_id", "")))),
         detail=summarize_error(context.get("exception"), connection_secrets(None)),
         link=getattr(task_instance, "log_url", None),
     )

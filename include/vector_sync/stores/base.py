@@ -6,7 +6,7 @@ import re
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from vector_sync.models import Hit, SearchFilter, VectorRecord
 from vector_sync.tokens import sanitize
@@ -139,6 +139,15 @@ class VectorStore(ABC):
     def fetch(self, ids: Sequence[str]) -> list[VectorRecord]:
         """The stored records of ``ids`` (vector, text and metadata as written; unknown ids are
         absent), for copying an index to another store without embedding again (``rebuild``)."""
+
+    def index_vectors(self, retrain: bool = False) -> dict[str, Any]:
+        """Build or retrain this store's vector index where it keeps one itself (the embedded
+        store); a hosted index (Pinecone) maintains its own. Returns what was done."""
+        return {"vector_index": "managed", "reason": f"{type(self).__name__} maintains its own index"}
+
+    def compact(self) -> dict[str, Any]:
+        """Merge small files and drop old versions where the store keeps them itself."""
+        return {"compacted": False, "reason": f"{type(self).__name__} manages its own storage"}
 
     def update_access(
         self,
