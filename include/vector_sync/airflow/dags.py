@@ -54,6 +54,45 @@ interval, calls the plain pipeline steps, and turns ``FatalError`` into
 """
 
 
+def cron_dag(
+    dag_id: str,
+    cron: str,
+    *,
+    description: str,
+    on_failure: Any,
+    retry_delay: timedelta,
+    tags: list[str],
+    doc_md: str | None,
+    params: dict[str, Any] | None = None,
+    max_retry_delay: timedelta | None = None,
+) -> Any:
+    """A DAG of point-in-time runs on ``cron`` (UTC) for work that covers no data interval (the
+    health check, index maintenance, prune, permission passes): no catch-up, one run at a time,
+    two retries with exponential backoff, ``on_failure`` after the last."""
+    from airflow.sdk import DAG, CronTriggerTimetable
+
+    default_args: dict[str, Any] = {
+        "retries": 2,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": 2.0,
+        "on_failure_callback": on_failure,
+    }
+    if max_retry_delay is not None:
+        default_args["max_retry_delay"] = max_retry_delay
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=CronTriggerTimetable(cron, timezone="UTC"),
+        start_date=DAG_START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=tags,
+        params=dict(params or {}),
+        doc_md=doc_md,
+    )
+
+
 @contextmanager
 def _runs_as_scheduled(start: datetime, end: datetime) -> Iterator[None]:
     """Inside ``dag.test``: the run it creates covers ``[start, end)`` with logical date

@@ -10,7 +10,7 @@ from typing import Any
 
 from vector_sync.airflow.backends import Runtime
 from vector_sync.airflow.callbacks import HEALTH_DAG_ID, deliver, on_health_failure
-from vector_sync.airflow.dags import DAG_START
+from vector_sync.airflow.dags import cron_dag
 from vector_sync.airflow.windows import DAG_TEST_USER
 
 log = logging.getLogger(__name__)
@@ -69,23 +69,16 @@ def run_health_check(now: datetime | None = None, schedules: Mapping[str, dict[s
 
 def build_health_dag() -> Any:
     """``vector_sync_health``: every 15 minutes, each registered source's freshness."""
-    from airflow.sdk import DAG, CronTriggerTimetable, task
+    from airflow.sdk import task
 
-    with DAG(
-        dag_id=HEALTH_DAG_ID,
+    # A check at a point in time, not over an interval.
+    with cron_dag(
+        HEALTH_DAG_ID,
+        HEALTH_SCHEDULE,
         description="Freshness of every source: one alert per stale/failed incident, one on recovery",
-        # A check at a point in time, not over an interval.
-        schedule=CronTriggerTimetable(HEALTH_SCHEDULE, timezone="UTC"),
-        start_date=DAG_START,
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            "retries": 2,
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(minutes=5),
-            "on_failure_callback": [on_health_failure],
-        },
+        on_failure=[on_health_failure],
+        retry_delay=timedelta(seconds=30),
+        max_retry_delay=timedelta(minutes=5),
         tags=["vector-sync", "health"],
         doc_md=run_health_check.__doc__,
     ) as dag:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from vector_sync.airflow.callbacks import MAINTENANCE_KINDS, on_task_failure
-from vector_sync.airflow.dags import DAG_START
+from vector_sync.airflow.dags import cron_dag
 from vector_sync.airflow.settings import parse_time_settings
 from vector_sync.airflow.tasks import fail_fast
 from vector_sync.errors import FatalError
@@ -47,18 +47,16 @@ def maintenance_dag(
     """The DAG ``vector_sync_<kind>_<name>`` with one task ``<kind>`` that calls ``run(params)``
     inside ``fail_fast`` (configuration errors fail at once). The schedule is the source's
     option ``<kind>_schedule`` (cron, UTC)."""
-    from airflow.sdk import DAG, CronTriggerTimetable, task
+    from airflow.sdk import task
 
     assert kind in MAINTENANCE_KINDS, kind
     settings = parse_time_settings(name)
-    with DAG(
-        dag_id=f"vector_sync_{kind}_{name}",
+    with cron_dag(
+        f"vector_sync_{kind}_{name}",
+        settings.option(f"{kind}_schedule"),
         description=description,
-        schedule=CronTriggerTimetable(settings.option(f"{kind}_schedule"), timezone="UTC"),
-        start_date=DAG_START,
-        catchup=False,
-        max_active_runs=1,
-        default_args={"retries": 2, "retry_delay": retry_delay, "retry_exponential_backoff": 2.0, "on_failure_callback": on_task_failure},
+        on_failure=on_task_failure,
+        retry_delay=retry_delay,
         tags=["vector-sync", kind, name],
         params=dict(params),
         doc_md=doc_md,

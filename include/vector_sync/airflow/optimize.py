@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from vector_sync.airflow.callbacks import OPTIMIZE_DAG_ID, on_optimize_failure
-from vector_sync.airflow.dags import DAG_START
+from vector_sync.airflow.dags import cron_dag
 
 # Hourly, at a minute the sync schedules leave quiet (they start at :00, :15, :30, :45): a
 # backfill's rows are indexed within the hour, and an hour's fragments are few.
@@ -37,22 +37,15 @@ def compact(runtime: Any = None) -> dict[str, Any]:
 
 def build_optimize_dag() -> Any:
     """``vector_sync_optimize``: index_vectors -> compact, hourly, one run at a time."""
-    from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+    from airflow.sdk import Param, task
 
-    with DAG(
-        dag_id=OPTIMIZE_DAG_ID,
+    with cron_dag(
+        OPTIMIZE_DAG_ID,
+        OPTIMIZE_SCHEDULE,
         description="Vector index and compaction of the embedded store (LanceDB); a no-op on Pinecone",
-        schedule=CronTriggerTimetable(OPTIMIZE_SCHEDULE, timezone="UTC"),
-        start_date=DAG_START,
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            "retries": 2,
-            "retry_delay": timedelta(minutes=1),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(minutes=10),
-            "on_failure_callback": [on_optimize_failure],
-        },
+        on_failure=[on_optimize_failure],
+        retry_delay=timedelta(minutes=1),
+        max_retry_delay=timedelta(minutes=10),
         params={"retrain": Param(False, type="boolean", description="Retrain the vector index on the current rows.")},
         tags=["vector-sync", "maintenance"],
         doc_md=__doc__,
