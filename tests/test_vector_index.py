@@ -84,14 +84,28 @@ def test_the_index_answers_what_the_exact_scan_answers_inside_every_filter(tmp_p
         for flt, keep in FILTERS:
             assert ranked_ids(store, query, flt) == exact_ranking(records, query, keep, 10)
 
-    # A filter narrower than the probed partitions can hold (three rows, one private): both
-    # public rows, none lost. Dates are [since, until).
+    # A narrow filter (three rows, one private): both public rows. Dates are [since, until).
     since, until = T0 + 400 * 600, T0 + 403 * 600
     narrow = SearchFilter(since=datetime.fromtimestamp(since, timezone.utc), until=datetime.fromtimestamp(until, timezone.utc))
     in_range = lambda r: since <= r.metadata["timestamp_epoch"] < until and r.metadata["access_type"] == "all"  # noqa: E731
     query = rng.normal(size=DIM)
     expected = exact_ranking(records, query, in_range, 10)
     assert 0 < len(expected) < 10 and ranked_ids(store, query, narrow) == expected
+
+
+def test_a_filter_whose_rows_lie_outside_the_probed_partitions_loses_none(tmp_path, small_threshold, monkeypatch):
+    # 20,000 rows make several partitions; probing one of them finds 5 of the 10 rows of a
+    # 100-minute range: the store sees fewer than k and answers with the exact scan.
+    monkeypatch.setattr(lancedb_store, "VECTOR_INDEX_NPROBES", 1)
+    store = LanceDBStore(str(tmp_path / "lancedb"))
+    records = corpus(0, 20_000)
+    store.upsert(records)
+    store.index_vectors()
+    since, until = T0 + 400 * 600, T0 + 410 * 600
+    narrow = SearchFilter(since=datetime.fromtimestamp(since, timezone.utc), until=datetime.fromtimestamp(until, timezone.utc))
+    in_range = lambda r: since <= r.metadata["timestamp_epoch"] < until and r.metadata["access_type"] == "all"  # noqa: E731
+    for query in np.random.default_rng(5).normal(size=(3, DIM)):
+        assert ranked_ids(store, query, narrow, top_k=10) == exact_ranking(records, query, in_range, 10)
 
 
 def test_rows_written_after_the_index_are_found_before_and_after_compaction(tmp_path, small_threshold):
