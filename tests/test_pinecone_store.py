@@ -541,3 +541,10 @@ def test_build_store_attaches_the_state_dbs_statistics(pc, tmp_path):
     assert ask(store, "SUBS-123", "hybrid")[0].id == "jira:SUBS-123#0"
     with pytest.raises(ValueError, match="'hybrid_alpha' of Variable vector_sync_config must be a number from 0 to 1"):
         build_store(config.with_overrides({"options": {"hybrid_alpha": 1.5}}), store.index)
+
+
+def test_the_optimize_dag_leaves_a_hosted_index_to_pinecone(store):
+    store.upsert([record(i) for i in range(3)])
+    assert store.index_vectors() == {"vector_index": "managed", "reason": "PineconeStore maintains its own index"}
+    assert store.compact() == {"compacted": False, "reason": "PineconeStore manages its own storage"}
+    assert store.count() == 3
