@@ -1,7 +1,7 @@
 """``vector_sync_optimize``: the index maintenance of the embedded store, every hour.
 
 Two tasks, each its own process so each peaks alone (in one process the two took 597 MB at
-100,000 chunks; apart, with Airflow's imports, 443-518 and 312-570: bench/search_latency.py and
+100,000 chunks; apart, with Airflow's imports, 443-518 and 312-606: bench/search_latency.py and
 the README): ``index_vectors`` builds the vector index once the
 table is large enough and retrains it after a large backfill; ``compact`` merges the small
 fragments every upsert leaves, folds new rows into every index and drops versions older than a
