@@ -290,7 +290,7 @@ def test_a_chunk_is_findable_by_keyword_right_after_each_write(store, monkeypatc
     assert keyword_ids(store, "code3") == [] and keyword_ids(store, "code2") == ["jira:K-2#0"]  # the replaced text is gone
     store.delete(["jira:K-3#0", "jira:K-4#0"])
     assert keyword_ids(store, "kestrel") == [] and "jira:K-4#0" not in keyword_ids(store, "routine")
-    store.optimize()
+    store.compact()
     assert keyword_ids(store, "kestrel") == [] and "jira:K-4#0" not in keyword_ids(store, "routine")
     assert len(keyword_ids(store, "routine")) == 10
 
@@ -313,7 +313,7 @@ def test_a_table_written_before_the_keyword_index_gets_one(tmp_path):
     for index in list(table.list_indices()):
         table.drop_index(index.name)
     assert keyword_ids(LanceDBStore(uri), "legacy") == ["jira:A#0"]  # found without the index (flat)
-    LanceDBStore(uri).optimize()
+    LanceDBStore(uri).compact()
     assert {i.columns[0] for i in old._open().list_indices()} == {"title", "text", *lancedb_store.FILTER_INDEXES}
     assert keyword_ids(LanceDBStore(uri), "legacy") == ["jira:A#0"]
 

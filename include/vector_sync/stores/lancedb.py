@@ -87,7 +87,7 @@ KEYWORD_WEIGHT = 0.8
 # 0.865 -> 0.870, MRR@10 0.896 -> 0.898, exact 0.950 -> 0.957 (every id still in the top 3),
 # paraphrase 0.683 -> 0.691 (dense alone: 0.704); 2 and 3 cost exact identifiers (0.914).
 KEYWORD_COVERAGE_POWER = 1.5
-# Versions optimize() keeps, so a reader still on an older version keeps working.
+# Versions compact() keeps, so a reader still on an older version keeps working.
 KEEP_VERSIONS_FOR = timedelta(days=1)
 # The vector (ANN) index, built by the maintenance DAG (vector_sync_optimize), never by a sync
 # task. Below VECTOR_INDEX_MIN_ROWS the exact scan is fast enough (about 1 ms per 1,000 rows
@@ -301,11 +301,6 @@ class LanceDBStore(VectorStore):
         return updated
 
     # --- maintenance ----------------------------------------------------------------------
-
-    def optimize(self, keep_versions_for: timedelta = KEEP_VERSIONS_FOR) -> dict[str, Any]:
-        """``index_vectors`` then ``compact``: what the maintenance DAG's two tasks do, in one
-        call (``vector-sync optimize``). Returns both reports."""
-        return {**self.index_vectors(), **self.compact(keep_versions_for)}
 
     def compact(self, keep_versions_for: timedelta = KEEP_VERSIONS_FOR) -> dict[str, Any]:
         """Merge the small fragments left by many upserts, fold rows written since into every
